@@ -1,0 +1,114 @@
+//! The non-stream `chat.completion` response body.
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::body::{self, Step};
+use crate::chat::{CREATED, Logprobs, Plan, Reply, TOOL_ARGS, TokenLogprob, Usage};
+use crate::options::Effective;
+
+#[derive(Serialize)]
+struct Completion<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: Vec<Choice<'a>>,
+    usage: &'a Usage,
+    system_fingerprint: &'static str,
+}
+
+#[derive(Serialize)]
+struct Choice<'a> {
+    index: u64,
+    message: Message<'a>,
+    logprobs: Option<Logprobs<'a>>,
+    finish_reason: &'static str,
+}
+
+#[derive(Serialize)]
+struct Message<'a> {
+    role: &'static str,
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<&'a [ToolCallOut<'a>]>,
+    refusal: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct ToolCallOut<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: FunctionOut<'a>,
+}
+
+#[derive(Serialize)]
+struct FunctionOut<'a> {
+    name: &'a str,
+    arguments: &'static str,
+}
+
+/// Serializes the whole reply of `plan`.
+fn encode(plan: &Plan) -> Vec<u8> {
+    let (text, tokens, calls) = match &plan.reply {
+        Reply::Text(pieces) => {
+            let tokens: Vec<TokenLogprob> =
+                if plan.logprobs { pieces.iter().map(|p| TokenLogprob::new(p)).collect() } else { Vec::new() };
+            (Some(pieces.concat()), tokens, Vec::new())
+        }
+        Reply::Tools(calls) => {
+            let calls = calls
+                .iter()
+                .map(|c| ToolCallOut {
+                    id: &c.id,
+                    kind: "function",
+                    function: FunctionOut { name: &c.name, arguments: TOOL_ARGS },
+                })
+                .collect();
+            (None, Vec::new(), calls)
+        }
+    };
+    let choices = (0..plan.choices)
+        .map(|index| Choice {
+            index,
+            message: Message {
+                role: "assistant",
+                content: text.as_deref(),
+                tool_calls: (!calls.is_empty()).then_some(calls.as_slice()),
+                refusal: None,
+            },
+            logprobs: plan.logprobs.then_some(Logprobs { content: &tokens }),
+            finish_reason: plan.finish_reason,
+        })
+        .collect();
+    let completion = Completion {
+        id: &plan.id,
+        object: "chat.completion",
+        created: CREATED,
+        model: &plan.model,
+        choices,
+        usage: &plan.usage,
+        system_fingerprint: "fp_mock",
+    };
+    serde_json::to_vec(&completion).unwrap_or_default()
+}
+
+/// The `chat.completion` response; with `cut_after` set, half the body then an abort.
+pub(crate) fn response(plan: &Plan, eff: &Effective) -> Response {
+    let bytes = Bytes::from(encode(plan));
+    let body = if eff.cut_after.is_some() { truncated(bytes) } else { Body::from(bytes) };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = StatusCode::OK;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+/// A body that sends the first half of `bytes` and then aborts the connection.
+fn truncated(bytes: Bytes) -> Body {
+    let half = bytes.slice(..bytes.len() / 2);
+    body::scripted(vec![Step::Data(half), Step::Cut])
+}

@@ -1,0 +1,216 @@
+//! The streamed (`text/event-stream`) chat response: the `chat.completion.chunk` sequence with
+//! scripted delays, mid-stream stalls and aborts.
+
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::body::{self, Step};
+use crate::chat::{CREATED, Logprobs, Plan, Reply, TOOL_ARG_FRAGMENTS, TokenLogprob, Usage};
+use crate::options::Effective;
+
+#[derive(Serialize)]
+struct Chunk<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    system_fingerprint: &'static str,
+    choices: &'a [ChunkChoice<'a>],
+    /// Absent unless usage was requested; then `null` except in the final usage chunk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Option<&'a Usage>>,
+}
+
+#[derive(Serialize)]
+struct ChunkChoice<'a> {
+    index: u64,
+    delta: &'a Delta<'a>,
+    logprobs: Option<Logprobs<'a>>,
+    finish_reason: Option<&'static str>,
+}
+
+#[derive(Serialize, Default)]
+struct Delta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    /// `Some(None)` serializes as `"content": null`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<[ToolCallDelta<'a>; 1]>,
+}
+
+#[derive(Serialize)]
+struct ToolCallDelta<'a> {
+    index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    function: FunctionDelta<'a>,
+}
+
+#[derive(Serialize)]
+struct FunctionDelta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    arguments: &'a str,
+}
+
+/// A delta to send once per choice; `content` marks the ones counted as content chunks.
+struct Event<'a> {
+    delta: Delta<'a>,
+    content: bool,
+    token: Option<&'a str>,
+}
+
+/// Serializes one SSE `data:` event.
+fn sse(chunk: &Chunk) -> Bytes {
+    let mut buf = Vec::with_capacity(320);
+    buf.extend_from_slice(b"data: ");
+    serde_json::to_writer(&mut buf, chunk).unwrap_or_default();
+    buf.extend_from_slice(b"\n\n");
+    Bytes::from(buf)
+}
+
+/// The deltas of the reply, role chunk first.
+fn events(plan: &Plan) -> Vec<Event<'_>> {
+    match &plan.reply {
+        Reply::Text(pieces) => {
+            let mut events = Vec::with_capacity(pieces.len() + 1);
+            events.push(Event {
+                delta: Delta { role: Some("assistant"), content: Some(Some("")), tool_calls: None },
+                content: false,
+                token: None,
+            });
+            events.extend(pieces.iter().map(|p| Event {
+                delta: Delta { content: Some(Some(p)), ..Delta::default() },
+                content: true,
+                token: Some(p),
+            }));
+            events
+        }
+        Reply::Tools(calls) => {
+            let mut events = Vec::new();
+            for (index, call) in calls.iter().enumerate() {
+                let head = ToolCallDelta {
+                    index,
+                    id: Some(&call.id),
+                    kind: Some("function"),
+                    function: FunctionDelta { name: Some(&call.name), arguments: "" },
+                };
+                let first = index == 0;
+                events.push(Event {
+                    delta: Delta {
+                        role: first.then_some("assistant"),
+                        content: first.then_some(None),
+                        tool_calls: Some([head]),
+                    },
+                    content: false,
+                    token: None,
+                });
+                events.extend(TOOL_ARG_FRAGMENTS.iter().map(|frag| Event {
+                    delta: Delta {
+                        tool_calls: Some([ToolCallDelta {
+                            index,
+                            id: None,
+                            kind: None,
+                            function: FunctionDelta { name: None, arguments: frag },
+                        }]),
+                        ..Delta::default()
+                    },
+                    content: true,
+                    token: None,
+                }));
+            }
+            events
+        }
+    }
+}
+
+/// Builds every step of the stream up front.
+fn steps(plan: &Plan, eff: &Effective) -> Vec<Step> {
+    let usage_field = plan.include_usage.then_some(None);
+    let chunk = |choices: &[ChunkChoice]| {
+        sse(&Chunk {
+            id: &plan.id,
+            object: "chat.completion.chunk",
+            created: CREATED,
+            model: &plan.model,
+            system_fingerprint: "fp_mock",
+            choices,
+            usage: usage_field,
+        })
+    };
+    let mut steps = Vec::new();
+    let mut sent_any = false;
+    let mut push = |steps: &mut Vec<Step>, bytes: Bytes| {
+        if sent_any && eff.chunk_delay_ms > 0 {
+            steps.push(Step::Sleep(eff.chunk_delay_ms));
+        }
+        sent_any = true;
+        steps.push(Step::Data(bytes));
+    };
+    // Stall and cut points, checked before each content chunk and before the finish chunk.
+    let checkpoint = |steps: &mut Vec<Step>, emitted: u64| -> bool {
+        if eff.stall_after == Some(emitted) {
+            steps.push(Step::Sleep(eff.stall_mid_ms));
+        }
+        if eff.cut_after == Some(emitted) {
+            steps.push(Step::Cut);
+            return true;
+        }
+        false
+    };
+    let mut emitted = 0u64;
+    for event in events(plan) {
+        if event.content {
+            if checkpoint(&mut steps, emitted) {
+                return steps;
+            }
+            emitted += 1;
+        }
+        let token = event.token.map(TokenLogprob::new);
+        for index in 0..plan.choices {
+            let logprobs = match (&token, plan.logprobs) {
+                (Some(t), true) => Some(Logprobs { content: std::slice::from_ref(t) }),
+                _ => None,
+            };
+            let choice = ChunkChoice { index, delta: &event.delta, logprobs, finish_reason: None };
+            push(&mut steps, chunk(std::slice::from_ref(&choice)));
+        }
+    }
+    if checkpoint(&mut steps, emitted) {
+        return steps;
+    }
+    let empty = Delta::default();
+    for index in 0..plan.choices {
+        let choice = ChunkChoice { index, delta: &empty, logprobs: None, finish_reason: Some(plan.finish_reason) };
+        push(&mut steps, chunk(std::slice::from_ref(&choice)));
+    }
+    if plan.include_usage {
+        let bytes = sse(&Chunk {
+            id: &plan.id,
+            object: "chat.completion.chunk",
+            created: CREATED,
+            model: &plan.model,
+            system_fingerprint: "fp_mock",
+            choices: &[],
+            usage: Some(Some(&plan.usage)),
+        });
+        push(&mut steps, bytes);
+    }
+    push(&mut steps, Bytes::from_static(b"data: [DONE]\n\n"));
+    steps
+}
+
+/// The streamed response: each chunk is its own body frame, with the delays in between.
+pub(crate) fn response(plan: &Plan, eff: &Effective) -> Response {
+    let mut resp = Response::new(body::scripted(steps(plan, eff)));
+    let headers = resp.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}

@@ -1,0 +1,134 @@
+//! Embeddings: deterministic vectors, as float arrays or base64 little-endian f32.
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde::ser::SerializeSeq;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
+
+use crate::errors;
+use crate::options::Effective;
+
+/// Default vector length.
+const DEFAULT_DIMENSIONS: u64 = 8;
+/// Largest `dimensions` accepted.
+const MAX_DIMENSIONS: u64 = 65_536;
+
+#[derive(Deserialize)]
+struct EmbeddingRequest {
+    #[serde(default)]
+    input: Value,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    dimensions: Option<u64>,
+    #[serde(default)]
+    encoding_format: Option<String>,
+}
+
+#[derive(Serialize)]
+struct EmbeddingList<'a> {
+    object: &'static str,
+    data: Vec<Embedding>,
+    model: &'a str,
+    usage: EmbeddingUsage,
+}
+
+#[derive(Serialize)]
+struct Embedding {
+    object: &'static str,
+    index: usize,
+    embedding: Vector,
+}
+
+#[derive(Serialize)]
+struct EmbeddingUsage {
+    prompt_tokens: u64,
+    total_tokens: u64,
+}
+
+/// The vector of input `index`: value j is `(index+1)*(j+1)/100`.
+enum Vector {
+    Float { index: usize, dimensions: usize },
+    Base64(String),
+}
+
+fn value(index: usize, j: usize) -> f32 {
+    ((index + 1) * (j + 1)) as f32 / 100.0
+}
+
+impl Serialize for Vector {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Vector::Float { index, dimensions } => {
+                let mut seq = s.serialize_seq(Some(*dimensions))?;
+                for j in 0..*dimensions {
+                    seq.serialize_element(&value(*index, j))?;
+                }
+                seq.end()
+            }
+            Vector::Base64(text) => s.serialize_str(text),
+        }
+    }
+}
+
+/// Token count of each input, or an error message for an unsupported `input`.
+fn input_tokens(input: &Value) -> Result<Vec<u64>, &'static str> {
+    let words = |s: &str| s.split_whitespace().count() as u64;
+    match input {
+        Value::String(s) => Ok(vec![words(s)]),
+        Value::Array(items) if items.is_empty() => Err("input must not be empty"),
+        Value::Array(items) if items.iter().all(Value::is_string) => {
+            Ok(items.iter().map(|v| words(v.as_str().unwrap_or_default())).collect())
+        }
+        Value::Array(items) if items.iter().all(Value::is_u64) => Ok(vec![items.len() as u64]),
+        Value::Array(items) if items.iter().all(|v| v.as_array().is_some_and(|a| a.iter().all(Value::is_u64))) => {
+            Ok(items.iter().map(|v| v.as_array().map_or(0, |a| a.len() as u64)).collect())
+        }
+        _ => Err("input must be a string, an array of strings, or token arrays"),
+    }
+}
+
+/// Serves `POST /v1/embeddings` once latency and scripted errors are done with.
+pub(crate) fn handle(body: &[u8], eff: &Effective) -> Response {
+    let req: EmbeddingRequest = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => return errors::bad_request(&format!("invalid embeddings request: {e}")),
+    };
+    let tokens = match input_tokens(&req.input) {
+        Ok(t) => t,
+        Err(msg) => return errors::bad_request(msg),
+    };
+    let dimensions = req.dimensions.unwrap_or(DEFAULT_DIMENSIONS);
+    if !(1..=MAX_DIMENSIONS).contains(&dimensions) {
+        return errors::bad_request("dimensions must be between 1 and 65536");
+    }
+    let dimensions = dimensions as usize;
+    let base64 = match req.encoding_format.as_deref() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(_) => return errors::bad_request("encoding_format must be float or base64"),
+    };
+    let data = (0..tokens.len())
+        .map(|index| Embedding {
+            object: "embedding",
+            index,
+            embedding: if base64 {
+                let bytes: Vec<u8> = (0..dimensions).flat_map(|j| value(index, j).to_le_bytes()).collect();
+                Vector::Base64(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                Vector::Float { index, dimensions }
+            },
+        })
+        .collect();
+    let prompt_tokens = eff.prompt_tokens.unwrap_or_else(|| tokens.iter().sum());
+    let list = EmbeddingList {
+        object: "list",
+        data,
+        model: req.model.as_deref().unwrap_or("mock-embedding"),
+        usage: EmbeddingUsage { prompt_tokens, total_tokens: prompt_tokens },
+    };
+    let body = serde_json::to_vec(&list).unwrap_or_default();
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+}

@@ -1,0 +1,129 @@
+//! The management API under `/api/v1`: JSON in and out, master-key auth, validation errors as
+//! 4xx in the OpenAI error shape. Every write reloads the in-memory snapshot before answering,
+//! so the next model call sees it.
+
+mod calls;
+mod keys;
+mod me;
+mod models;
+mod providers;
+mod users;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, ErrorKind};
+use crate::state::AppState;
+
+pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    let admin = Router::new()
+        .route("/api/v1/providers", get(providers::list).post(providers::create))
+        .route("/api/v1/providers/{id}", get(providers::get).patch(providers::update).delete(providers::delete))
+        .route(
+            "/api/v1/providers/{id}/credentials",
+            get(providers::list_credentials).post(providers::create_credential),
+        )
+        .route(
+            "/api/v1/credentials/{id}",
+            get(providers::get_credential).patch(providers::update_credential).delete(providers::delete_credential),
+        )
+        .route("/api/v1/credentials/{id}/test", post(providers::test_credential))
+        .route("/api/v1/models", get(models::list).post(models::create))
+        .route("/api/v1/models/{id}", get(models::get).patch(models::update).delete(models::delete))
+        .route("/api/v1/users", get(users::list).post(users::create))
+        .route("/api/v1/users/{id}", get(users::get).patch(users::update).delete(users::delete))
+        .route("/api/v1/users/{id}/credits", post(users::grant))
+        .route("/api/v1/users/{id}/ledger", get(users::ledger))
+        .route("/api/v1/keys", get(keys::list).post(keys::create))
+        .route("/api/v1/keys/{id}", get(keys::get).patch(keys::update).delete(keys::revoke))
+        .route("/api/v1/calls", get(calls::list))
+        .route("/api/v1/calls/{id}", get(calls::get))
+        .layer(axum::middleware::from_fn_with_state(state, require_admin));
+    Router::new().merge(admin).route("/api/v1/me", get(me::get))
+}
+
+/// Lets a request through only with an admin key as `Authorization: Bearer`.
+async fn require_admin(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let presented = crate::gateway::presented_key(req.headers());
+    match presented {
+        Some(k) if state.is_admin_key(k) => next.run(req).await,
+        Some(_) => {
+            ApiError::new(ErrorKind::Authentication, "invalid admin key").with_code("invalid_api_key").into_response()
+        }
+        None => {
+            ApiError::new(ErrorKind::Authentication, "missing admin key: send `Authorization: Bearer <master key>`")
+                .with_code("invalid_api_key")
+                .into_response()
+        }
+    }
+}
+
+/// Parses a JSON body with a clear 400 on failure (axum's own rejection is plain text).
+pub(crate) fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::invalid("a JSON body is required"));
+    }
+    serde_json::from_slice(bytes).map_err(|e| ApiError::invalid(format!("invalid request body: {e}")))
+}
+
+/// `?limit=&cursor=` of list endpoints.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PageQuery {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    /// The page size asked for, 50 by default, at most 500.
+    pub fn limit(&self) -> i64 {
+        self.limit.unwrap_or(50).clamp(1, 500)
+    }
+}
+
+/// `{"data": [...], "next_cursor": ...}` where the cursor is the last item's id if the page is full.
+pub(crate) fn page<T>(
+    items: Vec<T>,
+    limit: i64,
+    id: impl Fn(&T) -> String,
+    show: impl Fn(&T) -> serde_json::Value,
+) -> Response {
+    let next = (items.len() as i64 == limit).then(|| items.last().map(&id)).flatten();
+    Json(serde_json::json!({
+        "data": items.iter().map(show).collect::<Vec<_>>(),
+        "next_cursor": next,
+    }))
+    .into_response()
+}
+
+pub(crate) fn created(v: serde_json::Value) -> Response {
+    (StatusCode::CREATED, Json(v)).into_response()
+}
+
+pub(crate) fn not_found(what: &str, id: &str) -> ApiError {
+    ApiError::not_found(format!("{what} `{id}` does not exist")).with_code("not_found")
+}
+
+/// Strings that must not be blank, trimmed.
+pub(crate) fn required_name(field: &'static str, v: &str) -> Result<String, ApiError> {
+    let t = v.trim();
+    if t.is_empty() || t.len() > 200 {
+        return Err(ApiError::invalid(format!("`{field}` must be between 1 and 200 characters")).with_param(field));
+    }
+    Ok(t.to_string())
+}
+
+/// Query-string timestamps: RFC 3339 or Unix seconds.
+pub(crate) fn query_time(field: &'static str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
+    v.as_ref()
+        .map(|s| crate::clock::parse_timestamp(&serde_json::Value::String(s.clone())))
+        .transpose()
+        .map_err(|e| ApiError::invalid(format!("`{field}`: {e}")).with_param(field))
+}

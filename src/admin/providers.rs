@@ -1,0 +1,282 @@
+//! `/api/v1/providers` and `/api/v1/credentials`: upstream accounts and their keys. Keys are
+//! sealed by the vault before they reach the database and only ever shown masked.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{created, not_found, parse_body, required_name};
+use crate::config::Timeouts;
+use crate::error::{ApiError, ErrorKind};
+use crate::providers::{ProviderKind, ssrf};
+use crate::secrets::vault::mask;
+use crate::state::AppState;
+use crate::store::providers::{self as q, CredentialRow, ProviderRow};
+
+type S = State<Arc<AppState>>;
+
+pub(crate) fn provider_json(p: &ProviderRow) -> Value {
+    json!({
+        "id": p.id, "object": "provider", "name": p.name, "kind": p.kind, "base_url": p.base_url,
+        "region": p.region, "enabled": p.enabled, "timeouts": p.timeouts,
+        "created_at": crate::clock::rfc3339(p.created_at), "updated_at": crate::clock::rfc3339(p.updated_at),
+    })
+}
+
+pub(crate) fn credential_json(c: &CredentialRow) -> Value {
+    json!({
+        "id": c.id, "object": "credential", "provider_id": c.provider_id, "name": c.name,
+        "api_key_masked": c.secret_masked, "weight": c.weight, "enabled": c.enabled,
+        "disabled_reason": c.disabled_reason, "key_version": c.key_id,
+        "created_at": crate::clock::rfc3339(c.created_at), "updated_at": crate::clock::rfc3339(c.updated_at),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProviderBody {
+    name: Option<String>,
+    kind: Option<String>,
+    base_url: Option<String>,
+    region: Option<String>,
+    enabled: Option<bool>,
+    timeouts: Option<Timeouts>,
+}
+
+/// Validates the fields of a provider as they will be stored.
+pub(crate) fn validate_provider(state: &AppState, p: &ProviderRow) -> Result<(), ApiError> {
+    ProviderKind::parse(&p.kind).map_err(|e| ApiError::invalid(e).with_param("kind"))?;
+    if let Some(url) = &p.base_url {
+        ssrf::check_base_url(url, state.config.allow_private_upstreams)
+            .map_err(|e| ApiError::invalid(e).with_param("base_url"))?;
+    }
+    if let Some(t) = &p.timeouts
+        && [t.connect_ms, t.first_byte_ms, t.idle_ms, t.total_ms].contains(&0)
+    {
+        return Err(ApiError::invalid("timeouts must be positive milliseconds").with_param("timeouts"));
+    }
+    Ok(())
+}
+
+pub async fn list(State(state): S) -> Result<Response, ApiError> {
+    let rows = q::list(&state.db).await?;
+    Ok(Json(json!({"data": rows.iter().map(provider_json).collect::<Vec<_>>(), "next_cursor": null})).into_response())
+}
+
+pub async fn create(State(state): S, body: Bytes) -> Result<Response, ApiError> {
+    let b: ProviderBody = parse_body(&body)?;
+    let name = required_name("name", b.name.as_deref().unwrap_or(""))?;
+    let kind = b.kind.ok_or_else(|| ApiError::invalid("`kind` is required").with_param("kind"))?;
+    let now = crate::clock::now_ms();
+    let row = ProviderRow {
+        id: crate::store::new_id(),
+        name,
+        kind,
+        base_url: b.base_url.map(|u| u.trim().to_string()),
+        region: b.region,
+        enabled: b.enabled.unwrap_or(true),
+        timeouts: b.timeouts,
+        created_at: now,
+        updated_at: now,
+    };
+    validate_provider(&state, &row)?;
+    q::save(&state.db, &row).await?;
+    state.reload().await?;
+    Ok(created(provider_json(&row)))
+}
+
+async fn load(state: &AppState, id: &str) -> Result<ProviderRow, ApiError> {
+    q::get(&state.db, id).await?.ok_or_else(|| not_found("provider", id))
+}
+
+pub async fn get(State(state): S, Path(id): Path<String>) -> Result<Response, ApiError> {
+    Ok(Json(provider_json(&load(&state, &id).await?)).into_response())
+}
+
+pub async fn update(State(state): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    let b: ProviderBody = parse_body(&body)?;
+    let mut row = load(&state, &id).await?;
+    if let Some(n) = b.name {
+        row.name = required_name("name", &n)?;
+    }
+    if let Some(k) = b.kind {
+        row.kind = k;
+    }
+    if let Some(u) = b.base_url {
+        row.base_url = Some(u.trim().to_string());
+    }
+    if b.region.is_some() {
+        row.region = b.region;
+    }
+    if let Some(e) = b.enabled {
+        row.enabled = e;
+    }
+    if b.timeouts.is_some() {
+        row.timeouts = b.timeouts;
+    }
+    row.updated_at = crate::clock::now_ms();
+    validate_provider(&state, &row)?;
+    q::save(&state.db, &row).await?;
+    state.reload().await?;
+    Ok(Json(provider_json(&row)).into_response())
+}
+
+pub async fn delete(State(state): S, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let row = load(&state, &id).await?;
+    q::delete(&state.db, &row.id).await?;
+    state.reload().await?;
+    Ok(Json(json!({"id": row.id, "object": "provider", "deleted": true})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialBody {
+    name: Option<String>,
+    api_key: Option<String>,
+    weight: Option<i64>,
+    enabled: Option<bool>,
+}
+
+fn check_weight(w: i64) -> Result<i64, ApiError> {
+    if !(0..=1_000_000).contains(&w) {
+        return Err(ApiError::invalid("`weight` must be between 0 and 1000000").with_param("weight"));
+    }
+    Ok(w)
+}
+
+pub async fn list_credentials(State(state): S, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let p = load(&state, &id).await?;
+    let rows = q::list_credentials(&state.db, Some(&p.id)).await?;
+    Ok(Json(json!({"data": rows.iter().map(credential_json).collect::<Vec<_>>(), "next_cursor": null})).into_response())
+}
+
+/// Seals and stores a new credential for provider `provider_id`.
+pub(crate) async fn add_credential(
+    state: &AppState,
+    provider_id: &str,
+    name: &str,
+    api_key: &str,
+    weight: i64,
+) -> Result<CredentialRow, ApiError> {
+    let now = crate::clock::now_ms();
+    let id = crate::store::new_id();
+    let row = CredentialRow {
+        secret_sealed: state.vault.seal(&id, api_key),
+        secret_masked: mask(api_key),
+        key_id: state.vault.key_id().to_string(),
+        id,
+        provider_id: provider_id.to_string(),
+        name: name.to_string(),
+        weight,
+        enabled: true,
+        disabled_reason: None,
+        created_at: now,
+        updated_at: now,
+    };
+    q::save_credential(&state.db, &row).await?;
+    Ok(row)
+}
+
+pub async fn create_credential(State(state): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    let p = load(&state, &id).await?;
+    let b: CredentialBody = parse_body(&body)?;
+    let api_key = b.api_key.map(|k| k.trim().to_string()).filter(|k| !k.is_empty());
+    let api_key = api_key.ok_or_else(|| ApiError::invalid("`api_key` is required").with_param("api_key"))?;
+    let name = match b.name {
+        Some(n) => required_name("name", &n)?,
+        None => format!("key-{}", &crate::store::new_id()[..8]),
+    };
+    let weight = check_weight(b.weight.unwrap_or(100))?;
+    let mut row = add_credential(&state, &p.id, &name, &api_key, weight).await?;
+    if b.enabled == Some(false) {
+        row.enabled = false;
+        q::save_credential(&state.db, &row).await?;
+    }
+    state.reload().await?;
+    Ok(created(credential_json(&row)))
+}
+
+async fn load_credential(state: &AppState, id: &str) -> Result<CredentialRow, ApiError> {
+    q::get_credential(&state.db, id).await?.ok_or_else(|| not_found("credential", id))
+}
+
+pub async fn get_credential(State(state): S, Path(id): Path<String>) -> Result<Response, ApiError> {
+    Ok(Json(credential_json(&load_credential(&state, &id).await?)).into_response())
+}
+
+pub async fn update_credential(State(state): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    let b: CredentialBody = parse_body(&body)?;
+    let mut row = load_credential(&state, &id).await?;
+    if let Some(n) = b.name {
+        row.name = required_name("name", &n)?;
+    }
+    if let Some(k) = b.api_key {
+        let k = k.trim();
+        if k.is_empty() {
+            return Err(ApiError::invalid("`api_key` must not be empty").with_param("api_key"));
+        }
+        row.secret_sealed = state.vault.seal(&row.id, k);
+        row.secret_masked = mask(k);
+        row.key_id = state.vault.key_id().to_string();
+    }
+    if let Some(w) = b.weight {
+        row.weight = check_weight(w)?;
+    }
+    if let Some(e) = b.enabled {
+        row.enabled = e;
+        if e {
+            row.disabled_reason = None;
+        }
+    }
+    row.updated_at = crate::clock::now_ms();
+    q::save_credential(&state.db, &row).await?;
+    state.reload().await?;
+    Ok(Json(credential_json(&row)).into_response())
+}
+
+pub async fn delete_credential(State(state): S, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let row = load_credential(&state, &id).await?;
+    q::delete_credential(&state.db, &row.id).await?;
+    state.reload().await?;
+    Ok(Json(json!({"id": row.id, "object": "credential", "deleted": true})).into_response())
+}
+
+/// Checks a credential by listing the provider's models: no billable completion is made.
+pub async fn test_credential(State(state): S, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let row = load_credential(&state, &id).await?;
+    let snap = state.snapshot.load_full();
+    let provider = snap.providers.get(&row.provider_id).ok_or_else(|| not_found("provider", &row.provider_id))?;
+    let cred =
+        provider.credentials.iter().find(|c| c.id == row.id).ok_or_else(|| {
+            ApiError::new(ErrorKind::Internal, "the credential cannot be decrypted with the current key")
+        })?;
+    let url = crate::providers::openai::url(&provider.base_url, "/models");
+    let started = std::time::Instant::now();
+    let sent = state
+        .http
+        .get(url)
+        .headers(crate::providers::openai::headers(&cred.api_key, "credential-test"))
+        .timeout(std::time::Duration::from_millis(provider.timeouts.first_byte_ms.min(30_000)))
+        .send()
+        .await;
+    let latency_ms = started.elapsed().as_millis() as i64;
+    let (ok, status, message) = match sent {
+        Ok(r) if r.status().is_success() => (true, Some(r.status().as_u16()), None),
+        Ok(r) => {
+            (false, Some(r.status().as_u16()), Some(format!("the provider answered HTTP {}", r.status().as_u16())))
+        }
+        Err(e) if e.is_timeout() => (false, None, Some("the provider did not answer in time".to_string())),
+        Err(_) => (false, None, Some("the provider could not be reached".to_string())),
+    };
+    Ok((
+        StatusCode::OK,
+        Json(json!({"id": row.id, "ok": ok, "status": status, "latency_ms": latency_ms, "error": message})),
+    )
+        .into_response())
+}

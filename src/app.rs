@@ -1,0 +1,48 @@
+//! The HTTP application: every route and the layer order, in one place.
+//!
+//! Layers, outermost first: request id (every response carries `x-request-id`) → routes.
+//! Model traffic (`/v1`) authenticates with Tollgate keys inside its handlers so errors come
+//! out in the caller's dialect; the management API (`/api/v1`) sits behind the admin check;
+//! health endpoints are open.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::gateway::request_id;
+use crate::state::AppState;
+
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .merge(crate::gateway::routes())
+        .merge(crate::admin::routes(state.clone()))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(request_id::layer))
+        .with_state(state)
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    match state.db.ping().await {
+        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready", "database": state.db.engine()}))),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check: database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "database": state.db.engine()})))
+        }
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint").with_code("unknown_endpoint")
+}

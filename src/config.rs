@@ -1,0 +1,280 @@
+//! Settings: defaults, then the TOML file, then `.env`, then `TOLLGATE_*` variables, then `validate()`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Everything the process needs to start; built once by [`Config::load`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP listener binds (`TOLLGATE_LISTEN`).
+    pub listen: String,
+    /// Where the SQLite file, the encryption key file and the usage journal live.
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    /// Bearer token for the management API; when absent a generated admin key is used.
+    pub master_key: Option<String>,
+    /// 32-byte AES key (base64 or hex) for provider credentials; else a generated key file.
+    pub encryption_key: Option<String>,
+    /// Lets provider `base_url`s point at loopback and private addresses (tests, local models).
+    pub allow_private_upstreams: bool,
+    /// Largest request body accepted, in bytes (base64 images make bodies large).
+    pub max_body_bytes: usize,
+    /// How long in-flight requests may run after SIGTERM before the process exits.
+    pub shutdown_grace_secs: u64,
+    /// Default upstream timeouts, overridable per provider.
+    pub timeouts: Timeouts,
+    /// `text` or `json` log lines.
+    pub log_format: String,
+    /// Providers, credentials and models declared as code, applied at start-up.
+    pub providers: Vec<DeclaredProvider>,
+    pub models: Vec<DeclaredModel>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` or `postgres://...`; default: `<data_dir>/tollgate.db`.
+    pub url: Option<String>,
+    /// Pool size; default 8 for PostgreSQL, 4 for SQLite.
+    pub max_connections: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// Enables shared rate limits and cache invalidation across instances (later work).
+    pub url: Option<String>,
+}
+
+/// Upstream timeouts in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    pub connect_ms: u64,
+    /// Until the upstream's response headers arrive.
+    pub first_byte_ms: u64,
+    /// Longest silence between two chunks of a streamed body.
+    pub idle_ms: u64,
+    /// Cap on a whole non-streaming call.
+    pub total_ms: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { connect_ms: 10_000, first_byte_ms: 120_000, idle_ms: 120_000, total_ms: 600_000 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredProvider {
+    pub name: String,
+    pub kind: String,
+    pub base_url: Option<String>,
+    pub region: Option<String>,
+    #[serde(default)]
+    pub credentials: Vec<DeclaredCredential>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredCredential {
+    pub name: String,
+    /// The key itself or `${ENV_VAR}`.
+    pub api_key: String,
+    pub weight: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredModel {
+    pub name: String,
+    pub targets: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+    pub pricing: Option<serde_json::Value>,
+    #[serde(default)]
+    pub free: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            database: DatabaseConfig::default(),
+            redis: RedisConfig::default(),
+            master_key: None,
+            encryption_key: None,
+            allow_private_upstreams: false,
+            max_body_bytes: 32 * 1024 * 1024,
+            shutdown_grace_secs: 30,
+            timeouts: Timeouts::default(),
+            log_format: "text".into(),
+            providers: Vec::new(),
+            models: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads settings in order: defaults, the config file (an explicit path must exist; the
+    /// default `tollgate.toml` is optional), `.env` in the working directory, environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, String> {
+        let (file, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from("tollgate.toml"), false),
+        };
+        let mut config = match std::fs::read_to_string(&file) {
+            Ok(text) => Config::from_toml(&text).map_err(|e| format!("config file {}: {e}", file.display()))?,
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Config::default(),
+            Err(e) => return Err(format!("cannot read config file {}: {e}", file.display())),
+        };
+        // `.env` only fills variables that are not already set in the environment.
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => return Err(format!(".env: {e}")),
+        }
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Overlays `TOLLGATE_*` variables; `get` is injectable so tests need not touch the process env.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+        let non_empty = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        if let Some(v) = non_empty("TOLLGATE_LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = non_empty("TOLLGATE_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = non_empty("TOLLGATE_DATABASE_URL") {
+            self.database.url = Some(v);
+        }
+        if let Some(v) = non_empty("TOLLGATE_REDIS_URL") {
+            self.redis.url = Some(v);
+        }
+        if let Some(v) = non_empty("TOLLGATE_MASTER_KEY") {
+            self.master_key = Some(v);
+        }
+        if let Some(v) = non_empty("TOLLGATE_ENCRYPTION_KEY") {
+            self.encryption_key = Some(v);
+        }
+        if let Some(v) = non_empty("TOLLGATE_ALLOW_PRIVATE_UPSTREAMS") {
+            self.allow_private_upstreams = parse_bool("TOLLGATE_ALLOW_PRIVATE_UPSTREAMS", &v)?;
+        }
+        if let Some(v) = non_empty("TOLLGATE_MAX_BODY_BYTES") {
+            self.max_body_bytes = v.parse().map_err(|_| format!("TOLLGATE_MAX_BODY_BYTES: not a number: {v}"))?;
+        }
+        if let Some(v) = non_empty("TOLLGATE_SHUTDOWN_GRACE_SECS") {
+            self.shutdown_grace_secs =
+                v.parse().map_err(|_| format!("TOLLGATE_SHUTDOWN_GRACE_SECS: not a number: {v}"))?;
+        }
+        if let Some(v) = non_empty("TOLLGATE_LOG_FORMAT") {
+            self.log_format = v;
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        self.listen.parse::<SocketAddr>().map_err(|_| format!("listen: not a socket address: {}", self.listen))?;
+        if let Some(url) = &self.database.url
+            && !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err("database.url must start with sqlite:, postgres:// or postgresql://".into());
+        }
+        if let Some(key) = &self.master_key
+            && key.len() < 16
+        {
+            return Err("master key must be at least 16 characters".into());
+        }
+        if self.max_body_bytes < 1024 {
+            return Err("max_body_bytes must be at least 1024".into());
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err("log_format must be text or json".into());
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect: the configured one or the SQLite file in the data dir.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("tollgate.db").display()),
+        }
+    }
+}
+
+fn parse_bool(name: &str, v: &str) -> Result<bool, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(format!("{name}: expected true or false, got {v}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_and_defaults() {
+        let mut c = Config::from_toml("listen = \"0.0.0.0:9000\"\n[database]\nurl = \"sqlite://x.db\"").unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9000");
+        c.apply_env(|k| match k {
+            "TOLLGATE_LISTEN" => Some("127.0.0.1:7000".into()),
+            "TOLLGATE_ALLOW_PRIVATE_UPSTREAMS" => Some("true".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:7000");
+        assert!(c.allow_private_upstreams);
+        assert_eq!(c.database_url(), "sqlite://x.db");
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        assert!(Config::from_toml("lisen = \"x\"").is_err());
+    }
+
+    #[test]
+    fn declared_providers_and_models_parse() {
+        let c = Config::from_toml(
+            r#"
+[[providers]]
+name = "openai"
+kind = "openai"
+base_url = "https://api.openai.com/v1"
+credentials = [{ name = "main", api_key = "${OPENAI_API_KEY}" }]
+
+[[models]]
+name = "smart"
+targets = [{ provider = "openai", model = "gpt-4o" }]
+pricing = { input = 2.5, output = 10 }
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.providers[0].credentials[0].api_key, "${OPENAI_API_KEY}");
+        assert_eq!(c.models[0].name, "smart");
+    }
+
+    #[test]
+    fn bad_values_are_reported() {
+        let mut c = Config::default();
+        assert!(c.apply_env(|k| (k == "TOLLGATE_ALLOW_PRIVATE_UPSTREAMS").then(|| "maybe".into())).is_err());
+        let c = Config { listen: "nope".into(), ..Config::default() };
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,157 @@
+//! One call's record and charge. A `CallGuard` is created when a request is admitted and
+//! settles exactly once: explicitly on success or failure, or in `Drop` when the client went
+//! away (or a handler panicked) — charged for the usage seen so far.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::billing::pricing::{Pricing, Usage};
+use crate::error::Dialect;
+use crate::routing::resolve::Route;
+use crate::state::AppState;
+use crate::store::calls::{CallRecord, CallWrite};
+use crate::store::ledger::NewEntry;
+
+use super::auth::Caller;
+
+pub struct CallGuard {
+    state: Arc<AppState>,
+    record: CallRecord,
+    started: Instant,
+    /// Deducted from the user's balance (false on unlimited plans and free models).
+    deduct: bool,
+    /// Time spent waiting on the upstream, subtracted from the total to get the overhead.
+    upstream: Duration,
+    /// Usage reported so far (a stream's usage chunk, or a complete body's).
+    pub usage: Option<Usage>,
+    settled: bool,
+}
+
+/// What the caller wants to know after settling.
+pub struct Settled {
+    pub cost: i64,
+}
+
+impl CallGuard {
+    #[expect(clippy::too_many_arguments, reason = "one call site; the fields of a record being opened")]
+    pub fn start(
+        state: Arc<AppState>,
+        caller: &Caller,
+        request_id: &str,
+        dialect: Dialect,
+        endpoint: &str,
+        model: &str,
+        route: &Route,
+        stream: bool,
+        started: Instant,
+    ) -> CallGuard {
+        let record = CallRecord {
+            id: crate::store::new_id(),
+            request_id: request_id.to_string(),
+            user_id: caller.user.id.clone(),
+            key_id: caller.key.id.clone(),
+            dialect: dialect.as_str().to_string(),
+            endpoint: endpoint.to_string(),
+            model: model.to_string(),
+            provider_id: Some(route.provider.id.clone()),
+            upstream_model: Some(route.upstream_model.clone()),
+            stream,
+            status: "processing".into(),
+            price: route.pricing,
+            started_at: crate::clock::now_ms(),
+            ..CallRecord::default()
+        };
+        state.usage.record(CallWrite { record: record.clone(), charge: None });
+        CallGuard {
+            deduct: !caller.user.unlimited && !route.free,
+            state,
+            record,
+            started,
+            upstream: Duration::ZERO,
+            usage: None,
+            settled: false,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.record.id
+    }
+
+    /// Notes an attempt on a credential (the record keeps the last one used).
+    pub fn attempt(&mut self, credential_id: &str) {
+        self.record.attempts += 1;
+        self.record.credential_id = Some(credential_id.to_string());
+    }
+
+    pub fn add_upstream_time(&mut self, d: Duration) {
+        self.upstream += d;
+    }
+
+    pub fn mark_first_token(&mut self) {
+        if self.record.ttft_ms.is_none() {
+            self.record.ttft_ms = Some(self.started.elapsed().as_millis() as i64);
+        }
+    }
+
+    /// Gateway time so far: everything except waiting on the upstream.
+    pub fn overhead(&self) -> Duration {
+        self.started.elapsed().saturating_sub(self.upstream)
+    }
+
+    pub fn success(mut self, http_status: u16) -> Settled {
+        self.record.status = "success".into();
+        self.record.http_status = Some(http_status as i64);
+        self.settle()
+    }
+
+    pub fn failure(mut self, http_status: u16, class: &str, message: &str) -> Settled {
+        self.fail_fields(http_status, class, message);
+        self.settle()
+    }
+
+    fn fail_fields(&mut self, http_status: u16, class: &str, message: &str) {
+        self.record.status = "failed".into();
+        self.record.http_status = Some(http_status as i64);
+        self.record.error_class = Some(class.to_string());
+        self.record.error_message = Some(message.chars().take(500).collect());
+    }
+
+    fn settle(&mut self) -> Settled {
+        self.settled = true;
+        let usage = self.usage.unwrap_or_default();
+        let pricing: Pricing = self.record.price.unwrap_or_default();
+        let cost = if self.usage.is_some() { pricing.cost(&usage) } else { 0 };
+        let r = &mut self.record;
+        r.input_tokens = usage.input_tokens;
+        r.output_tokens = usage.output_tokens;
+        r.cached_tokens = usage.cached_tokens;
+        r.cache_write_tokens = usage.cache_write_tokens;
+        r.reasoning_tokens = usage.reasoning_tokens;
+        r.images = usage.images;
+        r.cost = cost;
+        r.duration_ms = Some(self.started.elapsed().as_millis() as i64);
+        r.overhead_us = Some(self.started.elapsed().saturating_sub(self.upstream).as_micros() as i64);
+        let charge = (self.deduct && cost > 0).then(|| NewEntry {
+            user_id: r.user_id.clone(),
+            kind: "charge".into(),
+            amount: -cost,
+            idempotency_key: format!("call:{}", r.id),
+            call_id: Some(r.id.clone()),
+            note: None,
+        });
+        if let Some(c) = &charge {
+            self.state.accounts.add(&c.user_id, c.amount);
+        }
+        self.state.usage.record(CallWrite { record: self.record.clone(), charge });
+        Settled { cost }
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.fail_fields(499, "client_disconnected", "the client closed the connection before the call finished");
+            self.settle();
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! `GET /v1/models`: the models this key may use, in the OpenAI shape, or the Anthropic shape
+//! when the client sends `anthropic-version`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::auth::authenticate;
+use crate::error::Dialect;
+use crate::state::AppState;
+
+/// Fixed creation time reported for configured models (clients only display it).
+const CREATED: i64 = 1_700_000_000;
+
+pub async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let dialect = if headers.contains_key("anthropic-version") { Dialect::Anthropic } else { Dialect::OpenAi };
+    let caller = match authenticate(&state, &headers) {
+        Ok(c) => c,
+        Err(e) => return e.into_response_in(dialect),
+    };
+    let names = caller.snapshot.models_for(&caller.key);
+    let body = match dialect {
+        Dialect::OpenAi => json!({
+            "object": "list",
+            "data": names.iter().map(|n| json!({"id": n, "object": "model", "created": CREATED, "owned_by": "tollgate"})).collect::<Vec<_>>(),
+        }),
+        Dialect::Anthropic => json!({
+            "data": names.iter().map(|n| json!({"type": "model", "id": n, "display_name": n, "created_at": crate::clock::rfc3339(CREATED * 1000)})).collect::<Vec<_>>(),
+            "has_more": false,
+            "first_id": names.first(),
+            "last_id": names.last(),
+        }),
+    };
+    Json(body).into_response()
+}

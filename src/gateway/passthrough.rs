@@ -1,0 +1,220 @@
+//! OpenAI dialect in, OpenAI-protocol provider out: the body passes through with only `model`
+//! rewritten (and usage requested on streams); the response is relayed as it arrives.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Extension;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::auth::authenticate;
+use super::call::CallGuard;
+use super::relay;
+use super::request_id::RequestId;
+use super::upstream::{self, UpstreamFailure};
+use crate::billing::money::format_credits;
+use crate::error::{ApiError, Dialect, ErrorKind};
+use crate::protocol::openai;
+use crate::routing::resolve;
+use crate::state::AppState;
+
+/// The OpenAI endpoints served by passthrough.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Chat,
+    Embeddings,
+}
+
+impl Endpoint {
+    fn path(self) -> &'static str {
+        match self {
+            Endpoint::Chat => "/chat/completions",
+            Endpoint::Embeddings => "/embeddings",
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Endpoint::Chat => "chat",
+            Endpoint::Embeddings => "embeddings",
+        }
+    }
+}
+
+pub async fn chat(state: State<Arc<AppState>>, rid: Extension<RequestId>, headers: HeaderMap, body: Body) -> Response {
+    handle(state, rid, headers, body, Endpoint::Chat).await
+}
+
+pub async fn embeddings(
+    state: State<Arc<AppState>>,
+    rid: Extension<RequestId>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(state, rid, headers, body, Endpoint::Embeddings).await
+}
+
+async fn handle(
+    State(state): State<Arc<AppState>>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Body,
+    endpoint: Endpoint,
+) -> Response {
+    match run(state, &request_id, &headers, body, endpoint).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            tracing::info!(
+                request_id,
+                status = e.status().as_u16(),
+                code = e.code.unwrap_or(""),
+                "request refused: {}",
+                e.message
+            );
+            e.into_response_in(Dialect::OpenAi)
+        }
+    }
+}
+
+async fn run(
+    state: Arc<AppState>,
+    request_id: &str,
+    headers: &HeaderMap,
+    body: Body,
+    endpoint: Endpoint,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let caller = authenticate(&state, headers)?;
+    let limit = state.config.max_body_bytes;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(ErrorKind::PayloadTooLarge, format!("the request body is larger than the {limit}-byte limit"))
+            .with_code("request_too_large")
+    })?;
+    let req = openai::parse_request(&bytes).map_err(ApiError::invalid)?;
+    if req.stream && endpoint != Endpoint::Chat {
+        return Err(ApiError::invalid("this endpoint does not stream").with_param("stream"));
+    }
+    if !caller.key.may_use(&req.model) {
+        return Err(if resolve::is_known(&caller.snapshot, &req.model) {
+            resolve::forbidden_model(&req.model)
+        } else {
+            resolve::unknown_model(&req.model)
+        });
+    }
+    let route = resolve::resolve(&caller.snapshot, &req.model)?;
+    if !caller.user.unlimited && !route.free && state.accounts.balance(&caller.user.id) <= 0 {
+        return Err(ApiError::new(
+            ErrorKind::InsufficientCredits,
+            "insufficient credits: this account's credit balance is used up; ask an administrator for a grant",
+        )
+        .with_code("insufficient_credits"));
+    }
+    let cred = route.provider.pick_credential().ok_or_else(|| {
+        ApiError::new(ErrorKind::Unavailable, "no enabled credential for this provider")
+            .with_code("no_available_provider")
+    })?;
+    let mut call = CallGuard::start(
+        state.clone(),
+        &caller,
+        request_id,
+        Dialect::OpenAi,
+        endpoint.name(),
+        &req.model,
+        &route,
+        req.stream,
+        started,
+    );
+    let (stream, wants_usage) = (req.stream, req.client_wants_usage);
+    let upstream_body = openai::upstream_body(req.body, &route.upstream_model, stream);
+    call.attempt(&cred.id);
+    let sent =
+        upstream::send(&state.http, &route.provider, cred, endpoint.path(), upstream_body, request_id, headers).await;
+    let (resp, waited) = match sent {
+        Ok(r) => r,
+        Err(f) => return Err(fail(call, f)),
+    };
+    call.add_upstream_time(waited);
+    let status = resp.status();
+    if !status.is_success() {
+        let retry_after = upstream::retry_after_secs(resp.headers());
+        let body = resp.bytes().await.unwrap_or_default();
+        let f = upstream::failure_from_response(&route.provider, cred, status, retry_after, &body);
+        return Err(fail(call, f));
+    }
+    let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+    if stream {
+        let overhead = call.overhead();
+        let idle = std::time::Duration::from_millis(route.provider.timeouts.idle_ms);
+        let body = relay::openai_stream(resp, call, wants_usage, idle);
+        let mut out = Response::new(body);
+        let h = out.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        h.insert("x-tollgate-overhead-ms", ms_header(overhead));
+        return Ok(out);
+    }
+    let total = std::time::Duration::from_millis(route.provider.timeouts.total_ms).saturating_sub(started.elapsed());
+    let read_started = Instant::now();
+    let body = match tokio::time::timeout(total, resp.bytes()).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => {
+            let f = UpstreamFailure {
+                class: "upstream_io_error",
+                detail: format!("provider {}: reading the body failed: {e}", route.provider.name),
+                error: ApiError::new(
+                    ErrorKind::Upstream,
+                    format!("provider `{}` failed mid-response", route.provider.name),
+                ),
+            };
+            return Err(fail(call, f));
+        }
+        Err(_) => {
+            let f = UpstreamFailure {
+                class: "timeout",
+                detail: format!(
+                    "provider {}: the call exceeded {} ms",
+                    route.provider.name, route.provider.timeouts.total_ms
+                ),
+                error: ApiError::new(
+                    ErrorKind::Timeout,
+                    format!("provider `{}` did not finish in time", route.provider.name),
+                ),
+            };
+            return Err(fail(call, f));
+        }
+    };
+    call.add_upstream_time(read_started.elapsed());
+    call.usage = openai::usage_of(&body);
+    call.mark_first_token();
+    let overhead = call.overhead();
+    let settled = call.success(status.as_u16());
+    Ok(json_response(status, content_type, body, settled.cost, overhead))
+}
+
+/// Records the failed call and answers the client's error.
+fn fail(call: CallGuard, f: UpstreamFailure) -> ApiError {
+    tracing::warn!(call = call.id(), class = f.class, "upstream attempt failed: {}", f.detail);
+    call.failure(f.error.status().as_u16(), f.class, &f.detail);
+    f.error
+}
+
+fn ms_header(d: std::time::Duration) -> HeaderValue {
+    HeaderValue::from_str(&format!("{:.3}", d.as_secs_f64() * 1000.0)).expect("digits")
+}
+
+fn json_response(
+    status: StatusCode,
+    content_type: Option<HeaderValue>,
+    body: Bytes,
+    cost: i64,
+    overhead: std::time::Duration,
+) -> Response {
+    let mut resp = (status, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, content_type.unwrap_or(HeaderValue::from_static("application/json")));
+    h.insert("x-tollgate-cost", HeaderValue::from_str(&format_credits(cost)).expect("digits"));
+    h.insert("x-tollgate-overhead-ms", ms_header(overhead));
+    resp
+}

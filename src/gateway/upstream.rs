@@ -1,0 +1,136 @@
+//! Sending one attempt upstream and turning upstream failures into the client's error.
+//! Provider error bodies are reduced to their message; credentials never reach the client.
+
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, StatusCode};
+use bytes::Bytes;
+
+use crate::error::{ApiError, ErrorKind};
+use crate::providers::{ProviderKind, openai};
+use crate::snapshot::{CredentialEntry, ProviderEntry};
+
+/// An upstream attempt that failed, with what to record and what to tell the client.
+pub struct UpstreamFailure {
+    pub class: &'static str,
+    /// For the call record (may name the provider; never a key).
+    pub detail: String,
+    pub error: ApiError,
+}
+
+/// Sends `body` to `path` of the provider with `cred`, waiting at most the provider's
+/// first-byte timeout for response headers.
+pub async fn send(
+    http: &reqwest::Client,
+    provider: &ProviderEntry,
+    cred: &CredentialEntry,
+    path: &str,
+    body: Vec<u8>,
+    request_id: &str,
+    client_headers: &HeaderMap,
+) -> Result<(reqwest::Response, Duration), UpstreamFailure> {
+    let (url, mut headers) = match provider.kind {
+        ProviderKind::OpenAi => (openai::url(&provider.base_url, path), openai::headers(&cred.api_key, request_id)),
+    };
+    for name in openai::FORWARDED_CLIENT_HEADERS {
+        if let Some(v) = client_headers.get(*name) {
+            headers.insert(*name, v.clone());
+        }
+    }
+    let started = Instant::now();
+    let first_byte = Duration::from_millis(provider.timeouts.first_byte_ms);
+    let sent = tokio::time::timeout(first_byte, http.post(url).headers(headers).body(body).send()).await;
+    let elapsed = started.elapsed();
+    match sent {
+        Ok(Ok(resp)) => Ok((resp, elapsed)),
+        Ok(Err(e)) => {
+            let class = if e.is_connect() { "connect_error" } else { "upstream_io_error" };
+            Err(UpstreamFailure {
+                class,
+                detail: format!("provider {}: {}", provider.name, without_url(&e)),
+                error: ApiError::new(ErrorKind::Upstream, format!("could not reach provider `{}`", provider.name))
+                    .with_code("upstream_unreachable"),
+            })
+        }
+        Err(_) => Err(UpstreamFailure {
+            class: "timeout",
+            detail: format!("provider {}: no response headers within {} ms", provider.name, first_byte.as_millis()),
+            error: ApiError::new(ErrorKind::Timeout, format!("provider `{}` did not answer in time", provider.name))
+                .with_code("upstream_timeout"),
+        }),
+    }
+}
+
+/// reqwest errors print the URL; keep only the cause.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    if let Some(url) = e.url() {
+        msg = msg.replace(url.as_str(), "<upstream>");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+/// Maps an upstream error response. Client mistakes (400, 413, 422) are relayed with the
+/// provider's message; credential, rate-limit and server problems become gateway errors.
+pub fn failure_from_response(
+    provider: &ProviderEntry,
+    cred: &CredentialEntry,
+    status: StatusCode,
+    retry_after: Option<u64>,
+    body: &Bytes,
+) -> UpstreamFailure {
+    let message = provider_message(body).map(|m| m.replace(&cred.api_key, "<redacted>"));
+    let said = message.clone().unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
+    let detail = format!("provider {} answered {}: {said}", provider.name, status.as_u16());
+    let (class, error) = match status.as_u16() {
+        400 | 413 | 422 => (
+            "upstream_bad_request",
+            ApiError::invalid(format!("the provider rejected the request: {said}"))
+                .with_status(status)
+                .with_code("upstream_bad_request"),
+        ),
+        401 | 403 => (
+            "upstream_auth",
+            ApiError::new(
+                ErrorKind::Upstream,
+                format!("provider `{}` rejected the gateway's credential", provider.name),
+            )
+            .with_code("upstream_auth_failed"),
+        ),
+        429 => {
+            let mut e = ApiError::new(
+                ErrorKind::Unavailable,
+                format!("provider `{}` is rate limiting the gateway", provider.name),
+            )
+            .with_code("upstream_rate_limited");
+            e.retry_after = retry_after;
+            ("upstream_rate_limited", e)
+        }
+        _ => (
+            "upstream_error",
+            ApiError::new(
+                ErrorKind::Upstream,
+                format!("provider `{}` failed (HTTP {})", provider.name, status.as_u16()),
+            )
+            .with_code("upstream_error"),
+        ),
+    };
+    UpstreamFailure { class, detail, error }
+}
+
+/// The human message of an OpenAI-style (or Anthropic-style) error body.
+fn provider_message(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let m = v.pointer("/error/message").or_else(|| v.get("message"))?;
+    m.as_str().map(|s| s.chars().take(500).collect())
+}
+
+pub fn retry_after_secs(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
+}

@@ -1,0 +1,192 @@
+//! The OpenAI dialect: the few request fields the gateway reads or rewrites, and usage.
+//! Everything else in a body passes through untouched.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::billing::pricing::Usage;
+
+/// A parsed request body; fields the gateway does not know stay in `body`.
+#[derive(Debug)]
+pub struct ChatRequest {
+    pub body: Map<String, Value>,
+    pub model: String,
+    pub stream: bool,
+    /// The client asked for the final usage chunk (`stream_options.include_usage`).
+    pub client_wants_usage: bool,
+}
+
+/// Parses a JSON object body and reads `model` and the streaming flags.
+pub fn parse_request(bytes: &[u8]) -> Result<ChatRequest, String> {
+    let body: Map<String, Value> = match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => return Err("the request body must be a JSON object".into()),
+        Err(e) => return Err(format!("the request body is not valid JSON: {e}")),
+    };
+    let model = match body.get("model") {
+        Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
+        Some(Value::String(_)) | None => return Err("you must provide a model parameter".into()),
+        Some(_) => return Err("`model` must be a string".into()),
+    };
+    let stream = match body.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err("`stream` must be a boolean".into()),
+    };
+    let client_wants_usage =
+        body.get("stream_options").and_then(|o| o.get("include_usage")).and_then(Value::as_bool).unwrap_or(false);
+    Ok(ChatRequest { body, model, stream, client_wants_usage })
+}
+
+/// The body sent upstream: the client's, with `model` rewritten and, on streams, usage
+/// always requested (the gateway bills on it; the relay strips it if the client did not ask).
+pub fn upstream_body(mut body: Map<String, Value>, upstream_model: &str, stream: bool) -> Vec<u8> {
+    body.insert("model".into(), Value::String(upstream_model.to_string()));
+    if stream {
+        let opts = body.entry("stream_options").or_insert_with(|| Value::Object(Map::new()));
+        if !opts.is_object() {
+            *opts = Value::Object(Map::new());
+        }
+        if let Value::Object(o) = opts {
+            o.insert("include_usage".into(), Value::Bool(true));
+        }
+    }
+    serde_json::to_vec(&body).expect("a JSON map serializes")
+}
+
+/// Usage as OpenAI reports it: `prompt_tokens` includes cached tokens.
+#[derive(Debug, Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: i64,
+    #[serde(default)]
+    completion_tokens: i64,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+    #[serde(default)]
+    completion_tokens_details: Option<CompletionDetails>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CompletionDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<i64>,
+}
+
+impl WireUsage {
+    fn to_usage(&self) -> Usage {
+        let cached = self.prompt_tokens_details.as_ref().and_then(|d| d.cached_tokens).unwrap_or(0).max(0);
+        Usage {
+            input_tokens: (self.prompt_tokens - cached).max(0),
+            cached_tokens: cached,
+            output_tokens: self.completion_tokens.max(0),
+            reasoning_tokens: self.completion_tokens_details.as_ref().and_then(|d| d.reasoning_tokens).unwrap_or(0),
+            ..Usage::default()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct UsageHolder {
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+/// Usage of a JSON response body (chat completion, embeddings), if it reports any.
+pub fn usage_of(body: &[u8]) -> Option<Usage> {
+    serde_json::from_slice::<UsageHolder>(body).ok()?.usage.map(|u| u.to_usage())
+}
+
+/// True if a stream chunk's JSON carries a usage object (not `"usage":null`), checked
+/// without parsing so ordinary chunks cost a substring search.
+pub fn chunk_has_usage(data: &str) -> bool {
+    let mut rest = data;
+    while let Some(i) = rest.find("\"usage\"") {
+        rest = &rest[i + 7..];
+        let after = rest.trim_start();
+        if let Some(v) = after.strip_prefix(':')
+            && v.trim_start().starts_with('{')
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// What to do with a usage-carrying chunk the client did not ask for: `None` drops it (the
+/// dedicated usage chunk has no choices), `Some` is the chunk without its usage field.
+pub fn strip_usage(data: &str) -> Option<String> {
+    let mut v: Map<String, Value> = serde_json::from_str(data).ok()?;
+    v.remove("usage");
+    match v.get("choices") {
+        Some(Value::Array(c)) if !c.is_empty() => Some(serde_json::to_string(&v).expect("map serializes")),
+        _ => None,
+    }
+}
+
+/// Usage of one stream chunk's JSON.
+pub fn chunk_usage(data: &str) -> Option<Usage> {
+    usage_of(data.as_bytes())
+}
+
+/// An in-band error event for a stream that already started.
+pub fn stream_error_event(message: &str, kind: &str) -> String {
+    serde_json::json!({"error": {"message": message, "type": kind, "param": null, "code": null}}).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_validates_requests() {
+        let r = parse_request(br#"{"model":"m","stream":true,"stream_options":{"include_usage":true},"x":1}"#).unwrap();
+        assert_eq!(r.model, "m");
+        assert!(r.stream && r.client_wants_usage);
+        assert!(parse_request(b"{").unwrap_err().contains("not valid JSON"));
+        assert!(parse_request(b"[]").unwrap_err().contains("JSON object"));
+        assert!(parse_request(br#"{"messages":[]}"#).unwrap_err().contains("model"));
+        assert!(parse_request(br#"{"model":5}"#).is_err());
+        assert!(parse_request(br#"{"model":"m","stream":"yes"}"#).is_err());
+    }
+
+    #[test]
+    fn upstream_body_rewrites_model_and_forces_usage_on_streams() {
+        let r = parse_request(br#"{"model":"alias","stream":true,"custom":{"a":[1,2]},"temperature":0.3}"#).unwrap();
+        let out: Value = serde_json::from_slice(&upstream_body(r.body, "real-model", true)).unwrap();
+        assert_eq!(out["model"], "real-model");
+        assert_eq!(out["stream_options"]["include_usage"], true);
+        assert_eq!(out["custom"]["a"][1], 2);
+        assert_eq!(out["temperature"], 0.3);
+        let r = parse_request(br#"{"model":"a"}"#).unwrap();
+        let out: Value = serde_json::from_slice(&upstream_body(r.body, "b", false)).unwrap();
+        assert!(out.get("stream_options").is_none());
+    }
+
+    #[test]
+    fn usage_converts_cached_tokens_out_of_prompt_tokens() {
+        let u = usage_of(
+            br#"{"id":"x","usage":{"prompt_tokens":100,"completion_tokens":20,
+            "prompt_tokens_details":{"cached_tokens":60},"completion_tokens_details":{"reasoning_tokens":5}}}"#,
+        )
+        .unwrap();
+        assert_eq!((u.input_tokens, u.cached_tokens, u.output_tokens, u.reasoning_tokens), (40, 60, 20, 5));
+        assert_eq!(usage_of(br#"{"id":"x"}"#), None);
+        assert_eq!(usage_of(br#"{"usage":null}"#), None);
+    }
+
+    #[test]
+    fn detects_and_strips_usage_chunks() {
+        assert!(!chunk_has_usage(r#"{"choices":[{"delta":{}}],"usage":null}"#));
+        assert!(chunk_has_usage(r#"{"choices":[],"usage": {"prompt_tokens":1}}"#));
+        assert_eq!(strip_usage(r#"{"choices":[],"usage":{"prompt_tokens":1}}"#), None);
+        let kept = strip_usage(r#"{"choices":[{"index":0}],"usage":{"prompt_tokens":1}}"#).unwrap();
+        assert!(!kept.contains("usage") && kept.contains("choices"));
+    }
+}

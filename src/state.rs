@@ -1,0 +1,45 @@
+//! `AppState`: what every handler shares. Built once in `run`.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::billing::accounts::Accounts;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::secrets::api_keys;
+use crate::secrets::vault::Vault;
+use crate::snapshot::Snapshot;
+use crate::store::Db;
+use crate::usage::UsageLog;
+
+pub struct AppState {
+    pub config: Config,
+    pub db: Db,
+    pub vault: Vault,
+    /// The configuration the hot path reads; replaced whole by [`AppState::reload`].
+    pub snapshot: ArcSwap<Snapshot>,
+    pub accounts: Arc<Accounts>,
+    pub usage: UsageLog,
+    pub http: reqwest::Client,
+    /// SHA-256 digests of the keys accepted by the management API.
+    pub admin_key_hashes: Vec<[u8; 32]>,
+    /// Serialises reloads so an older snapshot never replaces a newer one.
+    pub reload_lock: tokio::sync::Mutex<()>,
+}
+
+impl AppState {
+    /// Rebuilds the snapshot from the database; called after every management write.
+    pub async fn reload(&self) -> Result<(), ApiError> {
+        let _guard = self.reload_lock.lock().await;
+        let snap = Snapshot::load(&self.db, &self.vault, self.config.timeouts).await?;
+        self.snapshot.store(Arc::new(snap));
+        Ok(())
+    }
+
+    /// True if `presented` is an admin key (constant-time comparison of digests).
+    pub fn is_admin_key(&self, presented: &str) -> bool {
+        let digest = api_keys::digest(presented);
+        self.admin_key_hashes.iter().fold(false, |found, h| found | api_keys::digests_equal(h, &digest))
+    }
+}

@@ -1,0 +1,69 @@
+//! Embedded, idempotent migrations: one folder per engine, applied in order at start-up and
+//! recorded in `_migrations`. On PostgreSQL an advisory lock keeps concurrent instances from
+//! racing.
+
+use sqlx::Connection;
+
+use super::{Db, StoreResult};
+
+const SQLITE: &[(i64, &str)] = &[(1, include_str!("migrations/sqlite/0001_initial.sql"))];
+const POSTGRES: &[(i64, &str)] = &[(1, include_str!("migrations/postgres/0001_initial.sql"))];
+
+/// Arbitrary constant identifying Tollgate's migration lock.
+const PG_LOCK_ID: i64 = 0x7011_6a7e;
+
+const CREATE_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS _migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
+
+pub async fn run(db: &Db) -> StoreResult<()> {
+    match db {
+        Db::Sqlite(pool) => {
+            let mut conn = pool.acquire().await?;
+            sqlx::query(CREATE_TABLE).execute(&mut *conn).await?;
+            for (version, sql) in SQLITE {
+                let mut tx = conn.begin().await?;
+                let done: Option<i64> = sqlx::query_scalar("SELECT version FROM _migrations WHERE version = $1")
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if done.is_none() {
+                    sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+                    sqlx::query("INSERT INTO _migrations (version, applied_at) VALUES ($1, $2)")
+                        .bind(version)
+                        .bind(crate::clock::now_ms())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        Db::Postgres(pool) => {
+            let mut conn = pool.acquire().await?;
+            sqlx::query("SELECT pg_advisory_lock($1)").bind(PG_LOCK_ID).execute(&mut *conn).await?;
+            let result = async {
+                sqlx::query(CREATE_TABLE).execute(&mut *conn).await?;
+                for (version, sql) in POSTGRES {
+                    let mut tx = conn.begin().await?;
+                    let done: Option<i64> = sqlx::query_scalar("SELECT version FROM _migrations WHERE version = $1")
+                        .bind(version)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if done.is_none() {
+                        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+                        sqlx::query("INSERT INTO _migrations (version, applied_at) VALUES ($1, $2)")
+                            .bind(version)
+                            .bind(crate::clock::now_ms())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                }
+                Ok::<(), sqlx::Error>(())
+            }
+            .await;
+            sqlx::query("SELECT pg_advisory_unlock($1)").bind(PG_LOCK_ID).execute(&mut *conn).await?;
+            result?;
+        }
+    }
+    Ok(())
+}

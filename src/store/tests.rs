@@ -1,0 +1,176 @@
+//! Store tests, run against SQLite and (when configured) PostgreSQL.
+
+use super::calls::{self, CallFilter, CallRecord, CallWrite};
+use super::ledger::{self, NewEntry};
+use super::test_db;
+use super::users::{self, UserRow};
+use super::{migrate, new_id, providers};
+
+fn user(name: &str) -> UserRow {
+    UserRow {
+        id: new_id(),
+        name: name.into(),
+        email: None,
+        role: "member".into(),
+        password_hash: None,
+        balance: 0,
+        plan: "prepaid".into(),
+        limits: None,
+        created_at: 1,
+        updated_at: 1,
+        deleted_at: None,
+    }
+}
+
+fn grant(user_id: &str, amount: i64, key: &str) -> NewEntry {
+    NewEntry {
+        user_id: user_id.into(),
+        kind: "grant".into(),
+        amount,
+        idempotency_key: key.into(),
+        call_id: None,
+        note: None,
+    }
+}
+
+fn call(user_id: &str, status: &str) -> CallRecord {
+    CallRecord {
+        id: new_id(),
+        request_id: "req".into(),
+        user_id: user_id.into(),
+        key_id: "k1".into(),
+        dialect: "openai".into(),
+        endpoint: "chat".into(),
+        model: "m".into(),
+        status: status.into(),
+        started_at: crate::clock::now_ms(),
+        ..CallRecord::default()
+    }
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent() {
+    for t in test_db::each().await {
+        migrate::run(&t.db).await.unwrap();
+        migrate::run(&t.db).await.unwrap();
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn ledger_is_idempotent_and_balance_is_its_sum() {
+    for t in test_db::each().await {
+        let db = &t.db;
+        let u = user("a");
+        users::save(db, &u).await.unwrap();
+        let (first, new) = ledger::post(db, &grant(&u.id, 5_000, "g1")).await.unwrap();
+        assert!(new);
+        assert_eq!(first.balance_after, 5_000);
+        let (again, new) = ledger::post(db, &grant(&u.id, 5_000, "g1")).await.unwrap();
+        assert!(!new, "a repeated idempotency key changes nothing");
+        assert_eq!(again.id, first.id);
+        ledger::post(db, &grant(&u.id, -1_500, "g2")).await.unwrap();
+        let stored = users::get(db, &u.id).await.unwrap().unwrap();
+        assert_eq!(stored.balance, 3_500);
+        assert_eq!(ledger::sum(db, &u.id).await.unwrap(), 3_500);
+        assert_eq!(ledger::list(db, &u.id, None, 10).await.unwrap().len(), 2);
+        assert!(ledger::post(db, &grant("nobody", 1, "g3")).await.is_err(), "unknown user");
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn call_batches_upsert_and_charge_exactly_once() {
+    for t in test_db::each().await {
+        let db = &t.db;
+        let u = user("b");
+        users::save(db, &u).await.unwrap();
+        ledger::post(db, &grant(&u.id, 10_000, "g")).await.unwrap();
+        let mut c = call(&u.id, "processing");
+        calls::apply_batch(db, &[CallWrite { record: c.clone(), charge: None }]).await.unwrap();
+        c.status = "success".into();
+        c.cost = 700;
+        let charge = NewEntry {
+            kind: "charge".into(),
+            amount: -700,
+            idempotency_key: format!("call:{}", c.id),
+            call_id: Some(c.id.clone()),
+            ..grant(&u.id, 0, "")
+        };
+        let w = CallWrite { record: c.clone(), charge: Some(charge) };
+        let posted = calls::apply_batch(db, &[w.clone(), w.clone()]).await.unwrap();
+        assert_eq!(posted, vec![(u.id.clone(), -700)], "the second write of the same call is not charged");
+        calls::apply_batch(db, &[w]).await.unwrap();
+        assert_eq!(users::get(db, &u.id).await.unwrap().unwrap().balance, 9_300);
+        let stored = calls::get(db, &c.id).await.unwrap().unwrap();
+        assert_eq!(stored, c);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn stale_calls_close_and_filters_page_by_cursor() {
+    for t in test_db::each().await {
+        let db = &t.db;
+        let mut ids = Vec::new();
+        for status in ["processing", "success", "success", "failed"] {
+            let c = call("u", status);
+            ids.push(c.id.clone());
+            calls::apply_batch(db, &[CallWrite { record: c, charge: None }]).await.unwrap();
+        }
+        assert_eq!(calls::close_stale(db).await.unwrap(), 1);
+        let closed = calls::get(db, &ids[0]).await.unwrap().unwrap();
+        assert_eq!((closed.status.as_str(), closed.error_class.as_deref()), ("failed", Some("interrupted")));
+        let all = CallFilter::default();
+        let page1 = calls::list(db, &all, None, 2).await.unwrap();
+        assert_eq!(page1.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), vec![ids[3].clone(), ids[2].clone()]);
+        let page2 = calls::list(db, &all, Some(&page1[1].id), 2).await.unwrap();
+        assert_eq!(page2.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), vec![ids[1].clone(), ids[0].clone()]);
+        let failed = CallFilter { status: Some("failed".into()), ..CallFilter::default() };
+        assert_eq!(calls::list(db, &failed, None, 10).await.unwrap().len(), 2);
+        let none = CallFilter { user_id: Some("other".into()), ..CallFilter::default() };
+        assert!(calls::list(db, &none, None, 10).await.unwrap().is_empty());
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn providers_and_credentials_round_trip_and_cascade() {
+    for t in test_db::each().await {
+        let db = &t.db;
+        let p = providers::ProviderRow {
+            id: new_id(),
+            name: "p".into(),
+            kind: "openai".into(),
+            base_url: Some("http://x/v1".into()),
+            region: None,
+            enabled: true,
+            timeouts: Some(crate::config::Timeouts::default()),
+            created_at: 1,
+            updated_at: 1,
+        };
+        providers::save(db, &p).await.unwrap();
+        let c = providers::CredentialRow {
+            id: new_id(),
+            provider_id: p.id.clone(),
+            name: "c".into(),
+            secret_sealed: "sealed".into(),
+            secret_masked: "sk-…1234".into(),
+            key_id: "k".into(),
+            weight: 5,
+            enabled: true,
+            disabled_reason: None,
+            created_at: 1,
+            updated_at: 1,
+        };
+        providers::save_credential(db, &c).await.unwrap();
+        let got = providers::get(db, "p").await.unwrap().unwrap();
+        assert_eq!(got.timeouts, p.timeouts);
+        assert_eq!(providers::list_credentials(db, Some(&p.id)).await.unwrap()[0].weight, 5);
+        let dup = providers::ProviderRow { id: new_id(), ..p.clone() };
+        assert!(super::is_unique_violation(&providers::save(db, &dup).await.unwrap_err()));
+        assert!(providers::delete(db, &p.id).await.unwrap());
+        assert!(providers::get_credential(db, &c.id).await.unwrap().is_none(), "credentials cascade");
+        t.cleanup().await;
+    }
+}

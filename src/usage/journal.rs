@@ -1,0 +1,119 @@
+//! The append-only journal and the handle the hot path records through.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::calls::CallWrite;
+
+/// A journal segment is rotated past this size so it can be deleted once committed.
+const SEGMENT_BYTES: u64 = 4 * 1024 * 1024;
+
+pub(super) enum Msg {
+    Write(Box<CallWrite>),
+    /// Every write sent before this is in segment `PathBuf`; delete it once they are committed.
+    Rotated(PathBuf),
+    /// Commit everything sent before this, then answer.
+    Flush(oneshot::Sender<()>),
+}
+
+struct Segment {
+    file: File,
+    path: PathBuf,
+    seq: u64,
+    bytes: u64,
+}
+
+/// Where calls are recorded. Cheap to call from request handlers and from `Drop`.
+pub struct UsageLog {
+    dir: PathBuf,
+    segment: Mutex<Segment>,
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+pub(super) fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("calls-{seq:012}.jsonl"))
+}
+
+/// Existing segments in order.
+pub(super) fn segments(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let seq = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("calls-"))
+            .and_then(|n| n.strip_suffix(".jsonl"))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(seq) = seq {
+            out.push((seq, path));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn open_segment(dir: &Path, seq: u64) -> std::io::Result<Segment> {
+    let path = segment_path(dir, seq);
+    let file = OpenOptions::new().create(true).append(true).open(&path)?;
+    let bytes = file.metadata()?.len();
+    Ok(Segment { file, path, seq, bytes })
+}
+
+impl UsageLog {
+    /// Opens a new segment after any existing ones (which `replay` has already committed).
+    pub(super) fn open(dir: &Path, tx: mpsc::UnboundedSender<Msg>) -> std::io::Result<UsageLog> {
+        std::fs::create_dir_all(dir)?;
+        let next = segments(dir)?.last().map_or(1, |(seq, _)| seq + 1);
+        Ok(UsageLog { dir: dir.to_path_buf(), segment: Mutex::new(open_segment(dir, next)?), tx })
+    }
+
+    /// Records a call (its start, or its end with the charge). Returns once the line is in the
+    /// journal file; the database write happens later, in a batch.
+    pub fn record(&self, write: CallWrite) {
+        let mut line = serde_json::to_vec(&write).expect("call records serialize");
+        line.push(b'\n');
+        let mut seg = self.segment.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = seg.file.write_all(&line) {
+            // The database write still happens; only crash safety of this record is lost.
+            tracing::error!(error = %e, call = %write.record.id, "cannot append to the usage journal");
+        }
+        seg.bytes += line.len() as u64;
+        let _ = self.tx.send(Msg::Write(Box::new(write)));
+        if seg.bytes >= SEGMENT_BYTES {
+            match open_segment(&self.dir, seg.seq + 1) {
+                Ok(next) => {
+                    let old = std::mem::replace(&mut *seg, next);
+                    let _ = self.tx.send(Msg::Rotated(old.path));
+                }
+                Err(e) => tracing::error!(error = %e, "cannot rotate the usage journal"),
+            }
+        }
+    }
+
+    /// Waits until everything recorded so far is committed to the database.
+    pub async fn flush(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.tx.send(Msg::Flush(ack)).is_ok() {
+            let _ = done.await;
+        }
+    }
+
+    /// Flushes, then retires the current segment (clean shutdown leaves no journal behind).
+    pub async fn close(&self) {
+        self.flush().await;
+        let path = {
+            let mut seg = self.segment.lock().unwrap_or_else(|p| p.into_inner());
+            match open_segment(&self.dir, seg.seq + 1) {
+                Ok(next) => std::mem::replace(&mut *seg, next).path,
+                Err(_) => return,
+            }
+        };
+        let _ = self.tx.send(Msg::Rotated(path));
+        self.flush().await;
+    }
+}

@@ -1,0 +1,103 @@
+//! The background writer (batches journal lines into database transactions) and the start-up
+//! replay of journal segments left by a crash.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::journal::{Msg, UsageLog, segments};
+use crate::store::calls::{CallWrite, apply_batch};
+use crate::store::{self, Db};
+
+/// Most writes committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// Commits every journal segment in `dir` (idempotent), deletes them, closes calls a crash left
+/// `processing`. Run before anything reads balances or serves traffic.
+pub async fn replay(db: &Db, dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut replayed = 0usize;
+    for (_, path) in segments(dir).map_err(|e| e.to_string())? {
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // A torn last line (killed mid-write) never reached the client as complete; skip it.
+        let writes: Vec<CallWrite> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        for chunk in coalesce(writes).chunks(MAX_BATCH) {
+            apply_batch(db, chunk).await.map_err(|e| format!("replaying {}: {e}", path.display()))?;
+            replayed += chunk.len();
+        }
+        std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let stale = store::calls::close_stale(db).await.map_err(|e| e.to_string())?;
+    if replayed > 0 || stale > 0 {
+        tracing::info!(replayed, stale, "usage journal replayed; interrupted calls closed as failed");
+    }
+    Ok(())
+}
+
+/// Keeps the last write of each call (a finish supersedes its start), in order.
+fn coalesce(writes: Vec<CallWrite>) -> Vec<CallWrite> {
+    let mut last = std::collections::HashMap::with_capacity(writes.len());
+    for (i, w) in writes.iter().enumerate() {
+        last.insert(w.record.id.clone(), i);
+    }
+    writes.into_iter().enumerate().filter(|(i, w)| last[&w.record.id] == *i).map(|(_, w)| w).collect()
+}
+
+/// Starts the writer task; the returned log is what handlers record through.
+pub fn start(db: Db, dir: &Path) -> std::io::Result<(UsageLog, tokio::task::JoinHandle<()>)> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let log = UsageLog::open(dir, tx)?;
+    let task = tokio::spawn(run(db, rx));
+    Ok((log, task))
+}
+
+async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Msg>) {
+    let mut batch: Vec<CallWrite> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut msgs = vec![first];
+        while msgs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(m) => msgs.push(m),
+                Err(_) => break,
+            }
+        }
+        for msg in msgs {
+            match msg {
+                Msg::Write(w) => batch.push(*w),
+                Msg::Rotated(path) => {
+                    commit(&db, &mut batch).await;
+                    if let Err(e) = std::fs::remove_file(&path) {
+                        tracing::warn!(error = %e, path = %path.display(), "cannot delete a committed journal segment");
+                    }
+                }
+                Msg::Flush(ack) => {
+                    commit(&db, &mut batch).await;
+                    let _ = ack.send(());
+                }
+            }
+        }
+        commit(&db, &mut batch).await;
+    }
+    commit(&db, &mut batch).await;
+}
+
+/// Commits the batch, retrying until the database takes it: the journal holds every write, so
+/// waiting loses nothing, while dropping would.
+async fn commit(db: &Db, batch: &mut Vec<CallWrite>) {
+    if batch.is_empty() {
+        return;
+    }
+    let writes = coalesce(std::mem::take(batch));
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match apply_batch(db, &writes).await {
+            Ok(_) => return,
+            Err(e) => {
+                tracing::error!(error = %e, writes = writes.len(), "usage batch not committed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}

@@ -1,0 +1,553 @@
+"""Client conformance: the official ``openai`` Python SDK talking to Tollgate (SPEC §1, §4, §6).
+
+Upstream is the in-repo mock provider, whose answers are deterministic:
+
+- chat: ``chunks`` (default 8) words joined by single spaces, the first being "Hello";
+  prompt_tokens = words in all message texts, completion_tokens = chunks;
+- tools: a call to the first tool with arguments {"location": "Paris"}; a last message of role
+  "tool" is answered with "tool result received: <content>";
+- response_format json_object / json_schema: content {"answer":"Hello"};
+- embeddings: element j of the vector for input i is (i+1)*(j+1)/100 as f32, ``dimensions``
+  (default 8) elements, prompt_tokens = words of the input.
+
+Fixtures (providers, models, users, keys, the ``Admin`` and ``Mock`` helpers) are in conftest.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+import uuid
+from decimal import Decimal
+from urllib.parse import urlparse
+
+import openai
+import pytest
+
+MOCK_UPSTREAM_MODEL = "mock-gpt"
+MOCK_PROVIDER_KEY = "sk-mock-1"
+
+PROMPT = "Say hello to the whole world"
+MESSAGES = [{"role": "user", "content": PROMPT}]
+PROMPT_TOKENS = 6  # words in PROMPT, as the mock counts them
+REPLY_WORDS = 8  # the mock's default reply length, one completion token per word
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"location": {"type": "string"}},
+            "required": ["location"],
+        },
+    },
+}
+TIME_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "description": "Local time in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"location": {"type": "string"}},
+            "required": ["location"],
+        },
+    },
+}
+WEATHER_QUESTION = [{"role": "user", "content": "What is the weather in Paris?"}]
+MOCK_TOOL_ARGUMENTS = {"location": "Paris"}
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def assert_mock_reply(text: str | None, words: int = REPLY_WORDS) -> None:
+    """``text`` is the mock's chat reply: ``words`` words, single spaces, first one "Hello"."""
+    assert text is not None
+    parts = text.split(" ")
+    assert parts[0] == "Hello", text
+    assert len(parts) == words, text
+    assert all(parts), f"empty word (double space?) in {text!r}"
+
+
+def f32(x: float) -> float:
+    """``x`` rounded to the nearest f32, as the mock computes it."""
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def mock_embedding(i: int, dimensions: int) -> list[float]:
+    """The mock's vector for input number ``i``."""
+    return [f32((i + 1) * (j + 1) / 100.0) for j in range(dimensions)]
+
+
+def assert_openai_error(err: openai.APIStatusError, status: int) -> dict:
+    """The error response has ``status`` and the OpenAI body ``{"error": {message, type, ...}}``;
+    returns the inner error object."""
+    assert err.status_code == status, f"expected {status}, got {err.status_code}: {err.response.text}"
+    payload = err.response.json()
+    error = payload["error"]
+    assert isinstance(error["message"], str) and error["message"], payload
+    assert isinstance(error["type"], str) and error["type"], payload
+    # The SDK exposes the inner error object as `.body` (and its type as `.type`).
+    assert err.body == error
+    assert err.type == error["type"]
+    return error
+
+
+# -- 1. non-stream chat --------------------------------------------------------------------------
+
+
+def test_chat_completion(client, gateway):
+    raw = client.chat.completions.with_raw_response.create(model=gateway.model, messages=MESSAGES)
+    completion = raw.parse()
+
+    assert raw.status_code == 200
+    assert raw.headers.get("x-request-id"), "every response carries x-request-id"
+    assert completion.object == "chat.completion"
+    # A passthrough relays the upstream's model name; a gateway may also answer with the public
+    # name that was requested. Either is a correct OpenAI response.
+    assert completion.model in {gateway.model, MOCK_UPSTREAM_MODEL}
+    assert len(completion.choices) == 1
+    choice = completion.choices[0]
+    assert choice.index == 0
+    assert choice.message.role == "assistant"
+    assert_mock_reply(choice.message.content)
+    assert choice.message.tool_calls is None
+    assert choice.finish_reason == "stop"
+    assert completion.usage is not None
+    assert completion.usage.prompt_tokens == PROMPT_TOKENS
+    assert completion.usage.completion_tokens == REPLY_WORDS
+    assert completion.usage.total_tokens == PROMPT_TOKENS + REPLY_WORDS
+
+
+def test_client_request_id_is_echoed(client, gateway):
+    request_id = f"sdk-{uuid.uuid4()}"
+    raw = client.chat.completions.with_raw_response.create(
+        model=gateway.model, messages=MESSAGES, extra_headers={"x-request-id": request_id}
+    )
+    assert raw.headers["x-request-id"] == request_id
+    assert_mock_reply(raw.parse().choices[0].message.content)
+
+
+# -- 2./3. streaming -----------------------------------------------------------------------------
+
+
+def test_stream_without_include_usage(client, gateway, mock):
+    full_text = client.chat.completions.create(model=gateway.model, messages=MESSAGES).choices[0].message.content
+    chunks = list(client.chat.completions.create(model=gateway.model, messages=MESSAGES, stream=True))
+
+    assert chunks
+    assert all(c.object == "chat.completion.chunk" for c in chunks)
+    # The gateway asked the upstream for usage (below) and must strip that chunk.
+    assert all(c.usage is None for c in chunks), "a usage chunk reached a client that did not ask"
+    assert all(c.choices for c in chunks), "a chunk with empty choices reached the client"
+    words = [c.choices[0].delta.content for c in chunks if c.choices[0].delta.content]
+    assert len(words) == REPLY_WORDS, "the mock streams one chunk per word"
+    text = "".join(words)
+    assert_mock_reply(text)
+    assert text == full_text
+    finish_reasons = [c.choices[0].finish_reason for c in chunks if c.choices[0].finish_reason]
+    assert finish_reasons == ["stop"]
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+    # SPEC §1: streaming requests always ask the upstream for usage.
+    upstream = mock.last()
+    assert upstream["path"].endswith("/v1/chat/completions")
+    assert upstream["body"]["stream"] is True
+    assert upstream["body"]["stream_options"]["include_usage"] is True
+
+
+def test_stream_with_include_usage(client, gateway):
+    chunks = list(
+        client.chat.completions.create(
+            model=gateway.model,
+            messages=MESSAGES,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+
+    *content_chunks, usage_chunk = chunks
+    assert usage_chunk.choices == []
+    assert usage_chunk.usage is not None
+    assert usage_chunk.usage.prompt_tokens == PROMPT_TOKENS
+    assert usage_chunk.usage.completion_tokens == REPLY_WORDS
+    assert usage_chunk.usage.total_tokens == PROMPT_TOKENS + REPLY_WORDS
+    assert all(c.usage is None for c in content_chunks)
+    assert all(c.choices for c in content_chunks)
+    assert_mock_reply("".join(c.choices[0].delta.content or "" for c in content_chunks))
+    assert content_chunks[-1].choices[0].finish_reason == "stop"
+
+
+# -- 4. tools ------------------------------------------------------------------------------------
+
+
+def test_tool_call(client, gateway):
+    completion = client.chat.completions.create(
+        model=gateway.model, messages=WEATHER_QUESTION, tools=[WEATHER_TOOL]
+    )
+
+    choice = completion.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    calls = choice.message.tool_calls
+    assert calls is not None and len(calls) == 1
+    assert calls[0].id
+    assert calls[0].type == "function"
+    assert calls[0].function.name == "get_weather"
+    assert json.loads(calls[0].function.arguments) == MOCK_TOOL_ARGUMENTS
+
+
+def test_tool_result_round_trip(client, gateway):
+    first = client.chat.completions.create(
+        model=gateway.model, messages=WEATHER_QUESTION, tools=[WEATHER_TOOL]
+    )
+    call = first.choices[0].message.tool_calls[0]
+    tool_output = "18 degrees and sunny"
+    messages = [
+        *WEATHER_QUESTION,
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.function.name, "arguments": call.function.arguments},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": call.id, "content": tool_output},
+    ]
+
+    # No `tools` on the second turn, so the mock's tool-call rule cannot take precedence.
+    reply = client.chat.completions.create(model=gateway.model, messages=messages)
+
+    assert reply.choices[0].message.content == f"tool result received: {tool_output}"
+    assert reply.choices[0].finish_reason == "stop"
+
+
+def test_streamed_tool_call_reassembles(client, gateway):
+    calls: dict[int, dict[str, str]] = {}
+    finish_reason = None
+    stream = client.chat.completions.create(
+        model=gateway.model, messages=WEATHER_QUESTION, tools=[WEATHER_TOOL], stream=True
+    )
+    for chunk in stream:
+        for choice in chunk.choices:
+            for delta in choice.delta.tool_calls or []:
+                call = calls.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
+                call["id"] = delta.id or call["id"]
+                if delta.function is not None:
+                    call["name"] += delta.function.name or ""
+                    call["arguments"] += delta.function.arguments or ""
+            finish_reason = choice.finish_reason or finish_reason
+
+    assert list(calls) == [0]
+    assert calls[0]["id"]
+    assert calls[0]["name"] == "get_weather"
+    assert json.loads(calls[0]["arguments"]) == MOCK_TOOL_ARGUMENTS
+    assert finish_reason == "tool_calls"
+
+
+def test_parallel_tool_calls(client, gateway):
+    parallel = client.chat.completions.create(
+        model=gateway.model, messages=WEATHER_QUESTION, tools=[WEATHER_TOOL, TIME_TOOL]
+    )
+    calls = parallel.choices[0].message.tool_calls
+    assert [c.function.name for c in calls] == ["get_weather", "get_time"]
+    assert len({c.id for c in calls}) == 2
+    assert json.loads(calls[0].function.arguments) == MOCK_TOOL_ARGUMENTS
+    assert parallel.choices[0].finish_reason == "tool_calls"
+
+    single = client.chat.completions.create(
+        model=gateway.model,
+        messages=WEATHER_QUESTION,
+        tools=[WEATHER_TOOL, TIME_TOOL],
+        parallel_tool_calls=False,
+    )
+    assert [c.function.name for c in single.choices[0].message.tool_calls] == ["get_weather"]
+
+
+def test_tool_choice_none_answers_with_text(client, gateway):
+    completion = client.chat.completions.create(
+        model=gateway.model, messages=MESSAGES, tools=[WEATHER_TOOL], tool_choice="none"
+    )
+    assert completion.choices[0].message.tool_calls is None
+    assert_mock_reply(completion.choices[0].message.content)
+    assert completion.choices[0].finish_reason == "stop"
+
+
+# -- 5. embeddings -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("inputs", "prompt_tokens"),
+    [
+        ("the quick brown fox", 4),
+        (["hello world", "one two three"], 5),
+    ],
+    ids=["single-string", "list"],
+)
+def test_embeddings(client, gateway, inputs, prompt_tokens):
+    n_inputs = 1 if isinstance(inputs, str) else len(inputs)
+    expected = [mock_embedding(i, 8) for i in range(n_inputs)]
+
+    default = client.embeddings.create(model=gateway.model, input=inputs)  # SDK asks for base64
+    floats = client.embeddings.create(model=gateway.model, input=inputs, encoding_format="float")
+
+    for response in (default, floats):
+        assert response.object == "list"
+        assert [d.index for d in response.data] == list(range(n_inputs))
+        assert all(d.object == "embedding" for d in response.data)
+        assert [d.embedding for d in response.data] == [
+            pytest.approx(vector, abs=1e-6) for vector in expected
+        ]
+        assert response.usage.prompt_tokens == prompt_tokens
+        assert response.usage.total_tokens == prompt_tokens
+    for b64, flt in zip(default.data, floats.data):
+        assert b64.embedding == pytest.approx(flt.embedding, abs=1e-6)
+
+
+@pytest.mark.parametrize("encoding_format", [None, "float"], ids=["base64-default", "float"])
+def test_embeddings_dimensions(client, gateway, encoding_format):
+    kwargs = {"encoding_format": encoding_format} if encoding_format else {}
+    response = client.embeddings.create(
+        model=gateway.model, input=["a b", "c d"], dimensions=4, **kwargs
+    )
+    assert [d.embedding for d in response.data] == [
+        pytest.approx(mock_embedding(0, 4), abs=1e-6),
+        pytest.approx(mock_embedding(1, 4), abs=1e-6),
+    ]
+
+
+# -- 6. models -----------------------------------------------------------------------------------
+
+
+def test_models_list(client, restricted_client, gateway):
+    models = list(client.models.list())
+    assert all(m.object == "model" for m in models)
+    assert {gateway.model, gateway.failing_model} <= {m.id for m in models}
+
+    restricted = [m.id for m in restricted_client.models.list()]
+    assert restricted == [gateway.model]
+
+
+# -- 7. errors -----------------------------------------------------------------------------------
+
+
+def test_bad_key_is_401(make_client, gateway):
+    bad_client = make_client("tg-" + "0" * 43)
+    with pytest.raises(openai.AuthenticationError) as exc:
+        bad_client.chat.completions.create(model=gateway.model, messages=MESSAGES)
+    assert_openai_error(exc.value, 401)
+
+
+def test_zero_balance_is_402(broke_client, gateway, mock):
+    chat_requests = mock.chat_requests()
+    with pytest.raises(openai.APIStatusError) as exc:
+        broke_client.chat.completions.create(model=gateway.model, messages=MESSAGES)
+    error = assert_openai_error(exc.value, 402)
+    assert re.search(r"credit|balance", error["message"], re.IGNORECASE), error["message"]
+    assert mock.chat_requests() == chat_requests, "a request that cannot be paid reached upstream"
+
+
+def test_unknown_model_is_404(client, gateway):
+    with pytest.raises(openai.NotFoundError) as exc:
+        client.chat.completions.create(model=f"no-such-model-{gateway.suffix}", messages=MESSAGES)
+    assert_openai_error(exc.value, 404)
+
+
+def test_model_not_allowed_for_key_is_403(restricted_client, gateway, mock):
+    chat_requests = mock.chat_requests()
+    with pytest.raises(openai.PermissionDeniedError) as exc:
+        restricted_client.chat.completions.create(model=gateway.failing_model, messages=MESSAGES)
+    assert_openai_error(exc.value, 403)
+    assert mock.chat_requests() == chat_requests, "a forbidden request reached upstream"
+
+
+def test_upstream_failure_is_502_without_provider_key(client, gateway, admin):
+    with pytest.raises(openai.InternalServerError) as exc:
+        client.chat.completions.create(model=gateway.failing_model, messages=MESSAGES)
+    error = assert_openai_error(exc.value, 502)
+    assert "sk-mock" not in error["message"]
+    assert "sk-mock" not in exc.value.response.text
+    assert MOCK_PROVIDER_KEY not in str(dict(exc.value.response.headers))
+
+    record = admin.wait_for_call(gateway.key["id"], exc.value.response.headers["x-request-id"])
+    assert record["status"] == "failed"
+    assert record["model"] == gateway.failing_model
+    assert Decimal(record["cost"]) == Decimal("0"), "nothing was produced, nothing is charged"
+
+
+def test_revoked_key_is_401(admin, make_client, gateway):
+    key = admin.create_key(gateway.user["id"], name=f"sdk-revoked-{gateway.suffix}")
+    revoked_client = make_client(key["key"])
+    assert gateway.model in {m.id for m in revoked_client.models.list()}  # works before revoking
+
+    admin.revoke_key(key["id"])
+
+    with pytest.raises(openai.AuthenticationError) as exc:
+        revoked_client.chat.completions.create(model=gateway.model, messages=MESSAGES)
+    assert_openai_error(exc.value, 401)
+
+
+# -- 8. billing ----------------------------------------------------------------------------------
+
+# The billing provider's mock scenario reports 1000 prompt and 500 completion tokens; the model
+# costs 2.5 credits per 1M input and 10 per 1M output tokens.
+BILLED_INPUT_TOKENS = 1000
+BILLED_OUTPUT_TOKENS = 500
+EXPECTED_COST = Decimal("0.0075")  # 1000 * 2.5 / 1e6 + 500 * 10 / 1e6
+STARTING_BALANCE = Decimal("10")
+
+
+def assert_billed_record(record, *, request_id, model, account, provider):
+    assert record["request_id"] == request_id
+    assert record["status"] == "success"
+    assert record["model"] == model
+    assert record["upstream_model"] == MOCK_UPSTREAM_MODEL
+    assert record["provider_id"] == provider["id"]
+    assert record["user_id"] == account.user["id"]
+    assert record["key_id"] == account.key["id"]
+    assert record["input_tokens"] == BILLED_INPUT_TOKENS
+    assert record["output_tokens"] == BILLED_OUTPUT_TOKENS
+    assert record["cached_tokens"] == 0
+    assert isinstance(record["cost"], str), "cost is a decimal string"
+    assert Decimal(record["cost"]) == EXPECTED_COST
+    assert record["id"] and record["started_at"]
+    assert record["duration_ms"] >= 0
+
+
+def test_billing_is_exact(make_client, admin, billing_model, billing_provider, billing_account):
+    account = billing_account
+    assert EXPECTED_COST == (
+        BILLED_INPUT_TOKENS * Decimal("2.5") + BILLED_OUTPUT_TOKENS * Decimal("10")
+    ) / Decimal(10**6)
+    assert admin.balance(account.user["id"]) == STARTING_BALANCE
+    client = make_client(account.key["key"])
+
+    raw = client.chat.completions.with_raw_response.create(model=billing_model, messages=MESSAGES)
+    completion = raw.parse()
+
+    assert_mock_reply(completion.choices[0].message.content)
+    assert completion.usage.prompt_tokens == BILLED_INPUT_TOKENS
+    assert completion.usage.completion_tokens == BILLED_OUTPUT_TOKENS
+    assert raw.headers["x-tollgate-cost"] == "0.0075"
+
+    record = admin.wait_for_call(account.key["id"], raw.headers["x-request-id"])
+    assert_billed_record(
+        record,
+        request_id=raw.headers["x-request-id"],
+        model=billing_model,
+        account=account,
+        provider=billing_provider,
+    )
+
+    expected_balance = STARTING_BALANCE - EXPECTED_COST  # 9.9925
+    assert admin.wait_for_balance(account.user["id"], expected_balance) == expected_balance
+    me = admin.me(account.key["key"])
+    assert me["user"]["id"] == account.user["id"]
+    assert me["key"]["id"] == account.key["id"]
+    assert Decimal(me["user"]["balance"]) == expected_balance
+
+
+def test_streamed_call_is_billed_exactly(
+    make_client, admin, billing_model, billing_provider, billing_account
+):
+    """The usage the gateway requested from the upstream (and stripped) is what it bills."""
+    account = billing_account
+    client = make_client(account.key["key"])
+
+    raw = client.chat.completions.with_raw_response.create(
+        model=billing_model, messages=MESSAGES, stream=True
+    )
+    chunks = list(raw.parse())
+
+    assert all(c.usage is None for c in chunks)
+    assert_mock_reply("".join(c.choices[0].delta.content or "" for c in chunks if c.choices))
+
+    record = admin.wait_for_call(account.key["id"], raw.headers["x-request-id"])
+    assert_billed_record(
+        record,
+        request_id=raw.headers["x-request-id"],
+        model=billing_model,
+        account=account,
+        provider=billing_provider,
+    )
+    expected_balance = STARTING_BALANCE - EXPECTED_COST
+    assert admin.wait_for_balance(account.user["id"], expected_balance) == expected_balance
+
+
+def test_credit_grant_is_idempotent(admin, suffix):
+    user = admin.create_user(f"sdk-grant-{suffix}")
+    idempotency_key = f"sdk-grant-{suffix}-{uuid.uuid4()}"
+
+    first = admin.grant(user["id"], Decimal("1.5"), idempotency_key)
+    again = admin.grant(user["id"], Decimal("1.5"), idempotency_key)
+
+    assert again["id"] == first["id"]
+    assert admin.balance(user["id"]) == Decimal("1.5")
+
+
+# -- 9. passthrough fidelity ---------------------------------------------------------------------
+
+
+def test_passthrough_fidelity(client, passthrough_model, passthrough_provider, mock):
+    secret_header_value = f"must-not-leave-the-gateway-{uuid.uuid4()}"
+
+    completion = client.chat.completions.create(
+        model=passthrough_model,
+        messages=MESSAGES,
+        temperature=0.3,
+        response_format={"type": "json_object"},
+        user="u1",
+        seed=7,
+        extra_body={"custom_field": {"a": 1}},
+        extra_headers={"x-secret-header": secret_header_value},
+    )
+    assert json.loads(completion.choices[0].message.content) == {"answer": "Hello"}
+
+    upstream = mock.last()
+    provider_path = urlparse(passthrough_provider["base_url"]).path  # /s/<opts>/v1
+    assert upstream["method"] == "POST"
+    assert upstream["path"] == f"{provider_path}/chat/completions"
+
+    body = upstream["body"]
+    assert body["model"] == MOCK_UPSTREAM_MODEL
+    assert body["messages"] == MESSAGES
+    assert body["temperature"] == 0.3
+    assert body["response_format"] == {"type": "json_object"}
+    assert body["user"] == "u1"
+    assert body["seed"] == 7
+    assert body["custom_field"] == {"a": 1}
+
+    headers = upstream["headers"]
+    assert [v for n, v in headers if n == "authorization"] == [f"Bearer {MOCK_PROVIDER_KEY}"]
+    assert not [n for n, _ in headers if n == "x-secret-header"]
+    assert not [n for n, v in headers if secret_header_value in v]
+    assert not [n for n, v in headers if client.api_key in v], "the tg- key was sent upstream"
+
+
+# -- 10. provider/model addressing ---------------------------------------------------------------
+
+
+def test_provider_slash_model_addressing(client, gateway, mock):
+    provider_name = gateway.provider["name"]
+
+    completion = client.chat.completions.create(
+        model=f"{provider_name}/{MOCK_UPSTREAM_MODEL}", messages=MESSAGES
+    )
+    assert_mock_reply(completion.choices[0].message.content)
+    assert completion.usage.prompt_tokens == PROMPT_TOKENS
+
+    chat_requests = mock.chat_requests()
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.chat.completions.create(
+            model=f"{provider_name}/some-unpriced-model", messages=MESSAGES
+        )
+    error = assert_openai_error(exc.value, 400)
+    assert re.search(r"\bpric(e|es|ed|ing)\b", error["message"], re.IGNORECASE), error["message"]
+    assert mock.chat_requests() == chat_requests, "an unpriced call must fail closed, before upstream"
