@@ -122,13 +122,19 @@ async fn apply_provider(config: &Config, db: &Db, vault: &Vault, p: &DeclaredPro
     Ok(())
 }
 
+/// Prices are read from their JSON text so amounts stay exact decimals (a TOML float prints
+/// as its shortest exact form; strings are taken as written).
+fn parse_pricing(v: &serde_json::Value) -> Result<PricingInput, String> {
+    serde_json::from_str(&v.to_string()).map_err(|e| e.to_string())
+}
+
 async fn apply_model(db: &Db, m: &DeclaredModel) -> Result<(), String> {
     let now = crate::clock::now_ms();
     let existing = store::models::get(db, &m.name).await.map_err(|e| e.to_string())?;
     let pricing = m
         .pricing
         .as_ref()
-        .map(|p| serde_json::from_value::<PricingInput>(p.clone()).map_err(|e| format!("pricing: {e}")))
+        .map(|p| parse_pricing(p).map_err(|e| format!("pricing: {e}")))
         .transpose()?
         .map(|p| p.to_pricing())
         .transpose()?;
@@ -142,9 +148,7 @@ async fn apply_model(db: &Db, m: &DeclaredModel) -> Result<(), String> {
             .ok_or_else(|| format!("unknown provider `{provider}`"))?;
         let tp = match t.get("pricing") {
             Some(v) => Some(
-                serde_json::from_value::<PricingInput>(v.clone())
-                    .map_err(|e| format!("target pricing: {e}"))?
-                    .to_pricing()?,
+                parse_pricing(v).map_err(|e| format!("target pricing: {e}"))?.to_pricing()?,
             ),
             None => None,
         };

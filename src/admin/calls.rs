@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{PageQuery, not_found, page, query_time};
+use super::{ApiQuery, not_found, page, page_limit, query_time};
 use crate::billing::money::format_credits;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -42,11 +42,11 @@ pub struct CallQuery {
     from: Option<String>,
     to: Option<String>,
     format: Option<String>,
-    #[serde(flatten)]
-    page: PageQuery,
+    limit: Option<i64>,
+    cursor: Option<String>,
 }
 
-pub async fn list(State(state): S, Query(p): Query<CallQuery>) -> Result<Response, ApiError> {
+pub async fn list(State(state): S, ApiQuery(p): ApiQuery<CallQuery>) -> Result<Response, ApiError> {
     let provider_id = match &p.provider {
         Some(name_or_id) => {
             let snap = state.snapshot.load();
@@ -63,8 +63,8 @@ pub async fn list(State(state): S, Query(p): Query<CallQuery>) -> Result<Respons
         from_ms: query_time("from", &p.from)?,
         to_ms: query_time("to", &p.to)?,
     };
-    let limit = p.page.limit();
-    let rows = q::list(&state.db, &filter, p.page.cursor.as_deref(), limit).await?;
+    let limit = page_limit(p.limit);
+    let rows = q::list(&state.db, &filter, p.cursor.as_deref(), limit).await?;
     match p.format.as_deref() {
         None | Some("json") => Ok(page(rows, limit, |c| c.id.clone(), call_json)),
         Some("csv") => Ok(csv(&rows)),

@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{PageQuery, created, not_found, page, parse_body, required_name};
+use super::{ApiQuery, created, not_found, page, page_limit, parse_body, required_name};
 use crate::billing::money::{Credits, format_credits};
 use crate::error::ApiError;
 use crate::secrets::api_keys;
@@ -128,13 +128,13 @@ pub async fn create(State(state): S, body: Bytes) -> Result<Response, ApiError> 
 #[derive(Deserialize)]
 pub struct KeyListQuery {
     user_id: Option<String>,
-    #[serde(flatten)]
-    page: PageQuery,
+    limit: Option<i64>,
+    cursor: Option<String>,
 }
 
-pub async fn list(State(state): S, Query(p): Query<KeyListQuery>) -> Result<Response, ApiError> {
-    let limit = p.page.limit();
-    let rows = q::list(&state.db, p.user_id.as_deref(), p.page.cursor.as_deref(), limit).await?;
+pub async fn list(State(state): S, ApiQuery(p): ApiQuery<KeyListQuery>) -> Result<Response, ApiError> {
+    let limit = page_limit(p.limit);
+    let rows = q::list(&state.db, p.user_id.as_deref(), p.cursor.as_deref(), limit).await?;
     Ok(page(rows, limit, |k| k.id.clone(), key_json))
 }
 

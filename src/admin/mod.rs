@@ -81,10 +81,26 @@ pub(crate) struct PageQuery {
     pub cursor: Option<String>,
 }
 
+/// The page size asked for, 50 by default, at most 500.
+pub(crate) fn page_limit(limit: Option<i64>) -> i64 {
+    limit.unwrap_or(50).clamp(1, 500)
+}
+
 impl PageQuery {
-    /// The page size asked for, 50 by default, at most 500.
     pub fn limit(&self) -> i64 {
-        self.limit.unwrap_or(50).clamp(1, 500)
+        page_limit(self.limit)
+    }
+}
+
+/// A query string parsed with errors in the API's JSON shape (axum's own are plain text).
+pub(crate) struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, St: Send + Sync> axum::extract::FromRequestParts<St> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &St) -> Result<Self, ApiError> {
+        let q = parts.uri.query().unwrap_or("");
+        serde_urlencoded::from_str(q).map(ApiQuery).map_err(|e| ApiError::invalid(format!("invalid query string: {e}")))
     }
 }
 

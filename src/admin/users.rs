@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{PageQuery, created, not_found, page, parse_body, required_name};
+use super::{ApiQuery, PageQuery, created, not_found, page, parse_body, required_name};
 use crate::billing::money::{Credits, format_credits};
 use crate::error::ApiError;
 use crate::secrets::passwords;
@@ -90,7 +90,7 @@ fn apply(row: &mut UserRow, b: UserBody) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub async fn list(State(state): S, Query(p): Query<PageQuery>) -> Result<Response, ApiError> {
+pub async fn list(State(state): S, ApiQuery(p): ApiQuery<PageQuery>) -> Result<Response, ApiError> {
     let rows = q::list(&state.db, p.cursor.as_deref(), p.limit()).await?;
     Ok(page(rows, p.limit(), |u| u.id.clone(), |u| user_json(u, &state)))
 }
@@ -195,7 +195,11 @@ pub async fn grant(State(state): S, Path(id): Path<String>, body: Bytes) -> Resu
     }
 }
 
-pub async fn ledger(State(state): S, Path(id): Path<String>, Query(p): Query<PageQuery>) -> Result<Response, ApiError> {
+pub async fn ledger(
+    State(state): S,
+    Path(id): Path<String>,
+    ApiQuery(p): ApiQuery<PageQuery>,
+) -> Result<Response, ApiError> {
     let user = load(&state, &id).await?;
     let rows = ledger::list(&state.db, &user.id, p.cursor.as_deref(), p.limit()).await?;
     Ok(page(rows, p.limit(), |e| e.id.clone(), entry_json))

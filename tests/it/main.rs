@@ -1,0 +1,12 @@
+//! Integration tests: the real `tollgate` binary on port 0 against the in-repo mock provider,
+//! over real HTTP, with a real SQLite file (and PostgreSQL when `TOLLGATE_TEST_POSTGRES_URL`
+//! is set).
+
+mod harness;
+
+mod billing;
+mod durability;
+mod errors;
+mod management;
+mod sdk;
+mod traffic;

@@ -1,0 +1,63 @@
+//! Client conformance with the official `openai` Python SDK (tests/sdk), installed into a venv
+//! under target/ on first use, against a real gateway and mock provider.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
+
+use crate::harness::*;
+
+static VENV: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// The venv's python, created (and the pinned requirements installed) once.
+fn python() -> PathBuf {
+    let mut guard = VENV.lock().unwrap();
+    if let Some(p) = guard.as_ref() {
+        return p.clone();
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let venv = root.join("target").join("sdk-venv");
+    let python = venv.join("bin").join("python");
+    let requirements = root.join("tests/sdk/requirements.txt");
+    let stamp = venv.join("requirements.installed");
+    let wanted = std::fs::read_to_string(&requirements).unwrap();
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        let ok = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().unwrap().success();
+        assert!(ok, "python3 -m venv failed");
+        let ok = Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&requirements)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "installing tests/sdk/requirements.txt failed");
+        std::fs::write(&stamp, wanted).unwrap();
+    }
+    *guard = Some(python.clone());
+    python
+}
+
+#[tokio::test]
+async fn official_openai_sdk_conformance() {
+    let python = tokio::task::spawn_blocking(python).await.unwrap();
+    let mock = mock().await;
+    let gw = Gateway::start(Engine::Sqlite).await;
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mock_url = mock.base_url().trim_end_matches("/v1").to_string();
+    let out = tokio::process::Command::new(&python)
+        .args(["-m", "pytest", "-p", "no:cacheprovider", "-q", "tests/sdk"])
+        .current_dir(root)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("TOLLGATE_URL", &gw.url)
+        .env("TOLLGATE_MASTER_KEY", MASTER_KEY)
+        .env("MOCK_URL", &mock_url)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "SDK suite failed:\n{stdout}\n{stderr}\ngateway log:\n{}", gw.log());
+    assert!(stdout.contains(" passed"), "{stdout}");
+    println!("{stdout}");
+    gw.stop().await;
+}
