@@ -15,55 +15,43 @@ const PG_LOCK_ID: i64 = 0x7011_6a7e;
 const CREATE_TABLE: &str =
     "CREATE TABLE IF NOT EXISTS _migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
 
+/// Applies each migration of `$list` not yet recorded, each in its own transaction, on `$conn`
+/// (written once for both engines' connection types).
+macro_rules! apply_pending {
+    ($conn:expr, $list:expr) => {{
+        sqlx::query(CREATE_TABLE).execute(&mut *$conn).await?;
+        for (version, sql) in $list {
+            let mut tx = $conn.begin().await?;
+            let done: Option<i64> = sqlx::query_scalar("SELECT version FROM _migrations WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if done.is_none() {
+                sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO _migrations (version, applied_at) VALUES ($1, $2)")
+                    .bind(version)
+                    .bind(crate::clock::now_ms())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        }
+        Ok::<(), sqlx::Error>(())
+    }};
+}
+
 pub async fn run(db: &Db) -> StoreResult<()> {
     match db {
         Db::Sqlite(pool) => {
             let mut conn = pool.acquire().await?;
-            sqlx::query(CREATE_TABLE).execute(&mut *conn).await?;
-            for (version, sql) in SQLITE {
-                let mut tx = conn.begin().await?;
-                let done: Option<i64> = sqlx::query_scalar("SELECT version FROM _migrations WHERE version = $1")
-                    .bind(version)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if done.is_none() {
-                    sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-                    sqlx::query("INSERT INTO _migrations (version, applied_at) VALUES ($1, $2)")
-                        .bind(version)
-                        .bind(crate::clock::now_ms())
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-            }
+            apply_pending!(conn, SQLITE)
         }
         Db::Postgres(pool) => {
             let mut conn = pool.acquire().await?;
             sqlx::query("SELECT pg_advisory_lock($1)").bind(PG_LOCK_ID).execute(&mut *conn).await?;
-            let result = async {
-                sqlx::query(CREATE_TABLE).execute(&mut *conn).await?;
-                for (version, sql) in POSTGRES {
-                    let mut tx = conn.begin().await?;
-                    let done: Option<i64> = sqlx::query_scalar("SELECT version FROM _migrations WHERE version = $1")
-                        .bind(version)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    if done.is_none() {
-                        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-                        sqlx::query("INSERT INTO _migrations (version, applied_at) VALUES ($1, $2)")
-                            .bind(version)
-                            .bind(crate::clock::now_ms())
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    tx.commit().await?;
-                }
-                Ok::<(), sqlx::Error>(())
-            }
-            .await;
+            let result = async { apply_pending!(conn, POSTGRES) }.await;
             sqlx::query("SELECT pg_advisory_unlock($1)").bind(PG_LOCK_ID).execute(&mut *conn).await?;
-            result?;
+            result
         }
     }
-    Ok(())
 }
