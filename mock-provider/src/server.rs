@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
 
+use crate::key_scenario::KeyScenarios;
 use crate::options::{Behaviour, Effective};
 use crate::stats::{COUNTED_PATHS, RecordedRequest, Recorder, Stats};
 use crate::{chat, embeddings, errors};
@@ -32,6 +33,8 @@ const MODELS: &str = concat!(
 pub(crate) struct App {
     defaults: Behaviour,
     recorder: Recorder,
+    /// Scenarios carried by credentials (`mock:{opts}`).
+    keys: KeyScenarios,
     /// Numbers completion ids and tool call ids.
     counter: AtomicU64,
     /// xorshift64 state for latency jitter.
@@ -58,6 +61,7 @@ impl MockHandle {
     /// Clears the counters and the last request.
     pub fn reset(&self) {
         self.app.recorder.reset();
+        self.app.keys.reset();
     }
 }
 
@@ -66,6 +70,7 @@ pub(crate) fn build(defaults: Behaviour) -> (Router, MockHandle) {
     let app = Arc::new(App {
         defaults,
         recorder: Recorder::default(),
+        keys: KeyScenarios::default(),
         counter: AtomicU64::new(1),
         rng: AtomicU64::new(0x2545_F491_4F6C_DD1D),
     });
@@ -128,6 +133,10 @@ async fn serve(
             Err(e) => return errors::bad_request(&e.0),
         },
     };
+    let behaviour = match app.keys.apply(behaviour, crate::stats::credential(headers)) {
+        Ok(b) => b,
+        Err(e) => return errors::bad_request(&e.0),
+    };
     let eff = behaviour.resolve();
     let wait = delay_ms(&eff, &app.rng);
     if wait > 0 {
@@ -170,6 +179,7 @@ async fn stats(State(app): State<Arc<App>>) -> Json<Stats> {
 
 async fn reset(State(app): State<Arc<App>>) -> StatusCode {
     app.recorder.reset();
+    app.keys.reset();
     StatusCode::NO_CONTENT
 }
 

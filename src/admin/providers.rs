@@ -248,7 +248,8 @@ pub async fn create_credential(State(state): S, Path(id): Path<String>, body: By
     let api_key = api_key.ok_or_else(|| ApiError::invalid("`api_key` is required").with_param("api_key"))?;
     let name = match b.name {
         Some(n) => required_name("name", &n)?,
-        None => format!("key-{}", &crate::store::new_id()[..8]),
+        // The tail of a v7 id: its head is a timestamp, shared by keys added in the same ms.
+        None => format!("key-{}", &crate::store::new_id()[28..]),
     };
     let weight = check_weight(b.weight.unwrap_or(100))?;
     let mut row = add_credential(&state, &p.id, &name, &api_key, weight).await?;

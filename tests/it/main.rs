@@ -8,5 +8,6 @@ mod billing;
 mod durability;
 mod errors;
 mod management;
+mod routing;
 mod sdk;
 mod traffic;
