@@ -15,7 +15,7 @@ use bytes::Bytes;
 use crate::key_scenario::KeyScenarios;
 use crate::options::{Behaviour, Effective};
 use crate::stats::{COUNTED_PATHS, RecordedRequest, Recorder, Stats};
-use crate::{chat, embeddings, errors};
+use crate::{body, chat, embeddings, errors};
 
 /// Largest request body accepted.
 const BODY_LIMIT: usize = 64 << 20;
@@ -35,6 +35,8 @@ pub(crate) struct App {
     recorder: Recorder,
     /// Scenarios carried by credentials (`mock:{opts}`).
     keys: KeyScenarios,
+    /// Response bodies dropped before their end (see [`Stats::unfinished_bodies`]).
+    unfinished: Arc<AtomicU64>,
     /// Numbers completion ids and tool call ids.
     counter: AtomicU64,
     /// xorshift64 state for latency jitter.
@@ -50,7 +52,7 @@ pub struct MockHandle {
 impl MockHandle {
     /// A snapshot of the request counters.
     pub fn stats(&self) -> Stats {
-        self.app.recorder.stats()
+        self.app.stats()
     }
 
     /// The last request to a model route, if any since the last reset.
@@ -60,8 +62,7 @@ impl MockHandle {
 
     /// Clears the counters and the last request.
     pub fn reset(&self) {
-        self.app.recorder.reset();
-        self.app.keys.reset();
+        self.app.reset();
     }
 }
 
@@ -71,6 +72,7 @@ pub(crate) fn build(defaults: Behaviour) -> (Router, MockHandle) {
         defaults,
         recorder: Recorder::default(),
         keys: KeyScenarios::default(),
+        unfinished: Arc::new(AtomicU64::new(0)),
         counter: AtomicU64::new(1),
         rng: AtomicU64::new(0x2545_F491_4F6C_DD1D),
     });
@@ -145,11 +147,12 @@ async fn serve(
     if eff.status != 200 {
         return errors::scripted_error(eff.status, eff.retry_after);
     }
-    match route {
+    let resp = match route {
         0 => chat::handle(&body, &eff, &app.counter),
         1 => embeddings::handle(&body, &eff),
         _ => ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], MODELS).into_response(),
-    }
+    };
+    resp.map(|b| body::counting_drops(b, app.unfinished.clone()))
 }
 
 /// Wait before headers: latency ± uniform jitter, plus the stall.
@@ -173,13 +176,24 @@ fn next_random(state: &AtomicU64) -> u64 {
     x
 }
 
+impl App {
+    fn stats(&self) -> Stats {
+        Stats { unfinished_bodies: self.unfinished.load(Ordering::Relaxed), ..self.recorder.stats() }
+    }
+
+    fn reset(&self) {
+        self.recorder.reset();
+        self.keys.reset();
+        self.unfinished.store(0, Ordering::Relaxed);
+    }
+}
+
 async fn stats(State(app): State<Arc<App>>) -> Json<Stats> {
-    Json(app.recorder.stats())
+    Json(app.stats())
 }
 
 async fn reset(State(app): State<Arc<App>>) -> StatusCode {
-    app.recorder.reset();
-    app.keys.reset();
+    app.reset();
     StatusCode::NO_CONTENT
 }
 

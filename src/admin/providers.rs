@@ -319,9 +319,22 @@ pub async fn test_credential(State(state): S, Path(id): Path<String>) -> Result<
         })?;
     let probe = retest::probe(&state.http, provider, cred).await;
     let (ok, status, message, latency_ms) = (probe.ok, probe.status, probe.error, probe.latency.as_millis() as i64);
+    // A key the provider refused earlier and accepts now goes back into the rotation at once,
+    // rather than at its next background re-test.
+    let mut re_enabled = false;
+    if let Some(reason) =
+        row.disabled_reason.as_deref().filter(|r| ok && !row.enabled && r.starts_with(retest::REFUSED_PREFIX))
+    {
+        re_enabled = q::reenable_credential(&state.db, &row.id, reason, crate::clock::now_ms()).await?;
+        state.routing.health.enable(&credential_key(&row.id));
+        state.reload().await?;
+    }
     Ok((
         StatusCode::OK,
-        Json(json!({"id": row.id, "ok": ok, "status": status, "latency_ms": latency_ms, "error": message})),
+        Json(json!({
+            "id": row.id, "ok": ok, "status": status, "latency_ms": latency_ms, "error": message,
+            "re_enabled": re_enabled,
+        })),
     )
         .into_response())
 }

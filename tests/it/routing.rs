@@ -190,10 +190,44 @@ async fn a_refused_key_stays_disabled_across_a_restart() {
     }
     assert_eq!(count(&mock, refused), 1);
     assert_eq!(count(&mock, "sk-b"), 5);
-    // An operator re-enabling it puts it straight back.
+    // A manual test while the provider still refuses it changes nothing...
+    let test = format!("/api/v1/credentials/{}/test", ids[0]);
+    let t = gw.admin_ok("POST", &test, None, 200).await;
+    assert_eq!(
+        (t["ok"].clone(), t["status"].clone(), t["re_enabled"].clone()),
+        (json!(false), json!(403), json!(false))
+    );
+    // ...and an operator re-enabling it puts it straight back.
     gw.admin_ok("PATCH", &format!("/api/v1/credentials/{}", ids[0]), Some(json!({"enabled": true})), 200).await;
     let c = credential_health(&gw, &pid, &ids[0]).await;
     assert_eq!((c["enabled"].clone(), c["disabled_reason"].clone()), (json!(true), Value::Null));
+    assert_eq!(c["health"]["state"], "healthy", "{c}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_manual_test_that_passes_re_enables_a_refused_key() {
+    let mock = mock().await;
+    let mut env = fast_routing_env();
+    env.push(("TOLLGATE_RETEST_BASE_MS".into(), "600000".into()));
+    let gw = Gateway::start_with(GatewayOptions { env, ..GatewayOptions::default() }).await;
+    let refused = "mock:status=401,times=1";
+    let (pname, pid, ids) = provider(&gw, &mock.base_url(), &[(refused, 1), ("sk-b", 1)], None).await;
+    let m = model(&gw, &[(&pname, "mock-gpt", 1)], &[]).await;
+    let (key, _) = client(&gw).await;
+    assert_eq!(gw.chat(&key, hello(&m)).await.status(), 200);
+    let started = Instant::now();
+    while credential_health(&gw, &pid, &ids[0]).await["enabled"] != false {
+        assert!(started.elapsed() < Duration::from_secs(5), "the refusal never reached the database");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let t = gw.admin_ok("POST", &format!("/api/v1/credentials/{}/test", ids[0]), None, 200).await;
+    assert_eq!((t["ok"].clone(), t["re_enabled"].clone()), (json!(true), json!(true)), "{t}");
+    let c = credential_health(&gw, &pid, &ids[0]).await;
+    assert_eq!((c["enabled"].clone(), c["health"]["state"].clone()), (json!(true), json!("healthy")), "{c}");
+    assert_eq!(gw.chat(&key, hello(&m)).await.status(), 200);
+    assert_eq!(gw.chat(&key, hello(&m)).await.status(), 200);
+    assert_eq!(count(&mock, refused), 3, "one refused call, the manual test, one call back in rotation");
     gw.stop().await;
 }
 
@@ -366,5 +400,31 @@ async fn a_provider_400_is_returned_and_not_retried() {
     assert_eq!(err["error"]["code"], "upstream_bad_request", "{err}");
     assert_eq!(mock.stats().total, 1);
     assert_eq!(last_call(&gw, &key_id, 1).await["attempts"], 1);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_cancels_the_upstream_and_the_call_is_recorded() {
+    let mock = mock().await;
+    let gw = gateway(Engine::Sqlite).await;
+    // 40 chunks, 100 ms apart: four seconds if nobody cancels.
+    let (pname, _, _) = provider(&gw, &mock.scenario_url("chunks=40,chunk_delay_ms=100"), &[("sk-a", 1)], None).await;
+    let m = model(&gw, &[(&pname, "mock-gpt", 1)], &[]).await;
+    let (key, key_id) = client(&gw).await;
+    let resp =
+        gw.chat(&key, json!({"model": m, "stream": true, "messages": [{"role": "user", "content": "hi"}]})).await;
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.bytes_stream();
+    assert!(body.next().await.unwrap().unwrap().starts_with(b"data: "));
+    let dropped = Instant::now();
+    drop(body);
+    while mock.stats().unfinished_bodies == 0 {
+        assert!(dropped.elapsed() < Duration::from_secs(2), "the upstream stream was never cancelled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let call = last_call(&gw, &key_id, 1).await;
+    assert_eq!((call["status"].clone(), call["http_status"].clone()), (json!("failed"), json!(499)), "{call}");
+    assert_eq!((call["error_class"].clone(), call["attempts"].clone()), (json!("client_disconnected"), json!(1)));
+    assert_eq!(mock.stats().total, 1);
     gw.stop().await;
 }
