@@ -3,14 +3,18 @@
 //! credential (Finagle's RetryBudget, simplified to a token bucket).
 //!
 //! Every first attempt deposits `ratio` of a token; a retry withdraws a whole one. The floor
-//! refills `floor_per_sec` tokens a second so a quiet gateway can still retry. The bucket holds
-//! at most ten seconds of floor, so savings from a quiet period cannot pay for a storm.
+//! refills `floor_per_sec` tokens a second so a quiet gateway can still retry. The bucket
+//! starts with ten seconds of floor and holds at most that or 100 tokens, whichever is more, so
+//! savings from a quiet period pay for a bounded burst, not a storm.
 
 use std::sync::Mutex;
 use std::time::Instant;
 
 /// Thousandths of a token, to keep the arithmetic exact.
 const MILLI: i64 = 1000;
+
+/// Fewest tokens the bucket may hold, so deposits are not lost when the floor is small.
+const MIN_CAP: i64 = 100;
 
 #[derive(Debug)]
 pub struct RetryBudget {
@@ -32,12 +36,12 @@ struct Bucket {
 impl RetryBudget {
     /// `percent` of first attempts may be retried, plus `floor_per_sec` retries a second.
     pub fn new(percent: u32, floor_per_sec: u32, now: Instant) -> RetryBudget {
-        let cap_milli = (i64::from(floor_per_sec) * 10).max(1) * MILLI;
+        let savings_milli = i64::from(floor_per_sec) * 10 * MILLI;
         RetryBudget {
             ratio_milli: i64::from(percent) * MILLI / 100,
             floor_per_sec: i64::from(floor_per_sec),
-            cap_milli,
-            inner: Mutex::new(Bucket { balance_milli: cap_milli, refilled_at: now }),
+            cap_milli: savings_milli.max(MIN_CAP * MILLI),
+            inner: Mutex::new(Bucket { balance_milli: savings_milli, refilled_at: now }),
         }
     }
 
@@ -85,6 +89,23 @@ mod tests {
         assert_eq!((0..40).filter(|_| b.try_withdraw(t0)).count(), 30);
         assert!(!b.try_withdraw(t0 + Duration::from_millis(300)));
         assert!(b.try_withdraw(t0 + Duration::from_millis(334)));
+    }
+
+    #[test]
+    fn without_a_floor_every_fifth_call_earns_a_retry() {
+        let t0 = Instant::now();
+        let b = RetryBudget::new(20, 0, t0);
+        assert!(!b.try_withdraw(t0));
+        let earned = (0..100)
+            .filter(|_| {
+                b.deposit(t0);
+                b.try_withdraw(t0)
+            })
+            .count();
+        assert_eq!(earned, 20);
+        // Savings are capped: a long quiet spell does not pay for an unbounded storm.
+        (0..10_000).for_each(|_| b.deposit(t0));
+        assert_eq!((0..1000).filter(|_| b.try_withdraw(t0)).count(), 100);
     }
 
     /// Under a 50% failure rate with unlimited attempts per call, the budget holds upstream

@@ -428,3 +428,52 @@ async fn a_client_that_goes_away_cancels_the_upstream_and_the_call_is_recorded()
     assert_eq!(mock.stats().total, 1);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_stream_cut_after_some_chunks_ends_in_band_without_a_retry() {
+    let mock = mock().await;
+    let gw = gateway(Engine::Sqlite).await;
+    let (pname, _, _) = provider(&gw, &mock.scenario_url("cut_after=3"), &[("sk-a", 1), ("sk-b", 1)], None).await;
+    let m = model(&gw, &[(&pname, "mock-gpt", 1)], &[]).await;
+    let (key, key_id) = client(&gw).await;
+    let resp =
+        gw.chat(&key, json!({"model": m, "stream": true, "messages": [{"role": "user", "content": "hi"}]})).await;
+    assert_eq!(resp.status(), 200);
+    let data = sse_data(&resp.text().await.unwrap());
+    let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
+    assert!(last["error"]["message"].is_string(), "{data:?}");
+    assert_eq!(mock.stats().total, 1);
+    let call = last_call(&gw, &key_id, 1).await;
+    assert_eq!((call["status"].clone(), call["attempts"].clone()), (json!("failed"), json!(1)), "{call}");
+    gw.stop().await;
+}
+
+/// Retry amplification: half of the first attempts fail (one key of two always answers 500,
+/// and its breaker is kept from opening), yet retries stay within 20% of the calls.
+#[tokio::test]
+async fn retries_under_half_failures_stay_within_the_budget() {
+    let mock = mock().await;
+    let mut env = fast_routing_env();
+    env.push(("TOLLGATE_BREAKER_MIN_REQUESTS".into(), "1000000".into()));
+    // No floor: the figure is the share of traffic alone.
+    env.push(("TOLLGATE_RETRY_FLOOR_PER_SEC".into(), "0".into()));
+    let gw = Gateway::start_with(GatewayOptions { env, ..GatewayOptions::default() }).await;
+    let failing = "mock:status=500";
+    let (pname, _, _) = provider(&gw, &mock.base_url(), &[(failing, 1), ("sk-ok", 1)], None).await;
+    let m = model(&gw, &[(&pname, "mock-gpt", 1)], &[]).await;
+    let (key, _) = client(&gw).await;
+    let calls = 200;
+    let mut ok = 0;
+    for _ in 0..calls {
+        if gw.chat(&key, hello(&m)).await.status() == 200 {
+            ok += 1;
+        }
+    }
+    let upstream = mock.stats().total;
+    let amplification = upstream as f64 / calls as f64;
+    println!("upstream calls per client call at 50% failures: {amplification:.3} ({upstream}/{calls}, {ok} ok)");
+    assert_eq!(count(&mock, failing), calls / 2, "every other call starts on the failing key");
+    assert!((1.19..=1.21).contains(&amplification), "amplification {amplification}");
+    assert_eq!(ok as u64, upstream - count(&mock, failing), "every retry went to the working key");
+    gw.stop().await;
+}
