@@ -139,11 +139,21 @@ pub struct Planner<'a> {
     tried_targets: Vec<usize>,
     target: Option<usize>,
     tried_credentials: Vec<usize>,
+    /// Whether any credential of the current target was offered (else its probe is returned).
+    target_used: bool,
 }
 
 impl<'a> Planner<'a> {
     pub fn new(plan: &'a Plan, routing: &'a RoutingState) -> Planner<'a> {
-        Planner { plan, routing, model: 0, tried_targets: Vec::new(), target: None, tried_credentials: Vec::new() }
+        Planner {
+            plan,
+            routing,
+            model: 0,
+            tried_targets: Vec::new(),
+            target: None,
+            tried_credentials: Vec::new(),
+            target_used: false,
+        }
     }
 
     /// Gives up on the current target (its provider cannot be reached: other keys won't help).
@@ -172,6 +182,7 @@ impl<'a> Planner<'a> {
                         self.tried_credentials.push(i);
                         let ckey = credential_key(&p.credentials[i].id);
                         if health.admit(&ckey, now) {
+                            self.target_used = true;
                             return Some(Choice {
                                 route: route.clone(),
                                 credential: i,
@@ -180,7 +191,13 @@ impl<'a> Planner<'a> {
                             });
                         }
                     }
-                    None => self.target = None,
+                    None => {
+                        if !self.target_used {
+                            // No credential could go: a probe claimed on the target is unused.
+                            health.release(&target_key(&p.id, &route.upstream_model));
+                        }
+                        self.target = None;
+                    }
                 }
                 continue;
             }
@@ -203,6 +220,7 @@ impl<'a> Planner<'a> {
                     if health.admit(&target_key(&r.provider.id, &r.upstream_model), now) {
                         self.target = Some(t);
                         self.tried_credentials.clear();
+                        self.target_used = false;
                     }
                 }
                 None => {

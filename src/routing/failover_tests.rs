@@ -166,3 +166,23 @@ fn request_models_list_is_taken_out_of_the_body() {
     let mut none = json!({"model": "m"}).as_object().unwrap().clone();
     assert_eq!(take_request_models(&mut none).unwrap(), None);
 }
+
+#[test]
+fn a_target_probe_is_given_back_when_no_credential_can_use_it() {
+    let snap = snapshot();
+    let plan = Plan::build(&snap, &key(None), "backup", Some(vec![])).unwrap();
+    let r = routing();
+    let t0 = Instant::now();
+    let cfg = *r.health.config();
+    for _ in 0..cfg.min_requests {
+        r.health.record(&target_key("p3", "up-backup"), t0, Outcome::Failed { error: "500".into() });
+    }
+    r.health.record(
+        &credential_key("d"),
+        t0,
+        Outcome::RateLimited { retry_after: Some(cfg.cooloff * 2), error: "429".into() },
+    );
+    let half_open = t0 + cfg.cooloff;
+    assert!(walk(&plan, &r, half_open).is_empty(), "the only credential is cooling");
+    assert!(r.health.available(&target_key("p3", "up-backup"), half_open), "the target's probe is free again");
+}
