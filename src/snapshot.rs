@@ -99,6 +99,10 @@ impl Snapshot {
     /// does not know, a credential that does not decrypt) are logged and left out.
     pub async fn load(db: &Db, vault: &Vault, default_timeouts: Timeouts) -> Result<Snapshot, sqlx::Error> {
         let mut snap = Snapshot::default();
+        // Picks up a key `tollgate rotate-key` added to the key file while this process runs.
+        if let Err(e) = vault.refresh() {
+            tracing::error!("encryption keys not refreshed: {e}");
+        }
         let credentials = store::providers::list_credentials(db, None).await?;
         for p in store::providers::list(db).await? {
             let kind = match ProviderKind::parse(&p.kind) {

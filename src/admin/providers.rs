@@ -326,8 +326,8 @@ pub async fn test_credential(State(state): S, Path(id): Path<String>) -> Result<
         row.disabled_reason.as_deref().filter(|r| ok && !row.enabled && r.starts_with(retest::REFUSED_PREFIX))
     {
         re_enabled = q::reenable_credential(&state.db, &row.id, reason, crate::clock::now_ms()).await?;
-        state.routing.health.enable(&credential_key(&row.id));
         state.reload().await?;
+        state.routing.health.enable(&credential_key(&row.id));
     }
     Ok((
         StatusCode::OK,

@@ -123,8 +123,9 @@ async fn retest_loop(state: Arc<AppState>, id: String, reason: String, mut persi
                 }
             }
         }
-        state.routing.health.enable(&key);
+        // Snapshot first, health last: once the health says usable, calls can use it.
         reload(&state).await;
+        state.routing.health.enable(&key);
         tracing::info!(credential = %id, "credential re-enabled: the provider accepts it again");
         return;
     }

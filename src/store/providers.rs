@@ -212,3 +212,19 @@ pub async fn reenable_credential(db: &Db, id: &str, reason: &str, now: i64) -> S
         Ok(r.rows_affected() > 0)
     })
 }
+
+/// Replaces a credential's sealed secret with one sealed under another key, unless the record
+/// changed since `old_sealed` was read (a concurrent edit wins; rotation runs again).
+pub async fn reseal_credential(db: &Db, id: &str, old_sealed: &str, sealed: &str, key_id: &str) -> StoreResult<bool> {
+    on_db!(db, |pool| {
+        let r =
+            sqlx::query("UPDATE credentials SET secret_sealed = $3, key_id = $4 WHERE id = $1 AND secret_sealed = $2")
+                .bind(id)
+                .bind(old_sealed)
+                .bind(sealed)
+                .bind(key_id)
+                .execute(pool)
+                .await?;
+        Ok(r.rows_affected() > 0)
+    })
+}
