@@ -329,6 +329,7 @@ async fn a_stall_before_headers_times_out_to_the_next_credential() {
     let started = Instant::now();
     assert_eq!(gw.chat(&key, hello(&m)).await.status(), 200);
     let took = started.elapsed();
+    println!("stall before headers: answered by the next key after {took:?} (first_byte_ms 300)");
     assert!(took >= Duration::from_millis(300) && took < Duration::from_millis(2000), "took {took:?}");
     let call = last_call(&gw, &key_id, 1).await;
     assert_eq!((call["attempts"].clone(), call["credential_id"].clone()), (json!(2), json!(ids[1])), "{call}");
@@ -351,6 +352,7 @@ async fn a_stall_mid_stream_ends_in_band_without_a_second_upstream_call() {
     assert_eq!(resp.status(), 200);
     let body = resp.text().await.unwrap();
     let took = started.elapsed();
+    println!("stall mid-stream: cut in-band after {took:?} (idle_ms 300)");
     let data = sse_data(&body);
     assert_ne!(data.last().unwrap(), "[DONE]");
     let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
