@@ -73,6 +73,7 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
     let state = Arc::new(AppState {
         http: providers::http::client(config.allow_private_upstreams, &config.timeouts),
         snapshot: ArcSwap::from_pointee(snapshot),
+        routing: routing::RoutingState::new(routing::settings::RoutingSettings::from_env()),
         reload_lock: tokio::sync::Mutex::new(()),
         admin_key_hashes,
         accounts,
@@ -81,6 +82,7 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
         db,
         config,
     });
+    routing::retest::resume(&state).await?;
     Ok((state, writer))
 }
 

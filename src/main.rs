@@ -20,6 +20,12 @@ struct Cli {
 enum Command {
     /// Serve the gateway (the default).
     Serve,
+    /// Re-encrypt every provider credential under a new master key (gateways keep serving).
+    RotateKey {
+        /// Finish a rotation: drop the old keys from the key file once no record uses them.
+        #[arg(long)]
+        retire_old_keys: bool,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -36,6 +42,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config).await,
+            Command::RotateKey { retire_old_keys } => rotate_key(config, retire_old_keys).await,
         }
     });
     match result {
@@ -60,6 +67,22 @@ async fn serve(config: tollgate::config::Config) -> Result<(), String> {
     println!("listening on {addr}");
     let _ = std::io::stdout().flush();
     tollgate::serve(state, writer, listener, shutdown).await
+}
+
+async fn rotate_key(config: tollgate::config::Config, retire_old_keys: bool) -> Result<(), String> {
+    let r = tollgate::secrets::rotate::run(&config, retire_old_keys).await?;
+    if r.new_key {
+        println!("new encryption key {} written first in the key file; old keys kept after it", r.key_id);
+    }
+    println!("{} credential(s) re-encrypted under key {}; {} changed meanwhile", r.resealed, r.key_id, r.skipped);
+    if retire_old_keys {
+        println!("{} old key(s) retired", r.retired);
+    } else {
+        println!(
+            "running gateways use the new key from their next reload; then run `tollgate rotate-key --retire-old-keys`"
+        );
+    }
+    Ok(())
 }
 
 /// Cancels `token` on SIGTERM or Ctrl-C.

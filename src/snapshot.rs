@@ -8,7 +8,6 @@ use std::sync::Arc;
 use crate::billing::pricing::Pricing;
 use crate::config::Timeouts;
 use crate::providers::ProviderKind;
-use crate::routing::wrr::SmoothWrr;
 use crate::secrets::vault::Vault;
 use crate::store::{self, Db};
 
@@ -60,8 +59,6 @@ pub struct ModelEntry {
     pub targets: Vec<TargetEntry>,
     pub fallbacks: Vec<String>,
     pub free: bool,
-    /// Picks among targets by weight.
-    pub picker: SmoothWrr,
 }
 
 pub struct TargetEntry {
@@ -79,9 +76,8 @@ pub struct ProviderEntry {
     pub base_url: String,
     pub enabled: bool,
     pub timeouts: Timeouts,
+    /// Every credential, disabled ones too (a refused key is re-tested with its secret).
     pub credentials: Vec<CredentialEntry>,
-    /// Picks among credentials by weight.
-    pub picker: SmoothWrr,
 }
 
 pub struct CredentialEntry {
@@ -93,12 +89,6 @@ pub struct CredentialEntry {
 }
 
 impl ProviderEntry {
-    /// The next enabled credential by smooth weighted round-robin.
-    pub fn pick_credential(&self) -> Option<&CredentialEntry> {
-        let weights: Vec<i64> = self.credentials.iter().map(|c| c.weight).collect();
-        self.picker.pick(&weights, |i| self.credentials[i].enabled).map(|i| &self.credentials[i])
-    }
-
     pub fn usable(&self) -> bool {
         self.enabled && self.credentials.iter().any(|c| c.enabled && c.weight > 0)
     }
@@ -109,6 +99,10 @@ impl Snapshot {
     /// does not know, a credential that does not decrypt) are logged and left out.
     pub async fn load(db: &Db, vault: &Vault, default_timeouts: Timeouts) -> Result<Snapshot, sqlx::Error> {
         let mut snap = Snapshot::default();
+        // Picks up a key `tollgate rotate-key` added to the key file while this process runs.
+        if let Err(e) = vault.refresh() {
+            tracing::error!("encryption keys not refreshed: {e}");
+        }
         let credentials = store::providers::list_credentials(db, None).await?;
         for p in store::providers::list(db).await? {
             let kind = match ProviderKind::parse(&p.kind) {
@@ -135,7 +129,6 @@ impl Snapshot {
                 enabled: p.enabled,
                 timeouts: p.timeouts.unwrap_or(default_timeouts),
                 credentials: creds,
-                picker: SmoothWrr::default(),
             });
             snap.providers_by_name.insert(entry.name.clone(), entry.clone());
             snap.providers.insert(entry.id.clone(), entry);
@@ -161,14 +154,7 @@ impl Snapshot {
                 .collect();
             snap.models.insert(
                 m.name.clone(),
-                Arc::new(ModelEntry {
-                    id: m.id,
-                    name: m.name,
-                    targets,
-                    fallbacks: m.fallbacks,
-                    free: m.free,
-                    picker: SmoothWrr::default(),
-                }),
+                Arc::new(ModelEntry { id: m.id, name: m.name, targets, fallbacks: m.fallbacks, free: m.free }),
             );
         }
         for u in store::users::all(db).await? {

@@ -7,6 +7,7 @@ use arc_swap::ArcSwap;
 use crate::billing::accounts::Accounts;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::routing::RoutingState;
 use crate::secrets::api_keys;
 use crate::secrets::vault::Vault;
 use crate::snapshot::Snapshot;
@@ -19,6 +20,8 @@ pub struct AppState {
     pub vault: Vault,
     /// The configuration the hot path reads; replaced whole by [`AppState::reload`].
     pub snapshot: ArcSwap<Snapshot>,
+    /// Health, rotations and the retry budget: kept across snapshot reloads.
+    pub routing: RoutingState,
     pub accounts: Arc<Accounts>,
     pub usage: UsageLog,
     pub http: reqwest::Client,

@@ -8,6 +8,7 @@ mod chat_json;
 mod chat_stream;
 mod embeddings;
 mod errors;
+mod key_scenario;
 mod options;
 mod server;
 mod stats;
@@ -18,6 +19,7 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use key_scenario::PREFIX as KEY_SCENARIO_PREFIX;
 pub use options::{Behaviour, Effective, OptionError, Size};
 pub use server::MockHandle;
 pub use stats::{RecordedRequest, Stats};

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use mock_provider::{Behaviour, MockConfig};
 
-/// A mock OpenAI-dialect AI provider. Per-request overrides: /s/{key=value,...}/v1/...
+/// A mock OpenAI-dialect AI provider. Per-request overrides: /s/{key=value,...}/v1/...; per
+/// credential: a key `mock:{key=value,...}` (with `times=N`: only its first N requests).
 #[derive(Parser, Debug)]
 #[command(name = "mock-provider", version)]
 struct Args {

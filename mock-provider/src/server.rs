@@ -12,9 +12,10 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
 
+use crate::key_scenario::KeyScenarios;
 use crate::options::{Behaviour, Effective};
 use crate::stats::{COUNTED_PATHS, RecordedRequest, Recorder, Stats};
-use crate::{chat, embeddings, errors};
+use crate::{body, chat, embeddings, errors};
 
 /// Largest request body accepted.
 const BODY_LIMIT: usize = 64 << 20;
@@ -32,6 +33,10 @@ const MODELS: &str = concat!(
 pub(crate) struct App {
     defaults: Behaviour,
     recorder: Recorder,
+    /// Scenarios carried by credentials (`mock:{opts}`).
+    keys: KeyScenarios,
+    /// Response bodies dropped before their end (see [`Stats::unfinished_bodies`]).
+    unfinished: Arc<AtomicU64>,
     /// Numbers completion ids and tool call ids.
     counter: AtomicU64,
     /// xorshift64 state for latency jitter.
@@ -47,7 +52,7 @@ pub struct MockHandle {
 impl MockHandle {
     /// A snapshot of the request counters.
     pub fn stats(&self) -> Stats {
-        self.app.recorder.stats()
+        self.app.stats()
     }
 
     /// The last request to a model route, if any since the last reset.
@@ -57,7 +62,7 @@ impl MockHandle {
 
     /// Clears the counters and the last request.
     pub fn reset(&self) {
-        self.app.recorder.reset();
+        self.app.reset();
     }
 }
 
@@ -66,6 +71,8 @@ pub(crate) fn build(defaults: Behaviour) -> (Router, MockHandle) {
     let app = Arc::new(App {
         defaults,
         recorder: Recorder::default(),
+        keys: KeyScenarios::default(),
+        unfinished: Arc::new(AtomicU64::new(0)),
         counter: AtomicU64::new(1),
         rng: AtomicU64::new(0x2545_F491_4F6C_DD1D),
     });
@@ -128,6 +135,10 @@ async fn serve(
             Err(e) => return errors::bad_request(&e.0),
         },
     };
+    let behaviour = match app.keys.apply(behaviour, crate::stats::credential(headers)) {
+        Ok(b) => b,
+        Err(e) => return errors::bad_request(&e.0),
+    };
     let eff = behaviour.resolve();
     let wait = delay_ms(&eff, &app.rng);
     if wait > 0 {
@@ -136,11 +147,12 @@ async fn serve(
     if eff.status != 200 {
         return errors::scripted_error(eff.status, eff.retry_after);
     }
-    match route {
+    let resp = match route {
         0 => chat::handle(&body, &eff, &app.counter),
         1 => embeddings::handle(&body, &eff),
         _ => ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], MODELS).into_response(),
-    }
+    };
+    resp.map(|b| body::counting_drops(b, app.unfinished.clone()))
 }
 
 /// Wait before headers: latency ± uniform jitter, plus the stall.
@@ -164,12 +176,24 @@ fn next_random(state: &AtomicU64) -> u64 {
     x
 }
 
+impl App {
+    fn stats(&self) -> Stats {
+        Stats { unfinished_bodies: self.unfinished.load(Ordering::Relaxed), ..self.recorder.stats() }
+    }
+
+    fn reset(&self) {
+        self.recorder.reset();
+        self.keys.reset();
+        self.unfinished.store(0, Ordering::Relaxed);
+    }
+}
+
 async fn stats(State(app): State<Arc<App>>) -> Json<Stats> {
-    Json(app.recorder.stats())
+    Json(app.stats())
 }
 
 async fn reset(State(app): State<Arc<App>>) -> StatusCode {
-    app.recorder.reset();
+    app.reset();
     StatusCode::NO_CONTENT
 }
 

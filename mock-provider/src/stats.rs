@@ -19,6 +19,9 @@ pub struct Stats {
     pub by_path: BTreeMap<String, u64>,
     /// Count per credential: the bearer token, else `api-key`, else `x-api-key`, else "".
     pub by_key: BTreeMap<String, u64>,
+    /// Response bodies dropped before their end was sent: the client cancelled mid-body (or a
+    /// scripted `cut_after` aborted it).
+    pub unfinished_bodies: u64,
 }
 
 /// One request as the mock received it.
@@ -96,6 +99,7 @@ impl Recorder {
                 .map(|(p, n)| ((*p).to_owned(), n))
                 .collect(),
             by_key: inner.by_key.iter().map(|(k, n)| (k.clone(), *n)).collect(),
+            unfinished_bodies: 0,
         }
     }
 

@@ -2,6 +2,7 @@
 //! sealed by the vault before they reach the database and only ever shown masked.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -15,6 +16,8 @@ use super::{created, not_found, parse_body, required_name};
 use crate::config::Timeouts;
 use crate::error::{ApiError, ErrorKind};
 use crate::providers::{ProviderKind, ssrf};
+use crate::routing::health::{credential_key, target_key};
+use crate::routing::retest;
 use crate::secrets::vault::mask;
 use crate::state::AppState;
 use crate::store::providers::{self as q, CredentialRow, ProviderRow};
@@ -153,7 +156,62 @@ fn check_weight(w: i64) -> Result<i64, ApiError> {
 pub async fn list_credentials(State(state): S, Path(id): Path<String>) -> Result<Response, ApiError> {
     let p = load(&state, &id).await?;
     let rows = q::list_credentials(&state.db, Some(&p.id)).await?;
-    Ok(Json(json!({"data": rows.iter().map(credential_json).collect::<Vec<_>>(), "next_cursor": null})).into_response())
+    let now = Instant::now();
+    let data: Vec<Value> = rows
+        .iter()
+        .map(|c| {
+            let mut v = credential_json(c);
+            v["health"] = credential_health(&state, c, now);
+            v
+        })
+        .collect();
+    Ok(Json(json!({"data": data, "next_cursor": null})).into_response())
+}
+
+/// A credential's live health; an operator's or a stored refusal's `enabled: false` wins.
+fn credential_health(state: &AppState, c: &CredentialRow, now: Instant) -> Value {
+    let mut report = state.routing.health.report(&credential_key(&c.id), now);
+    if !c.enabled {
+        report.state = "disabled";
+        report.disabled_reason = c.disabled_reason.clone().or(report.disabled_reason);
+    }
+    serde_json::to_value(report).expect("a health report serializes")
+}
+
+/// `GET /api/v1/providers/{id}/health`: the provider's credentials and every target (a model
+/// routed to this provider) with its state, recent error rate and latency.
+pub async fn health(State(state): S, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let p = load(&state, &id).await?;
+    let rows = q::list_credentials(&state.db, Some(&p.id)).await?;
+    let now = Instant::now();
+    let credentials: Vec<Value> = rows
+        .iter()
+        .map(|c| json!({"id": c.id, "name": c.name, "weight": c.weight, "health": credential_health(&state, c, now)}))
+        .collect();
+    let snap = state.snapshot.load_full();
+    let mut targets: Vec<(String, Vec<String>)> = Vec::new();
+    let mut models: Vec<_> = snap.models.values().collect();
+    models.sort_by(|a, b| a.name.cmp(&b.name));
+    for m in models {
+        for t in m.targets.iter().filter(|t| t.provider_id == p.id) {
+            match targets.iter_mut().find(|(u, _)| *u == t.upstream_model) {
+                Some((_, names)) => names.push(m.name.clone()),
+                None => targets.push((t.upstream_model.clone(), vec![m.name.clone()])),
+            }
+        }
+    }
+    let targets: Vec<Value> = targets
+        .into_iter()
+        .map(|(upstream, models)| {
+            let report = state.routing.health.report(&target_key(&p.id, &upstream), now);
+            json!({"upstream_model": upstream, "models": models, "health": report})
+        })
+        .collect();
+    Ok(Json(json!({
+        "id": p.id, "object": "provider.health", "name": p.name, "enabled": p.enabled,
+        "credentials": credentials, "targets": targets,
+    }))
+    .into_response())
 }
 
 /// Seals and stores a new credential for provider `provider_id`.
@@ -190,7 +248,8 @@ pub async fn create_credential(State(state): S, Path(id): Path<String>, body: By
     let api_key = api_key.ok_or_else(|| ApiError::invalid("`api_key` is required").with_param("api_key"))?;
     let name = match b.name {
         Some(n) => required_name("name", &n)?,
-        None => format!("key-{}", &crate::store::new_id()[..8]),
+        // The tail of a v7 id: its head is a timestamp, shared by keys added in the same ms.
+        None => format!("key-{}", &crate::store::new_id()[28..]),
     };
     let weight = check_weight(b.weight.unwrap_or(100))?;
     let mut row = add_credential(&state, &p.id, &name, &api_key, weight).await?;
@@ -230,8 +289,10 @@ pub async fn update_credential(State(state): S, Path(id): Path<String>, body: By
     }
     if let Some(e) = b.enabled {
         row.enabled = e;
+        // An operator's decision replaces a refusal: it also stops the background re-test.
+        row.disabled_reason = None;
         if e {
-            row.disabled_reason = None;
+            state.routing.health.enable(&credential_key(&row.id));
         }
     }
     row.updated_at = crate::clock::now_ms();
@@ -256,27 +317,24 @@ pub async fn test_credential(State(state): S, Path(id): Path<String>) -> Result<
         provider.credentials.iter().find(|c| c.id == row.id).ok_or_else(|| {
             ApiError::new(ErrorKind::Internal, "the credential cannot be decrypted with the current key")
         })?;
-    let url = crate::providers::openai::url(&provider.base_url, "/models");
-    let started = std::time::Instant::now();
-    let sent = state
-        .http
-        .get(url)
-        .headers(crate::providers::openai::headers(&cred.api_key, "credential-test"))
-        .timeout(std::time::Duration::from_millis(provider.timeouts.first_byte_ms.min(30_000)))
-        .send()
-        .await;
-    let latency_ms = started.elapsed().as_millis() as i64;
-    let (ok, status, message) = match sent {
-        Ok(r) if r.status().is_success() => (true, Some(r.status().as_u16()), None),
-        Ok(r) => {
-            (false, Some(r.status().as_u16()), Some(format!("the provider answered HTTP {}", r.status().as_u16())))
-        }
-        Err(e) if e.is_timeout() => (false, None, Some("the provider did not answer in time".to_string())),
-        Err(_) => (false, None, Some("the provider could not be reached".to_string())),
-    };
+    let probe = retest::probe(&state.http, provider, cred).await;
+    let (ok, status, message, latency_ms) = (probe.ok, probe.status, probe.error, probe.latency.as_millis() as i64);
+    // A key the provider refused earlier and accepts now goes back into the rotation at once,
+    // rather than at its next background re-test.
+    let mut re_enabled = false;
+    if let Some(reason) =
+        row.disabled_reason.as_deref().filter(|r| ok && !row.enabled && r.starts_with(retest::REFUSED_PREFIX))
+    {
+        re_enabled = q::reenable_credential(&state.db, &row.id, reason, crate::clock::now_ms()).await?;
+        state.reload().await?;
+        state.routing.health.enable(&credential_key(&row.id));
+    }
     Ok((
         StatusCode::OK,
-        Json(json!({"id": row.id, "ok": ok, "status": status, "latency_ms": latency_ms, "error": message})),
+        Json(json!({
+            "id": row.id, "ok": ok, "status": status, "latency_ms": latency_ms, "error": message,
+            "re_enabled": re_enabled,
+        })),
     )
         .into_response())
 }

@@ -20,6 +20,8 @@ pub struct CallGuard {
     started: Instant,
     /// Deducted from the user's balance (false on unlimited plans and free models).
     deduct: bool,
+    /// False on unlimited plans: no attempt's route is deducted.
+    plan_deducts: bool,
     /// Time spent waiting on the upstream, subtracted from the total to get the overhead.
     upstream: Duration,
     /// Usage reported so far (a stream's usage chunk, or a complete body's).
@@ -64,6 +66,7 @@ impl CallGuard {
         state.usage.record(CallWrite { record: record.clone(), charge: None });
         CallGuard {
             deduct: !caller.user.unlimited && !route.free,
+            plan_deducts: !caller.user.unlimited,
             state,
             record,
             started,
@@ -77,10 +80,15 @@ impl CallGuard {
         &self.record.id
     }
 
-    /// Notes an attempt on a credential (the record keeps the last one used).
-    pub fn attempt(&mut self, credential_id: &str) {
+    /// Notes an attempt on a route and credential: the record keeps the last ones used, and
+    /// the call is priced as the route that finally answers (a fallback model has its own).
+    pub fn attempt_on(&mut self, route: &Route, credential_id: &str) {
         self.record.attempts += 1;
         self.record.credential_id = Some(credential_id.to_string());
+        self.record.provider_id = Some(route.provider.id.clone());
+        self.record.upstream_model = Some(route.upstream_model.clone());
+        self.record.price = route.pricing;
+        self.deduct = self.plan_deducts && !route.free;
     }
 
     pub fn add_upstream_time(&mut self, d: Duration) {

@@ -10,15 +10,17 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::attempts;
 use super::auth::authenticate;
 use super::call::CallGuard;
 use super::relay;
 use super::request_id::RequestId;
-use super::upstream::{self, UpstreamFailure};
+use super::upstream::UpstreamFailure;
 use crate::billing::money::format_credits;
 use crate::error::{ApiError, Dialect, ErrorKind};
 use crate::protocol::openai;
-use crate::routing::resolve;
+use crate::routing::failover;
+use crate::routing::resolve::{self, Route};
 use crate::state::AppState;
 
 /// The OpenAI endpoints served by passthrough.
@@ -92,7 +94,7 @@ async fn run(
         ApiError::new(ErrorKind::PayloadTooLarge, format!("the request body is larger than the {limit}-byte limit"))
             .with_code("request_too_large")
     })?;
-    let req = openai::parse_request(&bytes).map_err(ApiError::invalid)?;
+    let mut req = openai::parse_request(&bytes).map_err(ApiError::invalid)?;
     if req.stream && endpoint != Endpoint::Chat {
         return Err(ApiError::invalid("this endpoint does not stream").with_param("stream"));
     }
@@ -103,7 +105,10 @@ async fn run(
             resolve::unknown_model(&req.model)
         });
     }
-    let route = resolve::resolve(&caller.snapshot, &req.model)?;
+    // Routing (issue 4): the request's own `models` fallback list, then the failover plan.
+    let request_models = failover::take_request_models(&mut req.body)?;
+    let plan = failover::Plan::build(&caller.snapshot, &caller.key, &req.model, request_models)?;
+    let route = plan.primary();
     if !caller.user.unlimited && !route.free && state.accounts.balance(&caller.user.id) <= 0 {
         return Err(ApiError::new(
             ErrorKind::InsufficientCredits,
@@ -111,10 +116,6 @@ async fn run(
         )
         .with_code("insufficient_credits"));
     }
-    let cred = route.provider.pick_credential().ok_or_else(|| {
-        ApiError::new(ErrorKind::Unavailable, "no enabled credential for this provider")
-            .with_code("no_available_provider")
-    })?;
     let mut call = CallGuard::start(
         state.clone(),
         &caller,
@@ -122,27 +123,18 @@ async fn run(
         Dialect::OpenAi,
         endpoint.name(),
         &req.model,
-        &route,
+        route,
         req.stream,
         started,
     );
-    let (stream, wants_usage) = (req.stream, req.client_wants_usage);
-    let upstream_body = openai::upstream_body(req.body, &route.upstream_model, stream);
-    call.attempt(&cred.id);
-    let sent =
-        upstream::send(&state.http, &route.provider, cred, endpoint.path(), upstream_body, request_id, headers).await;
-    let (resp, waited) = match sent {
-        Ok(r) => r,
+    let (stream, wants_usage, body) = (req.stream, req.client_wants_usage, req.body);
+    let build = |r: &Route| openai::upstream_body(body.clone(), &r.upstream_model, stream);
+    let sent = attempts::send(&state, &plan, &mut call, endpoint.path(), build, request_id, headers).await;
+    let (resp, route) = match sent {
+        Ok(a) => (a.resp, a.route),
         Err(f) => return Err(fail(call, f)),
     };
-    call.add_upstream_time(waited);
     let status = resp.status();
-    if !status.is_success() {
-        let retry_after = upstream::retry_after_secs(resp.headers());
-        let body = resp.bytes().await.unwrap_or_default();
-        let f = upstream::failure_from_response(&route.provider, cred, status, retry_after, &body);
-        return Err(fail(call, f));
-    }
     let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
     if stream {
         let overhead = call.overhead();

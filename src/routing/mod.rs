@@ -1,4 +1,38 @@
-//! Routing: which target and credential serve a request. Pure decisions over the snapshot.
+//! Routing: which target and credential serve a request, and what the gateway remembers about
+//! their health. Decisions are pure over the snapshot and [`RoutingState`]; the one piece of
+//! I/O here is the background re-test of refused credentials ([`retest`]).
 
+pub mod failover;
+pub mod health;
 pub mod resolve;
+pub mod retest;
+pub mod retry_budget;
+pub mod rotation;
+pub mod settings;
 pub mod wrr;
+
+use std::time::Instant;
+
+use health::Health;
+use retry_budget::RetryBudget;
+use rotation::Rotations;
+use settings::RoutingSettings;
+
+/// Routing memory that outlives snapshot reloads: health, rotations and the retry budget.
+pub struct RoutingState {
+    pub settings: RoutingSettings,
+    pub health: Health,
+    pub rotations: Rotations,
+    pub budget: RetryBudget,
+}
+
+impl RoutingState {
+    pub fn new(settings: RoutingSettings) -> RoutingState {
+        RoutingState {
+            health: Health::new(settings.health),
+            rotations: Rotations::default(),
+            budget: RetryBudget::new(settings.retry_percent, settings.retry_floor_per_sec, Instant::now()),
+            settings,
+        }
+    }
+}

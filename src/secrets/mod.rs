@@ -2,4 +2,5 @@
 
 pub mod api_keys;
 pub mod passwords;
+pub mod rotate;
 pub mod vault;

@@ -175,3 +175,56 @@ pub async fn delete_credential(db: &Db, id: &str) -> StoreResult<bool> {
         Ok(r.rows_affected() > 0)
     })
 }
+
+/// Disables an enabled credential with `reason` (the provider refused it). False if the
+/// credential is gone or already disabled.
+pub async fn disable_credential(db: &Db, id: &str, reason: &str, now: i64) -> StoreResult<bool> {
+    on_db!(db, |pool| {
+        let r = sqlx::query(
+            "UPDATE credentials SET enabled = $4, disabled_reason = $2, updated_at = $3 WHERE id = $1 AND enabled = $5",
+        )
+        .bind(id)
+        .bind(reason)
+        .bind(now)
+        .bind(false)
+        .bind(true)
+        .execute(pool)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    })
+}
+
+/// Re-enables a credential only if it is still disabled for `reason` (an operator's later
+/// decision wins over a background re-test).
+pub async fn reenable_credential(db: &Db, id: &str, reason: &str, now: i64) -> StoreResult<bool> {
+    on_db!(db, |pool| {
+        let r = sqlx::query(
+            "UPDATE credentials SET enabled = $4, disabled_reason = NULL, updated_at = $3
+             WHERE id = $1 AND enabled = $5 AND disabled_reason = $2",
+        )
+        .bind(id)
+        .bind(reason)
+        .bind(now)
+        .bind(true)
+        .bind(false)
+        .execute(pool)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    })
+}
+
+/// Replaces a credential's sealed secret with one sealed under another key, unless the record
+/// changed since `old_sealed` was read (a concurrent edit wins; rotation runs again).
+pub async fn reseal_credential(db: &Db, id: &str, old_sealed: &str, sealed: &str, key_id: &str) -> StoreResult<bool> {
+    on_db!(db, |pool| {
+        let r =
+            sqlx::query("UPDATE credentials SET secret_sealed = $3, key_id = $4 WHERE id = $1 AND secret_sealed = $2")
+                .bind(id)
+                .bind(old_sealed)
+                .bind(sealed)
+                .bind(key_id)
+                .execute(pool)
+                .await?;
+        Ok(r.rows_affected() > 0)
+    })
+}

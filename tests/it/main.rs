@@ -8,5 +8,7 @@ mod billing;
 mod durability;
 mod errors;
 mod management;
+mod rotate_key;
+mod routing;
 mod sdk;
 mod traffic;

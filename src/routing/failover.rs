@@ -1,0 +1,237 @@
+//! The failover plan of one call: the requested model, then its fallbacks (the model's own, or
+//! the request's `models` list), each with its targets; and the planner that walks it —
+//! next credential, then next target, then next model — skipping what health rules out.
+//!
+//! Pure decisions over the snapshot and the routing state; the attempts themselves (I/O) are
+//! made by `gateway::attempts`.
+
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+
+use super::RoutingState;
+use super::health::{credential_key, target_key};
+use super::resolve::{self, Route};
+use super::rotation::{model_key, provider_key};
+use crate::error::ApiError;
+use crate::snapshot::{CredentialEntry, KeyEntry, Snapshot, direct_key};
+
+/// One model of the plan and the targets it routes to.
+struct PlannedModel {
+    /// Rotation of the targets (`None` for `provider/model`, which has one target).
+    rotation: Option<String>,
+    targets: Vec<(Route, i64)>,
+}
+
+/// The models a call may be served by, in order.
+pub struct Plan {
+    models: Vec<PlannedModel>,
+}
+
+/// Longest `models` list a request may carry.
+const MAX_REQUEST_MODELS: usize = 10;
+
+/// Removes an OpenRouter-style `models: [..]` list from a request body (it is the gateway's,
+/// not the upstream's) and returns it.
+pub fn take_request_models(body: &mut Map<String, Value>) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(v) = body.remove("models") else { return Ok(None) };
+    let bad = || ApiError::invalid("`models` must be an array of model names").with_param("models");
+    let Value::Array(items) = v else { return Err(bad()) };
+    if items.len() > MAX_REQUEST_MODELS {
+        return Err(
+            ApiError::invalid(format!("`models` may list at most {MAX_REQUEST_MODELS} models")).with_param("models")
+        );
+    }
+    items.into_iter().map(|m| m.as_str().map(str::to_string).ok_or_else(bad)).collect::<Result<_, _>>().map(Some)
+}
+
+/// A priced (or free) route to every target of `name`, or `None` if `name` is not a model.
+fn planned_model(snap: &Snapshot, name: &str) -> Option<PlannedModel> {
+    if let Some(model) = snap.models.get(name) {
+        let targets = model
+            .targets
+            .iter()
+            .filter_map(|t| {
+                let provider = snap.providers.get(&t.provider_id)?.clone();
+                let route =
+                    Route { provider, upstream_model: t.upstream_model.clone(), pricing: t.pricing, free: model.free };
+                Some((route, t.weight))
+            })
+            .collect();
+        return Some(PlannedModel { rotation: Some(model_key(&model.id)), targets });
+    }
+    let (provider_name, upstream) = name.split_once('/')?;
+    let provider = snap.providers_by_name.get(provider_name)?.clone();
+    if upstream.is_empty() {
+        return None;
+    }
+    let (pricing, free) = snap.direct_prices.get(&direct_key(&provider.id, upstream)).copied().unwrap_or((None, false));
+    let route = Route { provider, upstream_model: upstream.to_string(), pricing, free };
+    Some(PlannedModel { rotation: None, targets: vec![(route, 1)] })
+}
+
+impl Plan {
+    /// The plan for `requested` (which the caller has checked the key may use). Fallbacks are
+    /// `request_models` when the request listed its own, else the model's configured ones;
+    /// unknown fallbacks and those the key may not use are left out. Targets without a price
+    /// are left out (a call is never made that cannot be billed); if the requested model has
+    /// none left, that is the client's error.
+    pub fn build(
+        snap: &Snapshot,
+        key: &KeyEntry,
+        requested: &str,
+        request_models: Option<Vec<String>>,
+    ) -> Result<Plan, ApiError> {
+        let Some(mut first) = planned_model(snap, requested) else { return Err(resolve::unknown_model(requested)) };
+        first.targets.retain(|(r, _)| r.pricing.is_some() || r.free);
+        if first.targets.is_empty() {
+            return Err(ApiError::invalid(format!(
+                "no price is configured for model `{requested}`; an operator must set its pricing or mark it free"
+            ))
+            .with_code("model_not_priced")
+            .with_param("model"));
+        }
+        let fallbacks = request_models
+            .unwrap_or_else(|| snap.models.get(requested).map(|m| m.fallbacks.clone()).unwrap_or_default());
+        let mut names = vec![requested.to_string()];
+        let mut models = vec![first];
+        for name in fallbacks {
+            if names.contains(&name) || !key.may_use(&name) {
+                continue;
+            }
+            if let Some(mut m) = planned_model(snap, &name) {
+                m.targets.retain(|(r, _)| r.pricing.is_some() || r.free);
+                names.push(name);
+                models.push(m);
+            }
+        }
+        Ok(Plan { models })
+    }
+
+    /// The route a call is expected to take (the requested model's first target): what the
+    /// call record starts with, and whose price and free flag admission checks.
+    pub fn primary(&self) -> &Route {
+        &self.models[0].targets[0].0
+    }
+}
+
+/// One attempt's destination.
+pub struct Choice {
+    pub route: Route,
+    /// Index into `route.provider.credentials`.
+    pub credential: usize,
+    pub credential_key: String,
+    pub target_key: String,
+}
+
+impl Choice {
+    pub fn credential(&self) -> &CredentialEntry {
+        &self.route.provider.credentials[self.credential]
+    }
+}
+
+/// Walks a plan: credentials of the current target, then the next target of the model, then
+/// the next model. Every member is tried at most once per call.
+pub struct Planner<'a> {
+    plan: &'a Plan,
+    routing: &'a RoutingState,
+    model: usize,
+    tried_targets: Vec<usize>,
+    target: Option<usize>,
+    tried_credentials: Vec<usize>,
+    /// Whether any credential of the current target was offered (else its probe is returned).
+    target_used: bool,
+}
+
+impl<'a> Planner<'a> {
+    pub fn new(plan: &'a Plan, routing: &'a RoutingState) -> Planner<'a> {
+        Planner {
+            plan,
+            routing,
+            model: 0,
+            tried_targets: Vec::new(),
+            target: None,
+            tried_credentials: Vec::new(),
+            target_used: false,
+        }
+    }
+
+    /// Gives up on the current target (its provider cannot be reached: other keys won't help).
+    pub fn skip_target(&mut self) {
+        self.target = None;
+    }
+
+    /// The next destination, with the half-open probes it needs claimed; `None` when the plan
+    /// is exhausted.
+    pub fn next(&mut self, now: Instant) -> Option<Choice> {
+        let health = &self.routing.health;
+        loop {
+            let model = self.plan.models.get(self.model)?;
+            if let Some(t) = self.target {
+                let (route, _) = &model.targets[t];
+                let p = &route.provider;
+                let weights: Vec<i64> = p.credentials.iter().map(|c| c.weight).collect();
+                let tried = &self.tried_credentials;
+                let eligible = |i: usize| {
+                    p.credentials[i].enabled
+                        && !tried.contains(&i)
+                        && health.available(&credential_key(&p.credentials[i].id), now)
+                };
+                match self.routing.rotations.get(&provider_key(&p.id)).pick(&weights, eligible) {
+                    Some(i) => {
+                        self.tried_credentials.push(i);
+                        let ckey = credential_key(&p.credentials[i].id);
+                        if health.admit(&ckey, now) {
+                            self.target_used = true;
+                            return Some(Choice {
+                                route: route.clone(),
+                                credential: i,
+                                credential_key: ckey,
+                                target_key: target_key(&p.id, &route.upstream_model),
+                            });
+                        }
+                    }
+                    None => {
+                        if !self.target_used {
+                            // No credential could go: a probe claimed on the target is unused.
+                            health.release(&target_key(&p.id, &route.upstream_model));
+                        }
+                        self.target = None;
+                    }
+                }
+                continue;
+            }
+            let weights: Vec<i64> = model.targets.iter().map(|(_, w)| *w).collect();
+            let tried = &self.tried_targets;
+            let eligible = |i: usize| {
+                let r = &model.targets[i].0;
+                !tried.contains(&i)
+                    && r.provider.usable()
+                    && health.available(&target_key(&r.provider.id, &r.upstream_model), now)
+            };
+            let pick = match &model.rotation {
+                Some(key) => self.routing.rotations.get(key).pick(&weights, eligible),
+                None => (0..weights.len()).find(|&i| eligible(i)),
+            };
+            match pick {
+                Some(t) => {
+                    self.tried_targets.push(t);
+                    let r = &model.targets[t].0;
+                    if health.admit(&target_key(&r.provider.id, &r.upstream_model), now) {
+                        self.target = Some(t);
+                        self.tried_credentials.clear();
+                        self.target_used = false;
+                    }
+                }
+                None => {
+                    self.model += 1;
+                    self.tried_targets.clear();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "failover_tests.rs"]
+mod tests;

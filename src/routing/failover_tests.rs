@@ -1,0 +1,188 @@
+//! Unit tests of the failover plan and planner over a hand-built snapshot.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::*;
+use crate::billing::pricing::Pricing;
+use crate::config::Timeouts;
+use crate::providers::ProviderKind;
+use crate::routing::health::Outcome;
+use crate::routing::settings::RoutingSettings;
+use crate::snapshot::{ModelEntry, ProviderEntry, TargetEntry};
+
+const PRICE: Option<Pricing> =
+    Some(Pricing { input: 1, output: 1, cached_input: None, cache_write: None, per_image: 0, per_request: 0 });
+
+fn provider(id: &str, creds: &[(&str, i64)]) -> Arc<ProviderEntry> {
+    Arc::new(ProviderEntry {
+        id: id.into(),
+        name: id.into(),
+        kind: ProviderKind::OpenAi,
+        base_url: "http://upstream.invalid/v1".into(),
+        enabled: true,
+        timeouts: Timeouts::default(),
+        credentials: creds
+            .iter()
+            .map(|(cid, w)| CredentialEntry { id: (*cid).into(), api_key: "sk".into(), weight: *w, enabled: true })
+            .collect(),
+    })
+}
+
+fn model(name: &str, targets: &[(&str, i64)], fallbacks: &[&str], pricing: Option<Pricing>) -> Arc<ModelEntry> {
+    Arc::new(ModelEntry {
+        id: format!("id-{name}"),
+        name: name.into(),
+        targets: targets
+            .iter()
+            .map(|(p, w)| TargetEntry {
+                provider_id: (*p).into(),
+                upstream_model: format!("up-{name}"),
+                weight: *w,
+                pricing,
+            })
+            .collect(),
+        fallbacks: fallbacks.iter().map(|f| f.to_string()).collect(),
+        free: false,
+    })
+}
+
+fn snapshot() -> Snapshot {
+    let mut s = Snapshot::default();
+    for p in [provider("p1", &[("a", 1), ("b", 1)]), provider("p2", &[("c", 1)]), provider("p3", &[("d", 1)])] {
+        s.providers_by_name.insert(p.name.clone(), p.clone());
+        s.providers.insert(p.id.clone(), p);
+    }
+    for m in [
+        model("main", &[("p1", 1), ("p2", 1)], &["gone", "secret", "unpriced", "backup"], PRICE),
+        model("backup", &[("p3", 1)], &[], PRICE),
+        model("secret", &[("p3", 1)], &[], PRICE),
+        model("unpriced", &[("p3", 1)], &[], None),
+    ] {
+        s.models.insert(m.name.clone(), m);
+    }
+    s.direct_prices.insert(direct_key("p3", "up-backup"), (PRICE, false));
+    s
+}
+
+fn key(models: Option<&[&str]>) -> KeyEntry {
+    KeyEntry {
+        id: "k".into(),
+        user_id: "u".into(),
+        hash: [0; 32],
+        models: models.map(|m| m.iter().map(|s| s.to_string()).collect()),
+        expires_at: None,
+    }
+}
+
+fn routing() -> RoutingState {
+    RoutingState::new(RoutingSettings::default())
+}
+
+/// Every choice until the plan is exhausted, as "credential@upstream model".
+fn walk(plan: &Plan, routing: &RoutingState, now: Instant) -> Vec<String> {
+    let mut planner = Planner::new(plan, routing);
+    std::iter::from_fn(|| planner.next(now))
+        .map(|c| format!("{}@{}", c.credential().id, c.route.upstream_model))
+        .collect()
+}
+
+#[test]
+fn credentials_then_targets_then_allowed_fallbacks() {
+    let snap = snapshot();
+    let plan = Plan::build(&snap, &key(Some(&["main", "backup", "unpriced"])), "main", None).unwrap();
+    let r = routing();
+    assert_eq!(walk(&plan, &r, Instant::now()), ["a@up-main", "b@up-main", "c@up-main", "d@up-backup"]);
+    // The rotations moved on: the next call starts on the other credential and target.
+    assert_eq!(walk(&plan, &r, Instant::now()), ["c@up-main", "b@up-main", "a@up-main", "d@up-backup"]);
+}
+
+#[test]
+fn the_requests_models_list_replaces_the_fallbacks() {
+    let snap = snapshot();
+    let list = vec!["secret".to_string(), "main".to_string(), "nope".to_string()];
+    let plan = Plan::build(&snap, &key(None), "backup", Some(list)).unwrap();
+    let got = walk(&plan, &routing(), Instant::now());
+    assert_eq!(got, ["d@up-backup", "d@up-secret", "a@up-main", "b@up-main", "c@up-main"]);
+    let plan = Plan::build(&snap, &key(Some(&["backup"])), "backup", Some(vec!["secret".into()])).unwrap();
+    assert_eq!(walk(&plan, &routing(), Instant::now()), ["d@up-backup"], "the key may not use `secret`");
+}
+
+#[test]
+fn unknown_and_unpriced_models_are_refused() {
+    let snap = snapshot();
+    assert_eq!(Plan::build(&snap, &key(None), "nope", None).err().unwrap().code, Some("model_not_found"));
+    assert_eq!(Plan::build(&snap, &key(None), "unpriced", None).err().unwrap().code, Some("model_not_priced"));
+    // provider/model form: one target, priced from a model that targets it.
+    let plan = Plan::build(&snap, &key(None), "p3/up-backup", None).unwrap();
+    assert_eq!(walk(&plan, &routing(), Instant::now()), ["d@up-backup"]);
+}
+
+#[test]
+fn unhealthy_members_are_skipped_and_come_back() {
+    let snap = snapshot();
+    let plan = Plan::build(&snap, &key(None), "main", Some(vec![])).unwrap();
+    let r = routing();
+    let t0 = Instant::now();
+    r.health.disable(&credential_key("a"), t0, "refused");
+    r.health.record(
+        &credential_key("c"),
+        t0,
+        Outcome::RateLimited { retry_after: Some(Duration::from_secs(2)), error: "429".into() },
+    );
+    assert_eq!(walk(&plan, &r, t0), ["b@up-main"]);
+    // Rotation moved on, so the target of p2 comes first now.
+    assert_eq!(walk(&plan, &r, t0 + Duration::from_secs(2)), ["c@up-main", "b@up-main"]);
+    // p2's target breaker opens: its credential is not offered even though it is healthy.
+    let cfg = *r.health.config();
+    for _ in 0..cfg.min_requests {
+        r.health.record(&target_key("p2", "up-main"), t0, Outcome::Failed { error: "500".into() });
+    }
+    assert_eq!(walk(&plan, &r, t0 + Duration::from_secs(2)), ["b@up-main"]);
+}
+
+#[test]
+fn skip_target_moves_past_its_other_credentials() {
+    let snap = snapshot();
+    let plan = Plan::build(&snap, &key(None), "main", Some(vec![])).unwrap();
+    let r = routing();
+    let mut planner = Planner::new(&plan, &r);
+    let first = planner.next(Instant::now()).unwrap();
+    assert_eq!(first.credential().id, "a");
+    planner.skip_target();
+    assert_eq!(planner.next(Instant::now()).unwrap().credential().id, "c");
+    assert!(planner.next(Instant::now()).is_none());
+}
+
+#[test]
+fn request_models_list_is_taken_out_of_the_body() {
+    let mut body = json!({"model": "m", "models": ["x", "y"], "messages": []}).as_object().unwrap().clone();
+    assert_eq!(take_request_models(&mut body).unwrap(), Some(vec!["x".to_string(), "y".to_string()]));
+    assert!(!body.contains_key("models"));
+    let mut bad = json!({"models": "x"}).as_object().unwrap().clone();
+    assert_eq!(take_request_models(&mut bad).err().unwrap().param, Some("models"));
+    let mut none = json!({"model": "m"}).as_object().unwrap().clone();
+    assert_eq!(take_request_models(&mut none).unwrap(), None);
+}
+
+#[test]
+fn a_target_probe_is_given_back_when_no_credential_can_use_it() {
+    let snap = snapshot();
+    let plan = Plan::build(&snap, &key(None), "backup", Some(vec![])).unwrap();
+    let r = routing();
+    let t0 = Instant::now();
+    let cfg = *r.health.config();
+    for _ in 0..cfg.min_requests {
+        r.health.record(&target_key("p3", "up-backup"), t0, Outcome::Failed { error: "500".into() });
+    }
+    r.health.record(
+        &credential_key("d"),
+        t0,
+        Outcome::RateLimited { retry_after: Some(cfg.cooloff * 2), error: "429".into() },
+    );
+    let half_open = t0 + cfg.cooloff;
+    assert!(walk(&plan, &r, half_open).is_empty(), "the only credential is cooling");
+    assert!(r.health.available(&target_key("p3", "up-backup"), half_open), "the target's probe is free again");
+}

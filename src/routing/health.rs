@@ -1,0 +1,428 @@
+//! Health of credentials and targets: disabled (the provider refused the key), cooling (the
+//! provider rate-limited it), and a circuit breaker that opens on an error rate over a sliding
+//! window, half-opens with a single probe after a cool-off, and closes on success.
+//!
+//! Pure state transitions over an injected `now`, so the logic is tested without sleeping.
+//! The state lives outside the configuration snapshot: a management write swaps the snapshot
+//! but must not forget that a key is rate-limited or a provider is down.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// Tuning of the breaker and the cool-downs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HealthConfig {
+    /// Outcomes older than this no longer count toward the error rate.
+    pub window: Duration,
+    /// The breaker never opens on fewer outcomes than this in the window (one error is noise).
+    pub min_requests: usize,
+    /// Error share (0..=1) in the window at which the breaker opens.
+    pub error_rate: f64,
+    /// How long an open breaker rejects before letting one probe through.
+    pub cooloff: Duration,
+    /// Cool-down after a 429 that did not say `retry-after`.
+    pub default_cooldown: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            window: Duration::from_secs(30),
+            min_requests: 5,
+            error_rate: 0.5,
+            cooloff: Duration::from_secs(15),
+            default_cooldown: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Outcomes kept per member at most, so a busy member's window stays small.
+const MAX_WINDOW: usize = 512;
+
+/// What one attempt told us about a member.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The upstream answered (any answer that is not the member's fault, 400s included).
+    Ok { latency: Duration },
+    /// 5xx, connection error or timeout: counts toward the breaker.
+    Failed { error: String },
+    /// 429: rests the member for `retry_after`, else the default cool-down. Not a breaker error:
+    /// the provider is up, this key is just busy.
+    RateLimited { retry_after: Option<Duration>, error: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Breaker {
+    Closed,
+    Open {
+        until: Instant,
+    },
+    /// `probe` is when the single probe was let through (None: nobody is probing yet).
+    HalfOpen {
+        probe: Option<Instant>,
+    },
+}
+
+/// One credential's or target's state.
+#[derive(Debug, Clone)]
+struct Member {
+    /// (when, ok, latency of successes) for the error rate and the latency percentile.
+    window: VecDeque<(Instant, bool, Duration)>,
+    breaker: Breaker,
+    cooling_until: Option<Instant>,
+    disabled: Option<String>,
+    last_error: Option<(Instant, String)>,
+}
+
+impl Default for Member {
+    fn default() -> Self {
+        Member {
+            window: VecDeque::new(),
+            breaker: Breaker::Closed,
+            cooling_until: None,
+            disabled: None,
+            last_error: None,
+        }
+    }
+}
+
+/// What the management API shows of a member.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// healthy, cooling, open, half_open or disabled.
+    pub state: &'static str,
+    pub disabled_reason: Option<String>,
+    pub last_error: Option<String>,
+    /// Milliseconds since the last error.
+    pub last_error_age_ms: Option<u64>,
+    /// Milliseconds until a cooling member or an open breaker is tried again.
+    pub retry_in_ms: Option<u64>,
+    /// Outcomes in the window, and the share of them that failed.
+    pub recent_requests: usize,
+    pub recent_error_rate: f64,
+    /// Median time to response headers of the successes in the window.
+    pub p50_latency_ms: Option<u64>,
+}
+
+impl Member {
+    fn prune(&mut self, now: Instant, cfg: &HealthConfig) {
+        while self.window.front().is_some_and(|(t, ..)| now.saturating_duration_since(*t) > cfg.window) {
+            self.window.pop_front();
+        }
+    }
+
+    fn push(&mut self, now: Instant, ok: bool, latency: Duration) {
+        if self.window.len() == MAX_WINDOW {
+            self.window.pop_front();
+        }
+        self.window.push_back((now, ok, latency));
+    }
+
+    fn error_rate(&self) -> f64 {
+        if self.window.is_empty() {
+            return 0.0;
+        }
+        self.window.iter().filter(|(_, ok, _)| !ok).count() as f64 / self.window.len() as f64
+    }
+
+    /// May an attempt go to this member now? Does not claim the half-open probe.
+    fn available(&self, now: Instant, cfg: &HealthConfig) -> bool {
+        if self.disabled.is_some() || self.cooling_until.is_some_and(|u| now < u) {
+            return false;
+        }
+        match self.breaker {
+            Breaker::Closed => true,
+            Breaker::Open { until } => now >= until,
+            Breaker::HalfOpen { probe } => probe_free(probe, now, cfg),
+        }
+    }
+
+    /// Claims an attempt: false if unavailable, or if another caller holds the probe.
+    fn admit(&mut self, now: Instant, cfg: &HealthConfig) -> bool {
+        if !self.available(now, cfg) {
+            return false;
+        }
+        match self.breaker {
+            Breaker::Closed => {}
+            Breaker::Open { .. } | Breaker::HalfOpen { .. } => self.breaker = Breaker::HalfOpen { probe: Some(now) },
+        }
+        true
+    }
+
+    fn record(&mut self, now: Instant, outcome: Outcome, cfg: &HealthConfig) {
+        self.prune(now, cfg);
+        match outcome {
+            Outcome::Ok { latency } => {
+                self.push(now, true, latency);
+                if matches!(self.breaker, Breaker::HalfOpen { .. }) {
+                    // The probe got through: start over with a clean window.
+                    self.breaker = Breaker::Closed;
+                    self.window.retain(|(_, ok, _)| *ok);
+                }
+            }
+            Outcome::Failed { error } => {
+                self.push(now, false, Duration::ZERO);
+                self.last_error = Some((now, error));
+                match self.breaker {
+                    Breaker::HalfOpen { .. } => self.breaker = Breaker::Open { until: now + cfg.cooloff },
+                    Breaker::Closed if self.window.len() >= cfg.min_requests && self.error_rate() >= cfg.error_rate => {
+                        self.breaker = Breaker::Open { until: now + cfg.cooloff }
+                    }
+                    _ => {}
+                }
+            }
+            Outcome::RateLimited { retry_after, error } => {
+                self.cooling_until = Some(now + retry_after.unwrap_or(cfg.default_cooldown));
+                self.last_error = Some((now, error));
+                self.release_probe();
+            }
+        }
+    }
+
+    /// A probe whose answer says nothing about the breaker gives the probe back.
+    fn release_probe(&mut self) {
+        if let Breaker::HalfOpen { .. } = self.breaker {
+            self.breaker = Breaker::HalfOpen { probe: None };
+        }
+    }
+
+    fn report(&mut self, now: Instant, cfg: &HealthConfig) -> Report {
+        self.prune(now, cfg);
+        let mut lat: Vec<Duration> = self.window.iter().filter(|(_, ok, _)| *ok).map(|(_, _, l)| *l).collect();
+        lat.sort_unstable();
+        let cooling = self.cooling_until.filter(|u| now < *u);
+        let (state, retry_in) = if self.disabled.is_some() {
+            ("disabled", None)
+        } else {
+            match self.breaker {
+                Breaker::Open { until } if now < until => ("open", Some(until - now)),
+                Breaker::Open { .. } | Breaker::HalfOpen { .. } => ("half_open", None),
+                Breaker::Closed => match cooling {
+                    Some(u) => ("cooling", Some(u - now)),
+                    None => ("healthy", None),
+                },
+            }
+        };
+        Report {
+            state,
+            disabled_reason: self.disabled.clone(),
+            last_error: self.last_error.as_ref().map(|(_, e)| e.clone()),
+            last_error_age_ms: self
+                .last_error
+                .as_ref()
+                .map(|(t, _)| now.saturating_duration_since(*t).as_millis() as u64),
+            retry_in_ms: retry_in.map(|d| d.as_millis() as u64),
+            recent_requests: self.window.len(),
+            recent_error_rate: self.error_rate(),
+            p50_latency_ms: (!lat.is_empty()).then(|| lat[(lat.len() - 1) / 2].as_millis() as u64),
+        }
+    }
+}
+
+/// A probe that never reported (its caller went away) stops blocking after one cool-off.
+fn probe_free(probe: Option<Instant>, now: Instant, cfg: &HealthConfig) -> bool {
+    probe.is_none_or(|p| now.saturating_duration_since(p) >= cfg.cooloff)
+}
+
+/// The health of every member, by key: `cred:{id}` or `target:{provider_id}/{upstream model}`.
+#[derive(Debug, Default)]
+pub struct Health {
+    cfg: HealthConfig,
+    members: Mutex<HashMap<String, Member>>,
+}
+
+pub fn credential_key(credential_id: &str) -> String {
+    format!("cred:{credential_id}")
+}
+
+/// A target is a provider and an upstream model, whichever public model routes to it.
+pub fn target_key(provider_id: &str, upstream_model: &str) -> String {
+    format!("target:{provider_id}/{upstream_model}")
+}
+
+impl Health {
+    pub fn new(cfg: HealthConfig) -> Health {
+        Health { cfg, members: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn config(&self) -> &HealthConfig {
+        &self.cfg
+    }
+
+    fn with<R>(&self, key: &str, f: impl FnOnce(&mut Member) -> R) -> R {
+        let mut members = self.members.lock().unwrap_or_else(|e| e.into_inner());
+        match members.get_mut(key) {
+            Some(m) => f(m),
+            None => f(members.entry(key.to_string()).or_default()),
+        }
+    }
+
+    /// May an attempt go to `key` now (without claiming a half-open probe)?
+    pub fn available(&self, key: &str, now: Instant) -> bool {
+        let members = self.members.lock().unwrap_or_else(|e| e.into_inner());
+        members.get(key).is_none_or(|m| m.available(now, &self.cfg))
+    }
+
+    /// Claims an attempt on `key`; false if it is unavailable or another call holds its probe.
+    pub fn admit(&self, key: &str, now: Instant) -> bool {
+        self.with(key, |m| m.admit(now, &self.cfg))
+    }
+
+    pub fn record(&self, key: &str, now: Instant, outcome: Outcome) {
+        self.with(key, |m| m.record(now, outcome, &self.cfg));
+    }
+
+    /// 401/403: the key is refused until re-tested. True if it was not disabled already (so
+    /// exactly one caller starts the re-test).
+    pub fn disable(&self, key: &str, now: Instant, reason: &str) -> bool {
+        self.with(key, |m| {
+            m.last_error = Some((now, reason.to_string()));
+            m.release_probe();
+            m.disabled.replace(reason.to_string()).is_none()
+        })
+    }
+
+    /// Gives back a half-open probe claimed by [`Health::admit`] but not used.
+    pub fn release(&self, key: &str) {
+        self.with(key, Member::release_probe);
+    }
+
+    /// The key works again (re-test passed, or an operator re-enabled it).
+    pub fn enable(&self, key: &str) {
+        self.with(key, |m| m.disabled = None);
+    }
+
+    pub fn report(&self, key: &str, now: Instant) -> Report {
+        self.with(key, |m| m.report(now, &self.cfg))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> HealthConfig {
+        HealthConfig {
+            window: Duration::from_secs(10),
+            min_requests: 4,
+            error_rate: 0.5,
+            cooloff: Duration::from_secs(5),
+            default_cooldown: Duration::from_secs(3),
+        }
+    }
+
+    fn fail() -> Outcome {
+        Outcome::Failed { error: "HTTP 500".into() }
+    }
+
+    fn ok(ms: u64) -> Outcome {
+        Outcome::Ok { latency: Duration::from_millis(ms) }
+    }
+
+    #[test]
+    fn one_error_does_not_open_the_breaker() {
+        let h = Health::new(cfg());
+        let t0 = Instant::now();
+        h.record("a", t0, fail());
+        assert!(h.available("a", t0));
+        assert_eq!(h.report("a", t0).state, "healthy");
+        assert_eq!(h.report("a", t0).last_error.as_deref(), Some("HTTP 500"));
+    }
+
+    #[test]
+    fn error_rate_over_the_minimum_opens_then_a_probe_closes() {
+        let h = Health::new(cfg());
+        let t0 = Instant::now();
+        h.record("a", t0, ok(10));
+        h.record("a", t0, fail());
+        h.record("a", t0, ok(30));
+        assert!(h.available("a", t0), "3 outcomes are under the minimum");
+        h.record("a", t0, fail());
+        // 4 outcomes, 50% errors: open.
+        assert!(!h.available("a", t0));
+        let r = h.report("a", t0);
+        assert_eq!((r.state, r.retry_in_ms, r.recent_requests), ("open", Some(5000), 4));
+        assert_eq!(r.p50_latency_ms, Some(10));
+        let t1 = t0 + Duration::from_secs(5);
+        assert!(h.available("a", t1));
+        assert_eq!(h.report("a", t1).state, "half_open");
+        assert!(h.admit("a", t1), "the first caller gets the probe");
+        assert!(!h.admit("a", t1), "a second caller does not");
+        assert!(!h.available("a", t1));
+        h.record("a", t1, ok(20));
+        assert!(h.admit("a", t1));
+        let r = h.report("a", t1);
+        assert_eq!((r.state, r.recent_error_rate), ("healthy", 0.0));
+    }
+
+    #[test]
+    fn a_failed_probe_reopens_for_another_cooloff() {
+        let h = Health::new(cfg());
+        let t0 = Instant::now();
+        for _ in 0..4 {
+            h.record("a", t0, fail());
+        }
+        let t1 = t0 + Duration::from_secs(5);
+        assert!(h.admit("a", t1));
+        h.record("a", t1, fail());
+        assert!(!h.available("a", t1 + Duration::from_secs(4)));
+        assert!(h.available("a", t1 + Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn a_lost_probe_stops_blocking_after_a_cooloff() {
+        let h = Health::new(cfg());
+        let t0 = Instant::now();
+        for _ in 0..4 {
+            h.record("a", t0, fail());
+        }
+        let t1 = t0 + Duration::from_secs(5);
+        assert!(h.admit("a", t1));
+        assert!(!h.admit("a", t1 + Duration::from_secs(1)));
+        assert!(h.admit("a", t1 + Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn old_errors_leave_the_window() {
+        let h = Health::new(cfg());
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            h.record("a", t0, fail());
+        }
+        let t1 = t0 + Duration::from_secs(11);
+        h.record("a", t1, fail());
+        assert!(h.available("a", t1), "only one error is still in the window");
+        assert_eq!(h.report("a", t1).recent_requests, 1);
+    }
+
+    #[test]
+    fn rate_limit_cools_for_retry_after_or_the_default() {
+        let h = Health::new(cfg());
+        let t0 = Instant::now();
+        h.record("a", t0, Outcome::RateLimited { retry_after: Some(Duration::from_secs(7)), error: "429".into() });
+        assert!(!h.available("a", t0 + Duration::from_secs(6)));
+        assert_eq!(h.report("a", t0).state, "cooling");
+        assert!(h.available("a", t0 + Duration::from_secs(7)));
+        h.record("b", t0, Outcome::RateLimited { retry_after: None, error: "429".into() });
+        assert!(!h.available("b", t0 + Duration::from_millis(2999)));
+        assert!(h.available("b", t0 + Duration::from_secs(3)));
+        assert_eq!(h.report("b", t0 + Duration::from_secs(3)).state, "healthy");
+    }
+
+    #[test]
+    fn refusal_disables_until_enabled() {
+        let h = Health::new(cfg());
+        let t0 = Instant::now();
+        assert!(h.disable("a", t0, "HTTP 401: bad key"));
+        assert!(!h.disable("a", t0, "HTTP 401: bad key"), "already disabled");
+        let later = t0 + Duration::from_secs(3600);
+        assert!(!h.available("a", later));
+        let r = h.report("a", later);
+        assert_eq!((r.state, r.disabled_reason.as_deref()), ("disabled", Some("HTTP 401: bad key")));
+        h.enable("a");
+        assert!(h.available("a", later));
+    }
+}
