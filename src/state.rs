@@ -5,6 +5,8 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::billing::accounts::Accounts;
+use crate::billing::budgets::Budgets;
+use crate::billing::ratelimit::RateLimiter;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::secrets::api_keys;
@@ -20,6 +22,10 @@ pub struct AppState {
     /// The configuration the hot path reads; replaced whole by [`AppState::reload`].
     pub snapshot: ArcSwap<Snapshot>,
     pub accounts: Arc<Accounts>,
+    /// Spend per key and user, and the budget holds of calls in flight.
+    pub budgets: Arc<Budgets>,
+    /// Requests, tokens per minute and concurrency per key and user.
+    pub limiter: Arc<RateLimiter>,
     pub usage: UsageLog,
     pub http: reqwest::Client,
     /// SHA-256 digests of the keys accepted by the management API.

@@ -10,11 +10,13 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::admission;
 use super::auth::authenticate;
 use super::call::CallGuard;
 use super::relay;
 use super::request_id::RequestId;
 use super::upstream::{self, UpstreamFailure};
+use crate::billing::estimate;
 use crate::billing::money::format_credits;
 use crate::error::{ApiError, Dialect, ErrorKind};
 use crate::protocol::openai;
@@ -104,13 +106,10 @@ async fn run(
         });
     }
     let route = resolve::resolve(&caller.snapshot, &req.model)?;
-    if !caller.user.unlimited && !route.free && state.accounts.balance(&caller.user.id) <= 0 {
-        return Err(ApiError::new(
-            ErrorKind::InsufficientCredits,
-            "insufficient credits: this account's credit balance is used up; ask an administrator for a grant",
-        )
-        .with_code("insufficient_credits"));
-    }
+    let estimate = estimate::openai(&req.body, endpoint == Endpoint::Chat);
+    let (dialect, name, model) = (Dialect::OpenAi, endpoint.name(), &req.model);
+    let ask = admission::Request { request_id, dialect, endpoint: name, model, stream: req.stream, started, estimate };
+    let admitted = admission::admit(&state, &caller, &route, &ask)?;
     let cred = route.provider.pick_credential().ok_or_else(|| {
         ApiError::new(ErrorKind::Unavailable, "no enabled credential for this provider")
             .with_code("no_available_provider")
@@ -125,6 +124,7 @@ async fn run(
         &route,
         req.stream,
         started,
+        admitted,
     );
     let (stream, wants_usage) = (req.stream, req.client_wants_usage);
     let upstream_body = openai::upstream_body(req.body, &route.upstream_model, stream);
