@@ -10,3 +10,6 @@ pub mod money;
 pub mod pricing;
 pub mod ratelimit;
 pub mod reservations;
+
+#[cfg(test)]
+mod model_tests;
