@@ -288,4 +288,29 @@ mod tests {
         assert_eq!(b.status(&(Scope::User, "u".into()), &ever[0].1, now).unwrap().spent, 1110);
         assert_eq!(b.open_holds(), 0);
     }
+
+    #[test]
+    fn concurrent_holds_never_overspend_a_budget() {
+        let b = Arc::new(Budgets::default());
+        let now = ms(2026, Month::November, 22);
+        let limits = Arc::new(key_budget(10 * 7, Some(Period::Monthly)));
+        let barrier = Arc::new(std::sync::Barrier::new(16));
+        let threads: Vec<_> = (0..16)
+            .map(|_| {
+                let (b, l, barrier) = (b.clone(), limits.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    (0..50).filter_map(|_| b.reserve(&l[..], 7, now).ok()).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let holds: Vec<BudgetHold> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+        assert_eq!(holds.len(), 10);
+        for h in holds {
+            h.settle(7, now, now);
+        }
+        let status = b.status(&(Scope::Key, "k".into()), &limits[0].1, now).unwrap();
+        assert_eq!((status.spent, status.reserved), (70, 0));
+        assert!(b.reserve(&limits[..], 1, now).is_err());
+    }
 }

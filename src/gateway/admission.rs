@@ -11,9 +11,9 @@
 //! `rate_limited`, `concurrency_limited`, `budget_exceeded` or `insufficient_credits` (the
 //! call statuses are processing/success/failed; the class tells rejections apart).
 //!
-//! Cost of this step per call: three short mutex sections (account, budgets, limiter) and the
-//! prompt count, a walk over the request's strings; nothing allocates per call beyond the
-//! subject ids.
+//! Cost of this step per call: the prompt count (a walk over the request's strings), three
+//! short mutex sections (account, budgets, limiter) and a few small allocations (subject ids);
+//! settling takes the same three locks once more.
 
 use std::sync::Arc;
 use std::time::Instant;
