@@ -53,11 +53,21 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// Overrides the kind's status (an upstream 400 relayed as 400, say).
     pub status: Option<StatusCode>,
+    /// Extra response headers (the `x-ratelimit-*` family of a 429).
+    pub headers: Vec<(&'static str, HeaderValue)>,
 }
 
 impl ApiError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ApiError { kind, message: message.into(), param: None, code: None, retry_after: None, status: None }
+        ApiError {
+            kind,
+            message: message.into(),
+            param: None,
+            code: None,
+            retry_after: None,
+            status: None,
+            headers: Vec::new(),
+        }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidRequest, message)
@@ -74,6 +84,10 @@ impl ApiError {
     }
     pub fn with_param(mut self, param: &'static str) -> Self {
         self.param = Some(param);
+        self
+    }
+    pub fn with_header(mut self, name: &'static str, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
         self
     }
     pub fn with_status(mut self, status: StatusCode) -> Self {
@@ -151,6 +165,9 @@ impl ApiError {
         let mut resp = (self.status(), axum::Json(self.body(dialect))).into_response();
         if let Some(secs) = self.retry_after {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        for (name, value) in self.headers {
+            resp.headers_mut().insert(name, value);
         }
         resp
     }

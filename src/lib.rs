@@ -68,6 +68,11 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
     bootstrap::apply_declared(&config, &db, &vault).await?;
     let accounts = Arc::new(Accounts::default());
     accounts.load(store::ledger::balances(&db).await.map_err(|e| e.to_string())?);
+    let budgets = Arc::new(billing::budgets::Budgets::default());
+    let now = clock::now_ms();
+    let spend =
+        store::calls::spend_by_day(&db, billing::budgets::window_start(now)).await.map_err(|e| e.to_string())?;
+    budgets.load(spend, now);
     let snapshot = Snapshot::load(&db, &vault, config.timeouts).await.map_err(|e| e.to_string())?;
     let (usage, writer) = usage::start(db.clone(), &journal_dir).map_err(|e| format!("usage journal: {e}"))?;
     let state = Arc::new(AppState {
@@ -77,6 +82,8 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
         reload_lock: tokio::sync::Mutex::new(()),
         admin_key_hashes,
         accounts,
+        budgets,
+        limiter: Arc::default(),
         usage,
         vault,
         db,

@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use crate::billing::limits::{Limits, Period};
 use crate::billing::pricing::Pricing;
 use crate::config::Timeouts;
 use crate::providers::ProviderKind;
@@ -38,6 +39,8 @@ pub struct KeyEntry {
     /// Model names this key may use; `None` means every model.
     pub models: Option<HashSet<String>>,
     pub expires_at: Option<i64>,
+    /// Rate limits and budget enforced on every call made with this key.
+    pub limits: Limits,
 }
 
 impl KeyEntry {
@@ -51,6 +54,8 @@ pub struct UserEntry {
     pub name: String,
     /// On an unlimited plan calls are costed and recorded but not deducted.
     pub unlimited: bool,
+    /// Rate limits and budget over all of the user's keys.
+    pub limits: Limits,
 }
 
 pub struct ModelEntry {
@@ -158,8 +163,17 @@ impl Snapshot {
             );
         }
         for u in store::users::all(db).await? {
-            snap.users
-                .insert(u.id.clone(), Arc::new(UserEntry { id: u.id, name: u.name, unlimited: u.plan == "unlimited" }));
+            // The users API validates limits; a row that does not parse (edited by hand) is
+            // enforced as no limits rather than locking the user out, and said loudly.
+            let limits = match u.limits.as_ref().map(Limits::from_json).transpose() {
+                Ok(l) => l.unwrap_or_default(),
+                Err((_, e)) => {
+                    tracing::error!(user = %u.id, "user limits ignored: {e}");
+                    Limits::default()
+                }
+            };
+            let unlimited = u.plan == "unlimited";
+            snap.users.insert(u.id.clone(), Arc::new(UserEntry { id: u.id, name: u.name, unlimited, limits }));
         }
         for k in store::api_keys::all_active(db).await? {
             let Some(hash) = hex::decode(&k.key_hash).ok().and_then(|h| <[u8; 32]>::try_from(h).ok()) else {
@@ -174,6 +188,13 @@ impl Snapshot {
                     hash,
                     models: k.models.map(|m| m.into_iter().collect()),
                     expires_at: k.expires_at,
+                    limits: Limits {
+                        rpm: k.rpm,
+                        tpm: k.tpm,
+                        max_concurrency: k.max_concurrency,
+                        budget: k.budget,
+                        budget_period: k.budget_period.as_deref().and_then(Period::parse),
+                    },
                 }),
             );
         }

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::billing::accounts::Accounts;
+use crate::billing::budgets::Budgets;
+use crate::billing::ratelimit::RateLimiter;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::routing::RoutingState;
@@ -23,6 +25,10 @@ pub struct AppState {
     /// Health, rotations and the retry budget: kept across snapshot reloads.
     pub routing: RoutingState,
     pub accounts: Arc<Accounts>,
+    /// Spend per key and user, and the budget holds of calls in flight.
+    pub budgets: Arc<Budgets>,
+    /// Requests, tokens per minute and concurrency per key and user.
+    pub limiter: Arc<RateLimiter>,
     pub usage: UsageLog,
     pub http: reqwest::Client,
     /// SHA-256 digests of the keys accepted by the management API.

@@ -1,5 +1,6 @@
-//! `GET /api/v1/me`: what a Tollgate key can see about itself — its user, balance, limits and
-//! recent usage.
+//! `GET /api/v1/me`: what a Tollgate key can see about itself — its user, balance and open
+//! reservations, the limits and budgets of the key and of the user (with their live state:
+//! calls in flight, spend in the current period), and recent usage.
 
 use std::sync::Arc;
 
@@ -7,11 +8,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::calls::call_json;
 use super::keys::key_json;
+use crate::billing::limits::Limits;
 use crate::billing::money::format_credits;
+use crate::billing::ratelimit::{Scope, Subject};
 use crate::error::ApiError;
 use crate::gateway::authenticate;
 use crate::state::AppState;
@@ -23,15 +26,40 @@ pub async fn get(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resu
     let user = crate::store::users::get(&state.db, &caller.user.id).await?.ok_or_else(ApiError::internal)?;
     let filter = CallFilter { key_id: Some(key.id.clone()), ..CallFilter::default() };
     let recent = crate::store::calls::list(&state.db, &filter, None, 10).await?;
+    let account = state.accounts.account(&user.id);
+    let now = crate::clock::now_ms();
     Ok(Json(json!({
         "object": "me",
         "user": {
             "id": user.id, "name": user.name, "email": user.email, "plan": user.plan, "limits": user.limits,
-            "balance": format_credits(state.accounts.balance(&user.id)),
+            "balance": format_credits(account.balance),
+            "reserved": format_credits(account.reserved),
+            "open_reservations": account.open,
+            "available": format_credits(account.available()),
+        },
+        "limits": {
+            "key": limits_json(&state, (Scope::Key, caller.key.id.clone()), &caller.key.limits, now),
+            "user": limits_json(&state, (Scope::User, caller.user.id.clone()), &caller.user.limits, now),
         },
         "key": key_json(&key),
         "models": caller.snapshot.models_for(&caller.key),
         "recent_calls": recent.iter().map(call_json).collect::<Vec<_>>(),
     }))
     .into_response())
+}
+
+/// One subject's limits with their live state; `null` for what is not limited.
+fn limits_json(state: &AppState, subject: Subject, l: &Limits, now_ms: i64) -> Value {
+    let budget = state.budgets.status(&subject, l, now_ms).map(|b| {
+        json!({
+            "limit": format_credits(b.limit), "spent": format_credits(b.spent), "reserved": format_credits(b.reserved),
+            "remaining": format_credits((b.limit - b.spent - b.reserved).max(0)),
+            "period": b.period.map(|p| p.as_str()), "resets_at": b.resets_at_ms.map(crate::clock::rfc3339),
+        })
+    });
+    json!({
+        "rpm": l.rpm, "tpm": l.tpm, "max_concurrency": l.max_concurrency,
+        "in_flight": state.limiter.in_flight(&subject),
+        "budget": budget,
+    })
 }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiQuery, PageQuery, created, not_found, page, parse_body, required_name};
+use crate::billing::limits::Limits;
 use crate::billing::money::{Credits, format_credits};
 use crate::error::ApiError;
 use crate::secrets::passwords;
@@ -46,7 +47,8 @@ struct UserBody {
     role: Option<String>,
     password: Option<String>,
     plan: Option<String>,
-    limits: Option<Value>,
+    /// Raw, so a budget given as a JSON number is read from its digits.
+    limits: Option<Box<serde_json::value::RawValue>>,
 }
 
 fn apply(row: &mut UserRow, b: UserBody) -> Result<(), ApiError> {
@@ -82,10 +84,13 @@ fn apply(row: &mut UserRow, b: UserBody) -> Result<(), ApiError> {
         row.plan = p;
     }
     if let Some(l) = b.limits {
-        if !(l.is_object() || l.is_null()) {
-            return Err(ApiError::invalid("`limits` must be an object").with_param("limits"));
-        }
-        row.limits = (!l.is_null()).then_some(l);
+        // Stored normalized (see `billing::limits`), so the snapshot always parses it.
+        row.limits = if l.get() == "null" {
+            None
+        } else {
+            let limits = Limits::parse(l.get()).map_err(|(_, m)| ApiError::invalid(m).with_param("limits"))?;
+            Some(limits.to_json())
+        };
     }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! One call's record and charge. A `CallGuard` is created when a request is admitted and
 //! settles exactly once: explicitly on success or failure, or in `Drop` when the client went
-//! away (or a handler panicked) — charged for the usage seen so far.
+//! away (or a handler panicked) — charged for the usage seen so far. Settling also ends what
+//! the call was admitted with (credit reservation, budget holds, rate-limit permit), in the
+//! same step as the charge, so a reservation ends exactly when its call does.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +14,9 @@ use crate::state::AppState;
 use crate::store::calls::{CallRecord, CallWrite};
 use crate::store::ledger::NewEntry;
 
+use super::admission::{self, Admitted};
 use super::auth::Caller;
+use crate::error::ApiError;
 
 pub struct CallGuard {
     state: Arc<AppState>,
@@ -26,6 +30,8 @@ pub struct CallGuard {
     upstream: Duration,
     /// Usage reported so far (a stream's usage chunk, or a complete body's).
     pub usage: Option<Usage>,
+    /// What admission reserved for this call; taken (ended) by `settle`.
+    admitted: Option<Admitted>,
     settled: bool,
 }
 
@@ -46,23 +52,9 @@ impl CallGuard {
         route: &Route,
         stream: bool,
         started: Instant,
+        admitted: Admitted,
     ) -> CallGuard {
-        let record = CallRecord {
-            id: crate::store::new_id(),
-            request_id: request_id.to_string(),
-            user_id: caller.user.id.clone(),
-            key_id: caller.key.id.clone(),
-            dialect: dialect.as_str().to_string(),
-            endpoint: endpoint.to_string(),
-            model: model.to_string(),
-            provider_id: Some(route.provider.id.clone()),
-            upstream_model: Some(route.upstream_model.clone()),
-            stream,
-            status: "processing".into(),
-            price: route.pricing,
-            started_at: crate::clock::now_ms(),
-            ..CallRecord::default()
-        };
+        let record = open_record(caller, request_id, dialect, endpoint, model, route, stream);
         state.usage.record(CallWrite { record: record.clone(), charge: None });
         CallGuard {
             deduct: !caller.user.unlimited && !route.free,
@@ -72,6 +64,7 @@ impl CallGuard {
             started,
             upstream: Duration::ZERO,
             usage: None,
+            admitted: Some(admitted),
             settled: false,
         }
     }
@@ -147,12 +140,64 @@ impl CallGuard {
             call_id: Some(r.id.clone()),
             note: None,
         });
-        if let Some(c) = &charge {
-            self.state.accounts.add(&c.user_id, c.amount);
+        let tokens = self.usage.map(|u| u.input_tokens + u.output_tokens + u.cached_tokens + u.cache_write_tokens);
+        let deducted = if self.deduct { cost } else { 0 };
+        match self.admitted.take() {
+            Some(a) => a.settle(&self.state.accounts, &r.user_id, deducted, cost, tokens, r.started_at),
+            None if deducted > 0 => {
+                self.state.accounts.add(&r.user_id, -deducted);
+            }
+            None => {}
         }
         self.state.usage.record(CallWrite { record: self.record.clone(), charge });
         Settled { cost }
     }
+}
+
+fn open_record(
+    caller: &Caller,
+    request_id: &str,
+    dialect: Dialect,
+    endpoint: &str,
+    model: &str,
+    route: &Route,
+    stream: bool,
+) -> CallRecord {
+    CallRecord {
+        id: crate::store::new_id(),
+        request_id: request_id.to_string(),
+        user_id: caller.user.id.clone(),
+        key_id: caller.key.id.clone(),
+        dialect: dialect.as_str().to_string(),
+        endpoint: endpoint.to_string(),
+        model: model.to_string(),
+        provider_id: Some(route.provider.id.clone()),
+        upstream_model: Some(route.upstream_model.clone()),
+        stream,
+        status: "processing".into(),
+        price: route.pricing,
+        started_at: crate::clock::now_ms(),
+        ..CallRecord::default()
+    }
+}
+
+/// Records a call refused at admission: `failed` with the refusal's class, no cost, no charge.
+pub fn record_rejected(
+    state: &AppState,
+    caller: &Caller,
+    route: &Route,
+    req: &admission::Request,
+    err: &ApiError,
+    class: &str,
+) {
+    let mut record = open_record(caller, req.request_id, req.dialect, req.endpoint, req.model, route, req.stream);
+    record.status = "failed".into();
+    record.http_status = Some(err.status().as_u16() as i64);
+    record.error_class = Some(class.to_string());
+    record.error_message = Some(err.message.chars().take(500).collect());
+    record.duration_ms = Some(req.started.elapsed().as_millis() as i64);
+    record.overhead_us = Some(req.started.elapsed().as_micros() as i64);
+    state.usage.record(CallWrite { record, charge: None });
 }
 
 impl Drop for CallGuard {

@@ -1,5 +1,6 @@
 //! The `/v1` model-traffic handlers: authenticate → admit → route → forward → relay → settle.
 
+mod admission;
 mod attempts;
 mod auth;
 mod call;

@@ -10,12 +10,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::admission;
 use super::attempts;
 use super::auth::authenticate;
 use super::call::CallGuard;
 use super::relay;
 use super::request_id::RequestId;
 use super::upstream::UpstreamFailure;
+use crate::billing::estimate;
 use crate::billing::money::format_credits;
 use crate::error::{ApiError, Dialect, ErrorKind};
 use crate::protocol::openai;
@@ -105,17 +107,15 @@ async fn run(
             resolve::unknown_model(&req.model)
         });
     }
-    // Routing (issue 4): the request's own `models` fallback list, then the failover plan.
+    // Routing: the request's own `models` fallback list, then the failover plan.
     let request_models = failover::take_request_models(&mut req.body)?;
     let plan = failover::Plan::build(&caller.snapshot, &caller.key, &req.model, request_models)?;
     let route = plan.primary();
-    if !caller.user.unlimited && !route.free && state.accounts.balance(&caller.user.id) <= 0 {
-        return Err(ApiError::new(
-            ErrorKind::InsufficientCredits,
-            "insufficient credits: this account's credit balance is used up; ask an administrator for a grant",
-        )
-        .with_code("insufficient_credits"));
-    }
+    // Admission: budgets, credit reservation and rate limits, priced on the primary route.
+    let estimate = estimate::openai(&req.body, endpoint == Endpoint::Chat);
+    let (dialect, name, model) = (Dialect::OpenAi, endpoint.name(), &req.model);
+    let ask = admission::Request { request_id, dialect, endpoint: name, model, stream: req.stream, started, estimate };
+    let admitted = admission::admit(&state, &caller, route, &ask)?;
     let mut call = CallGuard::start(
         state.clone(),
         &caller,
@@ -126,6 +126,7 @@ async fn run(
         route,
         req.stream,
         started,
+        admitted,
     );
     let (stream, wants_usage, body) = (req.stream, req.client_wants_usage, req.body);
     let build = |r: &Route| openai::upstream_body(body.clone(), &r.upstream_model, stream);

@@ -74,6 +74,7 @@ fn key(models: Option<&[&str]>) -> KeyEntry {
         hash: [0; 32],
         models: models.map(|m| m.iter().map(|s| s.to_string()).collect()),
         expires_at: None,
+        limits: crate::billing::limits::Limits::default(),
     }
 }
 

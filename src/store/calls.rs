@@ -233,6 +233,26 @@ pub async fn get(db: &Db, id: &str) -> StoreResult<Option<CallRecord>> {
     })
 }
 
+/// Spend to seed the in-memory budgets, in one query: `(key_id, user_id, day_start_ms,
+/// cost)` per key, user and UTC day since `since_ms`, and per key and user before it (with
+/// `day_start_ms` = -1 day, i.e. "older").
+pub async fn spend_by_day(db: &Db, since_ms: i64) -> StoreResult<Vec<(String, String, i64, i64)>> {
+    on_db!(db, |pool| {
+        let rows = sqlx::query(
+            "SELECT key_id, user_id,
+                 CASE WHEN started_at >= $1 THEN started_at / 86400000 ELSE -1 END AS day,
+                 CAST(SUM(cost) AS BIGINT) AS cost
+             FROM calls WHERE cost <> 0 GROUP BY key_id, user_id, day",
+        )
+        .bind(since_ms)
+        .fetch_all(pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.text("key_id")?, r.text("user_id")?, r.int("day")? * 86_400_000, r.int("cost")?)))
+            .collect()
+    })
+}
+
 /// Closes records a crash left `processing` as failed (the seeds' stale-call cleanup).
 pub async fn close_stale(db: &Db) -> StoreResult<u64> {
     on_db!(db, |pool| {

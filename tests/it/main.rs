@@ -7,6 +7,7 @@ mod harness;
 mod billing;
 mod durability;
 mod errors;
+mod limits;
 mod management;
 mod rotate_key;
 mod routing;

@@ -1,0 +1,236 @@
+//! Admission: the step between "who is calling, which model" and "call the provider". A call
+//! is admitted only if its key's and user's budgets and its user's credits cover its estimated
+//! cost, and its key's and user's rate limits allow it; what it was admitted with (a credit
+//! reservation, budget holds, a rate-limit permit) is returned as one [`Admitted`] that the
+//! call's `CallGuard` settles exactly once.
+//!
+//! Every check is an atomic reserve-if-enough on in-memory state (no database query, no
+//! check-then-act): budgets and credits are reserved first, then rate limits are taken; a
+//! refusal at any step drops what earlier steps reserved. A refused call costs nothing, never
+//! reaches a provider, and is recorded as a `failed` call with `error_class`
+//! `rate_limited`, `concurrency_limited`, `budget_exceeded` or `insufficient_credits` (the
+//! call statuses are processing/success/failed; the class tells rejections apart).
+//!
+//! Cost of this step per call: the prompt count (a walk over the request's strings), three
+//! short mutex sections (account, budgets, limiter) and a few small allocations (subject ids);
+//! settling takes the same three locks once more.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::http::HeaderValue;
+
+use super::auth::Caller;
+use crate::billing::accounts::Accounts;
+use crate::billing::budgets::{BudgetHold, Exhausted};
+use crate::billing::estimate::Estimate;
+use crate::billing::limits::Limits;
+use crate::billing::money::format_credits;
+use crate::billing::ratelimit::{self, Dimension, RatePermit, RateState, Rejected, Scope, Subject};
+use crate::billing::reservations::CreditHold;
+use crate::error::{ApiError, Dialect, ErrorKind};
+use crate::routing::resolve::Route;
+use crate::state::AppState;
+
+/// What is being admitted (also what a refused call's record is made of).
+pub struct Request<'a> {
+    pub request_id: &'a str,
+    pub dialect: Dialect,
+    pub endpoint: &'a str,
+    pub model: &'a str,
+    pub stream: bool,
+    pub started: Instant,
+    pub estimate: Estimate,
+}
+
+/// What a call was admitted with. Settled once by the call's guard; if it is dropped instead
+/// (the call never started), each part releases itself without a charge.
+pub struct Admitted {
+    credit: Option<CreditHold>,
+    budget: Option<BudgetHold>,
+    rate: Option<RatePermit>,
+}
+
+impl Admitted {
+    /// Ends every hold: deducts `charge` from the credits (the cost, or 0 when the call is not
+    /// deducted), counts `cost` against the budgets on the day the call started, and corrects
+    /// the tokens-per-minute limits to `tokens` used (`None`: keep the admitted estimate).
+    pub fn settle(
+        mut self,
+        accounts: &Accounts,
+        user_id: &str,
+        charge: i64,
+        cost: i64,
+        tokens: Option<i64>,
+        started_at_ms: i64,
+    ) {
+        match self.credit.take() {
+            Some(hold) => hold.settle(charge),
+            None if charge != 0 => {
+                accounts.add(user_id, -charge);
+            }
+            None => {}
+        }
+        if let Some(b) = self.budget.take() {
+            b.settle(cost, started_at_ms, crate::clock::now_ms());
+        }
+        if let Some(r) = self.rate.take() {
+            match tokens {
+                Some(t) => r.finish(t, ratelimit::now_us()),
+                None => drop(r),
+            }
+        }
+    }
+}
+
+fn subjects(caller: &Caller) -> [(Subject, Limits); 2] {
+    [
+        ((Scope::Key, caller.key.id.clone()), caller.key.limits),
+        ((Scope::User, caller.user.id.clone()), caller.user.limits),
+    ]
+}
+
+/// Admits the call or answers the client's 402/429 (and records the refusal).
+pub fn admit(state: &Arc<AppState>, caller: &Caller, route: &Route, req: &Request) -> Result<Admitted, ApiError> {
+    match try_admit(state, caller, route, req) {
+        Ok(a) => Ok(a),
+        Err((err, class)) => {
+            super::call::record_rejected(state, caller, route, req, &err, class);
+            Err(err)
+        }
+    }
+}
+
+fn try_admit(
+    state: &AppState,
+    caller: &Caller,
+    route: &Route,
+    req: &Request,
+) -> Result<Admitted, (ApiError, &'static str)> {
+    let subjects = subjects(caller);
+    // Free models cost nothing: no budget or credit is at stake.
+    let cost = match (&route.pricing, route.free) {
+        (Some(p), false) => req.estimate.cost(p),
+        _ => 0,
+    };
+    let now_ms = crate::clock::now_ms();
+    let budget = state.budgets.reserve(&subjects, cost, now_ms).map_err(|e| (budget_error(&e), "budget_exceeded"))?;
+    // Unlimited plans are costed and recorded but never deducted, so nothing is reserved.
+    let credit = if caller.user.unlimited || route.free {
+        None
+    } else {
+        Some(state.accounts.reserve(&caller.user.id, cost).map_err(|_| (credits_error(), "insufficient_credits"))?)
+    };
+    let rate = state.limiter.acquire(&subjects, req.estimate.rate_tokens(), ratelimit::now_us()).map_err(|r| {
+        let class = if r.dimension == Dimension::Concurrency { "concurrency_limited" } else { "rate_limited" };
+        (rate_error(&r, req.estimate.rate_tokens()), class)
+    })?;
+    Ok(Admitted { credit, budget: Some(budget), rate: Some(rate) })
+}
+
+fn credits_error() -> ApiError {
+    ApiError::new(
+        ErrorKind::InsufficientCredits,
+        "insufficient credits: this account's credit balance does not cover this call's estimated cost; \
+         ask an administrator for a grant",
+    )
+    .with_code("insufficient_credits")
+}
+
+fn budget_error(e: &Exhausted) -> ApiError {
+    let period = e.period.map_or("", |p| p.as_str());
+    let resets = e.resets_at_ms.map_or(String::new(), |t| format!("; it resets at {}", crate::clock::rfc3339(t)));
+    ApiError::new(
+        ErrorKind::InsufficientCredits,
+        format!(
+            "the {} budget of this {} is exhausted: {} of {} credits spent{resets}",
+            if period.is_empty() { "spend" } else { period },
+            e.scope.noun(),
+            format_credits(e.spent),
+            format_credits(e.limit),
+        ),
+    )
+    .with_code("budget_exceeded")
+}
+
+fn rate_error(r: &Rejected, tokens: i64) -> ApiError {
+    let who = r.scope.noun();
+    let message = match r.dimension {
+        Dimension::Concurrency => {
+            format!("too many concurrent requests for this {who}: at most {} at a time", r.limit)
+        }
+        Dimension::Requests => format!("rate limit reached for this {who}: {} requests per minute", r.limit),
+        Dimension::Tokens if r.never => format!(
+            "request too large for this {who}'s limit of {} tokens per minute: this request needs about {tokens}",
+            r.limit
+        ),
+        Dimension::Tokens => format!(
+            "rate limit reached for this {who}: {} tokens per minute (this request needs about {tokens})",
+            r.limit
+        ),
+    };
+    let mut err = ApiError::new(ErrorKind::RateLimited, message).with_code("rate_limit_exceeded");
+    // A concurrency slot frees when a call ends: suggest a short wait. An oversized request
+    // will never pass: no retry-after.
+    let retry_us = if r.dimension == Dimension::Concurrency { 1_000_000 } else { r.retry_after_us };
+    if !r.never {
+        err.retry_after = Some(((retry_us + 999_999) / 1_000_000).max(1) as u64);
+        err = err.with_header("retry-after-ms", HeaderValue::from(((retry_us + 999) / 1000).max(1)));
+    }
+    for (name, value) in rate_headers(&r.state) {
+        err = err.with_header(name, value);
+    }
+    err
+}
+
+/// OpenAI's `x-ratelimit-*` headers for the tightest request and token limits.
+pub fn rate_headers(s: &RateState) -> Vec<(&'static str, HeaderValue)> {
+    let mut out = Vec::new();
+    if let Some(w) = s.requests {
+        out.push(("x-ratelimit-limit-requests", HeaderValue::from(w.limit)));
+        out.push(("x-ratelimit-remaining-requests", HeaderValue::from(w.remaining)));
+        out.push(("x-ratelimit-reset-requests", duration_header(w.reset_us)));
+    }
+    if let Some(w) = s.tokens {
+        out.push(("x-ratelimit-limit-tokens", HeaderValue::from(w.limit)));
+        out.push(("x-ratelimit-remaining-tokens", HeaderValue::from(w.remaining)));
+        out.push(("x-ratelimit-reset-tokens", duration_header(w.reset_us)));
+    }
+    out
+}
+
+fn duration_header(us: i64) -> HeaderValue {
+    HeaderValue::from_str(&duration_text(us)).expect("ascii")
+}
+
+/// A duration the way OpenAI writes its reset headers: `20ms`, `1.5s`, `6m0s`.
+fn duration_text(us: i64) -> String {
+    let ms = (us.max(0) + 999) / 1000;
+    if ms == 0 {
+        return "0s".into();
+    }
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let (minutes, rest) = (ms / 60_000, ms % 60_000);
+    let secs = if rest % 1000 == 0 {
+        format!("{}s", rest / 1000)
+    } else {
+        format!("{}.{}s", rest / 1000, format!("{:03}", rest % 1000).trim_end_matches('0'))
+    };
+    if minutes > 0 { format!("{minutes}m{secs}") } else { secs }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_openai_headers() {
+        assert_eq!(duration_text(0), "0s");
+        assert_eq!(duration_text(19_500), "20ms");
+        assert_eq!(duration_text(1_500_000), "1.5s");
+        assert_eq!(duration_text(60_000_000), "1m0s");
+        assert_eq!(duration_text(360_250_000), "6m0.25s");
+    }
+}
