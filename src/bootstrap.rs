@@ -147,9 +147,7 @@ async fn apply_model(db: &Db, m: &DeclaredModel) -> Result<(), String> {
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("unknown provider `{provider}`"))?;
         let tp = match t.get("pricing") {
-            Some(v) => Some(
-                parse_pricing(v).map_err(|e| format!("target pricing: {e}"))?.to_pricing()?,
-            ),
+            Some(v) => Some(parse_pricing(v).map_err(|e| format!("target pricing: {e}"))?.to_pricing()?),
             None => None,
         };
         targets.push(store::models::TargetRow {
