@@ -14,11 +14,16 @@
 //! results, server tool blocks); Anthropic-defined tools (`bash_...`, `web_search_...`);
 //! image sources other than base64 and url.
 //!
+//! Deliberate losses, IR → Anthropic response: the reasoning-token count (Anthropic usage
+//! has none; the tokens are still in `output_tokens`).
+//!
 //! Deliberate losses, IR → Anthropic request:
 //! - OpenAI `json_object` / `json_schema` response formats are rejected: plain Messages has
 //!   no JSON mode, and pretending would garble the contract the client relies on.
 //! - Thinking without a signature (OpenAI-compatible `reasoning_content`) is not replayed:
 //!   Anthropic rejects unsigned thinking blocks.
+//! - Empty text parts are left out (Anthropic rejects empty text blocks), and a message left
+//!   with no content at all is skipped.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -374,6 +379,8 @@ fn image_to_wire(s: &ImageSource) -> WireImageSource {
 /// thinking, see the module notes). Tool ids are sanitized to Anthropic's id pattern.
 fn part_to_block(p: &Part) -> Option<Block> {
     Some(match p {
+        // Anthropic rejects empty text blocks; OpenAI clients send `""` next to tool calls.
+        Part::Text(t) if t.text.is_empty() => return None,
         Part::Text(t) => Block::Text { text: t.text.clone(), cache_control: t.cache_control.clone() },
         Part::Image(i) => Block::Image { source: image_to_wire(&i.source), cache_control: i.cache_control.clone() },
         Part::ToolUse { id, name, input } => Block::ToolUse {
@@ -390,13 +397,11 @@ fn part_to_block(p: &Part) -> Option<Block> {
                 parts => Some(Value::Array(
                     parts
                         .iter()
-                        .map(|p| {
-                            let b = match p {
-                                ToolResultPart::Text(t) => part_to_block(&Part::Text(t.clone())),
-                                ToolResultPart::Image(i) => part_to_block(&Part::Image(i.clone())),
-                            };
-                            serde_json::to_value(b).expect("blocks serialize")
+                        .filter_map(|p| match p {
+                            ToolResultPart::Text(t) => part_to_block(&Part::Text(t.clone())),
+                            ToolResultPart::Image(i) => part_to_block(&Part::Image(i.clone())),
                         })
+                        .map(|b| serde_json::to_value(b).expect("blocks serialize"))
                         .collect(),
                 )),
             };
@@ -542,11 +547,11 @@ pub fn response_from_ir(r: &ir::Response) -> MessagesResponse {
     let content = r
         .content
         .iter()
-        .map(|p| match p {
+        .filter_map(|p| match p {
             Part::Thinking { thinking, signature: None } => {
-                Block::Thinking { thinking: thinking.clone(), signature: String::new() }
+                Some(Block::Thinking { thinking: thinking.clone(), signature: String::new() })
             }
-            p => part_to_block(p).expect("only unsigned thinking has no block"),
+            p => part_to_block(p),
         })
         .collect();
     MessagesResponse {

@@ -13,3 +13,6 @@ pub mod stream;
 
 #[cfg(test)]
 mod golden;
+
+#[cfg(test)]
+mod tests;

@@ -132,11 +132,16 @@ fn ir_to_anthropic_rejects_json_mode_and_out_of_range_temperature() {
 }
 
 #[test]
-fn ir_to_anthropic_merges_roles_drops_unsigned_thinking_and_fills_max_tokens() {
+fn ir_to_anthropic_merges_roles_drops_empty_text_and_unsigned_thinking_and_fills_max_tokens() {
     let r = ir::Request {
         model: "m".into(),
         messages: vec![
-            ir::Message { role: Role::User, content: vec![Part::Text(TextPart::new("a"))] },
+            ir::Message {
+                role: Role::User,
+                content: vec![Part::Text(TextPart::new("")), Part::Text(TextPart::new("a"))],
+            },
+            // Left empty by the dropped parts, so skipped.
+            ir::Message { role: Role::Assistant, content: vec![Part::Text(TextPart::new(""))] },
             ir::Message { role: Role::User, content: vec![Part::Text(TextPart::new("b"))] },
             ir::Message {
                 role: Role::Assistant,
