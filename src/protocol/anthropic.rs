@@ -5,6 +5,8 @@
 //! - `top_k`, `thinking` and `cache_control` are kept in the IR but the OpenAI dialect
 //!   cannot express them (see `openai::chat`).
 //! - Text-block `citations` of responses are dropped (no other dialect has them).
+//! - `output_config.format` (and the beta `output_format`) become a strict `json_schema`
+//!   response format; other `output_config` settings (`effort`) are dropped.
 //! - Top-level fields this module does not know (`service_tier`, `container`,
 //!   `mcp_servers`, `context_management`, ...) are dropped: they configure Anthropic
 //!   features that another provider does not have.
@@ -18,8 +20,10 @@
 //! has none; the tokens are still in `output_tokens`).
 //!
 //! Deliberate losses, IR → Anthropic request:
-//! - OpenAI `json_object` / `json_schema` response formats are rejected: plain Messages has
-//!   no JSON mode, and pretending would garble the contract the client relies on.
+//! - OpenAI `json_schema` becomes `output_config.format` (structured outputs); the schema's
+//!   `name`, `description` and `strict` have no Anthropic field and are dropped (Anthropic's
+//!   structured outputs are always strict). OpenAI `json_object` is rejected: Anthropic has
+//!   no schemaless JSON mode, and pretending would garble the contract the client relies on.
 //! - Thinking without a signature (OpenAI-compatible `reasoning_content`) is not replayed:
 //!   Anthropic rejects unsigned thinking blocks.
 //! - Empty text parts are left out (Anthropic rejects empty text blocks), and a message left
@@ -273,6 +277,20 @@ pub fn request_to_ir(req: MessagesRequest) -> Result<ir::Request, String> {
             _ => return Err("thinking.type must be `enabled` or `disabled`".into()),
         },
     };
+    // Structured outputs: GA `output_config.format`, or the beta `output_format`.
+    let format = req.extra.get("output_config").and_then(|c| c.get("format")).or(req.extra.get("output_format"));
+    let response_format = match format {
+        None | Some(Value::Null) => None,
+        Some(f) if f.get("type").and_then(Value::as_str) == Some("json_schema") => {
+            Some(ir::ResponseFormat::JsonSchema {
+                name: "response".into(),
+                description: None,
+                schema: f.get("schema").cloned().ok_or("output_config.format needs a `schema`")?,
+                strict: Some(true),
+            })
+        }
+        Some(_) => return Err("output_config.format.type must be `json_schema`".into()),
+    };
     Ok(ir::Request {
         model: req.model,
         system,
@@ -285,7 +303,7 @@ pub fn request_to_ir(req: MessagesRequest) -> Result<ir::Request, String> {
         top_p: req.top_p,
         top_k: req.top_k,
         stop: req.stop_sequences.unwrap_or_default(),
-        response_format: None,
+        response_format,
         stream: req.stream.unwrap_or(false),
         // Anthropic streams always carry usage; the OpenAI side decides whether to show it.
         include_usage: true,
@@ -423,13 +441,18 @@ fn part_to_block(p: &Part) -> Option<Block> {
 /// The IR as an Anthropic request. `default_max_tokens` fills Anthropic's required
 /// `max_tokens` when the client gave none (OpenAI makes it optional).
 pub fn request_from_ir(r: &ir::Request, default_max_tokens: u32) -> Result<MessagesRequest, String> {
+    // Structured outputs (GA): `output_config.format`. Models without it answer with a
+    // clear 400 of their own; OpenAI's schemaless `json_object` has no Anthropic form.
+    let mut extra = Map::new();
     match &r.response_format {
         None | Some(ir::ResponseFormat::Text) => {}
-        Some(_) => {
-            return Err(
-                "response_format json_object / json_schema is not supported by this model's provider (Anthropic)"
-                    .into(),
-            );
+        Some(ir::ResponseFormat::JsonSchema { schema, .. }) => {
+            extra.insert("output_config".into(), json!({"format": {"type": "json_schema", "schema": schema}}));
+        }
+        Some(ir::ResponseFormat::JsonObject) => {
+            return Err("response_format json_object is not supported by this model's provider (Anthropic); \
+                        use json_schema"
+                .into());
         }
     }
     if let Some(t) = r.temperature
@@ -512,7 +535,7 @@ pub fn request_from_ir(r: &ir::Request, default_max_tokens: u32) -> Result<Messa
         tools,
         tool_choice,
         thinking: r.thinking_budget.map(|b| json!({"type": "enabled", "budget_tokens": b})),
-        extra: Map::new(),
+        extra,
     })
 }
 

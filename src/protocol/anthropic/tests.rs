@@ -122,10 +122,10 @@ fn inexpressible_inputs_are_rejected_with_clear_errors() {
 }
 
 #[test]
-fn ir_to_anthropic_rejects_json_mode_and_out_of_range_temperature() {
+fn ir_to_anthropic_rejects_schemaless_json_mode_and_out_of_range_temperature() {
     let mut r = request_with(json!({})).unwrap();
     r.response_format = Some(ir::ResponseFormat::JsonObject);
-    assert!(request_from_ir(&r, 1).unwrap_err().contains("response_format"));
+    assert!(request_from_ir(&r, 1).unwrap_err().contains("json_object"));
     r.response_format = Some(ir::ResponseFormat::Text);
     r.temperature = Some(1.5);
     assert!(request_from_ir(&r, 1).unwrap_err().contains("temperature 1.5"));
@@ -175,4 +175,23 @@ fn error_bodies_have_the_anthropic_shape() {
     let parsed = parse_error(br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#);
     assert_eq!(parsed, Some(("overloaded_error".into(), "Overloaded".into())));
     assert_eq!(parse_error(b"not json"), None);
+}
+
+#[test]
+fn structured_outputs_map_to_output_config_and_back() {
+    let schema = json!({"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": false});
+    let r = request_with(json!({"output_config": {"format": {"type": "json_schema", "schema": schema}}})).unwrap();
+    let expected = ir::ResponseFormat::JsonSchema {
+        name: "response".into(),
+        description: None,
+        schema: schema.clone(),
+        strict: Some(true),
+    };
+    assert_eq!(r.response_format, Some(expected));
+    let out = serde_json::to_value(request_from_ir(&r, 10).unwrap()).unwrap();
+    assert_eq!(out["output_config"], json!({"format": {"type": "json_schema", "schema": schema}}));
+    // The beta spelling is read too.
+    let beta = request_with(json!({"output_format": {"type": "json_schema", "schema": schema}})).unwrap();
+    assert_eq!(beta.response_format, r.response_format);
+    assert!(request_with(json!({"output_format": {"type": "json"}})).unwrap_err().contains("json_schema"));
 }

@@ -11,7 +11,8 @@
 //!   the one top-level system prompt.
 //! - Rejected (a 400 with this module's message): `n` > 1, `logprobs` / `top_logprobs`,
 //!   audio output, `web_search_options`, deprecated `functions` / `function_call`, audio and
-//!   file content parts, non-function tools, tool-call arguments that are not a JSON object.
+//!   file content parts, non-function tools, tool-call arguments that are not a JSON object;
+//!   `response_format: json_object` when the target is Anthropic (see `anthropic`).
 //!
 //! Deliberate losses, IR → OpenAI request (from Anthropic):
 //! - Dropped: `top_k`, `thinking` (Chat Completions has no thinking budget), prior thinking

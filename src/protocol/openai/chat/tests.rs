@@ -157,14 +157,17 @@ fn inexpressible_inputs_are_rejected_with_clear_errors() {
 }
 
 #[test]
-fn response_format_converts_for_openai_and_is_refused_by_anthropic() {
+fn response_format_converts_for_both_targets_except_schemaless_json_for_anthropic() {
     let schema =
         json!({"type": "json_schema", "json_schema": {"name": "person", "schema": {"type": "object"}, "strict": true}});
     let r = request_with(json!({"response_format": schema})).unwrap();
     assert_eq!(request_from_ir(&r)["response_format"], schema);
-    assert!(anthropic::request_from_ir(&r, 10).unwrap_err().contains("json_schema"));
+    let out = serde_json::to_value(anthropic::request_from_ir(&r, 10).unwrap()).unwrap();
+    assert_eq!(out["output_config"], json!({"format": {"type": "json_schema", "schema": {"type": "object"}}}));
     let r = request_with(json!({"response_format": {"type": "json_object"}})).unwrap();
     assert_eq!(r.response_format, Some(ir::ResponseFormat::JsonObject));
+    assert_eq!(request_from_ir(&r)["response_format"], json!({"type": "json_object"}));
+    assert!(anthropic::request_from_ir(&r, 10).unwrap_err().contains("json_object"));
 }
 
 #[test]
