@@ -2,6 +2,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::protocol::golden;
+use crate::protocol::ir::{self, Part, Role, TextPart};
 use crate::protocol::openai::chat;
 
 fn fixture_request() -> ir::Request {
