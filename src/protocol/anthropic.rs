@@ -2,8 +2,10 @@
 //! and errors, and their conversion to and from the canonical [`ir`] form.
 //!
 //! Deliberate losses, Anthropic request → IR (→ another dialect):
-//! - `top_k`, `thinking` and `cache_control` are kept in the IR but the OpenAI dialect
-//!   cannot express them (see `openai::chat`).
+//! - `top_k`, `thinking` and `cache_control` (of system, text, image and tool definitions)
+//!   are kept in the IR but the OpenAI dialect cannot express them (see `openai::chat`);
+//!   `cache_control` on tool_use and tool_result blocks is dropped (the IR has no place for
+//!   it: such breakpoints only matter to Anthropic, and same-dialect traffic passes through).
 //! - Text-block `citations` of responses are dropped (no other dialect has them).
 //! - `output_config.format` (and the beta `output_format`) become a strict `json_schema`
 //!   response format; other `output_config` settings (`effort`) are dropped.

@@ -177,7 +177,13 @@ impl Translate for OpenAiToAnthropic {
         }
         if let Some(e) = chunk.get("error") {
             let msg = e.get("message").and_then(Value::as_str).unwrap_or("the provider reported an error");
-            return self.error("api_error", msg);
+            let kind = match e.get("type").and_then(Value::as_str) {
+                Some("invalid_request_error") => "invalid_request_error",
+                Some("rate_limit_exceeded" | "requests" | "tokens") => "rate_limit_error",
+                Some("server_overloaded") => "overloaded_error",
+                _ => "api_error",
+            };
+            return self.error(kind, msg);
         }
         let mut out = Vec::new();
         self.start(chunk.get("id").and_then(Value::as_str).unwrap_or("msg_gateway"), &mut out);

@@ -166,7 +166,7 @@ fn upstream_errors_are_relayed_in_the_client_dialect() {
     let out = m.push(&json!({"error": {"message": "Rate limit", "type": "requests"}}));
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].event, "error");
-    assert_eq!(out[0].data, json!({"type": "error", "error": {"type": "api_error", "message": "Rate limit"}}));
+    assert_eq!(out[0].data, json!({"type": "error", "error": {"type": "rate_limit_error", "message": "Rate limit"}}));
 
     let (out, _) = run(to_anthropic(), &[b"data: {not json\n\n"]);
     assert!(String::from_utf8(out).unwrap().starts_with("event: error\n"));
