@@ -250,5 +250,21 @@ pub fn parse_error(body: &[u8]) -> Option<(String, String)> {
     Some((kind.to_string(), msg.to_string()))
 }
 
+/// A `GET /v1/models` body in the Anthropic shape, for clients that send
+/// `anthropic-version`. Each entry is (model id, creation time as RFC 3339); the list is
+/// complete, so there is never a next page.
+pub fn models_list(models: &[(String, String)]) -> Value {
+    let data: Vec<Value> = models
+        .iter()
+        .map(|(id, created_at)| json!({"type": "model", "id": id, "display_name": id, "created_at": created_at}))
+        .collect();
+    json!({
+        "data": data,
+        "has_more": false,
+        "first_id": models.first().map(|m| m.0.clone()),
+        "last_id": models.last().map(|m| m.0.clone()),
+    })
+}
+
 #[cfg(test)]
 mod tests;

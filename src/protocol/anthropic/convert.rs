@@ -156,6 +156,8 @@ fn block_to_ir(b: Block) -> Result<Part, String> {
     Ok(match b {
         Block::Text { text, cache_control } => Part::Text(TextPart { text, cache_control }),
         Block::Image { source, cache_control } => Part::Image(ir::Image { source: image_to_ir(source), cache_control }),
+        // Other dialects carry arguments as a JSON object; Anthropic requires one too.
+        Block::ToolUse { input, .. } if !input.is_object() => return Err("tool_use `input` must be an object".into()),
         Block::ToolUse { id, name, input, .. } => Part::ToolUse { id, name, input },
         Block::ToolResult { tool_use_id, content, is_error, .. } => {
             let content = match content {

@@ -196,3 +196,16 @@ fn structured_outputs_map_to_output_config_and_back() {
     assert_eq!(beta.response_format, r.response_format);
     assert!(request_with(json!({"output_format": {"type": "json"}})).unwrap_err().contains("json_schema"));
 }
+
+#[test]
+fn models_list_has_the_anthropic_shape() {
+    let list = models_list(&[("a".into(), "2025-01-01T00:00:00Z".into()), ("b".into(), "2025-02-01T00:00:00Z".into())]);
+    assert_eq!(
+        list,
+        json!({"data": [
+            {"type": "model", "id": "a", "display_name": "a", "created_at": "2025-01-01T00:00:00Z"},
+            {"type": "model", "id": "b", "display_name": "b", "created_at": "2025-02-01T00:00:00Z"},
+        ], "has_more": false, "first_id": "a", "last_id": "b"})
+    );
+    assert_eq!(models_list(&[])["first_id"], Value::Null);
+}
