@@ -7,6 +7,10 @@
 //! `reasoning_content` delta. `message_stop` becomes the chunk with `finish_reason`, then the
 //! usage chunk (`choices: []`) when the client asked for it, then `[DONE]`.
 //!
+//! Usage in the final chunk follows OpenAI's convention: `prompt_tokens` counts uncached,
+//! cache-read and cache-write tokens, `cached_tokens` the reads ([`Translate::usage`] keeps
+//! the exact split for billing).
+//!
 //! Deliberate losses: thinking signatures and redacted thinking (a streamed OpenAI message
 //! has no place for them; non-streamed responses carry them in `thinking_blocks`), which
 //! stop sequence matched, `citations_delta`, and server-tool blocks (the gateway never asks

@@ -7,7 +7,9 @@
 //! `message_delta` (stop reason and the full usage) and `message_stop`.
 //!
 //! Deliberate losses: `logprobs`; which stop sequence matched (OpenAI does not say, so
-//! `stop` is `end_turn`); cache writes (OpenAI does not report them). Thinking blocks from
+//! `stop` is `end_turn`); cache writes (OpenAI does not report them); the reasoning-token
+//! count (Anthropic usage has no field for it; [`Translate::usage`] still has it for
+//! billing); choices other than index 0 (the gateway never asks for more than one). Thinking blocks from
 //! OpenAI-compatible `reasoning_content` carry an empty signature (there is none).
 //! Rejected in-band: tool-call fragments interleaved between two calls (no OpenAI provider
 //! does this, and Anthropic blocks cannot interleave), non-JSON events, and an upstream that
