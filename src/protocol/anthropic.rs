@@ -37,7 +37,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 pub use self::convert::{
-    parse_request, parse_response, request_from_ir, request_to_ir, response_from_ir, response_to_ir, usage_of,
+    parse_count_tokens_request, parse_request, parse_response, request_from_ir, request_to_ir, response_from_ir,
+    response_to_ir, usage_of,
 };
 use super::ir::StopReason;
 use crate::billing::pricing::Usage;
@@ -248,6 +249,11 @@ pub fn parse_error(body: &[u8]) -> Option<(String, String)> {
     let kind = e.get("type").and_then(Value::as_str).unwrap_or("api_error");
     let msg = e.get("message").and_then(Value::as_str).unwrap_or("");
     Some((kind.to_string(), msg.to_string()))
+}
+
+/// A `/v1/messages/count_tokens` response body.
+pub fn count_tokens_response(input_tokens: i64) -> Value {
+    json!({"input_tokens": input_tokens})
 }
 
 /// A `GET /v1/models` body in the Anthropic shape, for clients that send

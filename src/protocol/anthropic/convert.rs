@@ -20,6 +20,21 @@ pub fn parse_request(bytes: &[u8]) -> Result<ir::Request, String> {
     request_to_ir(req)
 }
 
+/// Parses a `/v1/messages/count_tokens` body: a Messages request without `max_tokens` (and
+/// without `stream`), so the IR has neither.
+pub fn parse_count_tokens_request(bytes: &[u8]) -> Result<ir::Request, String> {
+    let mut body: Map<String, Value> =
+        serde_json::from_slice(bytes).map_err(|e| format!("invalid request body: {e}"))?;
+    // Any value satisfies the Messages shape; it is cleared again below.
+    body.entry("max_tokens").or_insert(json!(1));
+    let req: MessagesRequest =
+        serde_json::from_value(Value::Object(body)).map_err(|e| format!("invalid request body: {e}"))?;
+    let mut ir = request_to_ir(req)?;
+    ir.max_tokens = None;
+    ir.stream = false;
+    Ok(ir)
+}
+
 pub fn request_to_ir(req: MessagesRequest) -> Result<ir::Request, String> {
     let system = match req.system {
         None | Some(Value::Null) => Vec::new(),

@@ -209,3 +209,16 @@ fn models_list_has_the_anthropic_shape() {
     );
     assert_eq!(models_list(&[])["first_id"], Value::Null);
 }
+
+#[test]
+fn count_tokens_requests_need_no_max_tokens() {
+    let body = br#"{"model":"m","system":"s","messages":[{"role":"user","content":"hi"}],
+        "tools":[{"name":"t","input_schema":{"type":"object"}}]}"#;
+    let r = parse_count_tokens_request(body).unwrap();
+    assert_eq!((r.max_tokens, r.stream, r.tools.len()), (None, false, 1));
+    assert_eq!(r.system, vec![TextPart::new("s")]);
+    let with_max = br#"{"model":"m","max_tokens":5,"messages":[]}"#;
+    assert_eq!(parse_count_tokens_request(with_max).unwrap().max_tokens, None);
+    assert!(parse_count_tokens_request(b"[]").unwrap_err().starts_with("invalid request body"));
+    assert_eq!(count_tokens_response(42), json!({"input_tokens": 42}));
+}

@@ -218,3 +218,21 @@ fn crlf_framed_streams_convert_like_lf_framed_ones() {
     let crlf = lf.replace('\n', "\r\n");
     assert_eq!(run(to_openai(true), &[crlf.as_bytes()]), run(to_openai(true), &[lf.as_bytes()]));
 }
+
+#[test]
+fn stop_sequence_and_refusal_stop_reasons_map_in_streams() {
+    let events = |reason: &str| {
+        vec![
+            json!({"type": "message_start", "message": {"id": "m", "usage": {"input_tokens": 1, "output_tokens": 1}}}),
+            json!({"type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": null}, "usage": {"output_tokens": 2}}),
+            json!({"type": "message_stop"}),
+        ]
+    };
+    for (reason, finish) in [("stop_sequence", "stop"), ("refusal", "content_filter"), ("max_tokens", "length")] {
+        let mut m = to_openai(false);
+        let out: Vec<OpenAiEvent> = events(reason).iter().flat_map(|e| m.push(e)).collect();
+        let OpenAiEvent::Chunk(last) = &out[out.len() - 2] else { panic!("{out:?}") };
+        assert_eq!(last["choices"][0]["finish_reason"], finish);
+        assert_eq!(out.last(), Some(&OpenAiEvent::Done));
+    }
+}
