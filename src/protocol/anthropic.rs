@@ -13,10 +13,13 @@
 //!   `mcp_servers`, `context_management`, ...) are dropped: they configure Anthropic
 //!   features that another provider does not have.
 //!
+//! - A document's `context` and `citations` settings are dropped (no other dialect has them).
+//!
 //! Rejected (an error string the gateway answers with a 400): content blocks other than
-//! text, image, tool_use, tool_result, thinking and redacted_thinking (documents, search
+//! text, image, document, tool_use, tool_result, thinking and redacted_thinking (search
 //! results, server tool blocks); Anthropic-defined tools (`bash_...`, `web_search_...`);
-//! image sources other than base64 and url.
+//! image sources other than base64 and url; document sources other than base64 (plain
+//! text, url, content and file documents).
 //!
 //! Deliberate losses, IR → Anthropic response: the reasoning-token count (Anthropic usage
 //! has none; the tokens are still in `output_tokens`).
@@ -113,6 +116,13 @@ pub enum Block {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cache_control: Option<Value>,
     },
+    Document {
+        source: WireDocumentSource,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
+    },
     ToolUse {
         id: String,
         name: String,
@@ -144,6 +154,13 @@ pub enum Block {
 pub enum WireImageSource {
     Base64 { media_type: String, data: String },
     Url { url: String },
+}
+
+/// The document sources other dialects can carry: inline PDF bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WireDocumentSource {
+    Base64 { media_type: String, data: String },
 }
 
 /// Usage as Anthropic reports it: `input_tokens` excludes cache reads and writes.

@@ -72,6 +72,9 @@ impl TextPart {
 pub enum Part {
     Text(TextPart),
     Image(Image),
+    /// An inline PDF (Anthropic `document` with a base64 source, OpenAI `file` with
+    /// `file_data`).
+    Document(Document),
     /// A tool call made by the assistant. `input` is the parsed JSON arguments (an object).
     ToolUse {
         id: String,
@@ -106,6 +109,17 @@ pub enum ToolResultPart {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Image {
     pub source: ImageSource,
+    pub cache_control: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// `application/pdf`: the one document type both dialects take inline.
+    pub media_type: String,
+    /// Base64, as sent.
+    pub data: String,
+    /// Anthropic `title`, OpenAI `filename`: both name the document to the model.
+    pub title: Option<String>,
     pub cache_control: Option<Value>,
 }
 

@@ -5,8 +5,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    Block, MessagesRequest, MessagesResponse, Metadata, WireImageSource, WireMessage, WireToolChoice, WireUsage,
-    stop_reason_from_wire, stop_reason_to_wire,
+    Block, MessagesRequest, MessagesResponse, Metadata, WireDocumentSource, WireImageSource, WireMessage,
+    WireToolChoice, WireUsage, stop_reason_from_wire, stop_reason_to_wire,
 };
 use crate::billing::pricing::Usage;
 use crate::protocol::ir::{self, ImageSource, Part, Role, TextPart, ToolResultPart};
@@ -158,7 +158,10 @@ fn content_to_ir(content: Value) -> Result<Vec<Part>, String> {
 fn block_value_to_ir(b: Value) -> Result<Part, String> {
     let kind = b.get("type").and_then(Value::as_str).unwrap_or("").to_string();
     let block: Block = serde_json::from_value(b).map_err(|e| {
-        if matches!(kind.as_str(), "text" | "image" | "tool_use" | "tool_result" | "thinking" | "redacted_thinking") {
+        if matches!(
+            kind.as_str(),
+            "text" | "image" | "document" | "tool_use" | "tool_result" | "thinking" | "redacted_thinking"
+        ) {
             format!("invalid `{kind}` block: {e}")
         } else {
             format!("content blocks of type `{kind}` cannot be sent to this provider")
@@ -171,6 +174,9 @@ fn block_to_ir(b: Block) -> Result<Part, String> {
     Ok(match b {
         Block::Text { text, cache_control } => Part::Text(TextPart { text, cache_control }),
         Block::Image { source, cache_control } => Part::Image(ir::Image { source: image_to_ir(source), cache_control }),
+        Block::Document { source: WireDocumentSource::Base64 { media_type, data }, title, cache_control } => {
+            Part::Document(ir::Document { media_type, data, title, cache_control })
+        }
         // Other dialects carry arguments as a JSON object; Anthropic requires one too.
         Block::ToolUse { input, .. } if !input.is_object() => return Err("tool_use `input` must be an object".into()),
         Block::ToolUse { id, name, input, .. } => Part::ToolUse { id, name, input },
@@ -219,6 +225,11 @@ fn part_to_block(p: &Part) -> Option<Block> {
         Part::Text(t) if t.text.is_empty() => return None,
         Part::Text(t) => Block::Text { text: t.text.clone(), cache_control: t.cache_control.clone() },
         Part::Image(i) => Block::Image { source: image_to_wire(&i.source), cache_control: i.cache_control.clone() },
+        Part::Document(d) => Block::Document {
+            source: WireDocumentSource::Base64 { media_type: d.media_type.clone(), data: d.data.clone() },
+            title: d.title.clone(),
+            cache_control: d.cache_control.clone(),
+        },
         Part::ToolUse { id, name, input } => Block::ToolUse {
             id: ir::sanitize_tool_id(id),
             name: name.clone(),

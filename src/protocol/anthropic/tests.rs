@@ -107,11 +107,14 @@ fn request_with(patch: Value) -> Result<ir::Request, String> {
 
 #[test]
 fn inexpressible_inputs_are_rejected_with_clear_errors() {
-    let doc = json!({"messages": [{"role": "user", "content": [{"type": "document", "source": {}}]}]});
+    let search = json!({"messages": [{"role": "user", "content": [{"type": "search_result", "source": "s"}]}]});
     assert_eq!(
-        request_with(doc).unwrap_err(),
-        "messages.0.content: content blocks of type `document` cannot be sent to this provider"
+        request_with(search).unwrap_err(),
+        "messages.0.content: content blocks of type `search_result` cannot be sent to this provider"
     );
+    let text_doc = json!({"messages": [{"role": "user", "content": [
+        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "x"}}]}]});
+    assert!(request_with(text_doc).unwrap_err().contains("invalid `document` block"));
     let server_tool = json!({"tools": [{"type": "web_search_20250305", "name": "web_search"}]});
     assert!(request_with(server_tool).unwrap_err().contains("Anthropic-defined tool `web_search_20250305`"));
     assert!(request_with(json!({"messages": [{"role": "system", "content": "x"}]})).unwrap_err().contains("role"));
@@ -221,4 +224,22 @@ fn count_tokens_requests_need_no_max_tokens() {
     assert_eq!(parse_count_tokens_request(with_max).unwrap().max_tokens, None);
     assert!(parse_count_tokens_request(b"[]").unwrap_err().starts_with("invalid request body"));
     assert_eq!(count_tokens_response(42), json!({"input_tokens": 42}));
+}
+
+#[test]
+fn pdf_documents_convert_to_openai_file_parts_and_back() {
+    let doc = json!({"type": "document", "title": "report.pdf",
+        "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQK"}});
+    let r =
+        request_with(json!({"messages": [{"role": "user", "content": [doc, {"type": "text", "text": "Summarize."}]}]}))
+            .unwrap();
+    let openai = chat::request_from_ir(&r);
+    assert_eq!(
+        openai["messages"][0]["content"],
+        json!([{"type": "file", "file": {"filename": "report.pdf", "file_data": "data:application/pdf;base64,JVBERi0xLjQK"}},
+               {"type": "text", "text": "Summarize."}])
+    );
+    let back = chat::request_to_ir(openai.as_object().unwrap()).unwrap();
+    assert_eq!(back.messages, r.messages);
+    assert_eq!(serde_json::to_value(request_from_ir(&back, 10).unwrap()).unwrap()["messages"][0]["content"][0], doc);
 }

@@ -10,8 +10,8 @@
 //! - System and developer messages anywhere in the conversation are hoisted, in order, into
 //!   the one top-level system prompt.
 //! - Rejected (a 400 with this module's message): `n` > 1, `logprobs` / `top_logprobs`,
-//!   audio output, `web_search_options`, deprecated `functions` / `function_call`, audio and
-//!   file content parts, non-function tools, tool-call arguments that are not a JSON object;
+//!   audio output, `web_search_options`, deprecated `functions` / `function_call`, audio
+//!   parts, file parts other than inline PDFs (a `file_id` names OpenAI storage), non-function tools, tool-call arguments that are not a JSON object;
 //!   `response_format: json_object` when the target is Anthropic (see `anthropic`).
 //!
 //! Deliberate losses, IR → OpenAI request (from Anthropic):
@@ -309,6 +309,24 @@ fn user_part_to_ir(p: &Value) -> Result<Part, String> {
                 .and_then(Value::as_str)
                 .ok_or("an image_url part needs `image_url.url`")?;
             Ok(Part::Image(ir::Image { source: ImageSource::from_url(url), cache_control: None }))
+        }
+        Some("file") => {
+            let f = p.get("file").ok_or("a file part needs `file`")?;
+            let url = f
+                .get("file_data")
+                .and_then(Value::as_str)
+                .ok_or("only inline files (`file.file_data`) can be sent to this model's provider")?;
+            match ImageSource::from_url(url) {
+                ImageSource::Base64 { media_type, data } if media_type == "application/pdf" => {
+                    Ok(Part::Document(ir::Document {
+                        media_type,
+                        data,
+                        title: f.get("filename").and_then(Value::as_str).map(str::to_string),
+                        cache_control: None,
+                    }))
+                }
+                _ => Err("`file.file_data` must be a base64 PDF data URL".into()),
+            }
         }
         Some(other) => Err(format!("content parts of type `{other}` are not supported by this model's provider")),
         None => Err("a content part needs a `type`".into()),

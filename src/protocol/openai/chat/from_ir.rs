@@ -127,6 +127,13 @@ fn user_to_wire(parts: &[Part], messages: &mut Vec<Value>) {
             }
             Part::Text(t) => rest.push(json!({"type": "text", "text": t.text})),
             Part::Image(i) => rest.push(image_part(i)),
+            Part::Document(d) => {
+                let mut file = json!({"file_data": format!("data:{};base64,{}", d.media_type, d.data)});
+                if let Some(t) = &d.title {
+                    file["filename"] = t.clone().into();
+                }
+                rest.push(json!({"type": "file", "file": file}));
+            }
             // Assistant-only parts cannot appear in a user turn of a valid conversation.
             Part::ToolUse { .. } | Part::Thinking { .. } | Part::RedactedThinking { .. } => {}
         }
@@ -169,7 +176,7 @@ fn assistant_message(parts: &[Part], with_reasoning: bool) -> Option<Value> {
                 thinking_blocks.push(b);
             }
             Part::RedactedThinking { data } => thinking_blocks.push(json!({"type": "redacted_thinking", "data": data})),
-            Part::Image(_) | Part::ToolResult { .. } => {}
+            Part::Image(_) | Part::Document(_) | Part::ToolResult { .. } => {}
         }
     }
     if !has_text && tool_calls.is_empty() && !with_reasoning {

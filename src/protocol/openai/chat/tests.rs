@@ -140,6 +140,12 @@ fn inexpressible_inputs_are_rejected_with_clear_errors() {
         request_with(audio).unwrap_err(),
         "messages.0: content parts of type `input_audio` are not supported by this model's provider"
     );
+    let file_id =
+        json!({"messages": [{"role": "user", "content": [{"type": "file", "file": {"file_id": "file-abc"}}]}]});
+    assert!(request_with(file_id).unwrap_err().contains("only inline files"));
+    let png_file = json!({"messages": [{"role": "user", "content": [
+        {"type": "file", "file": {"file_data": "data:image/png;base64,iVBORw0KGgo="}}]}]});
+    assert!(request_with(png_file).unwrap_err().contains("base64 PDF"));
     let custom_tool = json!({"tools": [{"type": "custom", "custom": {"name": "x"}}]});
     assert!(request_with(custom_tool).unwrap_err().starts_with("tools.0: only tools of type `function`"));
     let bad_args = json!({"messages": [{"role": "assistant", "tool_calls": [
