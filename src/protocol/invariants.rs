@@ -119,16 +119,18 @@ pub fn anthropic_stream(data: &[u8], split: usize) {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::protocol::golden;
 
-    /// The input, every truncation of it, and single-byte mutations (every `stride`-th
+    /// The input, its truncations and single-byte mutations (at every `stride`-th
     /// byte, to a byte that matters to JSON and SSE, cycling through them so each kind hits
     /// every part of the input). Kept small enough for the debug-build test run; the fuzz
     /// targets go further.
     fn variants(input: &[u8], stride: usize) -> impl Iterator<Item = Vec<u8>> + '_ {
         const BYTES: [u8; 6] = [b'"', b'{', b']', b'0', b'\n', b'x'];
-        let truncations = (0..input.len()).map(|n| input[..n].to_vec());
+        let truncations = (0..input.len()).step_by(stride).map(|n| input[..n].to_vec());
         let mutations = (0..input.len()).step_by(stride).flat_map(move |i| {
             [BYTES[i % 6], BYTES[(i + 3) % 6]].into_iter().map(move |b| {
                 let mut v = input.to_vec();
@@ -143,7 +145,7 @@ mod tests {
     fn request_and_response_conversions_hold_on_fixture_variants() {
         for name in ["openai_request.json", "anthropic_request.json", "openai_response.json", "anthropic_response.json"]
         {
-            for v in variants(golden::fixture(name).as_bytes(), 1) {
+            for v in variants(golden::fixture(name).as_bytes(), 2) {
                 openai_request(&v);
                 anthropic_request(&v);
                 responses(&v);
@@ -153,11 +155,11 @@ mod tests {
 
     #[test]
     fn stream_translations_hold_on_fixture_variants() {
-        for v in variants(golden::fixture("openai_stream.sse").as_bytes(), 5) {
+        for v in variants(golden::fixture("openai_stream.sse").as_bytes(), 7) {
             openai_stream(&v, v.len() / 2);
             sse_framing(&v, v.len() / 3);
         }
-        for v in variants(golden::fixture("anthropic_stream.sse").as_bytes(), 5) {
+        for v in variants(golden::fixture("anthropic_stream.sse").as_bytes(), 7) {
             anthropic_stream(&v, v.len() / 2);
         }
     }
@@ -169,5 +171,68 @@ mod tests {
         assert!(anthropic::parse_request(golden::fixture("anthropic_request.json").as_bytes()).is_ok());
         let out = translate(OpenAiToAnthropic::new("m"), &[golden::fixture("openai_stream.sse").as_bytes()]);
         assert_eq!(out.last().unwrap().event, "message_stop");
+    }
+
+    /// Every JSON pointer in a value.
+    fn pointers(v: &Value, prefix: String, out: &mut Vec<String>) {
+        out.push(prefix.clone());
+        match v {
+            Value::Object(m) => m.iter().for_each(|(k, x)| pointers(x, format!("{prefix}/{k}"), out)),
+            Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| pointers(x, format!("{prefix}/{i}"), out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn conversions_hold_on_structurally_mutated_fixtures() {
+        // Deterministic xorshift, so a failure reproduces; each case replaces or removes up
+        // to three values of a fixture with a wrong-typed value or a piece of another fixture
+        // (a tool call where a message was, a usage object where content was, ...).
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as usize
+        };
+        let names =
+            ["openai_request.json", "anthropic_request.json", "openai_response.json", "anthropic_response.json"];
+        let inputs: Vec<Value> = names.iter().map(|n| golden::json(n)).collect();
+        let donors: Vec<Value> = inputs
+            .iter()
+            .flat_map(|i| {
+                let mut ps = Vec::new();
+                pointers(i, String::new(), &mut ps);
+                ps.into_iter().map(|p| i.pointer(&p).expect("listed").clone()).collect::<Vec<_>>()
+            })
+            .collect();
+        for _ in 0..3000 {
+            let mut v = inputs[rnd() % inputs.len()].clone();
+            for _ in 0..1 + rnd() % 3 {
+                let mut ps = Vec::new();
+                pointers(&v, String::new(), &mut ps);
+                let target = ps[1 + rnd() % (ps.len() - 1)].clone();
+                let replacement = match rnd() % 8 {
+                    0 => Value::Null,
+                    1 => json!(""),
+                    2 => json!(-1),
+                    3 => json!([]),
+                    4 => json!({}),
+                    _ => donors[rnd() % donors.len()].clone(),
+                };
+                if rnd() % 4 == 0 {
+                    let (parent, key) = target.rsplit_once('/').expect("a pointer has a slash");
+                    if let Some(Value::Object(m)) = v.pointer_mut(parent) {
+                        m.remove(key);
+                    }
+                } else if let Some(slot) = v.pointer_mut(&target) {
+                    *slot = replacement;
+                }
+            }
+            let bytes = serde_json::to_vec(&v).expect("serializes");
+            openai_request(&bytes);
+            anthropic_request(&bytes);
+            responses(&bytes);
+        }
     }
 }

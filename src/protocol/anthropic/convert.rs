@@ -36,6 +36,9 @@ pub fn parse_count_tokens_request(bytes: &[u8]) -> Result<ir::Request, String> {
 }
 
 pub fn request_to_ir(req: MessagesRequest) -> Result<ir::Request, String> {
+    if req.model.trim().is_empty() {
+        return Err("you must provide a model parameter".into());
+    }
     let system = match req.system {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(s)) => vec![TextPart::new(s)],

@@ -123,6 +123,7 @@ fn inexpressible_inputs_are_rejected_with_clear_errors() {
     assert!(request_with(json!({"tool_choice": {"type": "tool"}})).unwrap_err().contains("name"));
     assert!(request_with(json!({"thinking": {"type": "enabled"}})).unwrap_err().contains("budget_tokens"));
     assert!(parse_request(br#"{"model":"m","messages":[]}"#).unwrap_err().contains("max_tokens"));
+    assert!(parse_request(br#"{"model":" ","max_tokens":1,"messages":[]}"#).unwrap_err().contains("model"));
 }
 
 #[test]
