@@ -45,6 +45,17 @@ impl<T: Translate> SseTranslator<T> {
         &self.machine
     }
 
+    /// Usage captured so far (see [`Translate::usage`]).
+    pub fn usage(&self) -> Usage {
+        self.machine.usage()
+    }
+
+    /// A gateway-side failure (upstream I/O error, idle timeout): reported in-band in the
+    /// client's dialect; the stream is closed after it.
+    pub fn fail(&mut self, message: &str) -> Vec<T::Out> {
+        self.machine.fail(message)
+    }
+
     /// Feeds one network read; returns the client events of every event it completed.
     pub fn push_bytes(&mut self, chunk: &[u8]) -> Vec<T::Out> {
         self.framer.push(chunk);

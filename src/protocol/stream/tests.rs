@@ -235,3 +235,23 @@ fn stop_sequence_and_refusal_stop_reasons_map_in_streams() {
         assert_eq!(out.last(), Some(&OpenAiEvent::Done));
     }
 }
+
+#[test]
+fn gateway_side_failures_close_the_stream_in_band() {
+    let input = golden::fixture("anthropic_stream.sse");
+    let cut = input.find("event: content_block_start").unwrap();
+    let mut t = SseTranslator::new(to_openai(true));
+    t.push_bytes(&input.as_bytes()[..cut]);
+    let out = t.fail("the provider sent nothing for 30000 ms");
+    assert!(
+        matches!(&out[..], [OpenAiEvent::Error(e)] if e["error"]["message"] == "the provider sent nothing for 30000 ms")
+    );
+    // Nothing follows the error, and what the upstream reported is still there to bill.
+    assert!(t.push_bytes(&input.as_bytes()[cut..]).is_empty() && t.finish().is_empty());
+    assert_eq!(t.usage().input_tokens, 472);
+
+    let mut t = SseTranslator::new(to_anthropic());
+    let out = t.fail("boom");
+    assert_eq!(out[0].event, "error");
+    assert!(t.finish().is_empty());
+}
