@@ -1,5 +1,31 @@
 //! Wire formats, and nothing else: pure types and functions with no I/O, so they can be
 //! unit-tested and fuzzed. Only this module knows what a dialect's JSON and SSE look like.
+//!
+//! Conversion goes through one canonical form, [`ir`]: each dialect has `request_to_ir` /
+//! `request_from_ir` and `response_to_ir` / `response_from_ir` ([`openai::chat`],
+//! [`anthropic`]), and [`stream`] holds one state machine per streaming direction.
+//! Same-dialect traffic does not come here: it passes through (see [`openai`]).
+//!
+//! How a handler converts (errors from `parse_*` / `request_from_ir` are 400 messages):
+//!
+//! | inbound → provider | request | non-streamed response | stream |
+//! |---|---|---|---|
+//! | OpenAI → Anthropic | `openai::chat::parse_request`, then `anthropic::request_from_ir` | `anthropic::parse_response`, then `openai::chat::response_from_ir` | `SseTranslator::new(AnthropicToOpenAi::new(model, created, ir.include_usage))` |
+//! | Anthropic → OpenAI | `anthropic::parse_request`, then `openai::chat::request_from_ir` | `openai::chat::parse_response`, then `anthropic::response_from_ir` | `SseTranslator::new(OpenAiToAnthropic::new(model))` |
+//!
+//! Set `model` on the IR to the upstream name before `request_from_ir`, and to the client's
+//! name on a response before `response_from_ir`. A stream machine's `usage()` is what to bill,
+//! at any point; `fail(message)` reports a gateway-side failure in-band.
 
+pub mod anthropic;
+pub mod invariants;
+pub mod ir;
 pub mod openai;
 pub mod sse;
+pub mod stream;
+
+#[cfg(test)]
+mod golden;
+
+#[cfg(test)]
+mod tests;

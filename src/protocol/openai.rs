@@ -1,5 +1,8 @@
 //! The OpenAI dialect: the few request fields the gateway reads or rewrites, and usage.
-//! Everything else in a body passes through untouched.
+//! Everything else in a body passes through untouched. Conversion to and from the canonical
+//! form lives in [`chat`].
+
+pub mod chat;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};

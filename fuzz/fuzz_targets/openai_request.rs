@@ -1,0 +1,6 @@
+//! Fuzzes `tollgate::protocol::invariants::openai_request`: conversion refuses or reads back.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| tollgate::protocol::invariants::openai_request(data));

@@ -1,0 +1,293 @@
+//! The Anthropic Messages dialect: wire types of `/v1/messages` requests, responses, usage
+//! and errors, and their conversion to and from the canonical [`ir`] form.
+//!
+//! Deliberate losses, Anthropic request → IR (→ another dialect):
+//! - `top_k`, `thinking` and `cache_control` (of system, text, image and tool definitions)
+//!   are kept in the IR but the OpenAI dialect cannot express them (see `openai::chat`);
+//!   `cache_control` on tool_use and tool_result blocks is dropped (the IR has no place for
+//!   it: such breakpoints only matter to Anthropic, and same-dialect traffic passes through).
+//! - Text-block `citations` of responses are dropped (no other dialect has them).
+//! - `output_config.format` (and the beta `output_format`) become a strict `json_schema`
+//!   response format; other `output_config` settings (`effort`) are dropped.
+//! - Top-level fields this module does not know (`service_tier`, `container`,
+//!   `mcp_servers`, `context_management`, ...) are dropped: they configure Anthropic
+//!   features that another provider does not have.
+//!
+//! - A document's `context` and `citations` settings are dropped (no other dialect has them).
+//!
+//! Rejected (an error string the gateway answers with a 400): content blocks other than
+//! text, image, document, tool_use, tool_result, thinking and redacted_thinking (search
+//! results, server tool blocks); Anthropic-defined tools (`bash_...`, `web_search_...`);
+//! image sources other than base64 and url; document sources other than base64 (plain
+//! text, url, content and file documents).
+//!
+//! Deliberate losses, IR → Anthropic response: the reasoning-token count (Anthropic usage
+//! has none; the tokens are still in `output_tokens`).
+//!
+//! Deliberate losses, IR → Anthropic request:
+//! - OpenAI `json_schema` becomes `output_config.format` (structured outputs); the schema's
+//!   `name`, `description` and `strict` have no Anthropic field and are dropped (Anthropic's
+//!   structured outputs are always strict). OpenAI `json_object` is rejected: Anthropic has
+//!   no schemaless JSON mode, and pretending would garble the contract the client relies on.
+//! - Thinking without a signature (OpenAI-compatible `reasoning_content`) is not replayed:
+//!   Anthropic rejects unsigned thinking blocks.
+//! - Empty text parts are left out (Anthropic rejects empty text blocks), and a message left
+//!   with no content at all is skipped.
+
+mod convert;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+pub use self::convert::{
+    parse_count_tokens_request, parse_request, parse_response, request_from_ir, request_to_ir, response_from_ir,
+    response_to_ir, usage_of,
+};
+use super::ir::StopReason;
+use crate::billing::pricing::Usage;
+
+/// A `/v1/messages` request body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MessagesRequest {
+    pub model: String,
+    pub messages: Vec<WireMessage>,
+    /// A string or an array of text blocks; read by hand for clear errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<Value>,
+    pub max_tokens: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_sequences: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
+    /// Objects, each a custom tool or an Anthropic-defined one; read by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<WireToolChoice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<Value>,
+    /// Fields this module does not model; kept so a caller can inspect them.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Metadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireMessage {
+    pub role: String,
+    /// A string or an array of content blocks.
+    pub content: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireToolChoice {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disable_parallel_tool_use: Option<bool>,
+}
+
+/// One content block of a request or response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Block {
+    Text {
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
+    },
+    Image {
+        source: WireImageSource,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
+    },
+    Document {
+        source: WireDocumentSource,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        input: Value,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
+    },
+    ToolResult {
+        tool_use_id: String,
+        /// A string or an array of text and image blocks.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        content: Option<Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        is_error: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
+    },
+    Thinking {
+        thinking: String,
+        signature: String,
+    },
+    RedactedThinking {
+        data: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WireImageSource {
+    Base64 { media_type: String, data: String },
+    Url { url: String },
+}
+
+/// The document sources other dialects can carry: inline PDF bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WireDocumentSource {
+    Base64 { media_type: String, data: String },
+}
+
+/// Usage as Anthropic reports it: `input_tokens` excludes cache reads and writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireUsage {
+    #[serde(default)]
+    pub input_tokens: i64,
+    #[serde(default)]
+    pub output_tokens: i64,
+    #[serde(default)]
+    pub cache_creation_input_tokens: Option<i64>,
+    #[serde(default)]
+    pub cache_read_input_tokens: Option<i64>,
+}
+
+impl WireUsage {
+    /// Anthropic's split is the gateway's: only field names differ.
+    pub fn to_usage(self) -> Usage {
+        Usage {
+            input_tokens: self.input_tokens.max(0),
+            output_tokens: self.output_tokens.max(0),
+            cached_tokens: self.cache_read_input_tokens.unwrap_or(0).max(0),
+            cache_write_tokens: self.cache_creation_input_tokens.unwrap_or(0).max(0),
+            ..Usage::default()
+        }
+    }
+
+    pub fn from_usage(u: &Usage) -> WireUsage {
+        WireUsage {
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            cache_creation_input_tokens: Some(u.cache_write_tokens),
+            cache_read_input_tokens: Some(u.cached_tokens),
+        }
+    }
+}
+
+/// A non-streamed `/v1/messages` response body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MessagesResponse {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub role: String,
+    pub model: String,
+    pub content: Vec<Block>,
+    pub stop_reason: Option<String>,
+    pub stop_sequence: Option<String>,
+    pub usage: WireUsage,
+}
+
+pub fn stop_reason_from_wire(s: &str) -> Option<StopReason> {
+    Some(match s {
+        "end_turn" => StopReason::EndTurn,
+        "max_tokens" | "model_context_window_exceeded" => StopReason::MaxTokens,
+        "stop_sequence" => StopReason::StopSequence,
+        "tool_use" => StopReason::ToolUse,
+        "refusal" => StopReason::Refusal,
+        "pause_turn" => StopReason::PauseTurn,
+        _ => return None,
+    })
+}
+
+pub fn stop_reason_to_wire(r: StopReason) -> &'static str {
+    match r {
+        StopReason::EndTurn => "end_turn",
+        StopReason::MaxTokens => "max_tokens",
+        StopReason::StopSequence => "stop_sequence",
+        StopReason::ToolUse => "tool_use",
+        StopReason::Refusal => "refusal",
+        StopReason::PauseTurn => "pause_turn",
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors
+
+/// The Anthropic error `type` for an HTTP status.
+pub fn error_type_for_status(status: u16) -> &'static str {
+    match status {
+        400 | 422 => "invalid_request_error",
+        401 => "authentication_error",
+        402 => "billing_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        504 => "timeout_error",
+        529 | 503 => "overloaded_error",
+        _ => "api_error",
+    }
+}
+
+/// An error body in the Anthropic shape: `{"type":"error","error":{"type","message"}}`.
+pub fn error_body(kind: &str, message: &str) -> Value {
+    json!({"type": "error", "error": {"type": kind, "message": message}})
+}
+
+/// Reads an Anthropic error body (or `event: error` data) as (type, message).
+pub fn parse_error(body: &[u8]) -> Option<(String, String)> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let e = v.get("error")?;
+    let kind = e.get("type").and_then(Value::as_str).unwrap_or("api_error");
+    let msg = e.get("message").and_then(Value::as_str).unwrap_or("");
+    Some((kind.to_string(), msg.to_string()))
+}
+
+/// A `/v1/messages/count_tokens` response body.
+pub fn count_tokens_response(input_tokens: i64) -> Value {
+    json!({"input_tokens": input_tokens})
+}
+
+/// A `GET /v1/models` body in the Anthropic shape, for clients that send
+/// `anthropic-version`. Each entry is (model id, creation time as RFC 3339); the list is
+/// complete, so there is never a next page.
+pub fn models_list(models: &[(String, String)]) -> Value {
+    let data: Vec<Value> = models
+        .iter()
+        .map(|(id, created_at)| json!({"type": "model", "id": id, "display_name": id, "created_at": created_at}))
+        .collect();
+    json!({
+        "data": data,
+        "has_more": false,
+        "first_id": models.first().map(|m| m.0.clone()),
+        "last_id": models.last().map(|m| m.0.clone()),
+    })
+}
+
+#[cfg(test)]
+mod tests;

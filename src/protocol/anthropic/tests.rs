@@ -1,0 +1,246 @@
+use serde_json::{Value, json};
+
+use super::*;
+use crate::protocol::golden;
+use crate::protocol::ir::{self, Part, Role, TextPart};
+use crate::protocol::openai::chat;
+
+fn fixture_request() -> ir::Request {
+    parse_request(golden::fixture("anthropic_request.json").as_bytes()).unwrap()
+}
+
+#[test]
+fn request_converts_to_openai_golden() {
+    let out = chat::request_from_ir(&fixture_request());
+    golden::check_json("anthropic_request.to_openai.json", &out);
+}
+
+#[test]
+fn request_round_trips_through_the_ir_unchanged() {
+    let mut original = golden::json("anthropic_request.json");
+    let back = serde_json::to_value(request_from_ir(&fixture_request(), 4096).unwrap()).unwrap();
+    // String content comes back in its equivalent block form; everything else is unchanged.
+    original["messages"][0]["content"] = json!([{"type": "text", "text": "List files, then show the screenshot."}]);
+    assert_eq!(back, original);
+}
+
+#[test]
+fn request_reads_every_field_into_the_ir() {
+    let r = fixture_request();
+    assert_eq!(r.system.len(), 2);
+    assert_eq!(r.system[0].cache_control, Some(json!({"type": "ephemeral"})));
+    assert_eq!((r.max_tokens, r.top_k, r.thinking_budget), (Some(1024), Some(40), Some(512)));
+    assert_eq!(r.parallel_tool_calls, Some(false));
+    assert_eq!(r.tool_choice, Some(ir::ToolChoice::Auto));
+    assert_eq!(r.user.as_deref(), Some("u-7"));
+    assert_eq!(r.stop, vec!["</done>".to_string()]);
+    assert!(r.stream);
+    let sig = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds";
+    assert_eq!(
+        r.messages[1].content[0],
+        Part::Thinking { thinking: "I should call ls.".into(), signature: Some(sig.into()) }
+    );
+    assert!(matches!(&r.messages[2].content[1], Part::ToolResult { is_error: true, .. }));
+}
+
+#[test]
+fn response_converts_to_openai_golden() {
+    let ir = parse_response(golden::fixture("anthropic_response.json").as_bytes()).unwrap();
+    golden::check_json("anthropic_response.to_openai.json", &chat::response_from_ir(&ir, 1_700_000_000));
+}
+
+#[test]
+fn response_round_trips_keeping_thinking_signatures_byte_exact() {
+    let mut original = golden::json("anthropic_response.json");
+    let ir = parse_response(original.to_string().as_bytes()).unwrap();
+    let back = serde_json::to_value(response_from_ir(&ir)).unwrap();
+    // Citations and the service tier are deliberate losses (module notes).
+    original["content"][1].as_object_mut().unwrap().remove("citations");
+    original["usage"].as_object_mut().unwrap().remove("service_tier");
+    assert_eq!(back, original);
+}
+
+#[test]
+fn usage_keeps_cache_reads_and_writes_apart() {
+    let u = usage_of(
+        br#"{"usage":{"input_tokens":12,"cache_creation_input_tokens":100,"cache_read_input_tokens":2000,"output_tokens":45}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        u,
+        Usage { input_tokens: 12, cache_write_tokens: 100, cached_tokens: 2000, output_tokens: 45, ..Usage::default() }
+    );
+    let wire = serde_json::to_value(WireUsage::from_usage(&u)).unwrap();
+    assert_eq!(
+        wire,
+        json!({"input_tokens": 12, "output_tokens": 45, "cache_creation_input_tokens": 100, "cache_read_input_tokens": 2000})
+    );
+    // Absent cache fields are zero, not an error.
+    let u = usage_of(br#"{"usage":{"input_tokens":3,"output_tokens":4}}"#).unwrap();
+    assert_eq!((u.input_tokens, u.cached_tokens, u.cache_write_tokens, u.output_tokens), (3, 0, 0, 4));
+    assert_eq!(usage_of(br#"{"id":"x"}"#), None);
+}
+
+#[test]
+fn stop_reasons_map_both_ways() {
+    for r in [
+        StopReason::EndTurn,
+        StopReason::MaxTokens,
+        StopReason::StopSequence,
+        StopReason::ToolUse,
+        StopReason::Refusal,
+        StopReason::PauseTurn,
+    ] {
+        assert_eq!(stop_reason_from_wire(stop_reason_to_wire(r)), Some(r));
+    }
+    assert_eq!(stop_reason_from_wire("model_context_window_exceeded"), Some(StopReason::MaxTokens));
+    assert_eq!(stop_reason_from_wire("something_new"), None);
+}
+
+fn request_with(patch: Value) -> Result<ir::Request, String> {
+    let mut body = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]});
+    for (k, v) in patch.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    parse_request(body.to_string().as_bytes())
+}
+
+#[test]
+fn inexpressible_inputs_are_rejected_with_clear_errors() {
+    let search = json!({"messages": [{"role": "user", "content": [{"type": "search_result", "source": "s"}]}]});
+    assert_eq!(
+        request_with(search).unwrap_err(),
+        "messages.0.content: content blocks of type `search_result` cannot be sent to this provider"
+    );
+    let text_doc = json!({"messages": [{"role": "user", "content": [
+        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "x"}}]}]});
+    assert!(request_with(text_doc).unwrap_err().contains("invalid `document` block"));
+    let server_tool = json!({"tools": [{"type": "web_search_20250305", "name": "web_search"}]});
+    assert!(request_with(server_tool).unwrap_err().contains("Anthropic-defined tool `web_search_20250305`"));
+    assert!(request_with(json!({"messages": [{"role": "system", "content": "x"}]})).unwrap_err().contains("role"));
+    let bad_image = json!({"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "file", "file_id": "f"}}]}]});
+    assert!(request_with(bad_image).unwrap_err().contains("invalid `image` block"));
+    assert!(request_with(json!({"tool_choice": {"type": "tool"}})).unwrap_err().contains("name"));
+    assert!(request_with(json!({"thinking": {"type": "enabled"}})).unwrap_err().contains("budget_tokens"));
+    assert!(parse_request(br#"{"model":"m","messages":[]}"#).unwrap_err().contains("max_tokens"));
+    assert!(parse_request(br#"{"model":" ","max_tokens":1,"messages":[]}"#).unwrap_err().contains("model"));
+}
+
+#[test]
+fn ir_to_anthropic_rejects_schemaless_json_mode_and_out_of_range_temperature() {
+    let mut r = request_with(json!({})).unwrap();
+    r.response_format = Some(ir::ResponseFormat::JsonObject);
+    assert!(request_from_ir(&r, 1).unwrap_err().contains("json_object"));
+    r.response_format = Some(ir::ResponseFormat::Text);
+    r.temperature = Some(1.5);
+    assert!(request_from_ir(&r, 1).unwrap_err().contains("temperature 1.5"));
+}
+
+#[test]
+fn ir_to_anthropic_merges_roles_drops_empty_text_and_unsigned_thinking_and_fills_max_tokens() {
+    let r = ir::Request {
+        model: "m".into(),
+        messages: vec![
+            ir::Message {
+                role: Role::User,
+                content: vec![Part::Text(TextPart::new("")), Part::Text(TextPart::new("a"))],
+            },
+            // Left empty by the dropped parts, so skipped.
+            ir::Message { role: Role::Assistant, content: vec![Part::Text(TextPart::new(""))] },
+            ir::Message { role: Role::User, content: vec![Part::Text(TextPart::new("b"))] },
+            ir::Message {
+                role: Role::Assistant,
+                content: vec![
+                    Part::Thinking { thinking: "unsigned".into(), signature: None },
+                    Part::Text(TextPart::new("c")),
+                ],
+            },
+        ],
+        parallel_tool_calls: Some(false),
+        ..ir::Request::default()
+    };
+    let out = serde_json::to_value(request_from_ir(&r, 777).unwrap()).unwrap();
+    assert_eq!(
+        out,
+        json!({"model": "m", "max_tokens": 777, "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "c"}]},
+        ]})
+    );
+}
+
+#[test]
+fn error_bodies_have_the_anthropic_shape() {
+    assert_eq!(
+        error_body(error_type_for_status(429), "slow down"),
+        json!({"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}})
+    );
+    assert_eq!(error_type_for_status(402), "billing_error");
+    assert_eq!(error_type_for_status(529), "overloaded_error");
+    let parsed = parse_error(br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#);
+    assert_eq!(parsed, Some(("overloaded_error".into(), "Overloaded".into())));
+    assert_eq!(parse_error(b"not json"), None);
+}
+
+#[test]
+fn structured_outputs_map_to_output_config_and_back() {
+    let schema = json!({"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": false});
+    let r = request_with(json!({"output_config": {"format": {"type": "json_schema", "schema": schema}}})).unwrap();
+    let expected = ir::ResponseFormat::JsonSchema {
+        name: "response".into(),
+        description: None,
+        schema: schema.clone(),
+        strict: Some(true),
+    };
+    assert_eq!(r.response_format, Some(expected));
+    let out = serde_json::to_value(request_from_ir(&r, 10).unwrap()).unwrap();
+    assert_eq!(out["output_config"], json!({"format": {"type": "json_schema", "schema": schema}}));
+    // The beta spelling is read too.
+    let beta = request_with(json!({"output_format": {"type": "json_schema", "schema": schema}})).unwrap();
+    assert_eq!(beta.response_format, r.response_format);
+    assert!(request_with(json!({"output_format": {"type": "json"}})).unwrap_err().contains("json_schema"));
+}
+
+#[test]
+fn models_list_has_the_anthropic_shape() {
+    let list = models_list(&[("a".into(), "2025-01-01T00:00:00Z".into()), ("b".into(), "2025-02-01T00:00:00Z".into())]);
+    assert_eq!(
+        list,
+        json!({"data": [
+            {"type": "model", "id": "a", "display_name": "a", "created_at": "2025-01-01T00:00:00Z"},
+            {"type": "model", "id": "b", "display_name": "b", "created_at": "2025-02-01T00:00:00Z"},
+        ], "has_more": false, "first_id": "a", "last_id": "b"})
+    );
+    assert_eq!(models_list(&[])["first_id"], Value::Null);
+}
+
+#[test]
+fn count_tokens_requests_need_no_max_tokens() {
+    let body = br#"{"model":"m","system":"s","messages":[{"role":"user","content":"hi"}],
+        "tools":[{"name":"t","input_schema":{"type":"object"}}]}"#;
+    let r = parse_count_tokens_request(body).unwrap();
+    assert_eq!((r.max_tokens, r.stream, r.tools.len()), (None, false, 1));
+    assert_eq!(r.system, vec![TextPart::new("s")]);
+    let with_max = br#"{"model":"m","max_tokens":5,"messages":[]}"#;
+    assert_eq!(parse_count_tokens_request(with_max).unwrap().max_tokens, None);
+    assert!(parse_count_tokens_request(b"[]").unwrap_err().starts_with("invalid request body"));
+    assert_eq!(count_tokens_response(42), json!({"input_tokens": 42}));
+}
+
+#[test]
+fn pdf_documents_convert_to_openai_file_parts_and_back() {
+    let doc = json!({"type": "document", "title": "report.pdf",
+        "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQK"}});
+    let r =
+        request_with(json!({"messages": [{"role": "user", "content": [doc, {"type": "text", "text": "Summarize."}]}]}))
+            .unwrap();
+    let openai = chat::request_from_ir(&r);
+    assert_eq!(
+        openai["messages"][0]["content"],
+        json!([{"type": "file", "file": {"filename": "report.pdf", "file_data": "data:application/pdf;base64,JVBERi0xLjQK"}},
+               {"type": "text", "text": "Summarize."}])
+    );
+    let back = chat::request_to_ir(openai.as_object().unwrap()).unwrap();
+    assert_eq!(back.messages, r.messages);
+    assert_eq!(serde_json::to_value(request_from_ir(&back, 10).unwrap()).unwrap()["messages"][0]["content"][0], doc);
+}
