@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ledger::{self, NewEntry};
-use super::{Db, DbRow, StoreResult, json_col};
+use super::{Db, DbRow, StoreResult, WritePool, json_col};
 use crate::billing::pricing::Pricing;
 use crate::on_db;
 
@@ -187,13 +187,13 @@ pub async fn apply_batch(db: &Db, batch: &[CallWrite]) -> StoreResult<Vec<(Strin
     let now = crate::clock::now_ms();
     match db {
         Db::Sqlite(pool) => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let posted = sqlite::apply(&mut tx, batch, now).await?;
             tx.commit().await?;
             Ok(posted)
         }
         Db::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let posted = pg::apply(&mut tx, batch, now).await?;
             tx.commit().await?;
             Ok(posted)

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Db, DbRow, StoreResult, is_unique_violation};
+use super::{Db, DbRow, StoreResult, WritePool, is_unique_violation};
 use crate::on_db;
 
 #[derive(Debug, Clone, Serialize)]
@@ -114,12 +114,12 @@ pub async fn post(db: &Db, e: &NewEntry) -> StoreResult<(LedgerEntry, bool)> {
     for _ in 0..2 {
         let result = match db {
             Db::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_write().await?;
                 let r = sqlite::post(&mut tx, e, now).await?;
                 tx.commit().await.map(|_| r)
             }
             Db::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_write().await?;
                 match pg::post(&mut tx, e, now).await {
                     Ok(r) => tx.commit().await.map(|_| r),
                     Err(err) => Err(err),

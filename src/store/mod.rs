@@ -84,6 +84,28 @@ impl Db {
     }
 }
 
+/// Starting a write transaction. On SQLite it is `BEGIN IMMEDIATE`: a deferred transaction that
+/// reads first and then writes fails at once with `SQLITE_BUSY` (the busy timeout cannot help)
+/// when another connection committed in between, which the batch writer makes routine.
+pub(crate) trait WritePool {
+    type Engine: sqlx::Database;
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, Self::Engine>>;
+}
+
+impl WritePool for SqlitePool {
+    type Engine = sqlx::Sqlite;
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl WritePool for PgPool {
+    type Engine = sqlx::Postgres;
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.begin().await
+    }
+}
+
 /// Typed column access shared by both engines' rows.
 pub trait DbRow {
     fn int(&self, col: &str) -> StoreResult<i64>;

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Db, DbRow, StoreResult, json_col};
+use super::{Db, DbRow, StoreResult, WritePool, json_col};
 use crate::billing::pricing::Pricing;
 use crate::on_db;
 
@@ -105,7 +105,7 @@ pub async fn save(db: &Db, m: &ModelRow) -> StoreResult<()> {
     let fallbacks = serde_json::to_string(&m.fallbacks).expect("strings serialize");
     let pricing = m.pricing.map(|p| serde_json::to_string(&p).expect("pricing serializes"));
     on_db!(db, |pool| {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         sqlx::query(
             "INSERT INTO models (id, name, fallbacks, pricing, free, enabled, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)

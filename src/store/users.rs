@@ -1,6 +1,6 @@
 //! Queries for users (their cached balance is maintained by `ledger`).
 
-use super::{Db, DbRow, StoreResult, json_col};
+use super::{Db, DbRow, StoreResult, WritePool, json_col};
 use crate::on_db;
 
 #[derive(Debug, Clone)]
@@ -108,7 +108,7 @@ pub async fn save(db: &Db, u: &UserRow) -> StoreResult<()> {
 /// Soft-deletes the user (records keep pointing at it) and revokes its keys.
 pub async fn delete(db: &Db, id: &str, now: i64) -> StoreResult<bool> {
     on_db!(db, |pool| {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         let r = sqlx::query("UPDATE users SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL")
             .bind(id)
             .bind(now)
