@@ -25,14 +25,25 @@ fn parse(value: &str) -> Option<Authorization<'_>> {
     let mut credential = None;
     let mut signed_headers = None;
     let mut signature = None;
-    for item in rest.split(',').map(str::trim) {
-        let (name, value) = item.split_once('=')?;
+    // Split at the commas that begin a parameter: a scenario access key id
+    // (`mock:status=429,times=1`) has commas of its own.
+    let starts = ["Credential=", "SignedHeaders=", "Signature="];
+    let mut cuts: Vec<usize> = rest
+        .match_indices(',')
+        .map(|(i, _)| i)
+        .filter(|i| starts.iter().any(|s| rest[i + 1..].trim_start().starts_with(s)))
+        .collect();
+    cuts.push(rest.len());
+    let mut from = 0;
+    for to in cuts {
+        let (name, value) = rest[from..to].trim().split_once('=')?;
         match name {
             "Credential" => credential = Some(value),
             "SignedHeaders" => signed_headers = Some(value),
             "Signature" => signature = Some(value),
             _ => return None,
         }
+        from = to + 1;
     }
     let mut scope = credential?.splitn(5, '/');
     Some(Authorization {
@@ -129,5 +140,9 @@ mod tests {
         assert!(refusal(&headers(&good.replace("host;", "host;x-amz-content-sha256;"), "20250102T030405Z")).is_some());
         assert!(refusal(&headers(&good.replace(&sig, "xyz"), "20250102T030405Z")).is_some());
         assert!(refusal(&HeaderMap::new()).is_some());
+        let scenario = good.replace("AKID", "mock:status=429,times=1");
+        assert!(refusal(&headers(&scenario, "20250102T030405Z")).is_none());
+        assert_eq!(access_key_id(&scenario), Some("mock:status=429,times=1"));
+        assert!(refusal(&headers(&format!("{good}, Extra=1"), "20250102T030405Z")).is_some());
     }
 }

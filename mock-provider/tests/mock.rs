@@ -471,3 +471,21 @@ fn binary_prints_address_and_serves() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"content\":\"Hello from\""), "{response}");
 }
+
+#[tokio::test]
+async fn error_after_sends_an_error_object_mid_stream() {
+    let mock = server().await;
+    let req = json!({"stream": true, "messages": []});
+    let (status, _, bytes) = post(&chat_url(&mock.scenario_url("chunks=4,error_after=1")), &req).await;
+    assert_eq!(status, 200);
+    let (events, done) = sse_events(&bytes);
+    assert!(!done, "no [DONE] after an error");
+    assert_eq!(events.len(), 3, "role, one word, the error");
+    assert_eq!(events[1]["choices"][0]["delta"]["content"], "Hello");
+    assert_eq!(
+        events[2],
+        json!({"error": {"message": "mock in-stream error", "type": "server_error", "param": null, "code": null}})
+    );
+    assert_eq!(mock.stats().by_dialect["openai"], 1);
+    assert_eq!(mock.last_request().unwrap().dialect, "openai");
+}
