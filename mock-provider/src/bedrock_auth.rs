@@ -1,13 +1,13 @@
 //! The checks Bedrock makes of a request's AWS Signature Version 4 before anything else: an
 //! `Authorization: AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/bedrock/aws4_request,
-//! SignedHeaders=..., Signature=...` header and a matching `x-amz-date`. The signature itself
-//! is not recomputed (the mock knows no secret); its form is checked, and every header the
-//! signature claims to cover must be present.
+//! SignedHeaders=..., Signature=...` header and a matching `x-amz-date`, every header the
+//! signature claims to cover present; and, when the mock is configured with a secret access
+//! key, the signature itself ([`crate::sigv4`]).
 
-use axum::http::HeaderMap;
 use axum::response::Response;
 
 use crate::errors;
+use crate::sigv4::{self, Claim, Signed};
 
 /// The parts of a SigV4 `Authorization` header.
 struct Authorization<'a> {
@@ -67,8 +67,10 @@ fn denied(exception: &str, message: &str) -> Option<Response> {
     Some(errors::bedrock(403, exception, message, None))
 }
 
-/// Refuses a request whose signature is missing or malformed, as Bedrock does (403).
-pub(crate) fn refusal(headers: &HeaderMap) -> Option<Response> {
+/// Refuses a request whose signature is missing, malformed or (given `secret`) wrong, as
+/// Bedrock does (403).
+pub(crate) fn refusal(req: &Signed, secret: Option<&str>) -> Option<Response> {
+    let headers = req.headers;
     let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
         return denied("MissingAuthenticationTokenException", "Missing Authentication Token");
     };
@@ -111,12 +113,31 @@ pub(crate) fn refusal(headers: &HeaderMap) -> Option<Response> {
             "x-amz-date must be YYYYMMDD'T'HHMMSS'Z' on the credential's date.",
         );
     }
+    let claim = Claim {
+        date: auth.date,
+        region: auth.region,
+        service: auth.service,
+        signed_headers: auth.signed_headers,
+        signature: auth.signature,
+    };
+    if secret.is_some_and(|secret| !sigv4::verify(req, &claim, secret)) {
+        return denied(
+            "InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided. Check your AWS Secret \
+             Access Key and signing method. Consult the service documentation for details.",
+        );
+    }
     None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderMap;
+
+    fn refusal(headers: &HeaderMap) -> Option<Response> {
+        super::refusal(&Signed { method: "POST", path: "/model/m/converse", query: "", headers, body: b"{}" }, None)
+    }
 
     fn headers(auth: &str, date: &str) -> HeaderMap {
         let mut h = HeaderMap::new();

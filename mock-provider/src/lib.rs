@@ -23,6 +23,7 @@ mod reply;
 mod route;
 mod script;
 mod server;
+mod sigv4;
 mod stats;
 
 use std::net::SocketAddr;
@@ -41,11 +42,14 @@ pub use stats::{RecordedRequest, Stats};
 pub struct MockConfig {
     /// Behaviour of requests without a scenario prefix, and the base a scenario overlays.
     pub defaults: Behaviour,
+    /// When set, Bedrock requests must carry a valid SigV4 signature made with this secret
+    /// access key (any access key id); otherwise only the signature's form is checked.
+    pub aws_secret_access_key: Option<String>,
 }
 
 /// The mock's router and a handle on its counters, shared by [`MockServer`] and the binary.
 pub fn router(config: MockConfig) -> (axum::Router, MockHandle) {
-    server::build(config.defaults)
+    server::build(config)
 }
 
 /// Serves `router` on `listener` (with `TCP_NODELAY`) until the task is dropped.

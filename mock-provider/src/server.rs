@@ -13,9 +13,11 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
 
+use crate::MockConfig;
 use crate::key_scenario::KeyScenarios;
 use crate::options::{Behaviour, Effective};
 use crate::route::{self, Dialect, Endpoint};
+use crate::sigv4::Signed;
 use crate::stats::{RecordedRequest, Recorder, Stats};
 use crate::{anthropic, azure, bedrock, bedrock_auth, body, chat, embeddings, errors, gemini, models};
 
@@ -25,6 +27,8 @@ const BODY_LIMIT: usize = 64 << 20;
 /// Server state shared by all requests.
 pub(crate) struct App {
     defaults: Behaviour,
+    /// When set, Bedrock signatures are verified with this secret access key.
+    aws_secret: Option<String>,
     recorder: Recorder,
     /// Scenarios carried by credentials (`mock:{opts}`).
     keys: KeyScenarios,
@@ -60,9 +64,10 @@ impl MockHandle {
 }
 
 /// The mock's router and a handle on its state.
-pub(crate) fn build(defaults: Behaviour) -> (Router, MockHandle) {
+pub(crate) fn build(config: MockConfig) -> (Router, MockHandle) {
     let app = Arc::new(App {
-        defaults,
+        defaults: config.defaults,
+        aws_secret: config.aws_secret_access_key,
         recorder: Recorder::default(),
         keys: KeyScenarios::default(),
         unfinished: Arc::new(AtomicU64::new(0)),
@@ -107,7 +112,14 @@ async fn dispatch(State(app): State<Arc<App>>, method: Method, uri: Uri, headers
         Err(e) => return errors::bad_request(dialect, &e.0),
     };
     let eff = behaviour.resolve();
-    if let Some(refused) = refusal(dialect, &endpoint, &headers, uri.query().unwrap_or("")) {
+    let signed = Signed {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        headers: &headers,
+        body: &body,
+    };
+    if let Some(refused) = refusal(&app, dialect, &endpoint, &signed) {
         return refused;
     }
     let wait = delay_ms(&eff, &app.rng);
@@ -134,13 +146,14 @@ async fn dispatch(State(app): State<Arc<App>>, method: Method, uri: Uri, headers
 
 /// The dialect's own checks of the credential and protocol headers, as the real API makes
 /// them: the refusal, if any.
-fn refusal(dialect: Dialect, endpoint: &Endpoint, headers: &HeaderMap, query: &str) -> Option<Response> {
+fn refusal(app: &App, dialect: Dialect, endpoint: &Endpoint, req: &Signed) -> Option<Response> {
+    let (headers, query) = (req.headers, req.query);
     match dialect {
         // The OpenAI routes accept anything: the bench and older tests send no key.
         Dialect::OpenAi => None,
         Dialect::Anthropic => anthropic::refusal(headers),
         Dialect::Gemini => gemini::refusal(headers, query, matches!(endpoint, Endpoint::Generate { stream: true, .. })),
-        Dialect::Bedrock => bedrock_auth::refusal(headers),
+        Dialect::Bedrock => bedrock_auth::refusal(req, app.aws_secret.as_deref()),
         Dialect::Azure => azure::refusal(headers, query),
     }
 }

@@ -365,7 +365,11 @@ async fn embeddings_float_and_base64() {
 
 #[tokio::test]
 async fn stats_last_request_and_reset() {
-    let mock = MockServer::start(MockConfig { defaults: Behaviour { chunks: Some(2), ..Default::default() } }).await;
+    let mock = MockServer::start(MockConfig {
+        defaults: Behaviour { chunks: Some(2), ..Default::default() },
+        ..Default::default()
+    })
+    .await;
     let client = reqwest::Client::new();
     let chat = chat_url(&mock.base_url());
     for key in ["k1", "k1", "k2"] {
