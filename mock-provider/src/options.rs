@@ -30,7 +30,7 @@ impl FromStr for Size {
 /// `/s/{opts}/v1/...` overlays `opts` (`key=value,key=value`) on top of them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::Args)]
 pub struct Behaviour {
-    /// HTTP status to answer with (200). Non-200 gives an OpenAI error body.
+    /// HTTP status to answer with (200). Non-200 gives an error body in the dialect's shape.
     #[arg(long)]
     pub status: Option<u16>,
     /// Seconds sent as `retry-after` on error responses (none).
