@@ -1,14 +1,12 @@
 //! The non-stream `chat.completion` response body.
 
-use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use bytes::Bytes;
 use serde::Serialize;
 
-use crate::body::{self, Step};
-use crate::chat::{CREATED, Logprobs, Plan, Reply, TOOL_ARGS, TokenLogprob, Usage};
+use crate::chat::{CREATED, Logprobs, Plan, TokenLogprob, Usage};
 use crate::options::Effective;
+use crate::reply::{Reply, TOOL_ARGS};
+use crate::script;
 
 #[derive(Serialize)]
 struct Completion<'a> {
@@ -99,16 +97,5 @@ fn encode(plan: &Plan) -> Vec<u8> {
 
 /// The `chat.completion` response; with `cut_after` set, half the body then an abort.
 pub(crate) fn response(plan: &Plan, eff: &Effective) -> Response {
-    let bytes = Bytes::from(encode(plan));
-    let body = if eff.cut_after.is_some() { truncated(bytes) } else { Body::from(bytes) };
-    let mut resp = Response::new(body);
-    *resp.status_mut() = StatusCode::OK;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp
-}
-
-/// A body that sends the first half of `bytes` and then aborts the connection.
-fn truncated(bytes: Bytes) -> Body {
-    let half = bytes.slice(..bytes.len() / 2);
-    body::scripted(vec![Step::Data(half), Step::Cut])
+    script::json_response(encode(plan), eff)
 }

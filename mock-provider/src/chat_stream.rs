@@ -1,14 +1,15 @@
 //! The streamed (`text/event-stream`) chat response: the `chat.completion.chunk` sequence with
 //! scripted delays, mid-stream stalls and aborts.
 
-use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::body::{self, Step};
-use crate::chat::{CREATED, Logprobs, Plan, Reply, TOOL_ARG_FRAGMENTS, TokenLogprob, Usage};
+use crate::chat::{CREATED, Logprobs, Plan, TokenLogprob, Usage};
+use crate::errors;
 use crate::options::Effective;
+use crate::reply::{Reply, TOOL_ARG_FRAGMENTS};
+use crate::script::Script;
 
 #[derive(Serialize)]
 struct Chunk<'a> {
@@ -130,8 +131,16 @@ fn events(plan: &Plan) -> Vec<Event<'_>> {
     }
 }
 
-/// Builds every step of the stream up front.
-fn steps(plan: &Plan, eff: &Effective) -> Vec<Step> {
+/// The in-stream error object OpenAI sends when a stream fails after it started.
+fn stream_error() -> Bytes {
+    let mut buf = b"data: ".to_vec();
+    buf.extend_from_slice(&errors::openai_body(500, errors::STREAM_ERROR));
+    buf.extend_from_slice(b"\n\n");
+    Bytes::from(buf)
+}
+
+/// Builds every frame of the stream up front.
+fn script<'e>(plan: &Plan, eff: &'e Effective) -> Script<'e> {
     let usage_field = plan.include_usage.then_some(None);
     let chunk = |choices: &[ChunkChoice]| {
         sse(&Chunk {
@@ -144,33 +153,10 @@ fn steps(plan: &Plan, eff: &Effective) -> Vec<Step> {
             usage: usage_field,
         })
     };
-    let mut steps = Vec::new();
-    let mut sent_any = false;
-    let mut push = |steps: &mut Vec<Step>, bytes: Bytes| {
-        if sent_any && eff.chunk_delay_ms > 0 {
-            steps.push(Step::Sleep(eff.chunk_delay_ms));
-        }
-        sent_any = true;
-        steps.push(Step::Data(bytes));
-    };
-    // Stall and cut points, checked before each content chunk and before the finish chunk.
-    let checkpoint = |steps: &mut Vec<Step>, emitted: u64| -> bool {
-        if eff.stall_after == Some(emitted) {
-            steps.push(Step::Sleep(eff.stall_mid_ms));
-        }
-        if eff.cut_after == Some(emitted) {
-            steps.push(Step::Cut);
-            return true;
-        }
-        false
-    };
-    let mut emitted = 0u64;
+    let mut script = Script::new(eff);
     for event in events(plan) {
-        if event.content {
-            if checkpoint(&mut steps, emitted) {
-                return steps;
-            }
-            emitted += 1;
+        if event.content && script.content(stream_error) {
+            return script;
         }
         let token = event.token.map(TokenLogprob::new);
         for index in 0..plan.choices {
@@ -179,19 +165,19 @@ fn steps(plan: &Plan, eff: &Effective) -> Vec<Step> {
                 _ => None,
             };
             let choice = ChunkChoice { index, delta: &event.delta, logprobs, finish_reason: None };
-            push(&mut steps, chunk(std::slice::from_ref(&choice)));
+            script.send(chunk(std::slice::from_ref(&choice)));
         }
     }
-    if checkpoint(&mut steps, emitted) {
-        return steps;
+    if script.finish(stream_error) {
+        return script;
     }
     let empty = Delta::default();
     for index in 0..plan.choices {
         let choice = ChunkChoice { index, delta: &empty, logprobs: None, finish_reason: Some(plan.finish_reason) };
-        push(&mut steps, chunk(std::slice::from_ref(&choice)));
+        script.send(chunk(std::slice::from_ref(&choice)));
     }
     if plan.include_usage {
-        let bytes = sse(&Chunk {
+        script.send(sse(&Chunk {
             id: &plan.id,
             object: "chat.completion.chunk",
             created: CREATED,
@@ -199,18 +185,13 @@ fn steps(plan: &Plan, eff: &Effective) -> Vec<Step> {
             system_fingerprint: "fp_mock",
             choices: &[],
             usage: Some(Some(&plan.usage)),
-        });
-        push(&mut steps, bytes);
+        }));
     }
-    push(&mut steps, Bytes::from_static(b"data: [DONE]\n\n"));
-    steps
+    script.send(Bytes::from_static(b"data: [DONE]\n\n"));
+    script
 }
 
 /// The streamed response: each chunk is its own body frame, with the delays in between.
 pub(crate) fn response(plan: &Plan, eff: &Effective) -> Response {
-    let mut resp = Response::new(body::scripted(steps(plan, eff)));
-    let headers = resp.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    resp
+    script(plan, eff).into_response("text/event-stream")
 }

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::errors;
 use crate::options::Effective;
+use crate::route::Dialect;
 
 /// Default vector length.
 const DEFAULT_DIMENSIONS: u64 = 8;
@@ -90,25 +91,27 @@ fn input_tokens(input: &Value) -> Result<Vec<u64>, &'static str> {
     }
 }
 
-/// Serves `POST /v1/embeddings` once latency and scripted errors are done with.
-pub(crate) fn handle(body: &[u8], eff: &Effective) -> Response {
+/// Serves `POST /v1/embeddings` (and Azure's deployment route, in `dialect`'s errors) once
+/// latency and scripted errors are done with; `default_model` names the reply when the body
+/// has no `model`.
+pub(crate) fn handle(body: &[u8], eff: &Effective, dialect: Dialect, default_model: &str) -> Response {
     let req: EmbeddingRequest = match serde_json::from_slice(body) {
         Ok(r) => r,
-        Err(e) => return errors::bad_request(&format!("invalid embeddings request: {e}")),
+        Err(e) => return errors::bad_request(dialect, &format!("invalid embeddings request: {e}")),
     };
     let tokens = match input_tokens(&req.input) {
         Ok(t) => t,
-        Err(msg) => return errors::bad_request(msg),
+        Err(msg) => return errors::bad_request(dialect, msg),
     };
     let dimensions = req.dimensions.unwrap_or(DEFAULT_DIMENSIONS);
     if !(1..=MAX_DIMENSIONS).contains(&dimensions) {
-        return errors::bad_request("dimensions must be between 1 and 65536");
+        return errors::bad_request(dialect, "dimensions must be between 1 and 65536");
     }
     let dimensions = dimensions as usize;
     let base64 = match req.encoding_format.as_deref() {
         None | Some("float") => false,
         Some("base64") => true,
-        Some(_) => return errors::bad_request("encoding_format must be float or base64"),
+        Some(_) => return errors::bad_request(dialect, "encoding_format must be float or base64"),
     };
     let data = (0..tokens.len())
         .map(|index| Embedding {
@@ -126,7 +129,7 @@ pub(crate) fn handle(body: &[u8], eff: &Effective) -> Response {
     let list = EmbeddingList {
         object: "list",
         data,
-        model: req.model.as_deref().unwrap_or("mock-embedding"),
+        model: req.model.as_deref().unwrap_or(default_model),
         usage: EmbeddingUsage { prompt_tokens, total_tokens: prompt_tokens },
     };
     let body = serde_json::to_vec(&list).unwrap_or_default();

@@ -1,16 +1,29 @@
-//! Tollgate's mock AI provider: an OpenAI-dialect fake upstream with scripted behaviour
-//! (latency, errors, stalls, cut streams, usage numbers), for tests (in-process) and benchmarks
-//! (the `mock-provider` binary). This file owns the public API and the in-process server.
+//! Tollgate's mock AI provider: a fake upstream speaking the OpenAI, Anthropic, Gemini,
+//! Bedrock and Azure OpenAI wire formats with scripted behaviour (latency, errors, stalls, cut
+//! or failed streams, usage numbers, tool calls), for tests (in-process) and benchmarks (the
+//! `mock-provider` binary). This file owns the public API and the in-process server.
 
+mod anthropic;
+mod anthropic_stream;
+mod azure;
+mod bedrock;
+mod bedrock_auth;
 mod body;
 mod chat;
 mod chat_json;
 mod chat_stream;
 mod embeddings;
 mod errors;
+mod event_stream;
+mod gemini;
 mod key_scenario;
+mod models;
 mod options;
+mod reply;
+mod route;
+mod script;
 mod server;
+mod sigv4;
 mod stats;
 
 use std::net::SocketAddr;
@@ -29,11 +42,14 @@ pub use stats::{RecordedRequest, Stats};
 pub struct MockConfig {
     /// Behaviour of requests without a scenario prefix, and the base a scenario overlays.
     pub defaults: Behaviour,
+    /// When set, Bedrock requests must carry a valid SigV4 signature made with this secret
+    /// access key (any access key id); otherwise only the signature's form is checked.
+    pub aws_secret_access_key: Option<String>,
 }
 
 /// The mock's router and a handle on its counters, shared by [`MockServer`] and the binary.
 pub fn router(config: MockConfig) -> (axum::Router, MockHandle) {
-    server::build(config.defaults)
+    server::build(config)
 }
 
 /// Serves `router` on `listener` (with `TCP_NODELAY`) until the task is dropped.
@@ -74,6 +90,17 @@ impl MockServer {
     /// `http://127.0.0.1:PORT/s/{opts}/v1`, e.g. `scenario_url("status=429,retry_after=3")`.
     pub fn scenario_url(&self, opts: &str) -> String {
         format!("http://{}/s/{opts}/v1", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT`: the base URL of an Anthropic, Gemini, Bedrock or Azure
+    /// provider (their routes begin with `/v1`, `/v1beta`, `/model` and `/openai`).
+    pub fn root_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT/s/{opts}`: [`MockServer::root_url`] with a scenario.
+    pub fn scenario_root(&self, opts: &str) -> String {
+        format!("http://{}/s/{opts}", self.addr)
     }
 
     /// A snapshot of the request counters.

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use mock_provider::{Behaviour, MockConfig};
 
-/// A mock OpenAI-dialect AI provider. Per-request overrides: /s/{key=value,...}/v1/...; per
-/// credential: a key `mock:{key=value,...}` (with `times=N`: only its first N requests).
+/// A mock AI provider speaking the OpenAI, Anthropic, Gemini, Bedrock and Azure OpenAI dialects.
+/// Per-request overrides: /s/{key=value,...}/<route>; per credential: a key
+/// `mock:{key=value,...}` (with `times=N`: only its first N requests).
 #[derive(Parser, Debug)]
 #[command(name = "mock-provider", version)]
 struct Args {
@@ -17,6 +18,9 @@ struct Args {
     /// Runtime worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Verify Bedrock SigV4 signatures with this secret access key (default: check their form only).
+    #[arg(long, env = "MOCK_AWS_SECRET_ACCESS_KEY")]
+    aws_secret_access_key: Option<String>,
     #[command(flatten)]
     defaults: Behaviour,
 }
@@ -47,7 +51,10 @@ fn main() -> ExitCode {
         let mut stdout = std::io::stdout();
         let _ = writeln!(stdout, "listening on {addr}");
         let _ = stdout.flush();
-        let (router, _handle) = mock_provider::router(MockConfig { defaults: args.defaults });
+        let (router, _handle) = mock_provider::router(MockConfig {
+            defaults: args.defaults,
+            aws_secret_access_key: args.aws_secret_access_key,
+        });
         match mock_provider::serve(listener, router).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

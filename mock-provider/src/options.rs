@@ -30,7 +30,7 @@ impl FromStr for Size {
 /// `/s/{opts}/v1/...` overlays `opts` (`key=value,key=value`) on top of them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::Args)]
 pub struct Behaviour {
-    /// HTTP status to answer with (200). Non-200 gives an OpenAI error body.
+    /// HTTP status to answer with (200). Non-200 gives an error body in the dialect's shape.
     #[arg(long)]
     pub status: Option<u16>,
     /// Seconds sent as `retry-after` on error responses (none).
@@ -61,15 +61,26 @@ pub struct Behaviour {
     /// non-stream reply, send half of the body and abort.
     #[arg(long)]
     pub cut_after: Option<u64>,
-    /// Override `usage.prompt_tokens` (counted words of the input).
+    /// In a stream, after this many content chunks send the dialect's in-stream error (an
+    /// Anthropic `event: error`, an OpenAI or Gemini error object, a Bedrock exception
+    /// message) and end the stream cleanly (none).
+    #[arg(long)]
+    pub error_after: Option<u64>,
+    /// Override the prompt size: OpenAI `prompt_tokens`, which includes cached and cache-write
+    /// tokens; other dialects derive theirs with their own cache semantics (counted words).
     #[arg(long)]
     pub prompt_tokens: Option<u64>,
     /// Override `usage.completion_tokens` (content chunks emitted).
     #[arg(long)]
     pub completion_tokens: Option<u64>,
-    /// `usage.prompt_tokens_details.cached_tokens` (0).
+    /// Prompt tokens read from the cache (0): OpenAI `cached_tokens`, Anthropic
+    /// `cache_read_input_tokens`, Gemini `cachedContentTokenCount`, Bedrock `cacheReadInputTokens`.
     #[arg(long)]
     pub cached_tokens: Option<u64>,
+    /// Prompt tokens written to the cache (0): Anthropic `cache_creation_input_tokens`, Bedrock
+    /// `cacheWriteInputTokens` (OpenAI and Gemini have no such field).
+    #[arg(long)]
+    pub cache_write_tokens: Option<u64>,
     /// `usage.completion_tokens_details.reasoning_tokens` (0).
     #[arg(long)]
     pub reasoning_tokens: Option<u64>,
@@ -107,9 +118,11 @@ impl Behaviour {
             stall_after,
             stall_mid_ms,
             cut_after,
+            error_after,
             prompt_tokens,
             completion_tokens,
             cached_tokens,
+            cache_write_tokens,
             reasoning_tokens,
             size
         )
@@ -150,9 +163,11 @@ impl Behaviour {
             "stall_after" => self.stall_after = Some(num()?),
             "stall_mid_ms" => self.stall_mid_ms = Some(num()?),
             "cut_after" => self.cut_after = Some(num()?),
+            "error_after" => self.error_after = Some(num()?),
             "prompt_tokens" => self.prompt_tokens = Some(num()?),
             "completion_tokens" => self.completion_tokens = Some(num()?),
             "cached_tokens" => self.cached_tokens = Some(num()?),
+            "cache_write_tokens" => self.cache_write_tokens = Some(num()?),
             "reasoning_tokens" => self.reasoning_tokens = Some(num()?),
             "size" => self.size = Some(value.parse().map_err(OptionError)?),
             _ => return Err(OptionError(format!("unknown scenario option {key:?}"))),
@@ -173,9 +188,11 @@ impl Behaviour {
             stall_after: self.stall_after,
             stall_mid_ms: self.stall_mid_ms.unwrap_or(600_000),
             cut_after: self.cut_after,
+            error_after: self.error_after,
             prompt_tokens: self.prompt_tokens,
             completion_tokens: self.completion_tokens,
             cached_tokens: self.cached_tokens.unwrap_or(0),
+            cache_write_tokens: self.cache_write_tokens.unwrap_or(0),
             reasoning_tokens: self.reasoning_tokens.unwrap_or(0),
             size: self.size.unwrap_or_default(),
         }
@@ -195,9 +212,11 @@ pub struct Effective {
     pub stall_after: Option<u64>,
     pub stall_mid_ms: u64,
     pub cut_after: Option<u64>,
+    pub error_after: Option<u64>,
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,
     pub cached_tokens: u64,
+    pub cache_write_tokens: u64,
     pub reasoning_tokens: u64,
     pub size: Size,
 }

@@ -1,37 +1,34 @@
-//! HTTP routing: the model routes (plain and `/s/{opts}`-prefixed), the `/_` control routes,
-//! and the per-request pipeline (record, resolve options, delay, scripted error, dispatch).
+//! HTTP serving: the model routes of every dialect (plain and `/s/{opts}`-prefixed), the `/_`
+//! control routes, and the per-request pipeline (record, resolve options, header checks,
+//! delay, scripted error, dispatch).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
 
+use crate::MockConfig;
 use crate::key_scenario::KeyScenarios;
 use crate::options::{Behaviour, Effective};
-use crate::stats::{COUNTED_PATHS, RecordedRequest, Recorder, Stats};
-use crate::{body, chat, embeddings, errors};
+use crate::route::{self, Dialect, Endpoint};
+use crate::sigv4::Signed;
+use crate::stats::{RecordedRequest, Recorder, Stats};
+use crate::{anthropic, azure, bedrock, bedrock_auth, body, chat, embeddings, errors, gemini, models};
 
 /// Largest request body accepted.
 const BODY_LIMIT: usize = 64 << 20;
 
-/// `GET /v1/models` body.
-const MODELS: &str = concat!(
-    r#"{"object":"list","data":["#,
-    r#"{"id":"mock-gpt","object":"model","created":1700000000,"owned_by":"mock"},"#,
-    r#"{"id":"mock-gpt-mini","object":"model","created":1700000000,"owned_by":"mock"},"#,
-    r#"{"id":"mock-embedding","object":"model","created":1700000000,"owned_by":"mock"}"#,
-    r#"]}"#
-);
-
 /// Server state shared by all requests.
 pub(crate) struct App {
     defaults: Behaviour,
+    /// When set, Bedrock signatures are verified with this secret access key.
+    aws_secret: Option<String>,
     recorder: Recorder,
     /// Scenarios carried by credentials (`mock:{opts}`).
     keys: KeyScenarios,
@@ -67,92 +64,98 @@ impl MockHandle {
 }
 
 /// The mock's router and a handle on its state.
-pub(crate) fn build(defaults: Behaviour) -> (Router, MockHandle) {
+pub(crate) fn build(config: MockConfig) -> (Router, MockHandle) {
     let app = Arc::new(App {
-        defaults,
+        defaults: config.defaults,
+        aws_secret: config.aws_secret_access_key,
         recorder: Recorder::default(),
         keys: KeyScenarios::default(),
         unfinished: Arc::new(AtomicU64::new(0)),
         counter: AtomicU64::new(1),
         rng: AtomicU64::new(0x2545_F491_4F6C_DD1D),
     });
-    let mut router = Router::new();
-    for path in COUNTED_PATHS {
-        let scoped = format!("/s/{{opts}}{path}");
-        router = if path == "/v1/models" {
-            router.route(path, get(plain)).route(&scoped, get(scoped_handler))
-        } else {
-            router.route(path, post(plain)).route(&scoped, post(scoped_handler))
-        };
-    }
-    let router = router
+    let router = Router::new()
         .route("/_stats", get(stats))
         .route("/_reset", post(reset))
         .route("/_last", get(last))
-        .fallback(not_found)
+        .fallback(dispatch)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(app.clone());
     (router, MockHandle { app })
 }
 
-async fn plain(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let path = uri.path();
-    serve(&app, path, None, &method, &uri, &headers, body).await
-}
-
-async fn scoped_handler(
-    State(app): State<Arc<App>>,
-    Path(opts): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    // "/s/{opts}/v1/..." -> "/v1/...": the raw opts segment holds no '/'.
-    let rest = uri.path().strip_prefix("/s/").unwrap_or_default();
-    let path = rest.find('/').map_or("", |i| &rest[i..]);
-    serve(&app, path, Some(&opts), &method, &uri, &headers, body).await
-}
-
-async fn serve(
-    app: &App,
-    path: &str,
-    opts: Option<&str>,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Some(route) = COUNTED_PATHS.iter().position(|p| *p == path) else {
-        return not_found().await;
+/// Every model route, plain or under `/s/{opts}`: record, resolve the options, check the
+/// dialect's headers, wait, answer with the scripted error or the dialect's reply.
+async fn dispatch(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let (opts, path) = route::split_scenario(uri.path());
+    let Some(endpoint) = route::classify(path) else {
+        return not_found();
     };
+    let expected = endpoint.method();
+    let head_of_get = method == Method::HEAD && expected == Method::GET;
+    if method != expected && !head_of_get {
+        let allow = if expected == Method::GET { "GET,HEAD" } else { "POST" };
+        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, allow)]).into_response();
+    }
+    let dialect = endpoint.dialect(&headers);
     let full_path = uri.path_and_query().map_or(path, |pq| pq.as_str());
-    app.recorder.record(route, method, full_path, headers, &body);
+    app.recorder.record(dialect, path, &method, full_path, &headers, &body);
     let behaviour = match opts {
         None => app.defaults,
-        Some(opts) => match app.defaults.with_scenario(opts) {
+        Some(opts) => match app.defaults.with_scenario(&opts) {
             Ok(b) => b,
-            Err(e) => return errors::bad_request(&e.0),
+            Err(e) => return errors::bad_request(dialect, &e.0),
         },
     };
-    let behaviour = match app.keys.apply(behaviour, crate::stats::credential(headers)) {
+    let behaviour = match app.keys.apply(behaviour, crate::stats::credential(&headers)) {
         Ok(b) => b,
-        Err(e) => return errors::bad_request(&e.0),
+        Err(e) => return errors::bad_request(dialect, &e.0),
     };
     let eff = behaviour.resolve();
+    let signed = Signed {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        headers: &headers,
+        body: &body,
+    };
+    if let Some(refused) = refusal(&app, dialect, &endpoint, &signed) {
+        return refused;
+    }
     let wait = delay_ms(&eff, &app.rng);
     if wait > 0 {
         tokio::time::sleep(Duration::from_millis(wait)).await;
     }
     if eff.status != 200 {
-        return errors::scripted_error(eff.status, eff.retry_after);
+        return errors::scripted_error(dialect, eff.status, eff.retry_after);
     }
-    let resp = match route {
-        0 => chat::handle(&body, &eff, &app.counter),
-        1 => embeddings::handle(&body, &eff),
-        _ => ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], MODELS).into_response(),
+    let counter = &app.counter;
+    let resp = match &endpoint {
+        Endpoint::ChatCompletions => chat::handle(&body, &eff, counter, Dialect::OpenAi, "mock-gpt"),
+        Endpoint::Embeddings => embeddings::handle(&body, &eff, Dialect::OpenAi, "mock-embedding"),
+        Endpoint::Models => models::list(dialect),
+        Endpoint::Messages => anthropic::handle(&body, &eff, counter),
+        Endpoint::CountTokens => anthropic::count_tokens(&body, &eff),
+        Endpoint::Generate { model, stream } => gemini::handle(&body, &eff, counter, model, *stream),
+        Endpoint::Converse { stream, .. } => bedrock::handle(&body, &eff, counter, *stream),
+        Endpoint::AzureChat { deployment } => chat::handle(&body, &eff, counter, Dialect::Azure, deployment),
+        Endpoint::AzureEmbeddings { deployment } => embeddings::handle(&body, &eff, Dialect::Azure, deployment),
     };
     resp.map(|b| body::counting_drops(b, app.unfinished.clone()))
+}
+
+/// The dialect's own checks of the credential and protocol headers, as the real API makes
+/// them: the refusal, if any.
+fn refusal(app: &App, dialect: Dialect, endpoint: &Endpoint, req: &Signed) -> Option<Response> {
+    let (headers, query) = (req.headers, req.query);
+    match dialect {
+        // The OpenAI routes accept anything: the bench and older tests send no key.
+        Dialect::OpenAi => None,
+        Dialect::Anthropic => anthropic::refusal(headers),
+        Dialect::Gemini => gemini::refusal(headers, query, matches!(endpoint, Endpoint::Generate { stream: true, .. })),
+        Dialect::Bedrock => bedrock_auth::refusal(req, app.aws_secret.as_deref()),
+        Dialect::Azure => azure::refusal(headers, query),
+    }
 }
 
 /// Wait before headers: latency ± uniform jitter, plus the stall.
@@ -201,8 +204,8 @@ async fn last(State(app): State<Arc<App>>) -> Json<Option<RecordedRequest>> {
     Json(app.recorder.last_request())
 }
 
-async fn not_found() -> Response {
-    errors::error_response(404, "mock-provider: no such route", None)
+fn not_found() -> Response {
+    errors::error(Dialect::OpenAi, 404, "mock-provider: no such route", None)
 }
 
 #[cfg(test)]
@@ -216,7 +219,5 @@ mod tests {
         let waits: Vec<u64> = (0..1000).map(|_| delay_ms(&eff, &rng)).collect();
         assert!(waits.iter().all(|w| (5..=15).contains(w)));
         assert!(waits.contains(&5) && waits.contains(&15));
-        let models: serde_json::Value = serde_json::from_str(MODELS).unwrap();
-        assert_eq!(models["data"][0]["id"], "mock-gpt");
     }
 }

@@ -365,7 +365,11 @@ async fn embeddings_float_and_base64() {
 
 #[tokio::test]
 async fn stats_last_request_and_reset() {
-    let mock = MockServer::start(MockConfig { defaults: Behaviour { chunks: Some(2), ..Default::default() } }).await;
+    let mock = MockServer::start(MockConfig {
+        defaults: Behaviour { chunks: Some(2), ..Default::default() },
+        ..Default::default()
+    })
+    .await;
     let client = reqwest::Client::new();
     let chat = chat_url(&mock.base_url());
     for key in ["k1", "k1", "k2"] {
@@ -470,4 +474,22 @@ fn binary_prints_address_and_serves() {
     child.wait().unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"content\":\"Hello from\""), "{response}");
+}
+
+#[tokio::test]
+async fn error_after_sends_an_error_object_mid_stream() {
+    let mock = server().await;
+    let req = json!({"stream": true, "messages": []});
+    let (status, _, bytes) = post(&chat_url(&mock.scenario_url("chunks=4,error_after=1")), &req).await;
+    assert_eq!(status, 200);
+    let (events, done) = sse_events(&bytes);
+    assert!(!done, "no [DONE] after an error");
+    assert_eq!(events.len(), 3, "role, one word, the error");
+    assert_eq!(events[1]["choices"][0]["delta"]["content"], "Hello");
+    assert_eq!(
+        events[2],
+        json!({"error": {"message": "mock in-stream error", "type": "server_error", "param": null, "code": null}})
+    );
+    assert_eq!(mock.stats().by_dialect["openai"], 1);
+    assert_eq!(mock.last_request().unwrap().dialect, "openai");
 }

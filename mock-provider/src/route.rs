@@ -1,0 +1,165 @@
+//! Which model route a path names, and in which dialect. Paths are matched by hand rather
+//! than by the router because Gemini's `{model}:generateContent` and Bedrock's
+//! percent-encoded model ids do not fit path patterns, and every route also exists under a
+//! `/s/{opts}` scenario prefix.
+
+use std::borrow::Cow;
+
+use axum::http::{HeaderMap, Method};
+use percent_encoding::percent_decode_str;
+
+/// A provider wire format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Dialect {
+    OpenAi,
+    Anthropic,
+    Gemini,
+    Bedrock,
+    Azure,
+}
+
+impl Dialect {
+    /// The name in [`crate::Stats::by_dialect`], the gateway's provider kind.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Dialect::OpenAi => "openai",
+            Dialect::Anthropic => "anthropic",
+            Dialect::Gemini => "gemini",
+            Dialect::Bedrock => "bedrock",
+            Dialect::Azure => "azure-openai",
+        }
+    }
+}
+
+/// A model route, with what its path names.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    ChatCompletions,
+    Embeddings,
+    /// `GET /v1/models`: the Anthropic list when the request sends `anthropic-version`.
+    Models,
+    Messages,
+    CountTokens,
+    /// Gemini `models/{model}:generateContent` or `:streamGenerateContent`.
+    Generate {
+        model: String,
+        stream: bool,
+    },
+    /// Bedrock `/model/{modelId}/converse` or `/converse-stream`.
+    Converse {
+        model: String,
+        stream: bool,
+    },
+    AzureChat {
+        deployment: String,
+    },
+    AzureEmbeddings {
+        deployment: String,
+    },
+}
+
+impl Endpoint {
+    /// The method the route answers.
+    pub(crate) fn method(&self) -> Method {
+        if *self == Endpoint::Models { Method::GET } else { Method::POST }
+    }
+
+    /// The dialect of a request to this route.
+    pub(crate) fn dialect(&self, headers: &HeaderMap) -> Dialect {
+        match self {
+            Endpoint::ChatCompletions | Endpoint::Embeddings => Dialect::OpenAi,
+            Endpoint::Models if headers.contains_key("anthropic-version") => Dialect::Anthropic,
+            Endpoint::Models => Dialect::OpenAi,
+            Endpoint::Messages | Endpoint::CountTokens => Dialect::Anthropic,
+            Endpoint::Generate { .. } => Dialect::Gemini,
+            Endpoint::Converse { .. } => Dialect::Bedrock,
+            Endpoint::AzureChat { .. } | Endpoint::AzureEmbeddings { .. } => Dialect::Azure,
+        }
+    }
+}
+
+/// Percent-decodes one path segment (Bedrock SDKs encode `:` in model ids as `%3A`).
+pub(crate) fn decode(segment: &str) -> Cow<'_, str> {
+    percent_decode_str(segment).decode_utf8_lossy()
+}
+
+/// The model route `path` (without scenario prefix and query) names, if any.
+pub(crate) fn classify(path: &str) -> Option<Endpoint> {
+    match path {
+        "/v1/chat/completions" => return Some(Endpoint::ChatCompletions),
+        "/v1/embeddings" => return Some(Endpoint::Embeddings),
+        "/v1/models" => return Some(Endpoint::Models),
+        "/v1/messages" => return Some(Endpoint::Messages),
+        "/v1/messages/count_tokens" => return Some(Endpoint::CountTokens),
+        _ => {}
+    }
+    if let Some(rest) = path.strip_prefix("/v1beta/models/").or_else(|| path.strip_prefix("/v1/models/")) {
+        let (model, method) = rest.rsplit_once(':')?;
+        let stream = match method {
+            "generateContent" => false,
+            "streamGenerateContent" => true,
+            _ => return None,
+        };
+        return (!model.is_empty() && !model.contains('/'))
+            .then(|| Endpoint::Generate { model: decode(model).into_owned(), stream });
+    }
+    if let Some(rest) = path.strip_prefix("/model/") {
+        let (model, action) = rest.split_once('/')?;
+        let stream = match action {
+            "converse" => false,
+            "converse-stream" => true,
+            _ => return None,
+        };
+        return (!model.is_empty()).then(|| Endpoint::Converse { model: decode(model).into_owned(), stream });
+    }
+    let rest = path.strip_prefix("/openai/deployments/")?;
+    let (deployment, action) = rest.split_once('/')?;
+    let deployment = decode(deployment).into_owned();
+    match action {
+        _ if deployment.is_empty() => None,
+        "chat/completions" => Some(Endpoint::AzureChat { deployment }),
+        "embeddings" => Some(Endpoint::AzureEmbeddings { deployment }),
+        _ => None,
+    }
+}
+
+/// Splits `/s/{opts}/rest` into the decoded options and `/rest`; other paths have no options.
+pub(crate) fn split_scenario(path: &str) -> (Option<Cow<'_, str>>, &str) {
+    let Some(rest) = path.strip_prefix("/s/") else { return (None, path) };
+    match rest.find('/') {
+        Some(i) => (Some(decode(&rest[..i])), &rest[i..]),
+        None => (Some(decode(rest)), ""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_every_dialect() {
+        assert_eq!(classify("/v1/chat/completions"), Some(Endpoint::ChatCompletions));
+        assert_eq!(
+            classify("/v1beta/models/gemini-2.0-flash:streamGenerateContent"),
+            Some(Endpoint::Generate { model: "gemini-2.0-flash".into(), stream: true })
+        );
+        assert_eq!(classify("/v1beta/models/x:countTokens"), None);
+        assert_eq!(
+            classify("/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse-stream"),
+            Some(Endpoint::Converse { model: "anthropic.claude-3-haiku-20240307-v1:0".into(), stream: true })
+        );
+        assert_eq!(classify("/model/m/invoke"), None);
+        assert_eq!(
+            classify("/openai/deployments/gpt4o/embeddings"),
+            Some(Endpoint::AzureEmbeddings { deployment: "gpt4o".into() })
+        );
+        assert_eq!(classify("/openai/deployments//chat/completions"), None);
+        assert_eq!(classify("/v2/chat"), None);
+        assert_eq!(
+            split_scenario("/s/status=500,chunks=2/v1/messages"),
+            (Some("status=500,chunks=2".into()), "/v1/messages")
+        );
+        assert_eq!(split_scenario("/s/status%3D500/v1/x").0.as_deref(), Some("status=500"));
+        assert_eq!(split_scenario("/v1/models"), (None, "/v1/models"));
+    }
+}
