@@ -9,6 +9,7 @@ mod durability;
 mod errors;
 mod limits;
 mod management;
+mod provider_wire;
 mod rotate_key;
 mod routing;
 mod sdk;
