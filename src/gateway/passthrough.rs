@@ -14,10 +14,11 @@ use super::admission;
 use super::attempts;
 use super::auth::authenticate;
 use super::call::CallGuard;
+use super::rate_headers;
 use super::relay;
 use super::request_id::RequestId;
 use super::upstream::UpstreamFailure;
-use crate::billing::estimate;
+use crate::billing::{estimate, ratelimit};
 use crate::billing::money::format_credits;
 use crate::error::{ApiError, Dialect, ErrorKind};
 use crate::protocol::openai;
@@ -137,6 +138,7 @@ async fn run(
     };
     let status = resp.status();
     let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+    let rate = call.rate_state();
     if stream {
         let overhead = call.overhead();
         let idle = std::time::Duration::from_millis(route.provider.timeouts.idle_ms);
@@ -146,6 +148,7 @@ async fn run(
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         h.insert("x-tollgate-overhead-ms", ms_header(overhead));
+        rate_headers::insert(h, Dialect::OpenAi, &rate, ratelimit::now_us());
         return Ok(out);
     }
     let total = std::time::Duration::from_millis(route.provider.timeouts.total_ms).saturating_sub(started.elapsed());
@@ -183,7 +186,9 @@ async fn run(
     call.mark_first_token();
     let overhead = call.overhead();
     let settled = call.success(status.as_u16());
-    Ok(json_response(status, content_type, body, settled.cost, overhead))
+    let mut out = json_response(status, content_type, body, settled.cost, overhead);
+    rate_headers::insert(out.headers_mut(), Dialect::OpenAi, &rate, ratelimit::now_us());
+    Ok(out)
 }
 
 /// Records the failed call and answers the client's error.
