@@ -6,6 +6,7 @@
 //! tokens (float noise such as `2.9999900000000002e-06`) is left out and reported, never
 //! rounded: a model without a catalog price is refused until an operator prices it.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::value::RawValue;
@@ -62,14 +63,14 @@ pub fn convert(text: &str, source: &str) -> Result<Converted, String> {
             continue;
         }
         match model_of(&text_of, kind, key.strip_prefix(prefix).unwrap_or(key), &mode) {
-            Ok(m) => {
-                let id = (m.provider.clone(), m.model.clone());
-                if models.contains_key(&id) {
-                    left_out.push((key.clone(), format!("another entry already prices {}/{}", id.0, id.1)));
-                } else {
-                    models.insert(id, m);
+            Ok(m) => match models.entry((m.provider.clone(), m.model.clone())) {
+                Entry::Occupied(_) => {
+                    left_out.push((key.clone(), format!("another entry already prices {}/{}", m.provider, m.model)))
                 }
-            }
+                Entry::Vacant(slot) => {
+                    slot.insert(m);
+                }
+            },
             Err(why) => left_out.push((key.clone(), why)),
         }
     }
