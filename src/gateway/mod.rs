@@ -9,6 +9,7 @@ mod passthrough;
 mod relay;
 pub mod request_id;
 mod upstream;
+mod verdict;
 
 use std::sync::Arc;
 
