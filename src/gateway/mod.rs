@@ -6,6 +6,7 @@ mod auth;
 mod call;
 mod models;
 mod passthrough;
+pub mod rate_headers;
 mod relay;
 pub mod request_id;
 mod upstream;

@@ -14,11 +14,12 @@ use super::admission;
 use super::attempts::{self, Reply};
 use super::auth::authenticate;
 use super::call::CallGuard;
+use super::rate_headers;
 use super::relay;
 use super::request_id::RequestId;
 use super::upstream::UpstreamFailure;
-use crate::billing::estimate;
 use crate::billing::money::format_credits;
+use crate::billing::{estimate, ratelimit};
 use crate::error::{ApiError, Dialect, ErrorKind};
 use crate::protocol::openai;
 use crate::routing::failover;
@@ -135,6 +136,7 @@ async fn run(
         Ok(a) => (a.reply, a.route),
         Err(f) => return Err(fail(call, f)),
     };
+    let rate = call.rate_state();
     match reply {
         Reply::Stream { resp, verdict } => {
             let overhead = call.overhead();
@@ -144,6 +146,7 @@ async fn run(
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             h.insert("x-tollgate-overhead-ms", ms_header(overhead));
+            rate_headers::insert(h, Dialect::OpenAi, &rate, ratelimit::now_us());
             Ok(out)
         }
         Reply::Whole { status, content_type, body } => {
@@ -151,7 +154,9 @@ async fn run(
             call.mark_first_token();
             let overhead = call.overhead();
             let settled = call.success(status.as_u16());
-            Ok(json_response(status, content_type, body, settled.cost, overhead))
+            let mut out = json_response(status, content_type, body, settled.cost, overhead);
+            rate_headers::insert(out.headers_mut(), Dialect::OpenAi, &rate, ratelimit::now_us());
+            Ok(out)
         }
     }
 }
