@@ -29,6 +29,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/api/v1/providers", get(providers::list).post(providers::create))
         .route("/api/v1/providers/{id}", get(providers::get).patch(providers::update).delete(providers::delete))
         .route("/api/v1/providers/{id}/health", get(providers::health))
+        .route("/api/v1/health", get(providers::health_all))
         .route(
             "/api/v1/providers/{id}/credentials",
             get(providers::list_credentials).post(providers::create_credential),

@@ -10,6 +10,7 @@ pub mod rate_headers;
 mod relay;
 pub mod request_id;
 mod upstream;
+mod verdict;
 
 use std::sync::Arc;
 
