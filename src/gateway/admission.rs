@@ -177,14 +177,42 @@ fn rate_error(r: &Rejected, tokens: i64) -> ApiError {
         err.retry_after = Some(((retry_us + 999_999) / 1_000_000).max(1) as u64);
         err = err.with_header("retry-after-ms", HeaderValue::from(((retry_us + 999) / 1000).max(1)));
     }
-    for (name, value) in rate_headers(&r.state) {
-        err = err.with_header(name, value);
+    for dialect in [Dialect::OpenAi, Dialect::Anthropic] {
+        for (name, value) in rate_headers(dialect, &r.state) {
+            err = err.with_dialect_header(dialect, name, value);
+        }
     }
     err
 }
 
-/// OpenAI's `x-ratelimit-*` headers for the tightest request and token limits.
-pub fn rate_headers(s: &RateState) -> Vec<(&'static str, HeaderValue)> {
+/// The dialect's rate-limit headers for the tightest request and token limits.
+pub fn rate_headers(dialect: Dialect, s: &RateState) -> Vec<(&'static str, HeaderValue)> {
+    match dialect {
+        Dialect::OpenAi => openai_rate_headers(s),
+        Dialect::Anthropic => anthropic_rate_headers(s, crate::clock::now_ms()),
+    }
+}
+
+/// Anthropic's `anthropic-ratelimit-*` headers: resets are RFC 3339 times, not durations.
+fn anthropic_rate_headers(s: &RateState, now_ms: i64) -> Vec<(&'static str, HeaderValue)> {
+    let reset =
+        |us: i64| HeaderValue::from_str(&crate::clock::rfc3339(now_ms + (us.max(0) + 999) / 1000)).expect("ascii");
+    let mut out = Vec::new();
+    if let Some(w) = s.requests {
+        out.push(("anthropic-ratelimit-requests-limit", HeaderValue::from(w.limit)));
+        out.push(("anthropic-ratelimit-requests-remaining", HeaderValue::from(w.remaining)));
+        out.push(("anthropic-ratelimit-requests-reset", reset(w.reset_us)));
+    }
+    if let Some(w) = s.tokens {
+        out.push(("anthropic-ratelimit-tokens-limit", HeaderValue::from(w.limit)));
+        out.push(("anthropic-ratelimit-tokens-remaining", HeaderValue::from(w.remaining)));
+        out.push(("anthropic-ratelimit-tokens-reset", reset(w.reset_us)));
+    }
+    out
+}
+
+/// OpenAI's `x-ratelimit-*` headers.
+fn openai_rate_headers(s: &RateState) -> Vec<(&'static str, HeaderValue)> {
     let mut out = Vec::new();
     if let Some(w) = s.requests {
         out.push(("x-ratelimit-limit-requests", HeaderValue::from(w.limit)));
@@ -232,5 +260,18 @@ mod tests {
         assert_eq!(duration_text(1_500_000), "1.5s");
         assert_eq!(duration_text(60_000_000), "1m0s");
         assert_eq!(duration_text(360_250_000), "6m0.25s");
+    }
+
+    #[test]
+    fn anthropic_headers_name_reset_times() {
+        use crate::billing::ratelimit::Window;
+        let s = RateState { requests: Some(Window { limit: 60, remaining: 0, reset_us: 1_500_000 }), tokens: None };
+        let h = anthropic_rate_headers(&s, 1_700_000_000_000);
+        let get = |n: &str| h.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_str().unwrap().to_string());
+        assert_eq!(get("anthropic-ratelimit-requests-limit").as_deref(), Some("60"));
+        assert_eq!(get("anthropic-ratelimit-requests-remaining").as_deref(), Some("0"));
+        assert_eq!(get("anthropic-ratelimit-requests-reset"), Some(crate::clock::rfc3339(1_700_000_001_500)));
+        assert_eq!(get("anthropic-ratelimit-tokens-limit"), None);
+        assert!(rate_headers(Dialect::OpenAi, &s).iter().all(|(k, _)| k.starts_with("x-ratelimit-")));
     }
 }

@@ -9,10 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
+use bytes::Bytes;
 
 use super::call::CallGuard;
 use super::upstream::{self, UpstreamFailure};
 use crate::error::{ApiError, ErrorKind};
+use crate::providers::{Operation, Outbound};
 use crate::routing::failover::{Choice, Plan, Planner};
 use crate::routing::health::Outcome;
 use crate::routing::resolve::Route;
@@ -30,22 +32,29 @@ enum Next {
     Target,
 }
 
+/// What every attempt of a call sends, whatever the route.
+pub struct Ask<'a> {
+    pub operation: Operation,
+    pub stream: bool,
+    pub request_id: &'a str,
+    pub client_headers: &'a HeaderMap,
+}
+
 /// An upstream that answered with success headers, and where it went.
 pub struct Answered {
     pub resp: reqwest::Response,
     pub route: Route,
 }
 
-/// Sends the request (built per route by `body_for`) until an upstream answers with success
-/// headers; otherwise the failure the client should see.
+/// Sends the request (built per route by `body_for`: each route's provider may speak another
+/// protocol) until an upstream answers with success headers; otherwise the failure the client
+/// should see.
 pub async fn send(
     state: &Arc<AppState>,
     plan: &Plan,
     call: &mut CallGuard,
-    path: &str,
-    body_for: impl Fn(&Route) -> Vec<u8>,
-    request_id: &str,
-    client_headers: &HeaderMap,
+    ask: &Ask<'_>,
+    body_for: impl Fn(&Route) -> Bytes,
 ) -> Result<Answered, UpstreamFailure> {
     let routing = &state.routing;
     let mut planner = Planner::new(plan, routing);
@@ -67,9 +76,17 @@ pub async fn send(
         attempts += 1;
         call.attempt_on(&choice.route, &choice.credential().id);
         let provider = &choice.route.provider;
-        let body = body_for(&choice.route);
-        let sent =
-            upstream::send(&state.http, provider, choice.credential(), path, body, request_id, client_headers).await;
+        let outbound = Outbound {
+            provider,
+            credential: choice.credential(),
+            operation: ask.operation,
+            upstream_model: &choice.route.upstream_model,
+            stream: ask.stream,
+            body: body_for(&choice.route),
+            request_id: ask.request_id,
+            client_headers: ask.client_headers,
+        };
+        let sent = upstream::send(&state.http, outbound).await;
         let (f, next) = match sent {
             Ok((resp, waited)) => {
                 call.add_upstream_time(waited);
