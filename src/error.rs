@@ -53,9 +53,8 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// Overrides the kind's status (an upstream 400 relayed as 400, say).
     pub status: Option<StatusCode>,
-    /// Extra response headers (`retry-after-ms` of a 429), some for one dialect only (a
-    /// 429's `x-ratelimit-*` for OpenAI clients, `anthropic-ratelimit-*` for Anthropic ones).
-    pub headers: Vec<(Option<Dialect>, &'static str, HeaderValue)>,
+    /// Extra response headers (the `x-ratelimit-*` family of a 429).
+    pub headers: Vec<(&'static str, HeaderValue)>,
 }
 
 impl ApiError {
@@ -88,11 +87,7 @@ impl ApiError {
         self
     }
     pub fn with_header(mut self, name: &'static str, value: HeaderValue) -> Self {
-        self.headers.push((None, name, value));
-        self
-    }
-    pub fn with_dialect_header(mut self, dialect: Dialect, name: &'static str, value: HeaderValue) -> Self {
-        self.headers.push((Some(dialect), name, value));
+        self.headers.push((name, value));
         self
     }
     pub fn with_status(mut self, status: StatusCode) -> Self {
@@ -171,7 +166,7 @@ impl ApiError {
         if let Some(secs) = self.retry_after {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        for (_, name, value) in self.headers.into_iter().filter(|(d, _, _)| d.is_none_or(|d| d == dialect)) {
+        for (name, value) in self.headers {
             resp.headers_mut().insert(name, value);
         }
         resp

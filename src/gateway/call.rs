@@ -73,6 +73,11 @@ impl CallGuard {
         &self.record.id
     }
 
+    /// The rate limits' state at admission (for the answer's rate-limit headers).
+    pub fn rate_state(&self) -> crate::billing::ratelimit::RateState {
+        self.admitted.as_ref().map(Admitted::rate_state).unwrap_or_default()
+    }
+
     /// Notes an attempt on a route and credential: the record keeps the last ones used, and
     /// the call is priced as the route that finally answers (a fallback model has its own).
     pub fn attempt_on(&mut self, route: &Route, credential_id: &str) {

@@ -10,6 +10,7 @@ mod messages;
 mod models;
 mod passthrough;
 mod pipeline;
+pub mod rate_headers;
 mod relay;
 mod relay_anthropic;
 mod relay_openai;

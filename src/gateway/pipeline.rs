@@ -16,10 +16,12 @@ use super::admission;
 use super::attempts::{self, Ask};
 use super::auth::Caller;
 use super::call::CallGuard;
+use super::rate_headers;
 use super::relay::Timing;
 use super::upstream::UpstreamFailure;
 use crate::billing::estimate::Estimate;
 use crate::billing::money::format_credits;
+use crate::billing::ratelimit;
 use crate::error::{ApiError, Dialect, ErrorKind};
 use crate::routing::failover::{self, Plan};
 use crate::routing::resolve;
@@ -91,6 +93,7 @@ pub async fn run(
         Err(f) => return Err(fail(call, f)),
     };
     let protocol = route.provider.kind.protocol();
+    let rate = call.rate_state();
     if stream {
         let overhead = call.overhead();
         let timing = Timing {
@@ -102,6 +105,7 @@ pub async fn run(
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         h.insert("x-tollgate-overhead-ms", ms_header(overhead));
+        rate_headers::insert(h, dialect, &rate, ratelimit::now_us());
         return Ok(out);
     }
     let status = resp.status();
@@ -141,7 +145,9 @@ pub async fn run(
     call.mark_first_token();
     let overhead = call.overhead();
     let settled = call.success(status.as_u16());
-    Ok(json_response(status, content_type, body, settled.cost, overhead))
+    let mut out = json_response(status, content_type, body, settled.cost, overhead);
+    rate_headers::insert(out.headers_mut(), dialect, &rate, ratelimit::now_us());
+    Ok(out)
 }
 
 /// Records the failed call and answers the client's error.

@@ -20,6 +20,7 @@
 use serde_json::{Map, Value};
 
 pub mod anthropic;
+pub mod eventstream;
 pub mod invariants;
 pub mod ir;
 pub mod openai;

@@ -9,6 +9,7 @@
 
 pub mod http;
 pub mod openai;
+pub mod sigv4;
 pub mod ssrf;
 
 use reqwest::header::HeaderMap;
