@@ -9,15 +9,18 @@
 //! its arms to [`convert_request`], [`Inbound::response`] and [`Inbound::stream_body`].
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::call::CallGuard;
-use super::relay::{self, Timing, Translated};
+use super::relay::{self, Translated};
 use super::relay_openai;
+use super::verdict::Verdict;
 use crate::billing::pricing::Usage;
+use crate::config::Timeouts;
 use crate::error::{ApiError, Dialect};
 use crate::protocol::stream::openai_to_anthropic::OpenAiToAnthropic;
 use crate::protocol::{anthropic, ir, openai};
@@ -136,13 +139,22 @@ impl Inbound {
     }
 
     /// The client's streamed body for an upstream stream of `protocol`.
-    pub fn stream_body(&self, protocol: Protocol, resp: reqwest::Response, call: CallGuard, timing: Timing) -> Body {
+    pub fn stream_body(
+        &self,
+        protocol: Protocol,
+        resp: reqwest::Response,
+        call: CallGuard,
+        verdict: Verdict,
+        timeouts: &Timeouts,
+        keepalive: Duration,
+    ) -> Body {
+        let (r, c, v, t, k) = (resp, call, verdict, timeouts, keepalive);
         match (self.dialect, protocol) {
             (Dialect::OpenAi, Protocol::OpenAi) => {
-                relay::stream(resp, call, timing, relay_openai::Passthrough::new(self.client_wants_usage))
+                relay::stream(r, c, v, t, k, relay_openai::Passthrough::new(self.client_wants_usage))
             }
             (Dialect::Anthropic, Protocol::OpenAi) => {
-                relay::stream(resp, call, timing, Translated::new(OpenAiToAnthropic::new(self.model.clone())))
+                relay::stream(r, c, v, t, k, Translated::new(OpenAiToAnthropic::new(self.model.clone())))
             }
         }
     }

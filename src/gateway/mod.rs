@@ -16,6 +16,7 @@ mod relay_anthropic;
 mod relay_openai;
 pub mod request_id;
 mod upstream;
+mod verdict;
 
 use std::sync::Arc;
 

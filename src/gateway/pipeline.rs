@@ -13,11 +13,10 @@ use axum::response::{IntoResponse, Response};
 
 use super::adapter::Inbound;
 use super::admission;
-use super::attempts::{self, Ask};
+use super::attempts::{self, Ask, Reply};
 use super::auth::Caller;
 use super::call::CallGuard;
 use super::rate_headers;
-use super::relay::Timing;
 use super::upstream::UpstreamFailure;
 use crate::billing::estimate::Estimate;
 use crate::billing::money::format_credits;
@@ -88,66 +87,48 @@ pub async fn run(
         CallGuard::start(state.clone(), caller, request_id, dialect, endpoint, model, route, stream, started, admitted);
     let ask = Ask { operation: inbound.operation, stream, request_id, client_headers: headers };
     let sent = attempts::send(&state, &plan, &mut call, &ask, |r| inbound.body_for(r)).await;
-    let (resp, route) = match sent {
-        Ok(a) => (a.resp, a.route),
+    let (reply, route) = match sent {
+        Ok(a) => (a.reply, a.route),
         Err(f) => return Err(fail(call, f)),
     };
     let protocol = route.provider.kind.protocol();
     let rate = call.rate_state();
-    if stream {
-        let overhead = call.overhead();
-        let timing = Timing {
-            idle: Duration::from_millis(route.provider.timeouts.idle_ms),
-            keepalive: Duration::from_millis(state.config.stream_keepalive_ms),
-        };
-        let mut out = Response::new(inbound.stream_body(protocol, resp, call, timing));
-        let h = out.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        h.insert("x-tollgate-overhead-ms", ms_header(overhead));
-        rate_headers::insert(h, dialect, &rate, ratelimit::now_us());
-        return Ok(out);
+    match reply {
+        Reply::Stream { resp, verdict } => {
+            let overhead = call.overhead();
+            let keepalive = Duration::from_millis(state.config.stream_keepalive_ms);
+            let timeouts = &route.provider.timeouts;
+            let mut out = Response::new(inbound.stream_body(protocol, resp, call, verdict, timeouts, keepalive));
+            let h = out.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            h.insert("x-tollgate-overhead-ms", ms_header(overhead));
+            rate_headers::insert(h, dialect, &rate, ratelimit::now_us());
+            Ok(out)
+        }
+        Reply::Whole { status, content_type, body } => {
+            let content_type = content_type.filter(|_| inbound.passes_through(protocol));
+            let (body, usage) = match inbound.response(protocol, body) {
+                Ok(converted) => converted,
+                Err(e) => {
+                    let detail = format!("provider {}: {e}", route.provider.name);
+                    let error = ApiError::new(
+                        ErrorKind::Upstream,
+                        format!("provider `{}` sent a response that could not be read", route.provider.name),
+                    )
+                    .with_code("upstream_invalid_response");
+                    return Err(fail(call, UpstreamFailure { class: "upstream_invalid_response", detail, error }));
+                }
+            };
+            call.usage = usage;
+            call.mark_first_token();
+            let overhead = call.overhead();
+            let settled = call.success(status.as_u16());
+            let mut out = json_response(status, content_type, body, settled.cost, overhead);
+            rate_headers::insert(out.headers_mut(), dialect, &rate, ratelimit::now_us());
+            Ok(out)
+        }
     }
-    let status = resp.status();
-    let same_dialect = inbound.passes_through(protocol);
-    let content_type = resp.headers().get(header::CONTENT_TYPE).cloned().filter(|_| same_dialect);
-    let total = Duration::from_millis(route.provider.timeouts.total_ms).saturating_sub(started.elapsed());
-    let read_started = Instant::now();
-    let upstream = match tokio::time::timeout(total, resp.bytes()).await {
-        Ok(Ok(b)) => b,
-        Ok(Err(e)) => {
-            let detail = format!("provider {}: reading the body failed: {e}", route.provider.name);
-            let error =
-                ApiError::new(ErrorKind::Upstream, format!("provider `{}` failed mid-response", route.provider.name));
-            return Err(fail(call, UpstreamFailure { class: "upstream_io_error", detail, error }));
-        }
-        Err(_) => {
-            let name = &route.provider.name;
-            let detail = format!("provider {name}: the call exceeded {} ms", route.provider.timeouts.total_ms);
-            let error = ApiError::new(ErrorKind::Timeout, format!("provider `{name}` did not finish in time"));
-            return Err(fail(call, UpstreamFailure { class: "timeout", detail, error }));
-        }
-    };
-    call.add_upstream_time(read_started.elapsed());
-    let (body, usage) = match inbound.response(protocol, upstream) {
-        Ok(converted) => converted,
-        Err(e) => {
-            let detail = format!("provider {}: {e}", route.provider.name);
-            let error = ApiError::new(
-                ErrorKind::Upstream,
-                format!("provider `{}` sent a response that could not be read", route.provider.name),
-            )
-            .with_code("upstream_invalid_response");
-            return Err(fail(call, UpstreamFailure { class: "upstream_invalid_response", detail, error }));
-        }
-    };
-    call.usage = usage;
-    call.mark_first_token();
-    let overhead = call.overhead();
-    let settled = call.success(status.as_u16());
-    let mut out = json_response(status, content_type, body, settled.cost, overhead);
-    rate_headers::insert(out.headers_mut(), dialect, &rate, ratelimit::now_us());
-    Ok(out)
 }
 
 /// Records the failed call and answers the client's error.

@@ -7,22 +7,25 @@
 //! `event: message_stop`) goes out, so a client that saw the end of the stream always has its
 //! record and charge. Usage is copied onto the call as soon as it is seen, so a client that
 //! stops reading midway is still charged for what the upstream reported. Failures after the
-//! first byte are reported in-band, never as a silently cut stream. Clients whose dialect has
-//! a keep-alive event (Anthropic `ping`) get one whenever the upstream is silent for the
-//! `stream_keepalive_ms` setting.
+//! first byte are reported in-band, never as a silently cut stream, and judged against the
+//! credential and target ([`Verdict`]). Clients whose dialect has a keep-alive event
+//! (Anthropic `ping`) get one whenever the upstream is silent for the `stream_keepalive_ms`
+//! setting. When the client goes away the upstream is dropped at once, or — with the
+//! provider's `drain_ms` — read on in the background for up to that long so usage is known.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use tokio::time::Instant;
 
 use super::call::CallGuard;
+use super::verdict::Verdict;
 use crate::billing::pricing::Usage;
+use crate::config::Timeouts;
 use crate::protocol::stream::{SseTranslator, Translate, encode_all};
 
 /// Where a stream is, as its shape sees it.
@@ -41,6 +44,7 @@ pub enum Progress {
 /// What a relay does with the upstream's bytes for one client dialect and provider protocol.
 pub trait Shape: Send + 'static {
     /// One network read of the upstream body (split anywhere); the client's bytes it completes.
+    /// Nothing after the event that ends the stream (its final or an error event) is returned.
     fn push(&mut self, chunk: &[u8]) -> Bytes;
     /// The upstream body ended: whatever an unterminated last event completes. If the stream
     /// is still [`Progress::Streaming`] afterwards, the relay fails it as truncated.
@@ -64,94 +68,189 @@ struct RelayState<S> {
     shape: S,
     /// `None` once settled.
     call: Option<CallGuard>,
-    timing: Timing,
+    /// `None` once decided.
+    verdict: Option<Verdict>,
+    idle: Duration,
+    keepalive: Duration,
+    /// How long to read on after the client left (zero: cancel).
+    drain: Duration,
+    /// When the upstream last sent something.
+    heard: Instant,
     out: VecDeque<Bytes>,
+    /// Set in the background drain: what is read is no longer sent, and the call settles as
+    /// disconnected (charged for the usage the provider reports).
+    client_gone: bool,
 }
 
-/// How long a stream may be silent.
-#[derive(Debug, Clone, Copy)]
-pub struct Timing {
-    /// Upstream silence after which the stream fails.
-    pub idle: Duration,
-    /// Upstream silence after which the client gets a keep-alive event (if its dialect has one).
-    pub keepalive: Duration,
-}
+/// Owns the relay while the client reads; dropped early (the client left), it hands an
+/// unsettled relay to a background drain when the provider has a drain bound.
+struct Relay<S: Shape>(Option<RelayState<S>>);
 
 /// The client's streamed body for an upstream response, through `shape`.
-pub fn stream<S: Shape>(resp: reqwest::Response, call: CallGuard, timing: Timing, shape: S) -> Body {
-    let upstream: BoxStream<'static, reqwest::Result<Bytes>> = resp.bytes_stream().boxed();
-    let state = RelayState { upstream, shape, call: Some(call), timing, out: VecDeque::new() };
-    Body::from_stream(futures_util::stream::unfold(state, |mut st| async move {
-        let mut silent_since = Instant::now();
+pub fn stream<S: Shape>(
+    resp: reqwest::Response,
+    call: CallGuard,
+    verdict: Verdict,
+    timeouts: &Timeouts,
+    keepalive: Duration,
+    shape: S,
+) -> Body {
+    let state = RelayState {
+        upstream: resp.bytes_stream().boxed(),
+        shape,
+        call: Some(call),
+        verdict: Some(verdict),
+        idle: Duration::from_millis(timeouts.idle_ms),
+        keepalive,
+        drain: Duration::from_millis(timeouts.drain_ms),
+        heard: Instant::now(),
+        out: VecDeque::new(),
+        client_gone: false,
+    };
+    let stream = futures_util::stream::unfold(Relay(Some(state)), |mut relay| async move {
+        let st = relay.0.as_mut().expect("present until dropped");
         loop {
             if let Some(b) = st.out.pop_front() {
-                return Some((Ok::<Bytes, Infallible>(b), st));
+                return Some((Ok::<Bytes, Infallible>(b), relay));
             }
             st.call.as_ref()?;
-            let idle = st.timing.idle;
-            let idle_left = idle.saturating_sub(silent_since.elapsed());
-            let wait = if st.shape.keepalive().is_some() { idle_left.min(st.timing.keepalive) } else { idle_left };
-            match tokio::time::timeout(wait, st.upstream.next()).await {
-                Ok(Some(Ok(chunk))) => {
-                    silent_since = Instant::now();
-                    let bytes = st.shape.push(&chunk);
-                    st.after(bytes);
-                }
-                Ok(None) => {
-                    let bytes = st.shape.end();
-                    st.after(bytes);
-                    if st.call.is_some() && st.shape.progress() == Progress::Streaming {
-                        st.fail("the provider's stream ended before it was complete", "upstream_truncated");
-                    }
-                }
-                Ok(Some(Err(e))) => st.fail(&format!("the provider's stream failed: {e}"), "upstream_io_error"),
-                Err(_) if silent_since.elapsed() >= idle => {
-                    st.fail(&format!("the provider sent nothing for {} ms", idle.as_millis()), "timeout")
-                }
-                Err(_) => {
-                    if let Some(ping) = st.shape.keepalive() {
-                        st.out.push_back(ping);
-                    }
-                }
-            }
+            st.wait().await;
         }
-    }))
+    });
+    Body::from_stream(stream)
 }
 
 impl<S: Shape> RelayState<S> {
+    /// Waits for the upstream while the client reads: a keep-alive when it is silent for
+    /// `keepalive` (if the dialect has one), a failure when it is silent for `idle`.
+    async fn wait(&mut self) {
+        let idle_left = self.idle.saturating_sub(self.heard.elapsed());
+        let keepalive = self.shape.keepalive();
+        let wait = if keepalive.is_some() { idle_left.min(self.keepalive) } else { idle_left };
+        match tokio::time::timeout(wait, self.upstream.next()).await {
+            Ok(next) => self.on_next(next),
+            Err(_) if self.heard.elapsed() >= self.idle => {
+                let message = format!("the provider sent nothing for {} ms", self.idle.as_millis());
+                self.on_error(&message, "timeout")
+            }
+            Err(_) => self.out.extend(keepalive),
+        }
+    }
+
+    fn on_next(&mut self, next: Option<reqwest::Result<Bytes>>) {
+        match next {
+            Some(Ok(chunk)) => {
+                self.heard = Instant::now();
+                let bytes = self.shape.push(&chunk);
+                self.after(bytes);
+            }
+            None => {
+                let bytes = self.shape.end();
+                self.after(bytes);
+                if self.call.is_some() {
+                    self.on_error("the provider's stream ended before it was complete", "upstream_truncated");
+                }
+            }
+            Some(Err(e)) => self.on_error(&format!("the provider's stream failed: {e}"), "upstream_io_error"),
+        }
+    }
+
     /// Queues what the shape produced and settles the call if the stream is over.
     fn after(&mut self, bytes: Bytes) {
         let Some(call) = &mut self.call else { return };
         if let Some(u) = self.shape.usage() {
             call.usage = Some(u);
         }
-        if !bytes.is_empty() {
+        if !bytes.is_empty() && !self.client_gone {
             call.mark_first_token();
             self.out.push_back(bytes);
         }
         match self.shape.progress() {
             Progress::Streaming => {}
-            Progress::Complete => {
-                if let Some(call) = self.call.take() {
-                    call.success(200);
-                    self.out.push_back(self.shape.closing());
-                }
-            }
+            Progress::Complete => self.settle_success(),
+            // The shape already wrote the provider's error in the client's dialect.
             Progress::Failed { class, message } => {
-                if let Some(call) = self.call.take() {
-                    tracing::warn!(call = call.id(), class, "stream failed after it started: {message}");
-                    call.failure(502, class, &message);
-                }
+                self.fail(&message, class);
             }
         }
     }
 
-    fn fail(&mut self, message: &str, class: &str) {
+    fn settle_success(&mut self) {
+        if let Some(verdict) = self.verdict.take() {
+            verdict.ok();
+        }
         if let Some(call) = self.call.take() {
-            tracing::warn!(call = call.id(), class, "stream failed after it started: {message}");
-            call.failure(502, class, message);
+            if self.client_gone {
+                call.failure(499, "client_disconnected_drained", "the client left; the stream was read to its end");
+                return;
+            }
+            call.success(200);
+            self.out.push_back(self.shape.closing());
+        }
+    }
+
+    /// The provider failed after the stream started: an in-band error event for the client.
+    fn on_error(&mut self, message: &str, class: &str) {
+        if self.fail(message, class) && !self.client_gone {
             self.out.push_back(self.shape.fail(message));
         }
+    }
+
+    /// Settles the call as failed by the provider; false if it was settled already.
+    fn fail(&mut self, message: &str, class: &str) -> bool {
+        if let Some(verdict) = self.verdict.take() {
+            verdict.broke(message);
+        }
+        let Some(call) = self.call.take() else { return false };
+        tracing::warn!(call = call.id(), class, "stream failed after it started: {message}");
+        if self.client_gone {
+            call.failure(499, "client_disconnected", &format!("the client left; then {message}"));
+        } else {
+            call.failure(502, class, message);
+        }
+        true
+    }
+
+    /// After the client left: reads on until the stream ends or `drain` has passed, then
+    /// settles with what the provider reported.
+    async fn drain(mut self) {
+        let deadline = Instant::now() + self.drain;
+        while self.call.is_some() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            // Past the drain bound the wait ends without blaming the provider.
+            match tokio::time::timeout(left.min(self.idle), self.upstream.next()).await {
+                Ok(next) => self.on_next(next),
+                Err(_) if left < self.idle => break,
+                Err(_) => {
+                    let message = format!("the provider sent nothing for {} ms", self.idle.as_millis());
+                    self.on_error(&message, "timeout")
+                }
+            }
+            self.out.clear();
+        }
+        if let Some(call) = self.call.take() {
+            let message =
+                format!("the client left; the stream was read for the {} ms drain limit", self.drain.as_millis());
+            call.failure(499, "drain_limit", &message);
+        }
+    }
+}
+
+impl<S: Shape> Drop for Relay<S> {
+    /// The client went away before the call settled: with a drain bound, the rest of the
+    /// stream is read in the background; without, the upstream is dropped here (cancelled)
+    /// and the call settles as `client_disconnected` in `CallGuard`'s own drop.
+    fn drop(&mut self) {
+        let Some(mut st) = self.0.take() else { return };
+        if st.call.is_none() || st.drain.is_zero() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        st.client_gone = true;
+        runtime.spawn(st.drain());
     }
 }
 

@@ -15,11 +15,19 @@ pub struct Passthrough {
     client_wants_usage: bool,
     usage: Option<Usage>,
     saw_done: bool,
+    /// The provider's in-band error, which ended the stream.
+    failed: Option<String>,
 }
 
 impl Passthrough {
     pub fn new(client_wants_usage: bool) -> Self {
-        Passthrough { framer: sse::SseFramer::default(), client_wants_usage, usage: None, saw_done: false }
+        Passthrough {
+            framer: sse::SseFramer::default(),
+            client_wants_usage,
+            usage: None,
+            saw_done: false,
+            failed: None,
+        }
     }
 
     /// Reads usage from an event and decides what the client gets of it.
@@ -31,6 +39,12 @@ impl Passthrough {
             // Held back until the call is settled.
             self.saw_done = true;
             return None;
+        }
+        if let Some(message) = openai::chunk_error(&data) {
+            // The provider ended the stream with an error event, already in the client's
+            // dialect: it goes out as the stream's last event, in place of the gateway's own.
+            self.failed = Some(format!("the provider's stream reported an error: {message}"));
+            return Some(event);
         }
         if !openai::chunk_has_usage(&data) {
             return Some(event);
@@ -49,7 +63,9 @@ impl Shape for Passthrough {
     fn push(&mut self, chunk: &[u8]) -> Bytes {
         self.framer.push(chunk);
         let mut out = BytesMut::new();
-        while let Some(event) = self.framer.next_event() {
+        while self.progress() == Progress::Streaming
+            && let Some(event) = self.framer.next_event()
+        {
             if let Some(kept) = self.filter(event) {
                 out.extend_from_slice(&kept);
             }
@@ -63,7 +79,11 @@ impl Shape for Passthrough {
     }
 
     fn progress(&self) -> Progress {
-        if self.saw_done { Progress::Complete } else { Progress::Streaming }
+        match (&self.failed, self.saw_done) {
+            (Some(message), _) => Progress::Failed { class: "upstream_stream_error", message: message.clone() },
+            (None, true) => Progress::Complete,
+            (None, false) => Progress::Streaming,
+        }
     }
 
     fn closing(&mut self) -> Bytes {
@@ -116,6 +136,16 @@ mod tests {
             assert_eq!((p.usage().unwrap().input_tokens, p.usage().unwrap().output_tokens), (3, 1));
             assert_eq!(&p.closing()[..], b"data: [DONE]\n\n");
         }
+    }
+
+    #[test]
+    fn a_provider_error_event_is_the_last_event() {
+        let mut p = Passthrough::new(false);
+        let out = p.push(b"data: {\"error\":{\"message\":\"boom\"}}\n\ndata: {\"choices\":[]}\n\n");
+        assert_eq!(&out[..], b"data: {\"error\":{\"message\":\"boom\"}}\n\n");
+        assert!(
+            matches!(p.progress(), Progress::Failed { class: "upstream_stream_error", message } if message.contains("boom"))
+        );
     }
 
     #[test]
