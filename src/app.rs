@@ -3,7 +3,7 @@
 //! Layers, outermost first: request id (every response carries `x-request-id`) → routes.
 //! Model traffic (`/v1`) authenticates with Tollgate keys inside its handlers so errors come
 //! out in the caller's dialect; the management API (`/api/v1`) sits behind the admin check;
-//! health endpoints are open.
+//! health endpoints are open; `/metrics` needs the master key unless configured public.
 
 use std::sync::Arc;
 
@@ -24,6 +24,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(crate::admin::routes(state.clone()))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::metrics::render::handler))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)

@@ -29,6 +29,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// `text` or `json` log lines.
     pub log_format: String,
+    /// Serves `GET /metrics` without the master key (for scrapers on a trusted network).
+    pub metrics_public: bool,
     /// Providers, credentials and models declared as code, applied at start-up.
     pub providers: Vec<DeclaredProvider>,
     pub models: Vec<DeclaredModel>,
@@ -59,13 +61,16 @@ pub struct Timeouts {
     pub first_byte_ms: u64,
     /// Longest silence between two chunks of a streamed body.
     pub idle_ms: u64,
-    /// Cap on a whole non-streaming call.
+    /// Cap on a whole non-streaming attempt.
     pub total_ms: u64,
+    /// When a streaming client goes away: 0 cancels the upstream at once; more keeps reading
+    /// it for up to this long so the call's usage is known and charged.
+    pub drain_ms: u64,
 }
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts { connect_ms: 10_000, first_byte_ms: 120_000, idle_ms: 120_000, total_ms: 600_000 }
+        Timeouts { connect_ms: 10_000, first_byte_ms: 120_000, idle_ms: 120_000, total_ms: 600_000, drain_ms: 0 }
     }
 }
 
@@ -115,6 +120,7 @@ impl Default for Config {
             shutdown_grace_secs: 30,
             timeouts: Timeouts::default(),
             log_format: "text".into(),
+            metrics_public: false,
             providers: Vec::new(),
             models: Vec::new(),
         }
@@ -179,6 +185,9 @@ impl Config {
         if let Some(v) = non_empty("TOLLGATE_SHUTDOWN_GRACE_SECS") {
             self.shutdown_grace_secs =
                 v.parse().map_err(|_| format!("TOLLGATE_SHUTDOWN_GRACE_SECS: not a number: {v}"))?;
+        }
+        if let Some(v) = non_empty("TOLLGATE_METRICS_PUBLIC") {
+            self.metrics_public = parse_bool("TOLLGATE_METRICS_PUBLIC", &v)?;
         }
         if let Some(v) = non_empty("TOLLGATE_LOG_FORMAT") {
             self.log_format = v;

@@ -9,6 +9,7 @@
 //!   [`routing`]: which target and credential serve a call.
 //! - [`billing`]: money, prices, balances; [`usage`]: the journal and batch writer of call
 //!   records; [`store`]: the database (SQLite or PostgreSQL).
+//! - [`metrics`]: counters the request path bumps, `GET /metrics`.
 //! - [`snapshot`]: the in-memory configuration the hot path reads; [`secrets`]: encryption
 //!   of provider keys, hashing of Tollgate keys and passwords.
 
@@ -20,6 +21,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod gateway;
+pub mod metrics;
 pub mod protocol;
 pub mod providers;
 pub mod routing;
@@ -84,6 +86,7 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
         accounts,
         budgets,
         limiter: Arc::default(),
+        metrics: metrics::Metrics::default(),
         usage,
         vault,
         db,

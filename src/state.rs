@@ -9,6 +9,7 @@ use crate::billing::budgets::Budgets;
 use crate::billing::ratelimit::RateLimiter;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::routing::RoutingState;
 use crate::secrets::api_keys;
 use crate::secrets::vault::Vault;
@@ -30,6 +31,8 @@ pub struct AppState {
     /// Requests, tokens per minute and concurrency per key and user.
     pub limiter: Arc<RateLimiter>,
     pub usage: UsageLog,
+    /// Counters and histograms for `GET /metrics` (atomics, no lock on the request path).
+    pub metrics: Metrics,
     pub http: reqwest::Client,
     /// SHA-256 digests of the keys accepted by the management API.
     pub admin_key_hashes: Vec<[u8; 32]>,

@@ -51,7 +51,8 @@ pub struct Behaviour {
     /// Delay between stream chunks, in ms (0).
     #[arg(long)]
     pub chunk_delay_ms: Option<u64>,
-    /// In a stream, after this many content chunks sleep `stall_mid_ms` (none).
+    /// In a stream, after this many content chunks sleep `stall_mid_ms` (none). In a
+    /// non-stream reply, send half of the body, sleep `stall_mid_ms`, then the rest.
     #[arg(long)]
     pub stall_after: Option<u64>,
     /// Length of the mid-stream stall, in ms (600000).

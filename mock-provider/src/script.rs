@@ -72,12 +72,16 @@ impl<'e> Script<'e> {
     }
 }
 
-/// A whole JSON reply; with `cut_after` set, the first half of the body and then an abort.
+/// A whole JSON reply; with `cut_after` set, the first half of the body and then an abort;
+/// with `stall_after` set, the first half, a `stall_mid_ms` stall, then the rest.
 pub(crate) fn json_response(bytes: Vec<u8>, eff: &Effective) -> Response {
     let bytes = Bytes::from(bytes);
+    let half = bytes.len() / 2;
     let body = if eff.cut_after.is_some() {
-        let half = bytes.slice(..bytes.len() / 2);
-        body::scripted(vec![Step::Data(half), Step::Cut])
+        body::scripted(vec![Step::Data(bytes.slice(..half)), Step::Cut])
+    } else if eff.stall_after.is_some() {
+        let (head, tail) = (bytes.slice(..half), bytes.slice(half..));
+        body::scripted(vec![Step::Data(head), Step::Sleep(eff.stall_mid_ms), Step::Data(tail)])
     } else {
         Body::from(bytes)
     };

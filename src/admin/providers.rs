@@ -170,23 +170,37 @@ pub async fn list_credentials(State(state): S, Path(id): Path<String>) -> Result
 
 /// A credential's live health; an operator's or a stored refusal's `enabled: false` wins.
 fn credential_health(state: &AppState, c: &CredentialRow, now: Instant) -> Value {
-    let mut report = state.routing.health.report(&credential_key(&c.id), now);
-    if !c.enabled {
-        report.state = "disabled";
-        report.disabled_reason = c.disabled_reason.clone().or(report.disabled_reason);
-    }
+    let report = state.routing.health.credential_report(&c.id, c.enabled, c.disabled_reason.as_deref(), now);
     serde_json::to_value(report).expect("a health report serializes")
 }
 
 /// `GET /api/v1/providers/{id}/health`: the provider's credentials and every target (a model
-/// routed to this provider) with its state, recent error rate and latency.
+/// routed to this provider) with its state, last error, recent error rate and latency.
 pub async fn health(State(state): S, Path(id): Path<String>) -> Result<Response, ApiError> {
     let p = load(&state, &id).await?;
     let rows = q::list_credentials(&state.db, Some(&p.id)).await?;
+    Ok(Json(provider_health(&state, &p, &rows, Instant::now())).into_response())
+}
+
+/// `GET /api/v1/health`: [`health`] of every provider.
+pub async fn health_all(State(state): S) -> Result<Response, ApiError> {
+    let providers = q::list(&state.db).await?;
+    let credentials = q::list_credentials(&state.db, None).await?;
     let now = Instant::now();
+    let data: Vec<Value> = providers
+        .iter()
+        .map(|p| {
+            let rows: Vec<CredentialRow> = credentials.iter().filter(|c| c.provider_id == p.id).cloned().collect();
+            provider_health(&state, p, &rows, now)
+        })
+        .collect();
+    Ok(Json(json!({"object": "list", "data": data})).into_response())
+}
+
+fn provider_health(state: &AppState, p: &ProviderRow, rows: &[CredentialRow], now: Instant) -> Value {
     let credentials: Vec<Value> = rows
         .iter()
-        .map(|c| json!({"id": c.id, "name": c.name, "weight": c.weight, "health": credential_health(&state, c, now)}))
+        .map(|c| json!({"id": c.id, "name": c.name, "weight": c.weight, "health": credential_health(state, c, now)}))
         .collect();
     let snap = state.snapshot.load_full();
     let mut targets: Vec<(String, Vec<String>)> = Vec::new();
@@ -207,11 +221,10 @@ pub async fn health(State(state): S, Path(id): Path<String>) -> Result<Response,
             json!({"upstream_model": upstream, "models": models, "health": report})
         })
         .collect();
-    Ok(Json(json!({
+    json!({
         "id": p.id, "object": "provider.health", "name": p.name, "enabled": p.enabled,
         "credentials": credentials, "targets": targets,
-    }))
-    .into_response())
+    })
 }
 
 /// Seals and stores a new credential for provider `provider_id`.
@@ -266,7 +279,10 @@ async fn load_credential(state: &AppState, id: &str) -> Result<CredentialRow, Ap
 }
 
 pub async fn get_credential(State(state): S, Path(id): Path<String>) -> Result<Response, ApiError> {
-    Ok(Json(credential_json(&load_credential(&state, &id).await?)).into_response())
+    let c = load_credential(&state, &id).await?;
+    let mut v = credential_json(&c);
+    v["health"] = credential_health(&state, &c, Instant::now());
+    Ok(Json(v).into_response())
 }
 
 pub async fn update_credential(State(state): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {

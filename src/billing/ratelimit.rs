@@ -50,12 +50,15 @@ pub enum Dimension {
     Concurrency,
 }
 
-/// One limit's state as the OpenAI `x-ratelimit-*` headers report it.
+/// One limit's state as the dialects' rate-limit headers report it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
     pub limit: i64,
+    /// Units left after the decision this window was taken at.
     pub remaining: i64,
-    pub reset_us: i64,
+    /// When the limit is fully replenished (Unix microseconds, the clock of [`now_us`]), so a
+    /// header written later than the decision still counts down from the right moment.
+    pub reset_at_us: i64,
 }
 
 /// The tightest request and token windows among the caller's limits.
@@ -128,7 +131,7 @@ impl RateLimiter {
             }
             if let Some(rpm) = l.rpm {
                 let d = gcra::check(now, cell.rpm_tat, Quota::per_minute(rpm), 1);
-                let w = Window { limit: rpm, remaining: d.remaining, reset_us: d.reset_us };
+                let w = Window { limit: rpm, remaining: d.remaining, reset_at_us: now + d.reset_us };
                 if !d.allowed {
                     let mut s = state;
                     s.requests = Some(w);
@@ -139,7 +142,7 @@ impl RateLimiter {
             }
             if let Some(tpm) = l.tpm {
                 let d = gcra::check(now, cell.tpm_tat, Quota::per_minute(tpm), tokens);
-                let w = Window { limit: tpm, remaining: d.remaining, reset_us: d.reset_us };
+                let w = Window { limit: tpm, remaining: d.remaining, reset_at_us: now + d.reset_us };
                 if !d.allowed {
                     let mut s = state;
                     s.tokens = Some(w);

@@ -52,6 +52,11 @@ pub struct Admitted {
 }
 
 impl Admitted {
+    /// The rate limits' state at admission, for the answer's rate-limit headers.
+    pub fn rate_state(&self) -> RateState {
+        self.rate.as_ref().map(|r| r.state).unwrap_or_default()
+    }
+
     /// Ends every hold: deducts `charge` from the credits (the cost, or 0 when the call is not
     /// deducted), counts `cost` against the budgets on the day the call started, and corrects
     /// the tokens-per-minute limits to `tokens` used (`None`: keep the admitted estimate).
@@ -121,9 +126,10 @@ fn try_admit(
     } else {
         Some(state.accounts.reserve(&caller.user.id, cost).map_err(|_| (credits_error(), "insufficient_credits"))?)
     };
-    let rate = state.limiter.acquire(&subjects, req.estimate.rate_tokens(), ratelimit::now_us()).map_err(|r| {
+    let now_us = ratelimit::now_us();
+    let rate = state.limiter.acquire(&subjects, req.estimate.rate_tokens(), now_us).map_err(|r| {
         let class = if r.dimension == Dimension::Concurrency { "concurrency_limited" } else { "rate_limited" };
-        (rate_error(&r, req.estimate.rate_tokens()), class)
+        (rate_error(&r, req.estimate.rate_tokens(), req.dialect, now_us), class)
     })?;
     Ok(Admitted { credit, budget: Some(budget), rate: Some(rate) })
 }
@@ -153,7 +159,7 @@ fn budget_error(e: &Exhausted) -> ApiError {
     .with_code("budget_exceeded")
 }
 
-fn rate_error(r: &Rejected, tokens: i64) -> ApiError {
+fn rate_error(r: &Rejected, tokens: i64, dialect: Dialect, now_us: i64) -> ApiError {
     let who = r.scope.noun();
     let message = match r.dimension {
         Dimension::Concurrency => {
@@ -177,60 +183,8 @@ fn rate_error(r: &Rejected, tokens: i64) -> ApiError {
         err.retry_after = Some(((retry_us + 999_999) / 1_000_000).max(1) as u64);
         err = err.with_header("retry-after-ms", HeaderValue::from(((retry_us + 999) / 1000).max(1)));
     }
-    for (name, value) in rate_headers(&r.state) {
+    for (name, value) in super::rate_headers::render(dialect, &r.state, now_us) {
         err = err.with_header(name, value);
     }
     err
-}
-
-/// OpenAI's `x-ratelimit-*` headers for the tightest request and token limits.
-pub fn rate_headers(s: &RateState) -> Vec<(&'static str, HeaderValue)> {
-    let mut out = Vec::new();
-    if let Some(w) = s.requests {
-        out.push(("x-ratelimit-limit-requests", HeaderValue::from(w.limit)));
-        out.push(("x-ratelimit-remaining-requests", HeaderValue::from(w.remaining)));
-        out.push(("x-ratelimit-reset-requests", duration_header(w.reset_us)));
-    }
-    if let Some(w) = s.tokens {
-        out.push(("x-ratelimit-limit-tokens", HeaderValue::from(w.limit)));
-        out.push(("x-ratelimit-remaining-tokens", HeaderValue::from(w.remaining)));
-        out.push(("x-ratelimit-reset-tokens", duration_header(w.reset_us)));
-    }
-    out
-}
-
-fn duration_header(us: i64) -> HeaderValue {
-    HeaderValue::from_str(&duration_text(us)).expect("ascii")
-}
-
-/// A duration the way OpenAI writes its reset headers: `20ms`, `1.5s`, `6m0s`.
-fn duration_text(us: i64) -> String {
-    let ms = (us.max(0) + 999) / 1000;
-    if ms == 0 {
-        return "0s".into();
-    }
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let (minutes, rest) = (ms / 60_000, ms % 60_000);
-    let secs = if rest % 1000 == 0 {
-        format!("{}s", rest / 1000)
-    } else {
-        format!("{}.{}s", rest / 1000, format!("{:03}", rest % 1000).trim_end_matches('0'))
-    };
-    if minutes > 0 { format!("{minutes}m{secs}") } else { secs }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_like_openai_headers() {
-        assert_eq!(duration_text(0), "0s");
-        assert_eq!(duration_text(19_500), "20ms");
-        assert_eq!(duration_text(1_500_000), "1.5s");
-        assert_eq!(duration_text(60_000_000), "1m0s");
-        assert_eq!(duration_text(360_250_000), "6m0.25s");
-    }
 }

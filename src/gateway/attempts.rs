@@ -1,22 +1,28 @@
 //! The failover loop of one call: attempts go to the planner's next credential, target or
 //! fallback model until one answers, a failure must go back to the client (a 400 is the
 //! request's fault, not the provider's), the plan is exhausted, or the retry budget says stop.
-//! Only response headers are awaited here, so nothing has reached the client yet: this is
-//! the only place a call is retried. Each attempt feeds the health of its credential and
-//! target, and is noted on the call record (one record, one charge, however many attempts).
+//! Nothing has reached the client while this runs: response headers are awaited here, and a
+//! non-stream body is read whole here too (a body that stalls or breaks fails over like a
+//! missing answer). This is the only place a call is retried. Each attempt feeds the health of
+//! its credential and target — a stream's at its end, through its [`Verdict`] — and is noted
+//! on the call record (one record, one charge, however many attempts).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use bytes::Bytes;
 
 use super::call::CallGuard;
 use super::upstream::{self, UpstreamFailure};
+use super::verdict::Verdict;
 use crate::error::{ApiError, ErrorKind};
+use crate::metrics::AttemptOutcome;
 use crate::routing::failover::{Choice, Plan, Planner};
 use crate::routing::health::Outcome;
 use crate::routing::resolve::Route;
 use crate::routing::retest;
+use crate::snapshot::ProviderEntry;
 use crate::state::AppState;
 
 /// What a failed attempt means for the rest of the call.
@@ -30,14 +36,23 @@ enum Next {
     Target,
 }
 
-/// An upstream that answered with success headers, and where it went.
+/// What the upstream answered with success headers.
+pub enum Reply {
+    /// A stream to relay; `verdict` judges the attempt when the stream ends.
+    Stream { resp: reqwest::Response, verdict: Verdict },
+    /// A non-stream answer, read whole.
+    Whole { status: StatusCode, content_type: Option<HeaderValue>, body: Bytes },
+}
+
+/// An upstream that answered, and where it went.
 pub struct Answered {
-    pub resp: reqwest::Response,
+    pub reply: Reply,
     pub route: Route,
 }
 
 /// Sends the request (built per route by `body_for`) until an upstream answers with success
-/// headers; otherwise the failure the client should see.
+/// headers (and, unless `stream`, a whole body); otherwise the failure the client should see.
+#[expect(clippy::too_many_arguments, reason = "one attempt's inputs, passed through from the handler")]
 pub async fn send(
     state: &Arc<AppState>,
     plan: &Plan,
@@ -46,6 +61,7 @@ pub async fn send(
     body_for: impl Fn(&Route) -> Vec<u8>,
     request_id: &str,
     client_headers: &HeaderMap,
+    stream: bool,
 ) -> Result<Answered, UpstreamFailure> {
     let routing = &state.routing;
     let mut planner = Planner::new(plan, routing);
@@ -68,20 +84,57 @@ pub async fn send(
         call.attempt_on(&choice.route, &choice.credential().id);
         let provider = &choice.route.provider;
         let body = body_for(&choice.route);
+        let attempt_started = Instant::now();
         let sent =
             upstream::send(&state.http, provider, choice.credential(), path, body, request_id, client_headers).await;
+        let counted = state.metrics.attempts.get(&provider.name, &choice.credential().id);
         let (f, next) = match sent {
             Ok((resp, waited)) => {
                 call.add_upstream_time(waited);
+                if resp.status().is_success() && stream {
+                    let verdict = Verdict::new(state, &choice, waited, counted);
+                    return Ok(Answered { reply: Reply::Stream { resp, verdict }, route: choice.route });
+                }
                 if resp.status().is_success() {
-                    healthy(state, &choice, waited);
-                    return Ok(Answered { resp, route: choice.route });
+                    let (status, content_type) = (resp.status(), resp.headers().get("content-type").cloned());
+                    let read_started = Instant::now();
+                    match read_whole(resp, provider, attempt_started).await {
+                        Ok(body) => {
+                            call.add_upstream_time(read_started.elapsed());
+                            counted.record(AttemptOutcome::Ok);
+                            healthy(state, &choice, waited);
+                            let reply = Reply::Whole { status, content_type, body };
+                            return Ok(Answered { reply, route: choice.route });
+                        }
+                        Err(f) => {
+                            call.add_upstream_time(read_started.elapsed());
+                            let outcome =
+                                if f.class == "timeout" { AttemptOutcome::Timeout } else { AttemptOutcome::IoError };
+                            counted.record(outcome);
+                            failed(state, &choice, &f.detail, true);
+                            tracing::info!(
+                                call = call.id(),
+                                attempt = attempts,
+                                class = f.class,
+                                "upstream attempt failed: {}",
+                                f.detail
+                            );
+                            last = Some(f);
+                            continue;
+                        }
+                    }
                 }
                 let status = resp.status();
                 let retry_after = upstream::retry_after_secs(resp.headers());
                 let idle = Duration::from_millis(provider.timeouts.idle_ms);
                 let body = tokio::time::timeout(idle, resp.bytes()).await.ok().and_then(Result::ok).unwrap_or_default();
                 let f = upstream::failure_from_response(provider, choice.credential(), status, retry_after, &body);
+                counted.record(match status.as_u16() {
+                    400 | 413 | 422 => AttemptOutcome::BadRequest,
+                    401 | 403 => AttemptOutcome::Refused,
+                    429 => AttemptOutcome::RateLimited,
+                    _ => AttemptOutcome::Error,
+                });
                 let next = match status.as_u16() {
                     400 | 413 | 422 => {
                         healthy(state, &choice, waited);
@@ -107,6 +160,11 @@ pub async fn send(
                 (f, next)
             }
             Err(f) => {
+                counted.record(match f.class {
+                    "connect_error" => AttemptOutcome::ConnectError,
+                    "timeout" => AttemptOutcome::Timeout,
+                    _ => AttemptOutcome::IoError,
+                });
                 // A connection that cannot be made is the provider's, not the key's.
                 let next = if f.class == "connect_error" { Next::Target } else { Next::Credential };
                 failed(state, &choice, &f.detail, next == Next::Credential);
@@ -141,6 +199,53 @@ fn failed(state: &AppState, choice: &Choice, detail: &str, credential_too: bool)
         state.routing.health.release(&choice.credential_key);
     }
     state.routing.health.record(&choice.target_key, now, outcome());
+}
+
+/// Reads a non-stream body: each chunk within the provider's idle timeout, the whole attempt
+/// within its total cap (counted from the attempt's start).
+async fn read_whole(
+    mut resp: reqwest::Response,
+    provider: &ProviderEntry,
+    attempt_started: Instant,
+) -> Result<Bytes, UpstreamFailure> {
+    let t = &provider.timeouts;
+    let cap = attempt_started + Duration::from_millis(t.total_ms);
+    let idle = Duration::from_millis(t.idle_ms);
+    let mut body = bytes::BytesMut::new();
+    loop {
+        let wait_until = (Instant::now() + idle).min(cap);
+        match tokio::time::timeout_at(wait_until.into(), resp.chunk()).await {
+            Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk),
+            Ok(Ok(None)) => return Ok(body.freeze()),
+            Ok(Err(e)) => {
+                return Err(UpstreamFailure {
+                    class: "upstream_io_error",
+                    detail: format!("provider {}: reading the body failed: {e}", provider.name),
+                    error: ApiError::new(
+                        ErrorKind::Upstream,
+                        format!("provider `{}` failed mid-response", provider.name),
+                    )
+                    .with_code("upstream_error"),
+                });
+            }
+            Err(_) => {
+                let detail = if wait_until >= cap {
+                    format!("provider {}: the call exceeded {} ms", provider.name, t.total_ms)
+                } else {
+                    format!("provider {}: the body stalled for {} ms", provider.name, t.idle_ms)
+                };
+                return Err(UpstreamFailure {
+                    class: "timeout",
+                    detail,
+                    error: ApiError::new(
+                        ErrorKind::Timeout,
+                        format!("provider `{}` did not finish in time", provider.name),
+                    )
+                    .with_code("upstream_timeout"),
+                });
+            }
+        }
+    }
 }
 
 fn no_available() -> UpstreamFailure {

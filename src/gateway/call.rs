@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::billing::pricing::{Pricing, Usage};
 use crate::error::Dialect;
+use crate::metrics::CallSeries;
 use crate::routing::resolve::Route;
 use crate::state::AppState;
 use crate::store::calls::{CallRecord, CallWrite};
@@ -32,6 +33,8 @@ pub struct CallGuard {
     pub usage: Option<Usage>,
     /// What admission reserved for this call; taken (ended) by `settle`.
     admitted: Option<Admitted>,
+    /// The metrics series of the requested model and the provider of the latest attempt.
+    series: Arc<CallSeries>,
     settled: bool,
 }
 
@@ -56,7 +59,9 @@ impl CallGuard {
     ) -> CallGuard {
         let record = open_record(caller, request_id, dialect, endpoint, model, route, stream);
         state.usage.record(CallWrite { record: record.clone(), charge: None });
+        let series = state.metrics.calls.get(model, &route.provider.name);
         CallGuard {
+            series,
             deduct: !caller.user.unlimited && !route.free,
             plan_deducts: !caller.user.unlimited,
             state,
@@ -73,9 +78,17 @@ impl CallGuard {
         &self.record.id
     }
 
+    /// The rate limits' state at admission (for the answer's rate-limit headers).
+    pub fn rate_state(&self) -> crate::billing::ratelimit::RateState {
+        self.admitted.as_ref().map(Admitted::rate_state).unwrap_or_default()
+    }
+
     /// Notes an attempt on a route and credential: the record keeps the last ones used, and
     /// the call is priced as the route that finally answers (a fallback model has its own).
     pub fn attempt_on(&mut self, route: &Route, credential_id: &str) {
+        if self.record.provider_id.as_deref() != Some(route.provider.id.as_str()) {
+            self.series = self.state.metrics.calls.get(&self.record.model, &route.provider.name);
+        }
         self.record.attempts += 1;
         self.record.credential_id = Some(credential_id.to_string());
         self.record.provider_id = Some(route.provider.id.clone());
@@ -130,8 +143,13 @@ impl CallGuard {
         r.reasoning_tokens = usage.reasoning_tokens;
         r.images = usage.images;
         r.cost = cost;
-        r.duration_ms = Some(self.started.elapsed().as_millis() as i64);
-        r.overhead_us = Some(self.started.elapsed().saturating_sub(self.upstream).as_micros() as i64);
+        let elapsed = self.started.elapsed();
+        let overhead = elapsed.saturating_sub(self.upstream);
+        r.duration_ms = Some(elapsed.as_millis() as i64);
+        r.overhead_us = Some(overhead.as_micros() as i64);
+        let status = r.http_status.unwrap_or(0) as u16;
+        self.series.record(status, elapsed, self.usage.as_ref(), cost);
+        self.state.metrics.overhead.observe(overhead);
         let charge = (self.deduct && cost > 0).then(|| NewEntry {
             user_id: r.user_id.clone(),
             kind: "charge".into(),
@@ -197,6 +215,8 @@ pub fn record_rejected(
     record.error_message = Some(err.message.chars().take(500).collect());
     record.duration_ms = Some(req.started.elapsed().as_millis() as i64);
     record.overhead_us = Some(req.started.elapsed().as_micros() as i64);
+    let series = state.metrics.calls.get(req.model, &route.provider.name);
+    series.record(err.status().as_u16(), req.started.elapsed(), None, 0);
     state.usage.record(CallWrite { record, charge: None });
 }
 

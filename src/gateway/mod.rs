@@ -6,9 +6,11 @@ mod auth;
 mod call;
 mod models;
 mod passthrough;
+pub mod rate_headers;
 mod relay;
 pub mod request_id;
 mod upstream;
+mod verdict;
 
 use std::sync::Arc;
 

@@ -11,14 +11,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::admission;
-use super::attempts;
+use super::attempts::{self, Reply};
 use super::auth::authenticate;
 use super::call::CallGuard;
+use super::rate_headers;
 use super::relay;
 use super::request_id::RequestId;
 use super::upstream::UpstreamFailure;
-use crate::billing::estimate;
 use crate::billing::money::format_credits;
+use crate::billing::{estimate, ratelimit};
 use crate::error::{ApiError, Dialect, ErrorKind};
 use crate::protocol::openai;
 use crate::routing::failover;
@@ -130,60 +131,34 @@ async fn run(
     );
     let (stream, wants_usage, body) = (req.stream, req.client_wants_usage, req.body);
     let build = |r: &Route| openai::upstream_body(body.clone(), &r.upstream_model, stream);
-    let sent = attempts::send(&state, &plan, &mut call, endpoint.path(), build, request_id, headers).await;
-    let (resp, route) = match sent {
-        Ok(a) => (a.resp, a.route),
+    let sent = attempts::send(&state, &plan, &mut call, endpoint.path(), build, request_id, headers, stream).await;
+    let (reply, route) = match sent {
+        Ok(a) => (a.reply, a.route),
         Err(f) => return Err(fail(call, f)),
     };
-    let status = resp.status();
-    let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
-    if stream {
-        let overhead = call.overhead();
-        let idle = std::time::Duration::from_millis(route.provider.timeouts.idle_ms);
-        let body = relay::openai_stream(resp, call, wants_usage, idle);
-        let mut out = Response::new(body);
-        let h = out.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        h.insert("x-tollgate-overhead-ms", ms_header(overhead));
-        return Ok(out);
+    let rate = call.rate_state();
+    match reply {
+        Reply::Stream { resp, verdict } => {
+            let overhead = call.overhead();
+            let body = relay::openai_stream(resp, call, verdict, wants_usage, &route.provider.timeouts);
+            let mut out = Response::new(body);
+            let h = out.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            h.insert("x-tollgate-overhead-ms", ms_header(overhead));
+            rate_headers::insert(h, Dialect::OpenAi, &rate, ratelimit::now_us());
+            Ok(out)
+        }
+        Reply::Whole { status, content_type, body } => {
+            call.usage = openai::usage_of(&body);
+            call.mark_first_token();
+            let overhead = call.overhead();
+            let settled = call.success(status.as_u16());
+            let mut out = json_response(status, content_type, body, settled.cost, overhead);
+            rate_headers::insert(out.headers_mut(), Dialect::OpenAi, &rate, ratelimit::now_us());
+            Ok(out)
+        }
     }
-    let total = std::time::Duration::from_millis(route.provider.timeouts.total_ms).saturating_sub(started.elapsed());
-    let read_started = Instant::now();
-    let body = match tokio::time::timeout(total, resp.bytes()).await {
-        Ok(Ok(b)) => b,
-        Ok(Err(e)) => {
-            let f = UpstreamFailure {
-                class: "upstream_io_error",
-                detail: format!("provider {}: reading the body failed: {e}", route.provider.name),
-                error: ApiError::new(
-                    ErrorKind::Upstream,
-                    format!("provider `{}` failed mid-response", route.provider.name),
-                ),
-            };
-            return Err(fail(call, f));
-        }
-        Err(_) => {
-            let f = UpstreamFailure {
-                class: "timeout",
-                detail: format!(
-                    "provider {}: the call exceeded {} ms",
-                    route.provider.name, route.provider.timeouts.total_ms
-                ),
-                error: ApiError::new(
-                    ErrorKind::Timeout,
-                    format!("provider `{}` did not finish in time", route.provider.name),
-                ),
-            };
-            return Err(fail(call, f));
-        }
-    };
-    call.add_upstream_time(read_started.elapsed());
-    call.usage = openai::usage_of(&body);
-    call.mark_first_token();
-    let overhead = call.overhead();
-    let settled = call.success(status.as_u16());
-    Ok(json_response(status, content_type, body, settled.cost, overhead))
 }
 
 /// Records the failed call and answers the client's error.

@@ -18,6 +18,7 @@
 //! at any point; `fail(message)` reports a gateway-side failure in-band.
 
 pub mod anthropic;
+pub mod eventstream;
 pub mod invariants;
 pub mod ir;
 pub mod openai;

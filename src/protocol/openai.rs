@@ -138,6 +138,18 @@ pub fn chunk_usage(data: &str) -> Option<Usage> {
     usage_of(data.as_bytes())
 }
 
+/// The message of a stream chunk that is an error object (`{"error": {...}}`), as providers
+/// send when a stream fails after it started. Ordinary chunks cost a substring search.
+pub fn chunk_error(data: &str) -> Option<String> {
+    if !data.contains("\"error\"") {
+        return None;
+    }
+    let v: Map<String, Value> = serde_json::from_str(data).ok()?;
+    let e = v.get("error").filter(|e| !e.is_null())?;
+    let message = e.get("message").and_then(Value::as_str).or_else(|| e.as_str()).unwrap_or("unknown error");
+    Some(message.chars().take(500).collect())
+}
+
 /// An in-band error event for a stream that already started.
 pub fn stream_error_event(message: &str, kind: &str) -> String {
     serde_json::json!({"error": {"message": message, "type": kind, "param": null, "code": null}}).to_string()
@@ -146,6 +158,18 @@ pub fn stream_error_event(message: &str, kind: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_chunks_are_told_from_content_that_mentions_errors() {
+        assert_eq!(
+            chunk_error(r#"{"error":{"message":"overloaded","type":"server_error"}}"#).as_deref(),
+            Some("overloaded")
+        );
+        assert_eq!(chunk_error(r#"{"error":"plain"}"#).as_deref(), Some("plain"));
+        let content = r#"{"choices":[{"delta":{"content":"the \"error\" key"}}]}"#;
+        assert_eq!(chunk_error(content), None);
+        assert_eq!(chunk_error(r#"{"choices":[],"error":null}"#), None);
+    }
 
     #[test]
     fn parses_and_validates_requests() {

@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod openai;
+pub mod sigv4;
 pub mod ssrf;
 
 /// The provider kinds this build can route traffic to.

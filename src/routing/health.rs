@@ -49,6 +49,9 @@ pub enum Outcome {
     Ok { latency: Duration },
     /// 5xx, connection error or timeout: counts toward the breaker.
     Failed { error: String },
+    /// An answer that failed after it started reaching the client (a stream cut, stalled or
+    /// ended by an error event): a failure like `Failed`, decided when the stream ends.
+    Broke { error: String },
     /// 429: rests the member for `retry_after`, else the default cool-down. Not a breaker error:
     /// the provider is up, this key is just busy.
     RateLimited { retry_after: Option<Duration>, error: String },
@@ -107,6 +110,19 @@ pub struct Report {
     pub p50_latency_ms: Option<u64>,
 }
 
+impl Report {
+    /// The state as a number for gauges: 0 healthy, 1 cooling, 2 half_open, 3 open, 4 disabled.
+    pub fn state_code(&self) -> u64 {
+        match self.state {
+            "healthy" => 0,
+            "cooling" => 1,
+            "half_open" => 2,
+            "open" => 3,
+            _ => 4,
+        }
+    }
+}
+
 impl Member {
     fn prune(&mut self, now: Instant, cfg: &HealthConfig) {
         while self.window.front().is_some_and(|(t, ..)| now.saturating_duration_since(*t) > cfg.window) {
@@ -163,7 +179,7 @@ impl Member {
                     self.window.retain(|(_, ok, _)| *ok);
                 }
             }
-            Outcome::Failed { error } => {
+            Outcome::Failed { error } | Outcome::Broke { error } => {
                 self.push(now, false, Duration::ZERO);
                 self.last_error = Some((now, error));
                 match self.breaker {
@@ -298,6 +314,17 @@ impl Health {
     pub fn report(&self, key: &str, now: Instant) -> Report {
         self.with(key, |m| m.report(now, &self.cfg))
     }
+
+    /// A credential's report, where its stored `enabled: false` (an operator's decision or a
+    /// refusal persisted before a restart) wins over the live state.
+    pub fn credential_report(&self, id: &str, enabled: bool, stored_reason: Option<&str>, now: Instant) -> Report {
+        let mut report = self.report(&credential_key(id), now);
+        if !enabled {
+            report.state = "disabled";
+            report.disabled_reason = stored_reason.map(str::to_string).or(report.disabled_reason);
+        }
+        report
+    }
 }
 
 #[cfg(test)]
@@ -422,6 +449,7 @@ mod tests {
         assert!(!h.available("a", later));
         let r = h.report("a", later);
         assert_eq!((r.state, r.disabled_reason.as_deref()), ("disabled", Some("HTTP 401: bad key")));
+        assert_eq!(r.state_code(), 4);
         h.enable("a");
         assert!(h.available("a", later));
     }

@@ -145,6 +145,45 @@ async fn rate_limits_answer_429_with_openai_headers_and_cost_nothing() {
 }
 
 #[tokio::test]
+async fn successful_calls_carry_the_binding_limits_headers() {
+    let mock = mock().await;
+    let gw = Gateway::start(Engine::Sqlite).await;
+    // Every call uses 7 tokens (4 prompt + 3 completion); each is admitted on an estimate of
+    // 6 ("user" + "hi" → 2 tokens, plus 4 of framing) and corrected to 7 when it settles.
+    let f = Fixture::new(&gw, &mock.scenario_url("prompt_tokens=4,completion_tokens=3"), "10").await;
+    // 20 tokens a minute refill one token every 3 s and 3 requests one every 20 s: the
+    // counts below are exact unless consecutive calls are seconds apart.
+    gw.admin_ok("PATCH", &format!("/api/v1/keys/{}", f.key_id), Some(json!({"rpm": 3, "tpm": 20})), 200).await;
+    for (i, (requests_left, tokens_left)) in [(2, 14), (1, 7), (0, 0)].into_iter().enumerate() {
+        let stream = i == 1;
+        let resp = gw.chat(&f.key, json!({"model": f.model, "messages": msgs(), "stream": stream})).await;
+        assert_eq!(resp.status(), 200);
+        let h = resp.headers().clone();
+        assert_eq!(h["x-ratelimit-limit-requests"], "3");
+        assert_eq!(h["x-ratelimit-remaining-requests"], requests_left.to_string().as_str(), "call {i}");
+        assert_eq!(h["x-ratelimit-limit-tokens"], "20");
+        assert_eq!(h["x-ratelimit-remaining-tokens"], tokens_left.to_string().as_str(), "call {i}");
+        for name in ["x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"] {
+            assert!(h[name].to_str().unwrap().ends_with('s'), "{name}: {:?}", h[name]);
+        }
+        // Read to the end so the call settles (and corrects the token count) before the next.
+        let text = resp.text().await.unwrap();
+        if stream {
+            assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+        }
+    }
+    let resp = gw.chat(&f.key, json!({"model": f.model, "messages": msgs()})).await;
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["x-ratelimit-remaining-requests"], "0");
+    // A key without limits gets no rate-limit headers.
+    let k2 = gw.admin_ok("POST", "/api/v1/keys", Some(json!({"user_id": f.user_id})), 201).await;
+    let resp = gw.chat(k2["key"].as_str().unwrap(), json!({"model": f.model, "messages": msgs()})).await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().keys().all(|n| !n.as_str().starts_with("x-ratelimit")), "{:?}", resp.headers());
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn user_limits_are_validated() {
     let gw = Gateway::start(Engine::Sqlite).await;
     let id = gw.admin_ok("POST", "/api/v1/users", Some(json!({"name": "bob"})), 201).await["id"]
