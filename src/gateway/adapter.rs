@@ -22,8 +22,12 @@ use super::verdict::Verdict;
 use crate::billing::pricing::Usage;
 use crate::config::Timeouts;
 use crate::error::{ApiError, Dialect};
+use crate::protocol::stream::anthropic_to_openai::AnthropicToOpenAi;
+use crate::protocol::stream::bedrock_to_anthropic::BedrockToAnthropic;
+use crate::protocol::stream::gemini_to_anthropic::GeminiToAnthropic;
 use crate::protocol::stream::openai_to_anthropic::OpenAiToAnthropic;
-use crate::protocol::{anthropic, ir, openai};
+use crate::protocol::stream::via_anthropic::ViaAnthropic;
+use crate::protocol::{anthropic, bedrock, gemini, ir, openai};
 use crate::providers::{Operation, Protocol};
 use crate::routing::failover::Plan;
 use crate::routing::resolve::Route;
@@ -103,7 +107,10 @@ impl Inbound {
             Some(converted) => converted.clone(),
             None => self.body.clone(),
         };
-        body.insert("model".into(), Value::String(route.upstream_model.clone()));
+        // Gemini and Bedrock name the model in the URL (`providers/`), not the body.
+        if matches!(protocol, Protocol::OpenAi) {
+            body.insert("model".into(), Value::String(route.upstream_model.clone()));
+        }
         if protocol == Protocol::OpenAi && self.stream {
             // The gateway bills on usage: always asked for, stripped again if the client did not.
             let opts = body.entry("stream_options").or_insert_with(|| Value::Object(Map::new()));
@@ -123,11 +130,14 @@ impl Inbound {
         if self.passes_through(protocol) {
             let usage = match protocol {
                 Protocol::OpenAi => openai::usage_of(&upstream),
+                Protocol::Gemini | Protocol::Bedrock => unreachable!("no client dialect is Gemini's or Bedrock's"),
             };
             return Ok((upstream, usage));
         }
         let mut response = match protocol {
             Protocol::OpenAi => openai::chat::parse_response(&upstream)?,
+            Protocol::Gemini => gemini::parse_response(&upstream)?,
+            Protocol::Bedrock => bedrock::parse_response(&upstream, &message_id())?,
         };
         response.model = self.model.clone();
         let usage = response.usage;
@@ -156,8 +166,34 @@ impl Inbound {
             (Dialect::Anthropic, Protocol::OpenAi) => {
                 relay::stream(r, c, v, t, k, Translated::new(OpenAiToAnthropic::new(self.model.clone())))
             }
+            (Dialect::Anthropic, Protocol::Gemini) => {
+                relay::stream(r, c, v, t, k, Translated::new(GeminiToAnthropic::new(self.model.clone())))
+            }
+            (Dialect::OpenAi, Protocol::Gemini) => {
+                let machine = ViaAnthropic::new(GeminiToAnthropic::new(self.model.clone()), self.to_openai());
+                relay::stream(r, c, v, t, k, Translated::new(machine))
+            }
+            (Dialect::Anthropic, Protocol::Bedrock) => {
+                let machine = BedrockToAnthropic::new(self.model.clone(), message_id());
+                relay::stream(r, c, v, t, k, Translated::event_stream(machine))
+            }
+            (Dialect::OpenAi, Protocol::Bedrock) => {
+                let machine =
+                    ViaAnthropic::new(BedrockToAnthropic::new(self.model.clone(), message_id()), self.to_openai());
+                relay::stream(r, c, v, t, k, Translated::event_stream(machine))
+            }
         }
     }
+
+    /// The Anthropic → OpenAI leg of a stream relayed through the Anthropic hub.
+    fn to_openai(&self) -> AnthropicToOpenAi {
+        AnthropicToOpenAi::new(self.model.clone(), crate::clock::now_ms() / 1000, self.client_wants_usage)
+    }
+}
+
+/// An id for a message whose provider gives none (Bedrock).
+fn message_id() -> String {
+    format!("msg_{}", uuid::Uuid::now_v7().simple())
 }
 
 /// The client's body in the canonical form.
@@ -176,6 +212,8 @@ fn request_to_ir(dialect: Dialect, body: &Map<String, Value>) -> Result<ir::Requ
 fn convert_request(r: &ir::Request, protocol: Protocol) -> Result<Map<String, Value>, String> {
     let v = match protocol {
         Protocol::OpenAi => openai::chat::request_from_ir(r),
+        Protocol::Gemini => serde_json::to_value(gemini::request_from_ir(r)?).expect("serializes"),
+        Protocol::Bedrock => bedrock::request_from_ir(r)?,
     };
     match v {
         Value::Object(m) => Ok(m),

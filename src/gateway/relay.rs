@@ -26,7 +26,7 @@ use super::call::CallGuard;
 use super::verdict::Verdict;
 use crate::billing::pricing::Usage;
 use crate::config::Timeouts;
-use crate::protocol::stream::{SseTranslator, Translate, encode_all};
+use crate::protocol::stream::{ByteTranslator, EventStreamTranslator, SseTranslator, Translate, encode_all};
 
 /// Where a stream is, as its shape sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,16 +267,27 @@ pub trait ClientEvent {
 /// A stream translated from the provider's protocol into the client's dialect by one of
 /// `protocol::stream`'s machines.
 pub struct Translated<T: Translate> {
-    sse: SseTranslator<T>,
+    /// The upstream framing (SSE, or Bedrock's event-stream) in front of the machine.
+    sse: Box<dyn ByteTranslator<Out = T::Out> + Send>,
     progress: Progress,
     closing: Option<Bytes>,
     /// Whether the client got its first event (keep-alives may only follow it).
     started: bool,
 }
 
-impl<T: Translate> Translated<T> {
+impl<T: Translate + Send + 'static> Translated<T> {
+    /// An upstream stream in SSE framing (OpenAI, Anthropic, Gemini).
     pub fn new(machine: T) -> Self {
-        Translated { sse: SseTranslator::new(machine), progress: Progress::Streaming, closing: None, started: false }
+        Self::framed(Box::new(SseTranslator::new(machine)))
+    }
+
+    /// An upstream stream in the AWS event-stream framing (Bedrock).
+    pub fn event_stream(machine: T) -> Self {
+        Self::framed(Box::new(EventStreamTranslator::new(machine)))
+    }
+
+    fn framed(sse: Box<dyn ByteTranslator<Out = T::Out> + Send>) -> Self {
+        Translated { sse, progress: Progress::Streaming, closing: None, started: false }
     }
 }
 

@@ -7,6 +7,8 @@
 //! their own), and an arm in [`upstream_request`] building its URL and headers from an
 //! [`Outbound`] (the body is there for kinds that sign it).
 
+pub mod bedrock;
+pub mod gemini;
 pub mod http;
 pub mod openai;
 pub mod sigv4;
@@ -21,6 +23,10 @@ use crate::snapshot::{CredentialEntry, ProviderEntry};
 pub enum ProviderKind {
     /// OpenAI and every OpenAI-compatible service, by `base_url`.
     OpenAi,
+    /// The Gemini API (generateContent), key in `x-goog-api-key`.
+    Gemini,
+    /// Amazon Bedrock Converse, SigV4-signed from a JSON credential ([`bedrock`]).
+    Bedrock,
 }
 
 /// The wire protocol of a provider's request and response bodies. Traffic whose inbound
@@ -29,6 +35,10 @@ pub enum ProviderKind {
 pub enum Protocol {
     /// OpenAI Chat Completions (and embeddings).
     OpenAi,
+    /// Gemini generateContent / streamGenerateContent (SSE).
+    Gemini,
+    /// Bedrock Converse / ConverseStream (AWS event-stream framing).
+    Bedrock,
 }
 
 /// What one upstream request does.
@@ -39,12 +49,14 @@ pub enum Operation {
 }
 
 impl ProviderKind {
-    pub const SUPPORTED: &'static [&'static str] = &["openai"];
+    pub const SUPPORTED: &'static [&'static str] = &["openai", "gemini", "bedrock"];
 
     pub fn parse(kind: &str) -> Result<ProviderKind, String> {
         match kind {
             "openai" => Ok(ProviderKind::OpenAi),
-            "azure-openai" | "anthropic" | "gemini" | "bedrock" => Err(format!(
+            "gemini" => Ok(ProviderKind::Gemini),
+            "bedrock" => Ok(ProviderKind::Bedrock),
+            "azure-openai" | "anthropic" => Err(format!(
                 "provider kind `{kind}` is not available in this build yet; supported kinds: {}",
                 Self::SUPPORTED.join(", ")
             )),
@@ -55,6 +67,8 @@ impl ProviderKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderKind::OpenAi => "openai",
+            ProviderKind::Gemini => "gemini",
+            ProviderKind::Bedrock => "bedrock",
         }
     }
 
@@ -62,12 +76,16 @@ impl ProviderKind {
     pub fn default_base_url(self) -> &'static str {
         match self {
             ProviderKind::OpenAi => "https://api.openai.com/v1",
+            ProviderKind::Gemini => gemini::DEFAULT_BASE_URL,
+            ProviderKind::Bedrock => bedrock::DEFAULT_BASE_URL,
         }
     }
 
     pub fn protocol(self) -> Protocol {
         match self {
             ProviderKind::OpenAi => Protocol::OpenAi,
+            ProviderKind::Gemini => Protocol::Gemini,
+            ProviderKind::Bedrock => Protocol::Bedrock,
         }
     }
 }
@@ -88,14 +106,29 @@ pub struct Outbound<'a> {
 /// The URL and headers of an upstream request, or why this provider cannot take it (a
 /// message for a 400: the operation does not exist for this kind).
 pub fn upstream_request(o: &Outbound) -> Result<(String, HeaderMap), String> {
-    let mut headers = match o.provider.kind {
-        ProviderKind::OpenAi => openai::headers(&o.credential.api_key, o.request_id),
+    let p = o.provider;
+    if p.kind != ProviderKind::OpenAi && o.operation != Operation::Chat {
+        return Err(format!("provider kind `{}` serves chat only", p.kind.as_str()));
+    }
+    let (url, mut headers) = match p.kind {
+        ProviderKind::OpenAi => {
+            (openai::url(&p.base_url, openai::path(o.operation)), openai::headers(&o.credential.api_key, o.request_id))
+        }
+        ProviderKind::Gemini => {
+            (gemini::url(&p.base_url, o.upstream_model, o.stream)?, gemini::headers(&o.credential.api_key))
+        }
+        ProviderKind::Bedrock => bedrock::request(
+            &p.base_url,
+            &o.credential.api_key,
+            o.upstream_model,
+            o.stream,
+            &o.body,
+            time::OffsetDateTime::now_utc(),
+        )?,
     };
-    let url = match o.provider.kind {
-        ProviderKind::OpenAi => openai::url(&o.provider.base_url, openai::path(o.operation)),
-    };
-    let forwarded = match o.provider.kind {
+    let forwarded: &[&str] = match p.kind {
         ProviderKind::OpenAi => openai::FORWARDED_CLIENT_HEADERS,
+        ProviderKind::Gemini | ProviderKind::Bedrock => &[],
     };
     for name in forwarded {
         if let Some(v) = o.client_headers.get(*name) {
