@@ -118,6 +118,10 @@ impl RelayState {
             self.fail(&format!("the provider's stream reported an error: {message}"), "upstream_stream_error");
             return Some(event);
         }
+        if let Some(call) = &mut self.call {
+            // Counted in case the stream is cut before the provider reports usage.
+            call.note_output(openai::chunk_output_bytes(&data));
+        }
         if !openai::chunk_has_usage(&data) {
             return Some(event);
         }
