@@ -107,9 +107,9 @@ impl CallGuard {
         self.deduct = self.plan_deducts && !route.free;
     }
 
-    /// Counts one event the provider streamed, with `text_bytes` of generated text in it.
-    pub fn note_output(&mut self, text_bytes: usize) {
-        self.output.get_or_insert_default().add(text_bytes);
+    /// Notes what the provider has streamed so far (called as its events arrive).
+    pub fn note_output(&mut self, produced: OutputCount) {
+        self.output = Some(produced);
     }
 
     /// The usage to charge: the provider's report, else — for a stream that started and was

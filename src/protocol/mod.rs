@@ -17,6 +17,8 @@
 //! name on a response before `response_from_ir`. A stream machine's `usage()` is what to bill,
 //! at any point; `fail(message)` reports a gateway-side failure in-band.
 
+use serde_json::{Map, Value};
+
 pub mod anthropic;
 pub mod eventstream;
 pub mod invariants;
@@ -24,6 +26,33 @@ pub mod ir;
 pub mod openai;
 pub mod sse;
 pub mod stream;
+
+/// A request body that must be a JSON object; errors are messages for a 400.
+fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err("the request body must be a JSON object".into()),
+        Err(e) => Err(format!("the request body is not valid JSON: {e}")),
+    }
+}
+
+/// A body's non-empty `model`; the error is said of the field.
+fn model_of(body: &Map<String, Value>) -> Result<String, &'static str> {
+    match body.get("model") {
+        Some(Value::String(m)) if !m.trim().is_empty() => Ok(m.clone()),
+        Some(Value::String(_)) | None => Err("is required: you must provide a model parameter"),
+        Some(_) => Err("must be a string"),
+    }
+}
+
+/// A body's `stream` flag (absent or null: false); the error is said of the field.
+fn stream_flag(body: &Map<String, Value>) -> Result<bool, &'static str> {
+    match body.get("stream") {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err("must be a boolean"),
+    }
+}
 
 #[cfg(test)]
 mod golden;

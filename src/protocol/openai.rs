@@ -23,21 +23,9 @@ pub struct ChatRequest {
 
 /// Parses a JSON object body and reads `model` and the streaming flags.
 pub fn parse_request(bytes: &[u8]) -> Result<ChatRequest, String> {
-    let body: Map<String, Value> = match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) => map,
-        Ok(_) => return Err("the request body must be a JSON object".into()),
-        Err(e) => return Err(format!("the request body is not valid JSON: {e}")),
-    };
-    let model = match body.get("model") {
-        Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
-        Some(Value::String(_)) | None => return Err("you must provide a model parameter".into()),
-        Some(_) => return Err("`model` must be a string".into()),
-    };
-    let stream = match body.get("stream") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err("`stream` must be a boolean".into()),
-    };
+    let body = super::json_object(bytes)?;
+    let model = super::model_of(&body).map_err(|e| format!("`model` {e}"))?;
+    let stream = super::stream_flag(&body).map_err(|e| format!("`stream` {e}"))?;
     let client_wants_usage =
         body.get("stream_options").and_then(|o| o.get("include_usage")).and_then(Value::as_bool).unwrap_or(false);
     Ok(ChatRequest { body, model, stream, client_wants_usage })
@@ -193,7 +181,15 @@ struct OutputFunction<'a> {
 /// Bytes of generated text in one stream chunk: message text, reasoning, refusals and
 /// tool-call names and arguments of every choice (0 for anything else).
 pub fn chunk_output_bytes(data: &str) -> usize {
-    let Ok(chunk) = serde_json::from_str::<OutputChunk>(data) else { return 0 };
+    serde_json::from_str::<OutputChunk>(data).map_or(0, |c| output_bytes(&c))
+}
+
+/// [`chunk_output_bytes`] of a chunk already parsed (a translated stream's events).
+pub fn chunk_value_output_bytes(chunk: &Value) -> usize {
+    OutputChunk::deserialize(chunk).map_or(0, |c| output_bytes(&c))
+}
+
+fn output_bytes(chunk: &OutputChunk) -> usize {
     let len = |s: &Option<Cow<str>>| s.as_ref().map_or(0, |s| s.len());
     chunk
         .choices
@@ -226,6 +222,8 @@ mod tests {
         assert_eq!(chunk_output_bytes(r#"{"choices":[],"usage":{"prompt_tokens":1}}"#), 0);
         assert_eq!(chunk_output_bytes("not json"), 0);
         assert_eq!(chunk_output_bytes(r#"{"choices":[{"delta":{"content":null}}]}"#), 0);
+        let v: Value = serde_json::from_str(tools).unwrap();
+        assert_eq!(chunk_value_output_bytes(&v), 13);
     }
 
     #[test]

@@ -1,16 +1,41 @@
-//! How to reach providers: their kinds, URLs and auth headers, and the guarded HTTP client.
-//! Only this module knows a provider's address and how it authenticates.
+//! How to reach providers: their kinds, the wire protocol each kind speaks, its URLs and auth
+//! headers, and the guarded HTTP client. Only this module knows a provider's address and how
+//! it authenticates; what the bodies look like is `protocol/`'s business, and which
+//! conversion a call needs is the gateway's (`gateway/adapter.rs`).
+//!
+//! Adding a kind: a variant here, its [`Protocol`] (a new one when its bodies are a dialect of
+//! their own), and an arm in [`upstream_request`] building its URL and headers from an
+//! [`Outbound`] (the body is there for kinds that sign it).
 
 pub mod http;
 pub mod openai;
 pub mod sigv4;
 pub mod ssrf;
 
+use reqwest::header::HeaderMap;
+
+use crate::snapshot::{CredentialEntry, ProviderEntry};
+
 /// The provider kinds this build can route traffic to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderKind {
     /// OpenAI and every OpenAI-compatible service, by `base_url`.
     OpenAi,
+}
+
+/// The wire protocol of a provider's request and response bodies. Traffic whose inbound
+/// dialect is the provider's protocol passes through; any other pair is converted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// OpenAI Chat Completions (and embeddings).
+    OpenAi,
+}
+
+/// What one upstream request does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Chat,
+    Embeddings,
 }
 
 impl ProviderKind {
@@ -39,4 +64,43 @@ impl ProviderKind {
             ProviderKind::OpenAi => "https://api.openai.com/v1",
         }
     }
+
+    pub fn protocol(self) -> Protocol {
+        match self {
+            ProviderKind::OpenAi => Protocol::OpenAi,
+        }
+    }
+}
+
+/// One upstream request about to be sent: everything a kind may need to address and sign it.
+pub struct Outbound<'a> {
+    pub provider: &'a ProviderEntry,
+    pub credential: &'a CredentialEntry,
+    pub operation: Operation,
+    pub upstream_model: &'a str,
+    pub stream: bool,
+    pub body: bytes::Bytes,
+    pub request_id: &'a str,
+    /// The client's headers; each kind forwards only its allowlist.
+    pub client_headers: &'a axum::http::HeaderMap,
+}
+
+/// The URL and headers of an upstream request, or why this provider cannot take it (a
+/// message for a 400: the operation does not exist for this kind).
+pub fn upstream_request(o: &Outbound) -> Result<(String, HeaderMap), String> {
+    let mut headers = match o.provider.kind {
+        ProviderKind::OpenAi => openai::headers(&o.credential.api_key, o.request_id),
+    };
+    let url = match o.provider.kind {
+        ProviderKind::OpenAi => openai::url(&o.provider.base_url, openai::path(o.operation)),
+    };
+    let forwarded = match o.provider.kind {
+        ProviderKind::OpenAi => openai::FORWARDED_CLIENT_HEADERS,
+    };
+    for name in forwarded {
+        if let Some(v) = o.client_headers.get(*name) {
+            headers.insert(*name, v.clone());
+        }
+    }
+    Ok((url, headers))
 }

@@ -2,6 +2,16 @@
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 
+use super::Operation;
+
+/// The endpoint path of an operation, below the base URL.
+pub fn path(op: Operation) -> &'static str {
+    match op {
+        Operation::Chat => "/chat/completions",
+        Operation::Embeddings => "/embeddings",
+    }
+}
+
 /// The upstream URL of an OpenAI endpoint path such as `/chat/completions`.
 pub fn url(base_url: &str, path: &str) -> String {
     format!("{}{}", base_url.trim_end_matches('/'), path)

@@ -238,10 +238,30 @@ async fn streams_cut_before_usage_are_charged_a_flagged_estimate_of_what_was_pro
         assert_eq!(balance, 10_000_000_000 - expected_total);
         let me = gw.request_as(&f.key, "GET", "/api/v1/me", None).await.1;
         assert_eq!(me["user"]["open_reservations"], 0);
+
+        // The same for an Anthropic client of an OpenAI provider: the translated stream's
+        // text is counted.
+        let model = format!("{}-cut-anthropic", f.model);
+        model_on_scenario(&gw, &mock, &model, "chunks=16,cut_after=5").await;
+        let body = json!({"model": model, "max_tokens": 100, "stream": true, "messages": msgs});
+        let text = gw.messages(&f.key, body).await.text().await.unwrap();
+        let text_bytes: usize = text
+            .split("\n\n")
+            .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .filter(|v| v["type"] == "content_block_delta")
+            .filter_map(|v| v["delta"]["text"].as_str().map(str::len))
+            .sum();
+        assert!(text_bytes > 0 && text.contains("event: error"), "{text}");
+        let calls = gw.calls_until(&f.key_id, |c| c.len() == cuts.len() + 1 && c[0]["status"] != "processing").await;
+        let c = &calls[0];
+        assert_eq!((c["dialect"].as_str(), c["usage_estimated"].as_bool()), (Some("anthropic"), Some(true)), "{c}");
+        assert_eq!(c["output_tokens"], text_bytes.div_ceil(4) as i64, "{c}");
+        assert!(c["input_tokens"].as_i64().unwrap() > 0);
         // A stream that completes is charged the provider's usage, not flagged.
         let ok = gw.chat(&f.key, json!({"model": f.model, "messages": msgs, "stream": true})).await;
         assert!(ok.text().await.unwrap().ends_with("data: [DONE]\n\n"));
-        let calls = gw.calls_until(&f.key_id, |c| c.len() == cuts.len() + 1 && c[0]["status"] == "success").await;
+        let calls = gw.calls_until(&f.key_id, |c| c.len() == cuts.len() + 2 && c[0]["status"] == "success").await;
         assert_eq!(calls[0]["usage_estimated"], false);
         gw.stop().await;
     }

@@ -323,3 +323,32 @@ pub fn any_file_contains(dir: &Path, needle: &[u8]) -> bool {
         }
     })
 }
+
+/// The Anthropic version header every Anthropic client sends.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+impl Gateway {
+    /// `POST /v1/messages` as an Anthropic client sends it (`x-api-key`, `anthropic-version`).
+    pub async fn messages(&self, key: &str, body: Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/v1/messages", self.url))
+            .header("x-api-key", key)
+            .header("anthropic-version", ANTHROPIC_VERSION)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Reads an Anthropic SSE body into (event name, data) pairs.
+pub fn anthropic_events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let name = e.lines().find_map(|l| l.strip_prefix("event: ")).unwrap_or("").to_string();
+            let data = e.lines().find_map(|l| l.strip_prefix("data: ")).unwrap_or("null");
+            (name, serde_json::from_str(data).unwrap_or_else(|_| panic!("event data is not JSON: {e}")))
+        })
+        .collect()
+}

@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod anthropic;
 mod billing;
 mod durability;
 mod errors;
