@@ -12,6 +12,7 @@ mod errors;
 mod limits;
 mod management;
 mod metrics;
+mod provider_wire;
 mod resilience;
 mod rotate_key;
 mod routing;
