@@ -17,16 +17,21 @@ use serde_json::{Map, Value};
 
 use super::call::CallGuard;
 use super::relay::{self, Translated};
-use super::relay_openai;
 use super::verdict::Verdict;
+use super::{relay_anthropic, relay_openai};
 use crate::billing::pricing::Usage;
 use crate::config::Timeouts;
 use crate::error::{ApiError, Dialect};
+use crate::protocol::stream::anthropic_to_openai::AnthropicToOpenAi;
 use crate::protocol::stream::openai_to_anthropic::OpenAiToAnthropic;
 use crate::protocol::{anthropic, ir, openai};
 use crate::providers::{Operation, Protocol};
 use crate::routing::failover::Plan;
 use crate::routing::resolve::Route;
+
+/// `max_tokens` sent to providers that require one when the client set none: the output
+/// admission reserves for such a call.
+const DEFAULT_MAX_TOKENS: u32 = crate::billing::estimate::DEFAULT_OUTPUT_CAP as u32;
 
 /// A request as the client sent it, ready to be built for any route of its plan.
 pub struct Inbound {
@@ -47,7 +52,7 @@ pub struct Inbound {
 fn native(dialect: Dialect) -> Option<Protocol> {
     match dialect {
         Dialect::OpenAi => Some(Protocol::OpenAi),
-        Dialect::Anthropic => None,
+        Dialect::Anthropic => Some(Protocol::Anthropic),
     }
 }
 
@@ -80,7 +85,7 @@ impl Inbound {
             if self.passes_through(protocol) || self.converted.contains_key(&protocol) {
                 continue;
             }
-            if self.operation != Operation::Chat {
+            if self.operation == Operation::Embeddings {
                 return Err(ApiError::invalid(format!(
                     "this endpoint is not available for the model `{}`: its provider `{}` does not serve it",
                     self.model, route.provider.name
@@ -123,11 +128,13 @@ impl Inbound {
         if self.passes_through(protocol) {
             let usage = match protocol {
                 Protocol::OpenAi => openai::usage_of(&upstream),
+                Protocol::Anthropic => anthropic::usage_of(&upstream),
             };
             return Ok((upstream, usage));
         }
         let mut response = match protocol {
             Protocol::OpenAi => openai::chat::parse_response(&upstream)?,
+            Protocol::Anthropic => anthropic::parse_response(&upstream)?,
         };
         response.model = self.model.clone();
         let usage = response.usage;
@@ -156,6 +163,14 @@ impl Inbound {
             (Dialect::Anthropic, Protocol::OpenAi) => {
                 relay::stream(r, c, v, t, k, Translated::new(OpenAiToAnthropic::new(self.model.clone())))
             }
+            (Dialect::Anthropic, Protocol::Anthropic) => {
+                relay::stream(r, c, v, t, k, relay_anthropic::Passthrough::default())
+            }
+            (Dialect::OpenAi, Protocol::Anthropic) => {
+                let created = crate::clock::now_ms() / 1000;
+                let machine = AnthropicToOpenAi::new(self.model.clone(), created, self.client_wants_usage);
+                relay::stream(r, c, v, t, k, Translated::new(machine))
+            }
         }
     }
 }
@@ -176,6 +191,10 @@ fn request_to_ir(dialect: Dialect, body: &Map<String, Value>) -> Result<ir::Requ
 fn convert_request(r: &ir::Request, protocol: Protocol) -> Result<Map<String, Value>, String> {
     let v = match protocol {
         Protocol::OpenAi => openai::chat::request_from_ir(r),
+        // Anthropic requires `max_tokens`; OpenAI clients may leave it out.
+        Protocol::Anthropic => {
+            serde_json::to_value(anthropic::request_from_ir(r, DEFAULT_MAX_TOKENS)?).expect("a request serializes")
+        }
     };
     match v {
         Value::Object(m) => Ok(m),

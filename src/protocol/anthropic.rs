@@ -232,6 +232,25 @@ impl WireUsage {
     }
 }
 
+/// Folds the `usage` object of a stream event (`message_start`'s `message.usage`,
+/// `message_delta`'s `usage`) into `usage`; fields absent from it keep their value (a
+/// `message_delta` usually carries only `output_tokens`).
+pub fn fold_stream_usage(usage: &mut Usage, u: &Value) {
+    let int = |k: &str| u.get(k).and_then(Value::as_i64).map(|n| n.max(0));
+    if let Some(n) = int("input_tokens") {
+        usage.input_tokens = n;
+    }
+    if let Some(n) = int("output_tokens") {
+        usage.output_tokens = n;
+    }
+    if let Some(n) = int("cache_read_input_tokens") {
+        usage.cached_tokens = n;
+    }
+    if let Some(n) = int("cache_creation_input_tokens") {
+        usage.cache_write_tokens = n;
+    }
+}
+
 /// A non-streamed `/v1/messages` response body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MessagesResponse {

@@ -7,6 +7,7 @@
 //! their own), and an arm in [`upstream_request`] building its URL and headers from an
 //! [`Outbound`] (the body is there for kinds that sign it).
 
+pub mod anthropic;
 pub mod http;
 pub mod openai;
 pub mod sigv4;
@@ -21,6 +22,8 @@ use crate::snapshot::{CredentialEntry, ProviderEntry};
 pub enum ProviderKind {
     /// OpenAI and every OpenAI-compatible service, by `base_url`.
     OpenAi,
+    /// Anthropic's Messages API.
+    Anthropic,
 }
 
 /// The wire protocol of a provider's request and response bodies. Traffic whose inbound
@@ -29,6 +32,8 @@ pub enum ProviderKind {
 pub enum Protocol {
     /// OpenAI Chat Completions (and embeddings).
     OpenAi,
+    /// Anthropic Messages.
+    Anthropic,
 }
 
 /// What one upstream request does.
@@ -36,15 +41,18 @@ pub enum Protocol {
 pub enum Operation {
     Chat,
     Embeddings,
+    /// Anthropic's `count_tokens`.
+    CountTokens,
 }
 
 impl ProviderKind {
-    pub const SUPPORTED: &'static [&'static str] = &["openai"];
+    pub const SUPPORTED: &'static [&'static str] = &["openai", "anthropic"];
 
     pub fn parse(kind: &str) -> Result<ProviderKind, String> {
         match kind {
             "openai" => Ok(ProviderKind::OpenAi),
-            "azure-openai" | "anthropic" | "gemini" | "bedrock" => Err(format!(
+            "anthropic" => Ok(ProviderKind::Anthropic),
+            "azure-openai" | "gemini" | "bedrock" => Err(format!(
                 "provider kind `{kind}` is not available in this build yet; supported kinds: {}",
                 Self::SUPPORTED.join(", ")
             )),
@@ -55,6 +63,7 @@ impl ProviderKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderKind::OpenAi => "openai",
+            ProviderKind::Anthropic => "anthropic",
         }
     }
 
@@ -62,12 +71,14 @@ impl ProviderKind {
     pub fn default_base_url(self) -> &'static str {
         match self {
             ProviderKind::OpenAi => "https://api.openai.com/v1",
+            ProviderKind::Anthropic => "https://api.anthropic.com",
         }
     }
 
     pub fn protocol(self) -> Protocol {
         match self {
             ProviderKind::OpenAi => Protocol::OpenAi,
+            ProviderKind::Anthropic => Protocol::Anthropic,
         }
     }
 }
@@ -88,14 +99,17 @@ pub struct Outbound<'a> {
 /// The URL and headers of an upstream request, or why this provider cannot take it (a
 /// message for a 400: the operation does not exist for this kind).
 pub fn upstream_request(o: &Outbound) -> Result<(String, HeaderMap), String> {
-    let mut headers = match o.provider.kind {
-        ProviderKind::OpenAi => openai::headers(&o.credential.api_key, o.request_id),
-    };
-    let url = match o.provider.kind {
-        ProviderKind::OpenAi => openai::url(&o.provider.base_url, openai::path(o.operation)),
-    };
-    let forwarded = match o.provider.kind {
-        ProviderKind::OpenAi => openai::FORWARDED_CLIENT_HEADERS,
+    let (key, base) = (&o.credential.api_key, &o.provider.base_url);
+    let (url, mut headers, forwarded) = match o.provider.kind {
+        ProviderKind::OpenAi => {
+            let path = openai::path(o.operation)?;
+            (openai::url(base, path), openai::headers(key, o.request_id), openai::FORWARDED_CLIENT_HEADERS)
+        }
+        ProviderKind::Anthropic => {
+            let version = o.client_headers.get("anthropic-version");
+            let headers = anthropic::headers(key, version, o.request_id);
+            (anthropic::url(base, anthropic::path(o.operation)?), headers, anthropic::FORWARDED_CLIENT_HEADERS)
+        }
     };
     for name in forwarded {
         if let Some(v) = o.client_headers.get(*name) {
@@ -103,4 +117,15 @@ pub fn upstream_request(o: &Outbound) -> Result<(String, HeaderMap), String> {
         }
     }
     Ok((url, headers))
+}
+
+/// The URL and headers of a key check: listing the provider's models.
+pub fn probe_request(provider: &ProviderEntry, credential: &CredentialEntry) -> (String, HeaderMap) {
+    let (key, base) = (&credential.api_key, &provider.base_url);
+    match provider.kind {
+        ProviderKind::OpenAi => (openai::url(base, "/models"), openai::headers(key, "credential-test")),
+        ProviderKind::Anthropic => {
+            (anthropic::url(base, "/v1/models"), anthropic::headers(key, None, "credential-test"))
+        }
+    }
 }
