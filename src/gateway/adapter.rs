@@ -17,8 +17,8 @@ use serde_json::{Map, Value};
 
 use super::call::CallGuard;
 use super::relay::{self, Translated};
-use super::relay_openai;
 use super::verdict::Verdict;
+use super::{relay_anthropic, relay_openai};
 use crate::billing::pricing::Usage;
 use crate::config::Timeouts;
 use crate::error::{ApiError, Dialect};
@@ -31,6 +31,10 @@ use crate::protocol::{anthropic, bedrock, gemini, ir, openai};
 use crate::providers::{Operation, Protocol};
 use crate::routing::failover::Plan;
 use crate::routing::resolve::Route;
+
+/// `max_tokens` sent to providers that require one when the client set none: the output
+/// admission reserves for such a call.
+const DEFAULT_MAX_TOKENS: u32 = crate::billing::estimate::DEFAULT_OUTPUT_CAP as u32;
 
 /// A request as the client sent it, ready to be built for any route of its plan.
 pub struct Inbound {
@@ -51,7 +55,7 @@ pub struct Inbound {
 fn native(dialect: Dialect) -> Option<Protocol> {
     match dialect {
         Dialect::OpenAi => Some(Protocol::OpenAi),
-        Dialect::Anthropic => None,
+        Dialect::Anthropic => Some(Protocol::Anthropic),
     }
 }
 
@@ -84,7 +88,7 @@ impl Inbound {
             if self.passes_through(protocol) || self.converted.contains_key(&protocol) {
                 continue;
             }
-            if self.operation != Operation::Chat {
+            if self.operation == Operation::Embeddings {
                 return Err(ApiError::invalid(format!(
                     "this endpoint is not available for the model `{}`: its provider `{}` does not serve it",
                     self.model, route.provider.name
@@ -107,8 +111,8 @@ impl Inbound {
             Some(converted) => converted.clone(),
             None => self.body.clone(),
         };
-        // Gemini and Bedrock name the model in the URL (`providers/`), not the body.
-        if matches!(protocol, Protocol::OpenAi) {
+        // Gemini and Bedrock name the model in the URL (`providers/`), not in the body.
+        if matches!(protocol, Protocol::OpenAi | Protocol::Anthropic) {
             body.insert("model".into(), Value::String(route.upstream_model.clone()));
         }
         if protocol == Protocol::OpenAi && self.stream {
@@ -130,12 +134,14 @@ impl Inbound {
         if self.passes_through(protocol) {
             let usage = match protocol {
                 Protocol::OpenAi => openai::usage_of(&upstream),
+                Protocol::Anthropic => anthropic::usage_of(&upstream),
                 Protocol::Gemini | Protocol::Bedrock => unreachable!("no client dialect is Gemini's or Bedrock's"),
             };
             return Ok((upstream, usage));
         }
         let mut response = match protocol {
             Protocol::OpenAi => openai::chat::parse_response(&upstream)?,
+            Protocol::Anthropic => anthropic::parse_response(&upstream)?,
             Protocol::Gemini => gemini::parse_response(&upstream)?,
             Protocol::Bedrock => bedrock::parse_response(&upstream, &message_id())?,
         };
@@ -166,6 +172,10 @@ impl Inbound {
             (Dialect::Anthropic, Protocol::OpenAi) => {
                 relay::stream(r, c, v, t, k, Translated::new(OpenAiToAnthropic::new(self.model.clone())))
             }
+            (Dialect::Anthropic, Protocol::Anthropic) => {
+                relay::stream(r, c, v, t, k, relay_anthropic::Passthrough::default())
+            }
+            (Dialect::OpenAi, Protocol::Anthropic) => relay::stream(r, c, v, t, k, Translated::new(self.to_openai())),
             (Dialect::Anthropic, Protocol::Gemini) => {
                 relay::stream(r, c, v, t, k, Translated::new(GeminiToAnthropic::new(self.model.clone())))
             }
@@ -178,14 +188,14 @@ impl Inbound {
                 relay::stream(r, c, v, t, k, Translated::event_stream(machine))
             }
             (Dialect::OpenAi, Protocol::Bedrock) => {
-                let machine =
-                    ViaAnthropic::new(BedrockToAnthropic::new(self.model.clone(), message_id()), self.to_openai());
+                let machine = ViaAnthropic::new(BedrockToAnthropic::new(self.model.clone(), message_id()), self.to_openai());
                 relay::stream(r, c, v, t, k, Translated::event_stream(machine))
             }
         }
     }
 
-    /// The Anthropic → OpenAI leg of a stream relayed through the Anthropic hub.
+    /// Anthropic events to OpenAI chunks: the last leg of every stream an OpenAI client gets
+    /// from a provider that is not OpenAI-protocol.
     fn to_openai(&self) -> AnthropicToOpenAi {
         AnthropicToOpenAi::new(self.model.clone(), crate::clock::now_ms() / 1000, self.client_wants_usage)
     }
@@ -212,7 +222,11 @@ fn request_to_ir(dialect: Dialect, body: &Map<String, Value>) -> Result<ir::Requ
 fn convert_request(r: &ir::Request, protocol: Protocol) -> Result<Map<String, Value>, String> {
     let v = match protocol {
         Protocol::OpenAi => openai::chat::request_from_ir(r),
-        Protocol::Gemini => serde_json::to_value(gemini::request_from_ir(r)?).expect("serializes"),
+        // Anthropic requires `max_tokens`; OpenAI clients may leave it out.
+        Protocol::Anthropic => {
+            serde_json::to_value(anthropic::request_from_ir(r, DEFAULT_MAX_TOKENS)?).expect("a request serializes")
+        }
+        Protocol::Gemini => serde_json::to_value(gemini::request_from_ir(r)?).expect("a request serializes"),
         Protocol::Bedrock => bedrock::request_from_ir(r)?,
     };
     match v {

@@ -232,6 +232,25 @@ impl WireUsage {
     }
 }
 
+/// Folds the `usage` object of a stream event (`message_start`'s `message.usage`,
+/// `message_delta`'s `usage`) into `usage`; fields absent from it keep their value (a
+/// `message_delta` usually carries only `output_tokens`).
+pub fn fold_stream_usage(usage: &mut Usage, u: &Value) {
+    let int = |k: &str| u.get(k).and_then(Value::as_i64).map(|n| n.max(0));
+    if let Some(n) = int("input_tokens") {
+        usage.input_tokens = n;
+    }
+    if let Some(n) = int("output_tokens") {
+        usage.output_tokens = n;
+    }
+    if let Some(n) = int("cache_read_input_tokens") {
+        usage.cached_tokens = n;
+    }
+    if let Some(n) = int("cache_creation_input_tokens") {
+        usage.cache_write_tokens = n;
+    }
+}
+
 /// A non-streamed `/v1/messages` response body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MessagesResponse {
@@ -271,6 +290,23 @@ pub fn stop_reason_to_wire(r: StopReason) -> &'static str {
 
 // ---------------------------------------------------------------------------------------
 // Errors
+
+/// Bytes of generated text in one stream event's data: text, thinking and tool-input deltas,
+/// and a tool call's name when its block starts (0 for every other event).
+pub fn event_output_bytes(data: &Value) -> usize {
+    let len = |v: Option<&Value>| v.and_then(Value::as_str).map_or(0, str::len);
+    match data.get("type").and_then(Value::as_str) {
+        Some("content_block_delta") => {
+            let d = data.get("delta");
+            ["text", "thinking", "partial_json"].iter().map(|f| len(d.and_then(|d| d.get(*f)))).sum()
+        }
+        Some("content_block_start") => {
+            let b = data.get("content_block");
+            len(b.and_then(|b| b.get("text"))) + len(b.and_then(|b| b.get("name")))
+        }
+        _ => 0,
+    }
+}
 
 /// The Anthropic error `type` for an HTTP status.
 pub fn error_type_for_status(status: u16) -> &'static str {

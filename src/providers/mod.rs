@@ -7,6 +7,7 @@
 //! their own), and an arm in [`upstream_request`] building its URL and headers from an
 //! [`Outbound`] (the body is there for kinds that sign it).
 
+pub mod anthropic;
 pub mod bedrock;
 pub mod gemini;
 pub mod http;
@@ -23,6 +24,8 @@ use crate::snapshot::{CredentialEntry, ProviderEntry};
 pub enum ProviderKind {
     /// OpenAI and every OpenAI-compatible service, by `base_url`.
     OpenAi,
+    /// Anthropic's Messages API.
+    Anthropic,
     /// The Gemini API (generateContent), key in `x-goog-api-key`.
     Gemini,
     /// Amazon Bedrock Converse, SigV4-signed from a JSON credential ([`bedrock`]).
@@ -35,6 +38,8 @@ pub enum ProviderKind {
 pub enum Protocol {
     /// OpenAI Chat Completions (and embeddings).
     OpenAi,
+    /// Anthropic Messages.
+    Anthropic,
     /// Gemini generateContent / streamGenerateContent (SSE).
     Gemini,
     /// Bedrock Converse / ConverseStream (AWS event-stream framing).
@@ -46,17 +51,20 @@ pub enum Protocol {
 pub enum Operation {
     Chat,
     Embeddings,
+    /// Anthropic's `count_tokens`.
+    CountTokens,
 }
 
 impl ProviderKind {
-    pub const SUPPORTED: &'static [&'static str] = &["openai", "gemini", "bedrock"];
+    pub const SUPPORTED: &'static [&'static str] = &["openai", "anthropic", "gemini", "bedrock"];
 
     pub fn parse(kind: &str) -> Result<ProviderKind, String> {
         match kind {
             "openai" => Ok(ProviderKind::OpenAi),
+            "anthropic" => Ok(ProviderKind::Anthropic),
             "gemini" => Ok(ProviderKind::Gemini),
             "bedrock" => Ok(ProviderKind::Bedrock),
-            "azure-openai" | "anthropic" => Err(format!(
+            "azure-openai" => Err(format!(
                 "provider kind `{kind}` is not available in this build yet; supported kinds: {}",
                 Self::SUPPORTED.join(", ")
             )),
@@ -67,6 +75,7 @@ impl ProviderKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderKind::OpenAi => "openai",
+            ProviderKind::Anthropic => "anthropic",
             ProviderKind::Gemini => "gemini",
             ProviderKind::Bedrock => "bedrock",
         }
@@ -76,6 +85,7 @@ impl ProviderKind {
     pub fn default_base_url(self) -> &'static str {
         match self {
             ProviderKind::OpenAi => "https://api.openai.com/v1",
+            ProviderKind::Anthropic => "https://api.anthropic.com",
             ProviderKind::Gemini => gemini::DEFAULT_BASE_URL,
             ProviderKind::Bedrock => bedrock::DEFAULT_BASE_URL,
         }
@@ -84,6 +94,7 @@ impl ProviderKind {
     pub fn protocol(self) -> Protocol {
         match self {
             ProviderKind::OpenAi => Protocol::OpenAi,
+            ProviderKind::Anthropic => Protocol::Anthropic,
             ProviderKind::Gemini => Protocol::Gemini,
             ProviderKind::Bedrock => Protocol::Bedrock,
         }
@@ -106,29 +117,26 @@ pub struct Outbound<'a> {
 /// The URL and headers of an upstream request, or why this provider cannot take it (a
 /// message for a 400: the operation does not exist for this kind).
 pub fn upstream_request(o: &Outbound) -> Result<(String, HeaderMap), String> {
-    let p = o.provider;
-    if p.kind != ProviderKind::OpenAi && o.operation != Operation::Chat {
-        return Err(format!("provider kind `{}` serves chat only", p.kind.as_str()));
-    }
-    let (url, mut headers) = match p.kind {
+    let (key, base) = (&o.credential.api_key, &o.provider.base_url);
+    let (url, mut headers, forwarded) = match o.provider.kind {
         ProviderKind::OpenAi => {
-            (openai::url(&p.base_url, openai::path(o.operation)), openai::headers(&o.credential.api_key, o.request_id))
+            let path = openai::path(o.operation)?;
+            (openai::url(base, path), openai::headers(key, o.request_id), openai::FORWARDED_CLIENT_HEADERS)
         }
-        ProviderKind::Gemini => {
-            (gemini::url(&p.base_url, o.upstream_model, o.stream)?, gemini::headers(&o.credential.api_key))
+        ProviderKind::Anthropic => {
+            let version = o.client_headers.get("anthropic-version");
+            let headers = anthropic::headers(key, version, o.request_id);
+            (anthropic::url(base, anthropic::path(o.operation)?), headers, anthropic::FORWARDED_CLIENT_HEADERS)
         }
-        ProviderKind::Bedrock => bedrock::request(
-            &p.base_url,
-            &o.credential.api_key,
-            o.upstream_model,
-            o.stream,
-            &o.body,
-            time::OffsetDateTime::now_utc(),
-        )?,
-    };
-    let forwarded: &[&str] = match p.kind {
-        ProviderKind::OpenAi => openai::FORWARDED_CLIENT_HEADERS,
-        ProviderKind::Gemini | ProviderKind::Bedrock => &[],
+        ProviderKind::Gemini | ProviderKind::Bedrock if o.operation != Operation::Chat => {
+            return Err(format!("provider kind `{}` serves chat only", o.provider.kind.as_str()));
+        }
+        ProviderKind::Gemini => (gemini::url(base, o.upstream_model, o.stream)?, gemini::headers(key), &[][..]),
+        ProviderKind::Bedrock => {
+            let now = time::OffsetDateTime::now_utc();
+            let (url, headers) = bedrock::request(base, key, o.upstream_model, o.stream, &o.body, now)?;
+            (url, headers, &[][..])
+        }
     };
     for name in forwarded {
         if let Some(v) = o.client_headers.get(*name) {
@@ -136,4 +144,20 @@ pub fn upstream_request(o: &Outbound) -> Result<(String, HeaderMap), String> {
         }
     }
     Ok((url, headers))
+}
+
+/// The URL and headers of a key check: listing the provider's models. `Err` for kinds whose
+/// key cannot be checked without a model call (Bedrock lists models on its control-plane
+/// host, not the runtime the gateway calls: a refused Bedrock credential stays disabled until
+/// an operator re-enables it).
+pub fn probe_request(provider: &ProviderEntry, credential: &CredentialEntry) -> Result<(String, HeaderMap), String> {
+    let (key, base) = (&credential.api_key, &provider.base_url);
+    Ok(match provider.kind {
+        ProviderKind::OpenAi => (openai::url(base, "/models"), openai::headers(key, "credential-test")),
+        ProviderKind::Anthropic => {
+            (anthropic::url(base, "/v1/models"), anthropic::headers(key, None, "credential-test"))
+        }
+        ProviderKind::Gemini => (format!("{}/v1beta/models", base.trim_end_matches('/')), gemini::headers(key)),
+        ProviderKind::Bedrock => return Err("bedrock credentials cannot be checked without a model call".into()),
+    })
 }

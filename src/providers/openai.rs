@@ -5,10 +5,11 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use super::Operation;
 
 /// The endpoint path of an operation, below the base URL.
-pub fn path(op: Operation) -> &'static str {
+pub fn path(op: Operation) -> Result<&'static str, String> {
     match op {
-        Operation::Chat => "/chat/completions",
-        Operation::Embeddings => "/embeddings",
+        Operation::Chat => Ok("/chat/completions"),
+        Operation::Embeddings => Ok("/embeddings"),
+        Operation::CountTokens => Err("OpenAI-protocol providers have no token-counting endpoint".into()),
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::health::credential_key;
-use crate::providers::{ProviderKind, gemini, openai};
+use crate::providers;
 use crate::snapshot::{CredentialEntry, ProviderEntry};
 use crate::state::AppState;
 use crate::store::providers as q;
@@ -31,23 +31,9 @@ pub struct Probe {
 
 /// Lists the provider's models with `cred`: does the provider accept the key?
 pub async fn probe(http: &reqwest::Client, provider: &ProviderEntry, cred: &CredentialEntry) -> Probe {
-    let (url, headers) = match provider.kind {
-        ProviderKind::OpenAi => {
-            (openai::url(&provider.base_url, "/models"), openai::headers(&cred.api_key, "credential-test"))
-        }
-        ProviderKind::Gemini => {
-            (format!("{}/v1beta/models", provider.base_url.trim_end_matches('/')), gemini::headers(&cred.api_key))
-        }
-        // Bedrock lists models on its control-plane host, not the runtime the gateway calls:
-        // a refused Bedrock credential stays disabled until an operator re-enables it.
-        ProviderKind::Bedrock => {
-            return Probe {
-                ok: false,
-                status: None,
-                latency: Duration::ZERO,
-                error: Some("bedrock credentials cannot be re-tested without a model call".into()),
-            };
-        }
+    let (url, headers) = match providers::probe_request(provider, cred) {
+        Ok(r) => r,
+        Err(e) => return Probe { ok: false, status: None, latency: Duration::ZERO, error: Some(e) },
     };
     let started = Instant::now();
     let timeout = Duration::from_millis(provider.timeouts.first_byte_ms.min(30_000));

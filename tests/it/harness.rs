@@ -249,13 +249,18 @@ pub const PROVIDER_KEY: &str = "sk-provider-secret-4242";
 impl Fixture {
     /// `base_url` is the mock's (scenario) URL; prices are 2.5 in / 10 out per million tokens.
     pub async fn new(gw: &Gateway, base_url: &str, credits: &str) -> Fixture {
+        Fixture::of_kind(gw, "openai", base_url, credits).await
+    }
+
+    /// Like [`Fixture::new`] with a provider of `kind` (its base URL in that kind's form).
+    pub async fn of_kind(gw: &Gateway, kind: &str, base_url: &str, credits: &str) -> Fixture {
         let suffix = &tollgate::store::new_id()[24..];
         let provider_name = format!("mock{suffix}");
         let p = gw
             .admin_ok(
                 "POST",
                 "/api/v1/providers",
-                Some(json!({"name": provider_name, "kind": "openai", "base_url": base_url})),
+                Some(json!({"name": provider_name, "kind": kind, "base_url": base_url})),
                 201,
             )
             .await;

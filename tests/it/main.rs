@@ -5,6 +5,7 @@
 mod harness;
 
 mod anthropic;
+mod anthropic_provider;
 mod billing;
 mod durability;
 mod errors;
