@@ -9,6 +9,7 @@ use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 
 use super::relay::{ClientEvent, Progress, Shape};
+use crate::billing::estimate::OutputCount;
 use crate::billing::pricing::Usage;
 use crate::protocol::anthropic::{error_body, fold_stream_usage};
 use crate::protocol::sse;
@@ -24,6 +25,7 @@ pub struct Passthrough {
     /// The provider's in-band error, which ended the stream.
     failed: Option<String>,
     started: bool,
+    produced: OutputCount,
 }
 
 impl Passthrough {
@@ -31,6 +33,7 @@ impl Passthrough {
     fn read(&mut self, event: &Bytes) -> bool {
         let Some(data) = sse::event_data(event) else { return true };
         let Ok(v) = serde_json::from_str::<Value>(&data) else { return true };
+        self.produced.add(crate::protocol::anthropic::event_output_bytes(&v));
         let usage = match v.get("type").and_then(Value::as_str) {
             Some("message_start") => v.pointer("/message/usage"),
             Some("message_delta") => v.get("usage"),
@@ -90,6 +93,10 @@ impl Shape for Passthrough {
 
     fn usage(&self) -> Option<Usage> {
         self.usage
+    }
+
+    fn produced(&self) -> OutputCount {
+        self.produced
     }
 
     fn keepalive(&self) -> Option<Bytes> {
