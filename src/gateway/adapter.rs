@@ -188,7 +188,8 @@ impl Inbound {
                 relay::stream(r, c, v, t, k, Translated::event_stream(machine))
             }
             (Dialect::OpenAi, Protocol::Bedrock) => {
-                let machine = ViaAnthropic::new(BedrockToAnthropic::new(self.model.clone(), message_id()), self.to_openai());
+                let machine =
+                    ViaAnthropic::new(BedrockToAnthropic::new(self.model.clone(), message_id()), self.to_openai());
                 relay::stream(r, c, v, t, k, Translated::event_stream(machine))
             }
         }
