@@ -8,6 +8,7 @@
 //! [`Outbound`] (the body is there for kinds that sign it).
 
 pub mod anthropic;
+pub mod azure;
 pub mod bedrock;
 pub mod gemini;
 pub mod http;
@@ -30,6 +31,8 @@ pub enum ProviderKind {
     Gemini,
     /// Amazon Bedrock Converse, SigV4-signed from a JSON credential ([`bedrock`]).
     Bedrock,
+    /// Azure OpenAI: OpenAI bodies at deployment URLs with an `api-version`.
+    AzureOpenAi,
 }
 
 /// The wire protocol of a provider's request and response bodies. Traffic whose inbound
@@ -56,18 +59,15 @@ pub enum Operation {
 }
 
 impl ProviderKind {
-    pub const SUPPORTED: &'static [&'static str] = &["openai", "anthropic", "gemini", "bedrock"];
+    pub const SUPPORTED: &'static [&'static str] = &["openai", "anthropic", "azure-openai", "gemini", "bedrock"];
 
     pub fn parse(kind: &str) -> Result<ProviderKind, String> {
         match kind {
             "openai" => Ok(ProviderKind::OpenAi),
             "anthropic" => Ok(ProviderKind::Anthropic),
+            "azure-openai" => Ok(ProviderKind::AzureOpenAi),
             "gemini" => Ok(ProviderKind::Gemini),
             "bedrock" => Ok(ProviderKind::Bedrock),
-            "azure-openai" => Err(format!(
-                "provider kind `{kind}` is not available in this build yet; supported kinds: {}",
-                Self::SUPPORTED.join(", ")
-            )),
             other => Err(format!("unknown provider kind `{other}`; supported kinds: {}", Self::SUPPORTED.join(", "))),
         }
     }
@@ -78,6 +78,7 @@ impl ProviderKind {
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Gemini => "gemini",
             ProviderKind::Bedrock => "bedrock",
+            ProviderKind::AzureOpenAi => "azure-openai",
         }
     }
 
@@ -88,6 +89,8 @@ impl ProviderKind {
             ProviderKind::Anthropic => "https://api.anthropic.com",
             ProviderKind::Gemini => gemini::DEFAULT_BASE_URL,
             ProviderKind::Bedrock => bedrock::DEFAULT_BASE_URL,
+            // Every Azure resource has its own endpoint: `check_settings` requires one.
+            ProviderKind::AzureOpenAi => "",
         }
     }
 
@@ -97,6 +100,7 @@ impl ProviderKind {
             ProviderKind::Anthropic => Protocol::Anthropic,
             ProviderKind::Gemini => Protocol::Gemini,
             ProviderKind::Bedrock => Protocol::Bedrock,
+            ProviderKind::AzureOpenAi => Protocol::OpenAi,
         }
     }
 }
@@ -128,6 +132,11 @@ pub fn upstream_request(o: &Outbound) -> Result<(String, HeaderMap), String> {
             let headers = anthropic::headers(key, version, o.request_id);
             (anthropic::url(base, anthropic::path(o.operation)?), headers, anthropic::FORWARDED_CLIENT_HEADERS)
         }
+        ProviderKind::AzureOpenAi => {
+            let version = o.provider.api_version.as_deref();
+            let url = azure::url(base, o.upstream_model, o.operation, version)?;
+            (url, azure::headers(key, o.request_id), openai::FORWARDED_CLIENT_HEADERS)
+        }
         ProviderKind::Gemini | ProviderKind::Bedrock if o.operation != Operation::Chat => {
             return Err(format!("provider kind `{}` serves chat only", o.provider.kind.as_str()));
         }
@@ -157,7 +166,23 @@ pub fn probe_request(provider: &ProviderEntry, credential: &CredentialEntry) -> 
         ProviderKind::Anthropic => {
             (anthropic::url(base, "/v1/models"), anthropic::headers(key, None, "credential-test"))
         }
+        ProviderKind::AzureOpenAi => {
+            (azure::models_url(base, provider.api_version.as_deref()), azure::headers(key, "credential-test"))
+        }
         ProviderKind::Gemini => (format!("{}/v1beta/models", base.trim_end_matches('/')), gemini::headers(key)),
         ProviderKind::Bedrock => return Err("bedrock credentials cannot be checked without a model call".into()),
     })
+}
+
+/// Checks the settings only some kinds take: Azure OpenAI needs its resource's `base_url` and
+/// may name an `api_version`; no other kind has an API version.
+pub fn check_settings(kind: ProviderKind, base_url: Option<&str>, api_version: Option<&str>) -> Result<(), String> {
+    match (kind, api_version) {
+        (ProviderKind::AzureOpenAi, _) if base_url.is_none_or(|u| u.trim().is_empty()) => {
+            Err("an azure-openai provider needs its resource endpoint as base_url".into())
+        }
+        (ProviderKind::AzureOpenAi, Some(v)) => azure::check_api_version(v),
+        (_, Some(_)) => Err("api_version applies to azure-openai providers only".into()),
+        (_, None) => Ok(()),
+    }
 }
