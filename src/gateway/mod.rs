@@ -4,6 +4,7 @@ mod admission;
 mod attempts;
 mod auth;
 mod call;
+mod detach;
 mod models;
 mod passthrough;
 pub mod rate_headers;

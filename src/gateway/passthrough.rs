@@ -1,19 +1,22 @@
 //! OpenAI dialect in, OpenAI-protocol provider out: the body passes through with only `model`
 //! rewritten (and usage requested on streams); the response is relayed as it arrives.
 
+use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
 
 use super::admission;
 use super::attempts::{self, Reply};
 use super::auth::authenticate;
 use super::call::CallGuard;
+use super::detach;
 use super::rate_headers;
 use super::relay;
 use super::request_id::RequestId;
@@ -22,7 +25,7 @@ use crate::billing::money::format_credits;
 use crate::billing::{estimate, ratelimit};
 use crate::error::{ApiError, Dialect, ErrorKind};
 use crate::protocol::openai;
-use crate::routing::failover;
+use crate::routing::failover::{self, Plan};
 use crate::routing::resolve::{self, Route};
 use crate::state::AppState;
 
@@ -117,7 +120,7 @@ async fn run(
     let (dialect, name, model) = (Dialect::OpenAi, endpoint.name(), &req.model);
     let ask = admission::Request { request_id, dialect, endpoint: name, model, stream: req.stream, started, estimate };
     let admitted = admission::admit(&state, &caller, route, &ask)?;
-    let mut call = CallGuard::start(
+    let call = CallGuard::start(
         state.clone(),
         &caller,
         request_id,
@@ -129,34 +132,87 @@ async fn run(
         started,
         admitted,
     );
+    let drain = Duration::from_millis(route.provider.timeouts.drain_ms);
     let (stream, wants_usage, body) = (req.stream, req.client_wants_usage, req.body);
-    let build = |r: &Route| openai::upstream_body(body.clone(), &r.upstream_model, stream);
-    let sent = attempts::send(&state, &plan, &mut call, endpoint.path(), build, request_id, headers, stream).await;
-    let (reply, route) = match sent {
-        Ok(a) => (a.reply, a.route),
-        Err(f) => return Err(fail(call, f)),
+    let f = Forward {
+        state,
+        plan,
+        call,
+        body,
+        request_id: Cow::Borrowed(request_id),
+        headers: Cow::Borrowed(headers),
+        endpoint,
+        stream,
+        wants_usage,
     };
-    let rate = call.rate_state();
-    match reply {
-        Reply::Stream { resp, verdict } => {
-            let overhead = call.overhead();
-            let body = relay::openai_stream(resp, call, verdict, wants_usage, &route.provider.timeouts);
-            let mut out = Response::new(body);
-            let h = out.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            h.insert("x-tollgate-overhead-ms", ms_header(overhead));
-            rate_headers::insert(h, Dialect::OpenAi, &rate, ratelimit::now_us());
-            Ok(out)
+    if stream || drain.is_zero() {
+        return f.run().await;
+    }
+    // A non-stream call that may outlive its client (a stream drains in the relay).
+    let mut f = f.into_owned();
+    let left = f.call.carry_on_without_client();
+    detach::run(drain, left, f.run()).await
+}
+
+/// Everything after admission: the attempts, then the relayed stream or the whole answer.
+struct Forward<'a> {
+    state: Arc<AppState>,
+    plan: Plan,
+    call: CallGuard,
+    body: Map<String, Value>,
+    request_id: Cow<'a, str>,
+    headers: Cow<'a, HeaderMap>,
+    endpoint: Endpoint,
+    stream: bool,
+    wants_usage: bool,
+}
+
+impl Forward<'_> {
+    fn into_owned(self) -> Forward<'static> {
+        Forward {
+            state: self.state,
+            plan: self.plan,
+            call: self.call,
+            body: self.body,
+            request_id: Cow::Owned(self.request_id.into_owned()),
+            headers: Cow::Owned(self.headers.into_owned()),
+            endpoint: self.endpoint,
+            stream: self.stream,
+            wants_usage: self.wants_usage,
         }
-        Reply::Whole { status, content_type, body } => {
-            call.usage = openai::usage_of(&body);
-            call.mark_first_token();
-            let overhead = call.overhead();
-            let settled = call.success(status.as_u16());
-            let mut out = json_response(status, content_type, body, settled.cost, overhead);
-            rate_headers::insert(out.headers_mut(), Dialect::OpenAi, &rate, ratelimit::now_us());
-            Ok(out)
+    }
+
+    async fn run(self) -> Result<Response, ApiError> {
+        let Forward { state, plan, mut call, body, request_id, headers, endpoint, stream, wants_usage } = self;
+        let build = |r: &Route| openai::upstream_body(body.clone(), &r.upstream_model, stream);
+        let sent =
+            attempts::send(&state, &plan, &mut call, endpoint.path(), build, &request_id, &headers, stream).await;
+        let (reply, route) = match sent {
+            Ok(a) => (a.reply, a.route),
+            Err(f) => return Err(fail(call, f)),
+        };
+        let rate = call.rate_state();
+        match reply {
+            Reply::Stream { resp, verdict } => {
+                let overhead = call.overhead();
+                let body = relay::openai_stream(resp, call, verdict, wants_usage, &route.provider.timeouts);
+                let mut out = Response::new(body);
+                let h = out.headers_mut();
+                h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                h.insert("x-tollgate-overhead-ms", ms_header(overhead));
+                rate_headers::insert(h, Dialect::OpenAi, &rate, ratelimit::now_us());
+                Ok(out)
+            }
+            Reply::Whole { status, content_type, body } => {
+                call.usage = openai::usage_of(&body);
+                call.mark_first_token();
+                let overhead = call.overhead();
+                let settled = call.success(status.as_u16());
+                let mut out = json_response(status, content_type, body, settled.cost, overhead);
+                rate_headers::insert(out.headers_mut(), Dialect::OpenAi, &rate, ratelimit::now_us());
+                Ok(out)
+            }
         }
     }
 }
