@@ -26,10 +26,30 @@ enum Command {
         #[arg(long)]
         retire_old_keys: bool,
     },
+    /// Regenerate the built-in price catalog from LiteLLM's model_prices_and_context_window.json
+    /// (a file path or an http(s) URL); the catalog is compiled in, so rebuild afterwards.
+    RefreshPrices {
+        /// LiteLLM's price file: a path, or a URL to download it from.
+        #[arg(long)]
+        from: String,
+        /// Where to write the catalog.
+        #[arg(long, default_value = "catalog/prices.json")]
+        out: PathBuf,
+    },
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // Needs no settings, database or key: it only turns one file into another.
+    if let Some(Command::RefreshPrices { from, out }) = &cli.command {
+        return match refresh_prices(from, out) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tollgate: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let config = match tollgate::config::Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -43,6 +63,7 @@ fn main() -> std::process::ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config).await,
             Command::RotateKey { retire_old_keys } => rotate_key(config, retire_old_keys).await,
+            Command::RefreshPrices { .. } => unreachable!("handled before settings are loaded"),
         }
     });
     match result {
@@ -81,6 +102,31 @@ async fn rotate_key(config: tollgate::config::Config, retire_old_keys: bool) -> 
         println!(
             "running gateways use the new key from their next reload; then run `tollgate rotate-key --retire-old-keys`"
         );
+    }
+    Ok(())
+}
+
+fn refresh_prices(from: &str, out: &std::path::Path) -> Result<(), String> {
+    let text = if from.starts_with("http://") || from.starts_with("https://") {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+        runtime.block_on(async {
+            let resp = reqwest::get(from).await.map_err(|e| format!("cannot download {from}: {e}"))?;
+            if !resp.status().is_success() {
+                return Err(format!("cannot download {from}: HTTP {}", resp.status()));
+            }
+            resp.text().await.map_err(|e| format!("cannot download {from}: {e}"))
+        })?
+    } else {
+        std::fs::read_to_string(from).map_err(|e| format!("cannot read {from}: {e}"))?
+    };
+    let source = format!("LiteLLM model_prices_and_context_window.json (MIT, see LICENSE-litellm) from {from}");
+    let converted = tollgate::billing::litellm::convert(&text, &source)?;
+    std::fs::write(out, &converted.text).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    let kept: Vec<String> = converted.kept.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let total: usize = converted.kept.values().sum();
+    println!("wrote {total} models to {} ({})", out.display(), kept.join(", "));
+    for (key, why) in &converted.left_out {
+        println!("left out {key}: {why}");
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! so the next model call sees it.
 
 mod calls;
+mod catalog;
 mod keys;
 mod me;
 mod models;
@@ -46,6 +47,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/api/v1/users/{id}/ledger", get(users::ledger))
         .route("/api/v1/keys", get(keys::list).post(keys::create))
         .route("/api/v1/keys/{id}", get(keys::get).patch(keys::update).delete(keys::revoke))
+        .route("/api/v1/catalog", get(catalog::list))
         .route("/api/v1/calls", get(calls::list))
         .route("/api/v1/calls/{id}", get(calls::get))
         .layer(axum::middleware::from_fn_with_state(state, require_admin));

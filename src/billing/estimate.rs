@@ -58,12 +58,22 @@ fn text_bytes(v: &Value) -> usize {
 
 /// Estimates an OpenAI chat completions or embeddings body (`messages`, `input`, `prompt`).
 pub fn openai(body: &Map<String, Value>, generates_text: bool) -> Estimate {
+    estimate(body, &["input", "prompt", "tools"], generates_text)
+}
+
+/// Estimates an Anthropic Messages (or count_tokens) body: `messages`, `system`, `tools`.
+pub fn messages(body: &Map<String, Value>) -> Estimate {
+    estimate(body, &["system", "tools"], true)
+}
+
+/// Counts `messages` and the other prompt `fields`; caps output at the body's limit.
+fn estimate(body: &Map<String, Value>, fields: &[&str], generates_text: bool) -> Estimate {
     let mut prompt = 0;
     if let Some(Value::Array(messages)) = body.get("messages") {
         prompt += messages.iter().map(|m| text_tokens(text_bytes(m)) + PER_MESSAGE).sum::<i64>();
     }
-    for field in ["input", "prompt", "tools"] {
-        if let Some(v) = body.get(field) {
+    for field in fields {
+        if let Some(v) = body.get(*field) {
             prompt += text_tokens(text_bytes(v));
         }
     }
@@ -104,5 +114,13 @@ mod tests {
         assert_eq!((e.output_tokens, e.max_output, e.rate_tokens()), (DEFAULT_OUTPUT_CAP, None, 6));
         let e = openai(&map(json!({"input": ["abcdefgh", "ab"]})), false);
         assert_eq!(e, Estimate { prompt_tokens: 3, max_output: None, output_tokens: 0 });
+    }
+
+    #[test]
+    fn anthropic_bodies_count_the_system_prompt() {
+        let body = map(json!({"model": "m", "max_tokens": 10, "system": [{"type": "text", "text": "12345678"}],
+            "messages": [{"role": "user", "content": "hi"}]}));
+        // system: "text"+"12345678" = 12 bytes → 3; message: "user"+"hi" = 6 bytes → 2 + 4.
+        assert_eq!(messages(&body), Estimate { prompt_tokens: 9, max_output: Some(10), output_tokens: 10 });
     }
 }

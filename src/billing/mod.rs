@@ -1,11 +1,14 @@
 //! Money and limits: exact credit amounts and prices, in-memory balances with reservations,
-//! budgets, rate limits (GCRA) and the estimate calls are admitted on.
+//! budgets, rate limits (GCRA), the estimate calls are admitted on, and the built-in price
+//! catalog (generated from LiteLLM's price data).
 
 pub mod accounts;
 pub mod budgets;
+pub mod catalog;
 pub mod estimate;
 pub mod gcra;
 pub mod limits;
+pub mod litellm;
 pub mod money;
 pub mod pricing;
 pub mod ratelimit;

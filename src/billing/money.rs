@@ -36,6 +36,49 @@ pub fn parse_credits(text: &str) -> Result<i64, String> {
     Ok(if negative { -nanos } else { nanos })
 }
 
+/// Parses a decimal number as written in JSON ("1.5e-07", "0.000168", "3") and multiplies it
+/// by 10^`scale` exactly: `parse_scaled("1.5e-07", 15)` is 150_000_000 (dollars per token →
+/// nano-credits per million tokens). A result that is not a whole number, or does not fit,
+/// is an error — never rounded, and no float is involved.
+pub fn parse_scaled(text: &str, scale: i32) -> Result<i64, String> {
+    let bad = || format!("not a decimal number: {text:?}");
+    let t = text.trim();
+    let (negative, rest) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (mantissa, exponent) = match rest.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.strip_prefix('+').unwrap_or(e).parse::<i32>().map_err(|_| bad())?),
+        None => (rest, 0),
+    };
+    let (whole, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{whole}{frac}");
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let digits = digits.trim_start_matches('0');
+    let too_large = || format!("number too large: {text:?}");
+    let mut value: i128 = if digits.is_empty() { 0 } else { digits.parse().map_err(|_| too_large())? };
+    let power = scale as i64 + exponent as i64 - frac.len() as i64;
+    if power >= 0 {
+        for _ in 0..power {
+            value = value.checked_mul(10).ok_or_else(too_large)?;
+        }
+    } else {
+        for _ in 0..-power {
+            if value % 10 != 0 {
+                return Err(format!("{text} is not a whole number once scaled by 10^{scale}"));
+            }
+            value /= 10;
+            if value == 0 {
+                break;
+            }
+        }
+    }
+    let value = i64::try_from(value).map_err(|_| too_large())?;
+    Ok(if negative { -value } else { value })
+}
+
 /// Prints nano-credits as the shortest exact decimal: 7_500_000 → "0.0075", 10^10 → "10".
 pub fn format_credits(nanos: i64) -> String {
     let sign = if nanos < 0 { "-" } else { "" };
@@ -88,6 +131,26 @@ mod tests {
         assert!(parse_credits("").is_err());
         assert!(parse_credits("1e3").is_err());
         assert!(parse_credits("99999999999999999999").is_err());
+    }
+
+    #[test]
+    fn parses_scaled_decimals_exactly() {
+        assert_eq!(parse_scaled("1.5e-07", 15).unwrap(), 150_000_000);
+        assert_eq!(parse_scaled("6e-07", 15).unwrap(), 600_000_000);
+        assert_eq!(parse_scaled("0.000168", 15).unwrap(), 168_000_000_000);
+        assert_eq!(parse_scaled("5.46875e-07", 15).unwrap(), 546_875_000);
+        assert_eq!(parse_scaled("5e-09", 15).unwrap(), 5_000_000);
+        assert_eq!(parse_scaled("1.2E+1", 0).unwrap(), 12);
+        assert_eq!(parse_scaled("0.0", 15).unwrap(), 0);
+        assert_eq!(parse_scaled("-2.5", 1).unwrap(), -25);
+        assert_eq!(parse_scaled("3", 2).unwrap(), 300);
+        // Float noise does not land on a whole nano-credit: refused, not rounded.
+        assert!(parse_scaled("2.9999900000000002e-06", 15).unwrap_err().contains("not a whole number"));
+        assert!(parse_scaled("1e-16", 15).is_err());
+        assert!(parse_scaled("1e30", 15).is_err());
+        for bad in ["", "e5", "1.2.3", "abc", "1e", "0x10", "1e-07x"] {
+            assert!(parse_scaled(bad, 15).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -21,21 +21,9 @@ pub struct ChatRequest {
 
 /// Parses a JSON object body and reads `model` and the streaming flags.
 pub fn parse_request(bytes: &[u8]) -> Result<ChatRequest, String> {
-    let body: Map<String, Value> = match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) => map,
-        Ok(_) => return Err("the request body must be a JSON object".into()),
-        Err(e) => return Err(format!("the request body is not valid JSON: {e}")),
-    };
-    let model = match body.get("model") {
-        Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
-        Some(Value::String(_)) | None => return Err("you must provide a model parameter".into()),
-        Some(_) => return Err("`model` must be a string".into()),
-    };
-    let stream = match body.get("stream") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err("`stream` must be a boolean".into()),
-    };
+    let body = super::json_object(bytes)?;
+    let model = super::model_of(&body).map_err(|e| format!("`model` {e}"))?;
+    let stream = super::stream_flag(&body).map_err(|e| format!("`stream` {e}"))?;
     let client_wants_usage =
         body.get("stream_options").and_then(|o| o.get("include_usage")).and_then(Value::as_bool).unwrap_or(false);
     Ok(ChatRequest { body, model, stream, client_wants_usage })

@@ -13,8 +13,10 @@ use super::RoutingState;
 use super::health::{credential_key, target_key};
 use super::resolve::{self, Route};
 use super::rotation::{model_key, provider_key};
+use crate::billing::catalog;
+use crate::billing::pricing::Pricing;
 use crate::error::ApiError;
-use crate::snapshot::{CredentialEntry, KeyEntry, Snapshot, direct_key};
+use crate::snapshot::{CredentialEntry, KeyEntry, ProviderEntry, Snapshot, direct_key};
 
 /// One model of the plan and the targets it routes to.
 struct PlannedModel {
@@ -53,8 +55,8 @@ fn planned_model(snap: &Snapshot, name: &str) -> Option<PlannedModel> {
             .iter()
             .filter_map(|t| {
                 let provider = snap.providers.get(&t.provider_id)?.clone();
-                let route =
-                    Route { provider, upstream_model: t.upstream_model.clone(), pricing: t.pricing, free: model.free };
+                let pricing = t.pricing.or_else(|| catalog_price(&provider, &t.upstream_model));
+                let route = Route { provider, upstream_model: t.upstream_model.clone(), pricing, free: model.free };
                 Some((route, t.weight))
             })
             .collect();
@@ -66,16 +68,22 @@ fn planned_model(snap: &Snapshot, name: &str) -> Option<PlannedModel> {
         return None;
     }
     let (pricing, free) = snap.direct_prices.get(&direct_key(&provider.id, upstream)).copied().unwrap_or((None, false));
+    let pricing = pricing.or_else(|| catalog_price(&provider, upstream));
     let route = Route { provider, upstream_model: upstream.to_string(), pricing, free };
     Some(PlannedModel { rotation: None, targets: vec![(route, 1)] })
+}
+
+/// The built-in catalog's price for a provider's model, used when no configured price applies.
+fn catalog_price(provider: &ProviderEntry, upstream_model: &str) -> Option<Pricing> {
+    catalog::embedded().price(provider.kind.as_str(), upstream_model)
 }
 
 impl Plan {
     /// The plan for `requested` (which the caller has checked the key may use). Fallbacks are
     /// `request_models` when the request listed its own, else the model's configured ones;
     /// unknown fallbacks and those the key may not use are left out. Targets without a price
-    /// are left out (a call is never made that cannot be billed); if the requested model has
-    /// none left, that is the client's error.
+    /// (configured, or from the built-in catalog) are left out (a call is never made that
+    /// cannot be billed); if the requested model has none left, that is the client's error.
     pub fn build(
         snap: &Snapshot,
         key: &KeyEntry,
@@ -112,6 +120,12 @@ impl Plan {
     /// call record starts with, and whose price and free flag admission checks.
     pub fn primary(&self) -> &Route {
         &self.models[0].targets[0].0
+    }
+
+    /// Every route the call may take, in no particular order (a handler checks up front that
+    /// each route's provider can take the request).
+    pub fn routes(&self) -> impl Iterator<Item = &Route> {
+        self.models.iter().flat_map(|m| m.targets.iter().map(|(r, _)| r))
     }
 }
 

@@ -92,3 +92,77 @@ async fn unlimited_plans_and_free_models_are_recorded_but_not_deducted() {
     assert_eq!(f.balance(&gw).await, "0");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn catalog_prices_known_models_configured_prices_override_and_unknown_ones_fail_closed() {
+    let mock = mock().await;
+    let gw = Gateway::start(Engine::Sqlite).await;
+    let f = Fixture::new(&gw, &mock.scenario_url("prompt_tokens=1000,completion_tokens=500"), "10").await;
+    let msgs = json!([{"role": "user", "content": "hi"}]);
+    let direct = format!("{}/gpt-4o-mini", f.provider_name);
+    // Nobody priced gpt-4o-mini here: the built-in catalog does (0.15 in, 0.60 out per
+    // million tokens): 1000 × 0.15/1M + 500 × 0.6/1M = 0.00015 + 0.0003.
+    let resp = gw.chat(&f.key, json!({"model": direct, "messages": msgs})).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-tollgate-cost"], "0.00045");
+    let calls = gw.calls_until(&f.key_id, |c| c.len() == 1 && c[0]["status"] == "success").await;
+    assert_eq!(calls[0]["cost"], "0.00045");
+    assert_eq!(calls[0]["price"]["input"], "0.15");
+    assert_eq!(calls[0]["price"]["output"], "0.6");
+    assert_eq!(calls[0]["price"]["cached_input"], "0.075");
+    assert_eq!(f.balance(&gw).await, "9.99955");
+
+    // A configured model on the same provider and upstream model overrides the catalog.
+    let body = json!({"name": "mini-priced", "targets": [{"provider": f.provider_name, "model": "gpt-4o-mini"}],
+        "pricing": {"input": 1, "output": 1}});
+    gw.admin_ok("POST", "/api/v1/models", Some(body), 201).await;
+    let resp = gw.chat(&f.key, json!({"model": direct, "messages": msgs})).await;
+    assert_eq!(resp.headers()["x-tollgate-cost"], "0.0015");
+
+    // A model in neither place is refused before any provider is called, naming it.
+    let before = mock.stats().total;
+    let unknown = format!("{}/gpt-nobody-priced", f.provider_name);
+    let resp = gw.chat(&f.key, json!({"model": unknown, "messages": msgs})).await;
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "model_not_priced");
+    assert!(v["error"]["message"].as_str().unwrap().contains(&unknown), "{v}");
+    assert_eq!(mock.stats().total, before);
+
+    // The catalog is listed for operators.
+    let cat = gw.admin_ok("GET", "/api/v1/catalog?provider=openai", None, 200).await;
+    let mini = cat["data"].as_array().unwrap().iter().find(|m| m["model"] == "gpt-4o-mini").unwrap().clone();
+    assert_eq!(mini["pricing"]["input"], "0.15");
+    assert_eq!(mini["max_output_tokens"], 16384);
+    assert!(cat["data"].as_array().unwrap().iter().all(|m| m["provider"] == "openai"));
+    assert!(cat["source"].as_str().unwrap().contains("LiteLLM"));
+    let all = gw.admin_ok("GET", "/api/v1/catalog", None, 200).await;
+    assert!(all["data"].as_array().unwrap().iter().any(|m| m["provider"] == "anthropic"));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn refresh_prices_regenerates_the_catalog_from_litellm_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("prices.json");
+    let excerpt = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/litellm/model_prices_excerpt.json");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["refresh-prices", "--from", excerpt, "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("wrote 45 models"), "{said}");
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let committed: Value =
+        serde_json::from_str(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/catalog/prices.json"))).unwrap();
+    assert_eq!(written["models"], committed["models"], "the committed catalog is the command's output");
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["refresh-prices", "--from", "/nonexistent/prices.json", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read /nonexistent/prices.json"));
+}

@@ -244,3 +244,21 @@ fn pdf_documents_convert_to_openai_file_parts_and_back() {
     assert_eq!(back.messages, r.messages);
     assert_eq!(serde_json::to_value(request_from_ir(&back, 10).unwrap()).unwrap()["messages"][0]["content"][0], doc);
 }
+
+#[test]
+fn envelopes_check_the_required_fields() {
+    let e = parse_envelope(br#"{"model":"m","max_tokens":5,"messages":[],"stream":true,"x":{"y":1}}"#).unwrap();
+    assert_eq!((e.model.as_str(), e.stream), ("m", true));
+    assert_eq!(e.body["x"]["y"], 1, "unknown fields are kept");
+    for (body, says) in [
+        (&br#"[]"#[..], "JSON object"),
+        (br#"{"max_tokens":5,"messages":[]}"#, "model"),
+        (br#"{"model":"m","max_tokens":5}"#, "messages"),
+        (br#"{"model":"m","messages":[]}"#, "max_tokens: Field required"),
+        (br#"{"model":"m","messages":[],"max_tokens":0}"#, "positive integer"),
+        (br#"{"model":"m","messages":[],"max_tokens":5,"stream":"yes"}"#, "stream"),
+    ] {
+        let err = parse_envelope(body).unwrap_err();
+        assert!(err.contains(says), "{err}");
+    }
+}

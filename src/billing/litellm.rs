@@ -1,0 +1,180 @@
+//! Conversion of LiteLLM's `model_prices_and_context_window.json` (MIT, BerriAI/litellm) into
+//! Tollgate's price catalog: the models of the provider kinds Tollgate routes to, with their
+//! input, output, cache-read and cache-write prices turned from dollars per token (JSON
+//! numbers such as `1.5e-07`) into integer nano-credits per million tokens by exact decimal
+//! arithmetic on the number's text. A price that is not a whole nano-credit per million
+//! tokens (float noise such as `2.9999900000000002e-06`) is left out and reported, never
+//! rounded: a model without a catalog price is refused until an operator prices it.
+
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::value::RawValue;
+
+use super::catalog::{Catalog, CatalogModel};
+use super::money::parse_scaled;
+
+/// Dollars per token × 10^15 = nano-credits per million tokens.
+const PER_TOKEN_TO_NANOS_PER_MILLION: i32 = 15;
+
+/// LiteLLM provider → Tollgate provider kind, and the key prefix LiteLLM puts on that
+/// provider's model names (stripped, so the catalog names the model as the provider does).
+const PROVIDERS: &[(&str, &str, &str)] = &[
+    ("openai", "openai", "openai/"),
+    ("anthropic", "anthropic", "anthropic/"),
+    ("gemini", "gemini", "gemini/"),
+    ("bedrock", "bedrock", "bedrock/"),
+    ("bedrock_converse", "bedrock", "bedrock/"),
+    ("azure", "azure-openai", "azure/"),
+];
+
+/// Modes whose calls Tollgate prices by tokens.
+const MODES: &[&str] = &["chat", "completion", "responses", "embedding"];
+
+pub struct Converted {
+    /// The catalog file's text.
+    pub text: String,
+    /// Models kept, by provider kind.
+    pub kept: BTreeMap<String, usize>,
+    /// Entries of supported providers that were left out, and why.
+    pub left_out: Vec<(String, String)>,
+}
+
+/// Converts LiteLLM's file. `source` is recorded in the catalog (where it came from).
+pub fn convert(text: &str, source: &str) -> Result<Converted, String> {
+    let entries: BTreeMap<String, Box<RawValue>> =
+        serde_json::from_str(text).map_err(|e| format!("not LiteLLM's price file (a JSON object of models): {e}"))?;
+    let mut models: HashMap<(String, String), CatalogModel> = HashMap::new();
+    let mut left_out = Vec::new();
+    for (key, raw) in &entries {
+        if key == "sample_spec" {
+            continue;
+        }
+        // Entries are objects of fields; anything else is not a model entry.
+        let Ok(fields) = serde_json::from_str::<HashMap<String, Box<RawValue>>>(raw.get()) else {
+            left_out.push((key.clone(), "not an object".into()));
+            continue;
+        };
+        let text_of = |f: &str| fields.get(f).map(|v| v.get().trim_matches('"').to_string());
+        let Some(litellm_provider) = text_of("litellm_provider") else { continue };
+        let Some(&(_, kind, prefix)) = PROVIDERS.iter().find(|(p, _, _)| *p == litellm_provider) else { continue };
+        let mode = text_of("mode").unwrap_or_else(|| "chat".into());
+        if !MODES.contains(&mode.as_str()) {
+            continue;
+        }
+        match model_of(&text_of, kind, key.strip_prefix(prefix).unwrap_or(key), &mode) {
+            Ok(m) => match models.entry((m.provider.clone(), m.model.clone())) {
+                Entry::Occupied(_) => {
+                    left_out.push((key.clone(), format!("another entry already prices {}/{}", m.provider, m.model)))
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(m);
+                }
+            },
+            Err(why) => left_out.push((key.clone(), why)),
+        }
+    }
+    let mut kept = BTreeMap::new();
+    for (kind, _) in models.keys() {
+        *kept.entry(kind.clone()).or_insert(0) += 1;
+    }
+    let text = Catalog::render(source, models.into_values().collect());
+    Ok(Converted { text, kept, left_out })
+}
+
+fn model_of(
+    text_of: &dyn Fn(&str) -> Option<String>,
+    kind: &str,
+    model: &str,
+    mode: &str,
+) -> Result<CatalogModel, String> {
+    let price = |field: &str| -> Result<Option<i64>, String> {
+        text_of(field)
+            .map(|t| parse_scaled(&t, PER_TOKEN_TO_NANOS_PER_MILLION).map_err(|e| format!("{field}: {e}")))
+            .transpose()
+    };
+    let input = price("input_cost_per_token")?.ok_or("no input_cost_per_token")?;
+    let output = match price("output_cost_per_token")? {
+        Some(p) => p,
+        // Embeddings produce no output tokens; every other mode must say what output costs.
+        None if mode == "embedding" => 0,
+        None => return Err("no output_cost_per_token".into()),
+    };
+    let max_output_tokens = text_of("max_output_tokens").and_then(|t| t.parse::<i64>().ok()).filter(|n| *n > 0);
+    Ok(CatalogModel {
+        provider: kind.to_string(),
+        model: model.to_string(),
+        input,
+        output,
+        cached_input: price("cache_read_input_token_cost")?,
+        cache_write: price("cache_creation_input_token_cost")?,
+        max_output_tokens,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXCERPT: &str = include_str!("../../tests/fixtures/litellm/model_prices_excerpt.json");
+
+    #[test]
+    fn converts_supported_providers_exactly() {
+        let c = convert(EXCERPT, "excerpt").unwrap();
+        let cat = Catalog::parse(&c.text).unwrap();
+        assert_eq!(cat.source, "excerpt");
+        let m = cat.get("openai", "gpt-4o-mini").unwrap();
+        assert_eq!(
+            (m.input, m.output, m.cached_input, m.cache_write),
+            (150_000_000, 600_000_000, Some(75_000_000), None)
+        );
+        let m = cat.get("anthropic", "claude-opus-4-1").unwrap();
+        // 15 / 75 USD per million, cache reads 1.5, cache writes 18.75.
+        assert_eq!(
+            (m.input, m.output, m.cached_input, m.cache_write),
+            (15_000_000_000, 75_000_000_000, Some(1_500_000_000), Some(18_750_000_000))
+        );
+        assert_eq!(m.max_output_tokens, Some(32000));
+        // Prefixes are stripped; bedrock_converse is Bedrock; azure is azure-openai.
+        assert_eq!(cat.get("gemini", "gemini-2.5-pro").unwrap().input, 1_250_000_000);
+        assert_eq!(
+            cat.get("bedrock", "amazon.nova-2-pro-preview-20251202-v1:0").unwrap().cached_input,
+            Some(546_875_000)
+        );
+        assert_eq!(cat.get("azure-openai", "us/o4-mini-2025-04-16").unwrap().output, 4_840_000_000);
+        assert_eq!(cat.get("openai", "gpt-5.2-pro").unwrap().output, 168_000_000_000, "mode responses is priced");
+    }
+
+    #[test]
+    fn leaves_out_what_it_cannot_price_exactly() {
+        let c = convert(EXCERPT, "excerpt").unwrap();
+        let cat = Catalog::parse(&c.text).unwrap();
+        // Unsupported providers and image models are not in the catalog at all.
+        assert!(
+            cat.models
+                .iter()
+                .all(|m| ["openai", "anthropic", "gemini", "bedrock", "azure-openai"].contains(&m.provider.as_str()))
+        );
+        assert!(cat.get("openai", "1024-x-1024/dall-e-2").is_none());
+        // Audio models are priced per second, not per token: not in the catalog either.
+        assert!(cat.get("azure-openai", "whisper-1").is_none());
+        assert!(c.left_out.is_empty(), "every token-priced entry of the excerpt is exact: {:?}", c.left_out);
+        assert_eq!(c.kept.values().sum::<usize>(), cat.models.len());
+        assert_eq!(c.kept["anthropic"], 11);
+    }
+
+    #[test]
+    fn float_noise_and_bad_input_are_refused_not_rounded() {
+        let noisy = r#"{"m": {"litellm_provider": "openai", "mode": "chat",
+            "input_cost_per_token": 2.9999900000000002e-06, "output_cost_per_token": 1e-05}}"#;
+        let c = convert(noisy, "s").unwrap();
+        assert!(Catalog::parse(&c.text).unwrap().models.is_empty());
+        assert_eq!(c.left_out.len(), 1);
+        assert!(c.left_out[0].1.contains("input_cost_per_token"), "{:?}", c.left_out);
+        let embedding = r#"{"e": {"litellm_provider": "openai", "mode": "embedding", "input_cost_per_token": 2e-08}}"#;
+        let cat = Catalog::parse(&convert(embedding, "s").unwrap().text).unwrap();
+        assert_eq!((cat.models[0].input, cat.models[0].output), (20_000_000, 0));
+        assert!(convert("[1, 2]", "s").is_err());
+        assert!(convert("not json", "s").is_err());
+    }
+}
