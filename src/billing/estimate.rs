@@ -42,8 +42,28 @@ impl Estimate {
     }
 }
 
-fn text_tokens(bytes: usize) -> i64 {
+/// Tokens in `bytes` of UTF-8 text, by the counter described at the top of this file.
+pub fn text_tokens(bytes: usize) -> i64 {
     bytes.div_ceil(4) as i64
+}
+
+/// Text a provider produced, counted as it is relayed (message text, reasoning, tool-call
+/// arguments). When a call is cut short before the provider reports its usage, this is the
+/// output it is charged for — counted by the same rule as the prompt, and flagged on the
+/// record as an estimate.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct OutputCount {
+    bytes: usize,
+}
+
+impl OutputCount {
+    pub fn add(&mut self, bytes: usize) {
+        self.bytes = self.bytes.saturating_add(bytes);
+    }
+
+    pub fn tokens(&self) -> i64 {
+        text_tokens(self.bytes)
+    }
 }
 
 /// Bytes of every string inside a JSON value (message contents, parts, tool arguments).
@@ -104,6 +124,17 @@ mod tests {
         assert_eq!(e.rate_tokens(), 116);
         let p = Pricing { input: 1_000_000_000, output: 2_000_000_000, per_request: 7, ..Pricing::default() };
         assert_eq!(e.cost(&p), (16 * 1000 + 100 * 2000) + 7);
+    }
+
+    #[test]
+    fn output_is_counted_by_the_prompt_rule() {
+        let mut out = OutputCount::default();
+        assert_eq!(out.tokens(), 0);
+        out.add(5);
+        out.add(4);
+        assert_eq!(out.tokens(), 3, "9 bytes → 3 tokens, rounded up");
+        out.add(usize::MAX);
+        assert!(out.tokens() > 0);
     }
 
     #[test]

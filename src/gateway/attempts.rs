@@ -290,6 +290,7 @@ mod tests {
             name: "mock".into(),
             kind: ProviderKind::OpenAi,
             base_url: "http://127.0.0.1:1/v1".into(),
+            api_version: None,
             enabled: true,
             timeouts: Timeouts { idle_ms, total_ms, ..Timeouts::default() },
             credentials: Vec::new(),

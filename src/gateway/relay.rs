@@ -24,6 +24,7 @@ use futures_util::stream::BoxStream;
 
 use super::call::CallGuard;
 use super::verdict::Verdict;
+use crate::billing::estimate::OutputCount;
 use crate::billing::pricing::Usage;
 use crate::config::Timeouts;
 use crate::protocol::stream::{SseTranslator, Translate, encode_all};
@@ -56,6 +57,9 @@ pub trait Shape: Send + 'static {
     fn fail(&mut self, message: &str) -> Bytes;
     /// Usage the upstream reported so far.
     fn usage(&self) -> Option<Usage>;
+    /// Text the upstream generated so far (message text, reasoning, tool calls), counted as
+    /// it passes: what a stream cut before usage arrived is charged for.
+    fn produced(&self) -> OutputCount;
     /// A keep-alive event, if the client's dialect has one and the stream is at a point where
     /// it may be sent.
     fn keepalive(&self) -> Option<Bytes> {
@@ -161,6 +165,7 @@ impl<S: Shape> RelayState<S> {
         if let Some(u) = self.shape.usage() {
             call.usage = Some(u);
         }
+        call.note_output(self.shape.produced());
         if !bytes.is_empty() && !self.client_gone {
             call.mark_first_token();
             self.out.push_back(bytes);
@@ -262,6 +267,8 @@ pub trait ClientEvent {
     fn error_message(&self) -> Option<String>;
     /// The dialect's keep-alive event, if it has one.
     fn keepalive() -> Option<Bytes>;
+    /// Bytes of generated text this event carries.
+    fn output_bytes(&self) -> usize;
 }
 
 /// A stream translated from the provider's protocol into the client's dialect by one of
@@ -272,11 +279,18 @@ pub struct Translated<T: Translate> {
     closing: Option<Bytes>,
     /// Whether the client got its first event (keep-alives may only follow it).
     started: bool,
+    produced: OutputCount,
 }
 
 impl<T: Translate> Translated<T> {
     pub fn new(machine: T) -> Self {
-        Translated { sse: SseTranslator::new(machine), progress: Progress::Streaming, closing: None, started: false }
+        Translated {
+            sse: SseTranslator::new(machine),
+            progress: Progress::Streaming,
+            closing: None,
+            started: false,
+            produced: OutputCount::default(),
+        }
     }
 }
 
@@ -301,6 +315,7 @@ where
             if let Some(message) = o.error_message() {
                 self.progress = Progress::Failed { class, message };
             }
+            self.produced.add(o.output_bytes());
             buf.extend_from_slice(&T::encode(&o));
         }
         self.started |= !buf.is_empty();
@@ -339,6 +354,10 @@ where
     fn usage(&self) -> Option<Usage> {
         let u = self.sse.usage();
         (u != Usage::default()).then_some(u)
+    }
+
+    fn produced(&self) -> OutputCount {
+        self.produced
     }
 
     fn keepalive(&self) -> Option<Bytes> {

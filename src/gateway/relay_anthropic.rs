@@ -9,6 +9,7 @@ use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 
 use super::relay::{ClientEvent, Progress, Shape};
+use crate::billing::estimate::OutputCount;
 use crate::billing::pricing::Usage;
 use crate::protocol::anthropic::{error_body, fold_stream_usage};
 use crate::protocol::sse;
@@ -24,6 +25,7 @@ pub struct Passthrough {
     /// The provider's in-band error, which ended the stream.
     failed: Option<String>,
     started: bool,
+    produced: OutputCount,
 }
 
 impl Passthrough {
@@ -31,6 +33,7 @@ impl Passthrough {
     fn read(&mut self, event: &Bytes) -> bool {
         let Some(data) = sse::event_data(event) else { return true };
         let Ok(v) = serde_json::from_str::<Value>(&data) else { return true };
+        self.produced.add(crate::protocol::anthropic::event_output_bytes(&v));
         let usage = match v.get("type").and_then(Value::as_str) {
             Some("message_start") => v.pointer("/message/usage"),
             Some("message_delta") => v.get("usage"),
@@ -92,6 +95,10 @@ impl Shape for Passthrough {
         self.usage
     }
 
+    fn produced(&self) -> OutputCount {
+        self.produced
+    }
+
     fn keepalive(&self) -> Option<Bytes> {
         (self.started && self.progress() == Progress::Streaming).then(|| Bytes::from_static(PING))
     }
@@ -112,6 +119,10 @@ impl ClientEvent for AnthropicEvent {
 
     fn keepalive() -> Option<Bytes> {
         Some(Bytes::from_static(PING))
+    }
+
+    fn output_bytes(&self) -> usize {
+        crate::protocol::anthropic::event_output_bytes(&self.data)
     }
 }
 
@@ -176,6 +187,7 @@ mod tests {
         assert_eq!((u.input_tokens, u.cached_tokens, u.output_tokens), (8, 4, 2));
         assert_eq!(&t.closing()[..], b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
         assert_eq!(t.keepalive(), None, "no ping after the end");
+        assert_eq!(t.produced().tokens(), 2, "\"Hel\" + \"lo\": 5 bytes of text");
     }
 
     #[test]

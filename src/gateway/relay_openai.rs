@@ -5,6 +5,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::relay::{ClientEvent, Progress, Shape};
+use crate::billing::estimate::OutputCount;
 use crate::billing::pricing::Usage;
 use crate::protocol::stream::anthropic_to_openai::OpenAiEvent;
 use crate::protocol::{openai, sse};
@@ -17,6 +18,7 @@ pub struct Passthrough {
     saw_done: bool,
     /// The provider's in-band error, which ended the stream.
     failed: Option<String>,
+    produced: OutputCount,
 }
 
 impl Passthrough {
@@ -27,6 +29,7 @@ impl Passthrough {
             usage: None,
             saw_done: false,
             failed: None,
+            produced: OutputCount::default(),
         }
     }
 
@@ -46,6 +49,7 @@ impl Passthrough {
             self.failed = Some(format!("the provider's stream reported an error: {message}"));
             return Some(event);
         }
+        self.produced.add(openai::chunk_output_bytes(&data));
         if !openai::chunk_has_usage(&data) {
             return Some(event);
         }
@@ -97,6 +101,10 @@ impl Shape for Passthrough {
     fn usage(&self) -> Option<Usage> {
         self.usage
     }
+
+    fn produced(&self) -> OutputCount {
+        self.produced
+    }
 }
 
 impl ClientEvent for OpenAiEvent {
@@ -114,6 +122,13 @@ impl ClientEvent for OpenAiEvent {
     /// OpenAI streams have no keep-alive event.
     fn keepalive() -> Option<Bytes> {
         None
+    }
+
+    fn output_bytes(&self) -> usize {
+        match self {
+            OpenAiEvent::Chunk(v) => openai::chunk_value_output_bytes(v),
+            _ => 0,
+        }
     }
 }
 
@@ -135,6 +150,7 @@ mod tests {
             assert_eq!(p.progress(), Progress::Complete);
             assert_eq!((p.usage().unwrap().input_tokens, p.usage().unwrap().output_tokens), (3, 1));
             assert_eq!(&p.closing()[..], b"data: [DONE]\n\n");
+            assert_eq!(p.produced().tokens(), 1, "\"hi\": 2 bytes of text");
         }
     }
 

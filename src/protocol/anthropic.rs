@@ -291,6 +291,23 @@ pub fn stop_reason_to_wire(r: StopReason) -> &'static str {
 // ---------------------------------------------------------------------------------------
 // Errors
 
+/// Bytes of generated text in one stream event's data: text, thinking and tool-input deltas,
+/// and a tool call's name when its block starts (0 for every other event).
+pub fn event_output_bytes(data: &Value) -> usize {
+    let len = |v: Option<&Value>| v.and_then(Value::as_str).map_or(0, str::len);
+    match data.get("type").and_then(Value::as_str) {
+        Some("content_block_delta") => {
+            let d = data.get("delta");
+            ["text", "thinking", "partial_json"].iter().map(|f| len(d.and_then(|d| d.get(*f)))).sum()
+        }
+        Some("content_block_start") => {
+            let b = data.get("content_block");
+            len(b.and_then(|b| b.get("text"))) + len(b.and_then(|b| b.get("name")))
+        }
+        _ => 0,
+    }
+}
+
 /// The Anthropic error `type` for an HTTP status.
 pub fn error_type_for_status(status: u16) -> &'static str {
     match status {

@@ -6,8 +6,16 @@ use sqlx::Connection;
 
 use super::{Db, StoreResult};
 
-const SQLITE: &[(i64, &str)] = &[(1, include_str!("migrations/sqlite/0001_initial.sql"))];
-const POSTGRES: &[(i64, &str)] = &[(1, include_str!("migrations/postgres/0001_initial.sql"))];
+const SQLITE: &[(i64, &str)] = &[
+    (1, include_str!("migrations/sqlite/0001_initial.sql")),
+    (2, include_str!("migrations/sqlite/0002_usage_estimated.sql")),
+    (3, include_str!("migrations/sqlite/0003_provider_api_version.sql")),
+];
+const POSTGRES: &[(i64, &str)] = &[
+    (1, include_str!("migrations/postgres/0001_initial.sql")),
+    (2, include_str!("migrations/postgres/0002_usage_estimated.sql")),
+    (3, include_str!("migrations/postgres/0003_provider_api_version.sql")),
+];
 
 /// Arbitrary constant identifying Tollgate's migration lock.
 const PG_LOCK_ID: i64 = 0x7011_6a7e;

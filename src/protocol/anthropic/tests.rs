@@ -262,3 +262,16 @@ fn envelopes_check_the_required_fields() {
         assert!(err.contains(says), "{err}");
     }
 }
+
+#[test]
+fn event_output_bytes_count_generated_text_only() {
+    let delta = |d: Value| json!({"type": "content_block_delta", "index": 0, "delta": d});
+    assert_eq!(event_output_bytes(&delta(json!({"type": "text_delta", "text": "Héllo"}))), "Héllo".len());
+    assert_eq!(event_output_bytes(&delta(json!({"type": "thinking_delta", "thinking": "hmm"}))), 3);
+    assert_eq!(event_output_bytes(&delta(json!({"type": "input_json_delta", "partial_json": "{\"a\""}))), 4);
+    assert_eq!(event_output_bytes(&delta(json!({"type": "signature_delta", "signature": "abcdef"}))), 0);
+    let tool = json!({"type": "content_block_start", "index": 1,
+        "content_block": {"type": "tool_use", "id": "t1", "name": "lookup", "input": {}}});
+    assert_eq!(event_output_bytes(&tool), 6);
+    assert_eq!(event_output_bytes(&json!({"type": "message_delta", "usage": {"output_tokens": 9}})), 0);
+}
