@@ -6,8 +6,14 @@ use sqlx::Connection;
 
 use super::{Db, StoreResult};
 
-const SQLITE: &[(i64, &str)] = &[(1, include_str!("migrations/sqlite/0001_initial.sql"))];
-const POSTGRES: &[(i64, &str)] = &[(1, include_str!("migrations/postgres/0001_initial.sql"))];
+const SQLITE: &[(i64, &str)] = &[
+    (1, include_str!("migrations/sqlite/0001_initial.sql")),
+    (2, include_str!("migrations/sqlite/0002_calls_processing_index.sql")),
+];
+const POSTGRES: &[(i64, &str)] = &[
+    (1, include_str!("migrations/postgres/0001_initial.sql")),
+    (2, include_str!("migrations/postgres/0002_calls_processing_index.sql")),
+];
 
 /// Arbitrary constant identifying Tollgate's migration lock.
 const PG_LOCK_ID: i64 = 0x7011_6a7e;
