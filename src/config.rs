@@ -27,6 +27,9 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// Default upstream timeouts, overridable per provider.
     pub timeouts: Timeouts,
+    /// Upstream silence after which a streaming client whose dialect has a keep-alive event
+    /// (Anthropic `ping`) gets one, in milliseconds.
+    pub stream_keepalive_ms: u64,
     /// `text` or `json` log lines.
     pub log_format: String,
     /// Serves `GET /metrics` without the master key (for scrapers on a trusted network).
@@ -119,6 +122,7 @@ impl Default for Config {
             max_body_bytes: 32 * 1024 * 1024,
             shutdown_grace_secs: 30,
             timeouts: Timeouts::default(),
+            stream_keepalive_ms: 10_000,
             log_format: "text".into(),
             metrics_public: false,
             providers: Vec::new(),
@@ -186,6 +190,10 @@ impl Config {
             self.shutdown_grace_secs =
                 v.parse().map_err(|_| format!("TOLLGATE_SHUTDOWN_GRACE_SECS: not a number: {v}"))?;
         }
+        if let Some(v) = non_empty("TOLLGATE_STREAM_KEEPALIVE_MS") {
+            self.stream_keepalive_ms =
+                v.parse().map_err(|_| format!("TOLLGATE_STREAM_KEEPALIVE_MS: not a number: {v}"))?;
+        }
         if let Some(v) = non_empty("TOLLGATE_METRICS_PUBLIC") {
             self.metrics_public = parse_bool("TOLLGATE_METRICS_PUBLIC", &v)?;
         }
@@ -209,6 +217,9 @@ impl Config {
         }
         if self.max_body_bytes < 1024 {
             return Err("max_body_bytes must be at least 1024".into());
+        }
+        if self.stream_keepalive_ms == 0 {
+            return Err("stream_keepalive_ms must be positive".into());
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err("log_format must be text or json".into());

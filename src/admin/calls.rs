@@ -28,7 +28,7 @@ pub(crate) fn call_json(c: &CallRecord) -> Value {
         "cache_write_tokens": c.cache_write_tokens, "reasoning_tokens": c.reasoning_tokens, "images": c.images,
         "cost": format_credits(c.cost), "price": c.price.map(|p| p.to_json()), "attempts": c.attempts,
         "started_at": crate::clock::rfc3339(c.started_at), "duration_ms": c.duration_ms, "ttft_ms": c.ttft_ms,
-        "overhead_us": c.overhead_us,
+        "overhead_us": c.overhead_us, "usage_estimated": c.usage_estimated,
     })
 }
 
@@ -89,6 +89,7 @@ const CSV_COLUMNS: &[&str] = &[
     "output_tokens",
     "cached_tokens",
     "cost",
+    "usage_estimated",
     "started_at",
     "duration_ms",
     "ttft_ms",

@@ -42,8 +42,28 @@ impl Estimate {
     }
 }
 
-fn text_tokens(bytes: usize) -> i64 {
+/// Tokens in `bytes` of UTF-8 text, by the counter described at the top of this file.
+pub fn text_tokens(bytes: usize) -> i64 {
     bytes.div_ceil(4) as i64
+}
+
+/// Text a provider produced, counted as it is relayed (message text, reasoning, tool-call
+/// arguments). When a call is cut short before the provider reports its usage, this is the
+/// output it is charged for — counted by the same rule as the prompt, and flagged on the
+/// record as an estimate.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct OutputCount {
+    bytes: usize,
+}
+
+impl OutputCount {
+    pub fn add(&mut self, bytes: usize) {
+        self.bytes = self.bytes.saturating_add(bytes);
+    }
+
+    pub fn tokens(&self) -> i64 {
+        text_tokens(self.bytes)
+    }
 }
 
 /// Bytes of every string inside a JSON value (message contents, parts, tool arguments).
@@ -58,12 +78,22 @@ fn text_bytes(v: &Value) -> usize {
 
 /// Estimates an OpenAI chat completions or embeddings body (`messages`, `input`, `prompt`).
 pub fn openai(body: &Map<String, Value>, generates_text: bool) -> Estimate {
+    estimate(body, &["input", "prompt", "tools"], generates_text)
+}
+
+/// Estimates an Anthropic Messages (or count_tokens) body: `messages`, `system`, `tools`.
+pub fn messages(body: &Map<String, Value>) -> Estimate {
+    estimate(body, &["system", "tools"], true)
+}
+
+/// Counts `messages` and the other prompt `fields`; caps output at the body's limit.
+fn estimate(body: &Map<String, Value>, fields: &[&str], generates_text: bool) -> Estimate {
     let mut prompt = 0;
     if let Some(Value::Array(messages)) = body.get("messages") {
         prompt += messages.iter().map(|m| text_tokens(text_bytes(m)) + PER_MESSAGE).sum::<i64>();
     }
-    for field in ["input", "prompt", "tools"] {
-        if let Some(v) = body.get(field) {
+    for field in fields {
+        if let Some(v) = body.get(*field) {
             prompt += text_tokens(text_bytes(v));
         }
     }
@@ -97,6 +127,17 @@ mod tests {
     }
 
     #[test]
+    fn output_is_counted_by_the_prompt_rule() {
+        let mut out = OutputCount::default();
+        assert_eq!(out.tokens(), 0);
+        out.add(5);
+        out.add(4);
+        assert_eq!(out.tokens(), 3, "9 bytes → 3 tokens, rounded up");
+        out.add(usize::MAX);
+        assert!(out.tokens() > 0);
+    }
+
+    #[test]
     fn defaults_and_embeddings() {
         let e = openai(&map(json!({"messages": [], "max_completion_tokens": 5, "max_tokens": 9})), true);
         assert_eq!(e.output_tokens, 5, "max_completion_tokens wins");
@@ -104,5 +145,13 @@ mod tests {
         assert_eq!((e.output_tokens, e.max_output, e.rate_tokens()), (DEFAULT_OUTPUT_CAP, None, 6));
         let e = openai(&map(json!({"input": ["abcdefgh", "ab"]})), false);
         assert_eq!(e, Estimate { prompt_tokens: 3, max_output: None, output_tokens: 0 });
+    }
+
+    #[test]
+    fn anthropic_bodies_count_the_system_prompt() {
+        let body = map(json!({"model": "m", "max_tokens": 10, "system": [{"type": "text", "text": "12345678"}],
+            "messages": [{"role": "user", "content": "hi"}]}));
+        // system: "text"+"12345678" = 12 bytes → 3; message: "user"+"hi" = 6 bytes → 2 + 4.
+        assert_eq!(messages(&body), Estimate { prompt_tokens: 9, max_output: Some(10), output_tokens: 10 });
     }
 }

@@ -49,9 +49,16 @@ pub struct Admitted {
     credit: Option<CreditHold>,
     budget: Option<BudgetHold>,
     rate: Option<RatePermit>,
+    /// The prompt tokens counted at admission: what a call cut short before the provider
+    /// reported usage is charged for its prompt.
+    prompt_tokens: i64,
 }
 
 impl Admitted {
+    pub fn prompt_tokens(&self) -> i64 {
+        self.prompt_tokens
+    }
+
     /// The rate limits' state at admission, for the answer's rate-limit headers.
     pub fn rate_state(&self) -> RateState {
         self.rate.as_ref().map(|r| r.state).unwrap_or_default()
@@ -131,7 +138,7 @@ fn try_admit(
         let class = if r.dimension == Dimension::Concurrency { "concurrency_limited" } else { "rate_limited" };
         (rate_error(&r, req.estimate.rate_tokens(), req.dialect, now_us), class)
     })?;
-    Ok(Admitted { credit, budget: Some(budget), rate: Some(rate) })
+    Ok(Admitted { credit, budget: Some(budget), rate: Some(rate), prompt_tokens: req.estimate.prompt_tokens })
 }
 
 fn credits_error() -> ApiError {

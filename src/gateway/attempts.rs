@@ -18,6 +18,7 @@ use super::upstream::{self, UpstreamFailure};
 use super::verdict::Verdict;
 use crate::error::{ApiError, ErrorKind};
 use crate::metrics::AttemptOutcome;
+use crate::providers::{Operation, Outbound};
 use crate::routing::failover::{Choice, Plan, Planner};
 use crate::routing::health::Outcome;
 use crate::routing::resolve::Route;
@@ -50,18 +51,23 @@ pub struct Answered {
     pub route: Route,
 }
 
-/// Sends the request (built per route by `body_for`) until an upstream answers with success
-/// headers (and, unless `stream`, a whole body); otherwise the failure the client should see.
-#[expect(clippy::too_many_arguments, reason = "one attempt's inputs, passed through from the handler")]
+/// What every attempt of a call sends, whatever the route.
+pub struct Ask<'a> {
+    pub operation: Operation,
+    pub stream: bool,
+    pub request_id: &'a str,
+    pub client_headers: &'a HeaderMap,
+}
+
+/// Sends the request (built per route by `body_for`: each route's provider may speak another
+/// protocol) until an upstream answers with success headers (and, unless streaming, a whole
+/// body); otherwise the failure the client should see.
 pub async fn send(
     state: &Arc<AppState>,
     plan: &Plan,
     call: &mut CallGuard,
-    path: &str,
-    body_for: impl Fn(&Route) -> Vec<u8>,
-    request_id: &str,
-    client_headers: &HeaderMap,
-    stream: bool,
+    ask: &Ask<'_>,
+    body_for: impl Fn(&Route) -> Bytes,
 ) -> Result<Answered, UpstreamFailure> {
     let routing = &state.routing;
     let mut planner = Planner::new(plan, routing);
@@ -83,15 +89,23 @@ pub async fn send(
         attempts += 1;
         call.attempt_on(&choice.route, &choice.credential().id);
         let provider = &choice.route.provider;
-        let body = body_for(&choice.route);
+        let outbound = Outbound {
+            provider,
+            credential: choice.credential(),
+            operation: ask.operation,
+            upstream_model: &choice.route.upstream_model,
+            stream: ask.stream,
+            body: body_for(&choice.route),
+            request_id: ask.request_id,
+            client_headers: ask.client_headers,
+        };
         let attempt_started = Instant::now();
-        let sent =
-            upstream::send(&state.http, provider, choice.credential(), path, body, request_id, client_headers).await;
+        let sent = upstream::send(&state.http, outbound).await;
         let counted = state.metrics.attempts.get(&provider.name, &choice.credential().id);
         let (f, next) = match sent {
             Ok((resp, waited)) => {
                 call.add_upstream_time(waited);
-                if resp.status().is_success() && stream {
+                if resp.status().is_success() && ask.stream {
                     let verdict = Verdict::new(state, &choice, waited, counted);
                     return Ok(Answered { reply: Reply::Stream { resp, verdict }, route: choice.route });
                 }

@@ -1,12 +1,15 @@
 //! One call's record and charge. A `CallGuard` is created when a request is admitted and
 //! settles exactly once: explicitly on success or failure, or in `Drop` when the client went
-//! away (or a handler panicked) — charged for the usage seen so far. Settling also ends what
+//! away (or a handler panicked) — charged for the usage the provider reported, or, for a
+//! stream cut short before that, for a counted estimate of what it produced (flagged
+//! `usage_estimated` on the record). Settling also ends what
 //! the call was admitted with (credit reservation, budget holds, rate-limit permit), in the
 //! same step as the charge, so a reservation ends exactly when its call does.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::billing::estimate::OutputCount;
 use crate::billing::pricing::{Pricing, Usage};
 use crate::error::Dialect;
 use crate::metrics::CallSeries;
@@ -31,6 +34,11 @@ pub struct CallGuard {
     upstream: Duration,
     /// Usage reported so far (a stream's usage chunk, or a complete body's).
     pub usage: Option<Usage>,
+    /// What the provider has produced so far, counted from the stream as it is relayed;
+    /// `None` until the first event arrives.
+    output: Option<OutputCount>,
+    /// Prompt tokens counted at admission.
+    prompt_estimate: i64,
     /// What admission reserved for this call; taken (ended) by `settle`.
     admitted: Option<Admitted>,
     /// The metrics series of the requested model and the provider of the latest attempt.
@@ -69,6 +77,8 @@ impl CallGuard {
             started,
             upstream: Duration::ZERO,
             usage: None,
+            output: None,
+            prompt_estimate: admitted.prompt_tokens(),
             admitted: Some(admitted),
             settled: false,
         }
@@ -95,6 +105,23 @@ impl CallGuard {
         self.record.upstream_model = Some(route.upstream_model.clone());
         self.record.price = route.pricing;
         self.deduct = self.plan_deducts && !route.free;
+    }
+
+    /// Notes what the provider has streamed so far (called as its events arrive).
+    pub fn note_output(&mut self, produced: OutputCount) {
+        self.output = Some(produced);
+    }
+
+    /// The usage to charge: the provider's report, else — for a stream that started and was
+    /// cut short — the counted estimate (admission's prompt count and the output relayed),
+    /// flagged on the record; else nothing (the provider produced nothing).
+    fn usage_to_charge(&mut self) -> Option<Usage> {
+        if self.usage.is_some() {
+            return self.usage;
+        }
+        let output = self.output?;
+        self.record.usage_estimated = true;
+        Some(Usage { input_tokens: self.prompt_estimate, output_tokens: output.tokens(), ..Usage::default() })
     }
 
     pub fn add_upstream_time(&mut self, d: Duration) {
@@ -132,9 +159,10 @@ impl CallGuard {
 
     fn settle(&mut self) -> Settled {
         self.settled = true;
-        let usage = self.usage.unwrap_or_default();
+        let charged = self.usage_to_charge();
+        let usage = charged.unwrap_or_default();
         let pricing: Pricing = self.record.price.unwrap_or_default();
-        let cost = if self.usage.is_some() { pricing.cost(&usage) } else { 0 };
+        let cost = if charged.is_some() { pricing.cost(&usage) } else { 0 };
         let r = &mut self.record;
         r.input_tokens = usage.input_tokens;
         r.output_tokens = usage.output_tokens;
@@ -148,7 +176,7 @@ impl CallGuard {
         r.duration_ms = Some(elapsed.as_millis() as i64);
         r.overhead_us = Some(overhead.as_micros() as i64);
         let status = r.http_status.unwrap_or(0) as u16;
-        self.series.record(status, elapsed, self.usage.as_ref(), cost);
+        self.series.record(status, elapsed, charged.as_ref(), cost);
         self.state.metrics.overhead.observe(overhead);
         let charge = (self.deduct && cost > 0).then(|| NewEntry {
             user_id: r.user_id.clone(),
@@ -158,7 +186,7 @@ impl CallGuard {
             call_id: Some(r.id.clone()),
             note: None,
         });
-        let tokens = self.usage.map(|u| u.input_tokens + u.output_tokens + u.cached_tokens + u.cache_write_tokens);
+        let tokens = charged.map(|u| u.input_tokens + u.output_tokens + u.cached_tokens + u.cache_write_tokens);
         let deducted = if self.deduct { cost } else { 0 };
         match self.admitted.take() {
             Some(a) => a.settle(&self.state.accounts, &r.user_id, deducted, cost, tokens, r.started_at),

@@ -1,13 +1,19 @@
-//! The `/v1` model-traffic handlers: authenticate → admit → route → forward → relay → settle.
+//! The `/v1` model-traffic handlers: authenticate → admit → route → forward → relay → settle
+//! (`pipeline.rs`), in the OpenAI (`passthrough.rs`) and Anthropic (`messages.rs`) dialects.
 
+mod adapter;
 mod admission;
 mod attempts;
 mod auth;
 mod call;
+mod messages;
 mod models;
 mod passthrough;
+mod pipeline;
 pub mod rate_headers;
 mod relay;
+mod relay_anthropic;
+mod relay_openai;
 pub mod request_id;
 mod upstream;
 mod verdict;
@@ -19,12 +25,12 @@ use axum::routing::{get, post};
 
 use crate::state::AppState;
 
-pub use passthrough::Endpoint;
-
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/v1/chat/completions", post(passthrough::chat))
         .route("/v1/embeddings", post(passthrough::embeddings))
+        .route("/v1/messages", post(messages::create))
+        .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/models", get(models::list))
 }
 

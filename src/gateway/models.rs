@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::auth::authenticate;
 use crate::error::Dialect;
+use crate::protocol::anthropic;
 use crate::state::AppState;
 
 /// Fixed creation time reported for configured models (clients only display it).
@@ -28,12 +29,10 @@ pub async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
             "object": "list",
             "data": names.iter().map(|n| json!({"id": n, "object": "model", "created": CREATED, "owned_by": "tollgate"})).collect::<Vec<_>>(),
         }),
-        Dialect::Anthropic => json!({
-            "data": names.iter().map(|n| json!({"type": "model", "id": n, "display_name": n, "created_at": crate::clock::rfc3339(CREATED * 1000)})).collect::<Vec<_>>(),
-            "has_more": false,
-            "first_id": names.first(),
-            "last_id": names.last(),
-        }),
+        Dialect::Anthropic => {
+            let created = crate::clock::rfc3339(CREATED * 1000);
+            anthropic::models_list(&names.iter().map(|n| (n.to_string(), created.clone())).collect::<Vec<_>>())
+        }
     };
     Json(body).into_response()
 }

@@ -1,9 +1,16 @@
-//! Relaying an OpenAI stream: events go out as they arrive, while a copy is read for usage.
-//! The usage chunk the gateway asked for is removed when the client did not ask for it. The
-//! call is settled (journaled) before `data: [DONE]` goes out, so a client that saw the end of
-//! the stream always has its record and charge. Failures after the first byte are reported
-//! in-band, never as a silently cut stream, and judged against the credential and target
-//! ([`Verdict`]). When the client goes away the upstream is dropped at once, or — with the
+//! Relaying a streamed response: events go out as they arrive while usage is read from them.
+//! One loop serves every (client dialect, provider protocol) pair; what differs — passthrough
+//! or translation, which event ends the stream, how an error is written in-band — is a
+//! [`Shape`] (`relay_openai.rs`, `relay_anthropic.rs`).
+//!
+//! The call is settled (journaled) before the client's final event (`data: [DONE]`,
+//! `event: message_stop`) goes out, so a client that saw the end of the stream always has its
+//! record and charge. Usage is copied onto the call as soon as it is seen, so a client that
+//! stops reading midway is still charged for what the upstream reported. Failures after the
+//! first byte are reported in-band, never as a silently cut stream, and judged against the
+//! credential and target ([`Verdict`]). Clients whose dialect has a keep-alive event
+//! (Anthropic `ping`) get one whenever the upstream is silent for the `stream_keepalive_ms`
+//! setting. When the client goes away the upstream is dropped at once, or — with the
 //! provider's `drain_ms` — read on in the background for up to that long so usage is known.
 
 use std::collections::VecDeque;
@@ -17,117 +24,160 @@ use futures_util::stream::BoxStream;
 
 use super::call::CallGuard;
 use super::verdict::Verdict;
+use crate::billing::estimate::OutputCount;
+use crate::billing::pricing::Usage;
 use crate::config::Timeouts;
-use crate::protocol::{openai, sse};
+use crate::protocol::stream::{SseTranslator, Translate, encode_all};
 
-struct RelayState {
+/// Where a stream is, as its shape sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    Streaming,
+    /// The upstream's final event was seen; the client's is held back until the call settles.
+    Complete,
+    /// The stream failed and the client was told in-band (`class` goes on the call record).
+    Failed {
+        class: &'static str,
+        message: String,
+    },
+}
+
+/// What a relay does with the upstream's bytes for one client dialect and provider protocol.
+pub trait Shape: Send + 'static {
+    /// One network read of the upstream body (split anywhere); the client's bytes it completes.
+    /// Nothing after the event that ends the stream (its final or an error event) is returned.
+    fn push(&mut self, chunk: &[u8]) -> Bytes;
+    /// The upstream body ended: whatever an unterminated last event completes. If the stream
+    /// is still [`Progress::Streaming`] afterwards, the relay fails it as truncated.
+    fn end(&mut self) -> Bytes;
+    fn progress(&self) -> Progress;
+    /// The client's final event, sent once the call is settled.
+    fn closing(&mut self) -> Bytes;
+    /// A gateway-side failure (I/O error, idle timeout), written in-band in the client's dialect.
+    fn fail(&mut self, message: &str) -> Bytes;
+    /// Usage the upstream reported so far.
+    fn usage(&self) -> Option<Usage>;
+    /// Text the upstream generated so far (message text, reasoning, tool calls), counted as
+    /// it passes: what a stream cut before usage arrived is charged for.
+    fn produced(&self) -> OutputCount;
+    /// A keep-alive event, if the client's dialect has one and the stream is at a point where
+    /// it may be sent.
+    fn keepalive(&self) -> Option<Bytes> {
+        None
+    }
+}
+
+struct RelayState<S> {
     upstream: BoxStream<'static, reqwest::Result<Bytes>>,
-    framer: sse::SseFramer,
+    shape: S,
     /// `None` once settled.
     call: Option<CallGuard>,
     /// `None` once decided.
     verdict: Option<Verdict>,
-    client_wants_usage: bool,
     idle: Duration,
+    keepalive: Duration,
     /// How long to read on after the client left (zero: cancel).
     drain: Duration,
+    /// When the upstream last sent something.
+    heard: Instant,
     out: VecDeque<Bytes>,
-    saw_done: bool,
     /// Set in the background drain: what is read is no longer sent, and the call settles as
     /// disconnected (charged for the usage the provider reports).
     client_gone: bool,
 }
 
-pub fn openai_stream(
+/// Owns the relay while the client reads; dropped early (the client left), it hands an
+/// unsettled relay to a background drain when the provider has a drain bound.
+struct Relay<S: Shape>(Option<RelayState<S>>);
+
+/// The client's streamed body for an upstream response, through `shape`.
+pub fn stream<S: Shape>(
     resp: reqwest::Response,
     call: CallGuard,
     verdict: Verdict,
-    client_wants_usage: bool,
     timeouts: &Timeouts,
+    keepalive: Duration,
+    shape: S,
 ) -> Body {
     let state = RelayState {
         upstream: resp.bytes_stream().boxed(),
-        framer: sse::SseFramer::default(),
+        shape,
         call: Some(call),
         verdict: Some(verdict),
-        client_wants_usage,
         idle: Duration::from_millis(timeouts.idle_ms),
+        keepalive,
         drain: Duration::from_millis(timeouts.drain_ms),
+        heard: Instant::now(),
         out: VecDeque::new(),
-        saw_done: false,
         client_gone: false,
     };
-    let stream = futures_util::stream::unfold(state, |mut st| async move {
+    let stream = futures_util::stream::unfold(Relay(Some(state)), |mut relay| async move {
+        let st = relay.0.as_mut().expect("present until dropped");
         loop {
             if let Some(b) = st.out.pop_front() {
-                return Some((Ok::<Bytes, Infallible>(b), st));
+                return Some((Ok::<Bytes, Infallible>(b), relay));
             }
             st.call.as_ref()?;
-            st.pull(st.idle).await;
+            st.wait().await;
         }
     });
     Body::from_stream(stream)
 }
 
-impl RelayState {
-    /// Reads the next piece of the upstream, waiting at most `wait`.
-    async fn pull(&mut self, wait: Duration) {
+impl<S: Shape> RelayState<S> {
+    /// Waits for the upstream while the client reads: a keep-alive when it is silent for
+    /// `keepalive` (if the dialect has one), a failure when it is silent for `idle`.
+    async fn wait(&mut self) {
+        let idle_left = self.idle.saturating_sub(self.heard.elapsed());
+        let keepalive = self.shape.keepalive();
+        let wait = if keepalive.is_some() { idle_left.min(self.keepalive) } else { idle_left };
         match tokio::time::timeout(wait, self.upstream.next()).await {
-            Ok(Some(Ok(chunk))) => self.on_chunk(&chunk),
-            Ok(None) => self.on_end(),
-            Ok(Some(Err(e))) => self.on_error(&format!("the provider's stream failed: {e}"), "upstream_io_error"),
-            Err(_) => self.on_error(&format!("the provider sent nothing for {} ms", wait.as_millis()), "timeout"),
+            Ok(next) => self.on_next(next),
+            Err(_) if self.heard.elapsed() >= self.idle => {
+                let message = format!("the provider sent nothing for {} ms", self.idle.as_millis());
+                self.on_error(&message, "timeout")
+            }
+            Err(_) => self.out.extend(keepalive),
         }
     }
 
-    fn on_chunk(&mut self, chunk: &[u8]) {
-        self.framer.push(chunk);
-        let mut out = BytesMut::new();
-        // Nothing after the event that settled the call (an error event) goes out.
-        while self.call.is_some()
-            && let Some(event) = self.framer.next_event()
-        {
-            if let Some(kept) = self.filter(event) {
-                out.extend_from_slice(&kept);
+    fn on_next(&mut self, next: Option<reqwest::Result<Bytes>>) {
+        match next {
+            Some(Ok(chunk)) => {
+                self.heard = Instant::now();
+                let bytes = self.shape.push(&chunk);
+                self.after(bytes);
             }
-        }
-        if !out.is_empty() && !self.client_gone {
-            if let Some(call) = &mut self.call {
-                call.mark_first_token();
+            None => {
+                let bytes = self.shape.end();
+                self.after(bytes);
+                if self.call.is_some() {
+                    self.on_error("the provider's stream ended before it was complete", "upstream_truncated");
+                }
             }
-            self.out.push_back(out.freeze());
-        }
-        if self.saw_done {
-            self.settle_success();
+            Some(Err(e)) => self.on_error(&format!("the provider's stream failed: {e}"), "upstream_io_error"),
         }
     }
 
-    /// Reads usage from an event and decides what the client gets of it.
-    fn filter(&mut self, event: Bytes) -> Option<Bytes> {
-        let Some(data) = sse::event_data(&event) else {
-            return Some(event);
-        };
-        if data.trim() == "[DONE]" {
-            // Held back until the call is settled.
-            self.saw_done = true;
-            return None;
-        }
-        if let Some(message) = openai::chunk_error(&data) {
-            // The provider ended the stream with an error event, already in the client's
-            // dialect: it goes out as the stream's last event, in place of the gateway's own.
-            self.fail(&format!("the provider's stream reported an error: {message}"), "upstream_stream_error");
-            return Some(event);
-        }
-        if !openai::chunk_has_usage(&data) {
-            return Some(event);
-        }
-        if let (Some(call), Some(u)) = (&mut self.call, openai::chunk_usage(&data)) {
+    /// Queues what the shape produced and settles the call if the stream is over.
+    fn after(&mut self, bytes: Bytes) {
+        let Some(call) = &mut self.call else { return };
+        if let Some(u) = self.shape.usage() {
             call.usage = Some(u);
         }
-        if self.client_wants_usage {
-            return Some(event);
+        call.note_output(self.shape.produced());
+        if !bytes.is_empty() && !self.client_gone {
+            call.mark_first_token();
+            self.out.push_back(bytes);
         }
-        openai::strip_usage(&data).map(|d| sse::data_event(&d))
+        match self.shape.progress() {
+            Progress::Streaming => {}
+            Progress::Complete => self.settle_success(),
+            // The shape already wrote the provider's error in the client's dialect.
+            Progress::Failed { class, message } => {
+                self.fail(&message, class);
+            }
+        }
     }
 
     fn settle_success(&mut self) {
@@ -140,26 +190,14 @@ impl RelayState {
                 return;
             }
             call.success(200);
-            self.out.push_back(Bytes::from_static(b"data: [DONE]\n\n"));
-        }
-    }
-
-    fn on_end(&mut self) {
-        let rest = self.framer.take_rest();
-        if !rest.is_empty() {
-            self.on_chunk(&rest);
-            self.on_chunk(b"\n\n");
-        }
-        if self.call.is_some() {
-            self.on_error("the provider's stream ended before it was complete", "upstream_truncated");
+            self.out.push_back(self.shape.closing());
         }
     }
 
     /// The provider failed after the stream started: an in-band error event for the client.
     fn on_error(&mut self, message: &str, class: &str) {
-        if self.fail(message, class) {
-            let event = openai::stream_error_event(message, "upstream_error");
-            self.out.push_back(sse::data_event(&event));
+        if self.fail(message, class) && !self.client_gone {
+            self.out.push_back(self.shape.fail(message));
         }
     }
 
@@ -187,18 +225,14 @@ impl RelayState {
             if left.is_zero() {
                 break;
             }
-            if left < self.idle {
-                // The drain bound, not the provider, ends this wait: not the provider's fault.
-                match tokio::time::timeout(left, self.upstream.next()).await {
-                    Ok(Some(Ok(chunk))) => self.on_chunk(&chunk),
-                    Ok(None) => self.on_end(),
-                    Ok(Some(Err(e))) => {
-                        self.on_error(&format!("the provider's stream failed: {e}"), "upstream_io_error")
-                    }
-                    Err(_) => break,
+            // Past the drain bound the wait ends without blaming the provider.
+            match tokio::time::timeout(left.min(self.idle), self.upstream.next()).await {
+                Ok(next) => self.on_next(next),
+                Err(_) if left < self.idle => break,
+                Err(_) => {
+                    let message = format!("the provider sent nothing for {} ms", self.idle.as_millis());
+                    self.on_error(&message, "timeout")
                 }
-            } else {
-                self.pull(self.idle).await;
             }
             self.out.clear();
         }
@@ -210,27 +244,123 @@ impl RelayState {
     }
 }
 
-impl Drop for RelayState {
+impl<S: Shape> Drop for Relay<S> {
     /// The client went away before the call settled: with a drain bound, the rest of the
     /// stream is read in the background; without, the upstream is dropped here (cancelled)
     /// and the call settles as `client_disconnected` in `CallGuard`'s own drop.
     fn drop(&mut self) {
-        if self.call.is_none() || self.drain.is_zero() || self.client_gone {
+        let Some(mut st) = self.0.take() else { return };
+        if st.call.is_none() || st.drain.is_zero() {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-        let rest = RelayState {
-            upstream: std::mem::replace(&mut self.upstream, futures_util::stream::empty().boxed()),
-            framer: std::mem::take(&mut self.framer),
-            call: self.call.take(),
-            verdict: self.verdict.take(),
-            client_wants_usage: self.client_wants_usage,
-            idle: self.idle,
-            drain: self.drain,
-            out: VecDeque::new(),
-            saw_done: self.saw_done,
-            client_gone: true,
-        };
-        runtime.spawn(rest.drain());
+        st.client_gone = true;
+        runtime.spawn(st.drain());
+    }
+}
+
+/// A client event produced by a translating state machine (`protocol::stream`).
+pub trait ClientEvent {
+    /// The event that ends a successful stream (held back until the call is settled).
+    fn is_closing(&self) -> bool;
+    /// The message of an in-band error event (the stream ends with it).
+    fn error_message(&self) -> Option<String>;
+    /// The dialect's keep-alive event, if it has one.
+    fn keepalive() -> Option<Bytes>;
+    /// Bytes of generated text this event carries.
+    fn output_bytes(&self) -> usize;
+}
+
+/// A stream translated from the provider's protocol into the client's dialect by one of
+/// `protocol::stream`'s machines.
+pub struct Translated<T: Translate> {
+    sse: SseTranslator<T>,
+    progress: Progress,
+    closing: Option<Bytes>,
+    /// Whether the client got its first event (keep-alives may only follow it).
+    started: bool,
+    produced: OutputCount,
+}
+
+impl<T: Translate> Translated<T> {
+    pub fn new(machine: T) -> Self {
+        Translated {
+            sse: SseTranslator::new(machine),
+            progress: Progress::Streaming,
+            closing: None,
+            started: false,
+            produced: OutputCount::default(),
+        }
+    }
+}
+
+impl<T> Translated<T>
+where
+    T: Translate,
+    T::Out: ClientEvent,
+{
+    /// Encodes what the machine emitted, holding back the closing event. `class` is what a
+    /// failure reported by these events is recorded as.
+    fn take(&mut self, outs: Vec<T::Out>, class: &'static str) -> Bytes {
+        let mut buf = BytesMut::new();
+        for o in outs {
+            if self.progress != Progress::Streaming {
+                break;
+            }
+            if o.is_closing() {
+                self.closing = Some(T::encode(&o));
+                self.progress = Progress::Complete;
+                continue;
+            }
+            if let Some(message) = o.error_message() {
+                self.progress = Progress::Failed { class, message };
+            }
+            self.produced.add(o.output_bytes());
+            buf.extend_from_slice(&T::encode(&o));
+        }
+        self.started |= !buf.is_empty();
+        buf.freeze()
+    }
+}
+
+impl<T> Shape for Translated<T>
+where
+    T: Translate + Send + 'static,
+    T::Out: ClientEvent,
+{
+    fn push(&mut self, chunk: &[u8]) -> Bytes {
+        let outs = self.sse.push_bytes(chunk);
+        self.take(outs, "upstream_error")
+    }
+
+    fn end(&mut self) -> Bytes {
+        let outs = self.sse.finish();
+        self.take(outs, "upstream_truncated")
+    }
+
+    fn progress(&self) -> Progress {
+        self.progress.clone()
+    }
+
+    fn closing(&mut self) -> Bytes {
+        self.closing.take().unwrap_or_default()
+    }
+
+    fn fail(&mut self, message: &str) -> Bytes {
+        let outs = self.sse.fail(message);
+        Bytes::from(encode_all::<T>(&outs))
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        let u = self.sse.usage();
+        (u != Usage::default()).then_some(u)
+    }
+
+    fn produced(&self) -> OutputCount {
+        self.produced
+    }
+
+    fn keepalive(&self) -> Option<Bytes> {
+        if self.started && self.progress == Progress::Streaming { T::Out::keepalive() } else { None }
     }
 }

@@ -3,11 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use bytes::Bytes;
 
 use crate::error::{ApiError, ErrorKind};
-use crate::providers::{ProviderKind, openai};
+use crate::providers::{self, Outbound};
 use crate::snapshot::{CredentialEntry, ProviderEntry};
 
 /// An upstream attempt that failed, with what to record and what to tell the client.
@@ -18,25 +18,16 @@ pub struct UpstreamFailure {
     pub error: ApiError,
 }
 
-/// Sends `body` to `path` of the provider with `cred`, waiting at most the provider's
-/// first-byte timeout for response headers.
-pub async fn send(
-    http: &reqwest::Client,
-    provider: &ProviderEntry,
-    cred: &CredentialEntry,
-    path: &str,
-    body: Vec<u8>,
-    request_id: &str,
-    client_headers: &HeaderMap,
-) -> Result<(reqwest::Response, Duration), UpstreamFailure> {
-    let (url, mut headers) = match provider.kind {
-        ProviderKind::OpenAi => (openai::url(&provider.base_url, path), openai::headers(&cred.api_key, request_id)),
-    };
-    for name in openai::FORWARDED_CLIENT_HEADERS {
-        if let Some(v) = client_headers.get(*name) {
-            headers.insert(*name, v.clone());
-        }
-    }
+/// Sends one request to the provider (addressed and authenticated by `providers`), waiting at
+/// most the provider's first-byte timeout for response headers.
+pub async fn send(http: &reqwest::Client, o: Outbound<'_>) -> Result<(reqwest::Response, Duration), UpstreamFailure> {
+    let provider = o.provider;
+    let (url, headers) = providers::upstream_request(&o).map_err(|e| UpstreamFailure {
+        class: "upstream_bad_request",
+        detail: format!("provider {}: {e}", provider.name),
+        error: ApiError::invalid(e).with_code("unsupported_by_provider"),
+    })?;
+    let body = o.body.clone();
     let started = Instant::now();
     let first_byte = Duration::from_millis(provider.timeouts.first_byte_ms);
     let sent = tokio::time::timeout(first_byte, http.post(url).headers(headers).body(body).send()).await;

@@ -14,6 +14,13 @@
 //!   features that another provider does not have.
 //!
 //! - A document's `context` and `citations` settings are dropped (no other dialect has them).
+//! - `metadata` fields other than `user_id` are dropped (`user_id` becomes OpenAI `user`).
+//! - The `anthropic-beta` header is forwarded to Anthropic providers only (an allowlisted
+//!   client header); the features it turns on do not exist elsewhere. `anthropic-version` is
+//!   accepted and not required: the gateway speaks `2023-06-01`, the one version there is.
+//! - `count_tokens` against a provider without a counting endpoint answers the gateway's own
+//!   estimate (`billing::estimate`), which is what admission reserves on; calls are always
+//!   charged on the provider's reported usage.
 //!
 //! Rejected (an error string the gateway answers with a 400): content blocks other than
 //! text, image, document, tool_use, tool_result, thinking and redacted_thinking (search
@@ -45,6 +52,33 @@ pub use self::convert::{
 };
 use super::ir::StopReason;
 use crate::billing::pricing::Usage;
+
+/// What the gateway reads of a `/v1/messages` body before routing it, and the body itself
+/// (which an Anthropic provider gets unchanged but for `model`).
+#[derive(Debug)]
+pub struct Envelope {
+    pub body: Map<String, Value>,
+    pub model: String,
+    pub stream: bool,
+}
+
+/// Checks the fields every Messages request must have (`model`, `messages`, `max_tokens`;
+/// `stream` a boolean if present) and reads them; errors are messages for a 400. The
+/// content itself is checked where it is converted, or by the provider it passes through to.
+pub fn parse_envelope(bytes: &[u8]) -> Result<Envelope, String> {
+    let body = super::json_object(bytes)?;
+    let model = super::model_of(&body).map_err(|e| format!("model: {e}"))?;
+    if !matches!(body.get("messages"), Some(Value::Array(_))) {
+        return Err("messages: must be an array of messages".into());
+    }
+    match body.get("max_tokens") {
+        Some(v) if v.as_u64().is_some_and(|n| n >= 1) => {}
+        None => return Err("max_tokens: Field required".into()),
+        Some(_) => return Err("max_tokens: must be a positive integer".into()),
+    }
+    let stream = super::stream_flag(&body).map_err(|e| format!("stream: {e}"))?;
+    Ok(Envelope { body, model, stream })
+}
 
 /// A `/v1/messages` request body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -198,6 +232,25 @@ impl WireUsage {
     }
 }
 
+/// Folds the `usage` object of a stream event (`message_start`'s `message.usage`,
+/// `message_delta`'s `usage`) into `usage`; fields absent from it keep their value (a
+/// `message_delta` usually carries only `output_tokens`).
+pub fn fold_stream_usage(usage: &mut Usage, u: &Value) {
+    let int = |k: &str| u.get(k).and_then(Value::as_i64).map(|n| n.max(0));
+    if let Some(n) = int("input_tokens") {
+        usage.input_tokens = n;
+    }
+    if let Some(n) = int("output_tokens") {
+        usage.output_tokens = n;
+    }
+    if let Some(n) = int("cache_read_input_tokens") {
+        usage.cached_tokens = n;
+    }
+    if let Some(n) = int("cache_creation_input_tokens") {
+        usage.cache_write_tokens = n;
+    }
+}
+
 /// A non-streamed `/v1/messages` response body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MessagesResponse {
@@ -237,6 +290,23 @@ pub fn stop_reason_to_wire(r: StopReason) -> &'static str {
 
 // ---------------------------------------------------------------------------------------
 // Errors
+
+/// Bytes of generated text in one stream event's data: text, thinking and tool-input deltas,
+/// and a tool call's name when its block starts (0 for every other event).
+pub fn event_output_bytes(data: &Value) -> usize {
+    let len = |v: Option<&Value>| v.and_then(Value::as_str).map_or(0, str::len);
+    match data.get("type").and_then(Value::as_str) {
+        Some("content_block_delta") => {
+            let d = data.get("delta");
+            ["text", "thinking", "partial_json"].iter().map(|f| len(d.and_then(|d| d.get(*f)))).sum()
+        }
+        Some("content_block_start") => {
+            let b = data.get("content_block");
+            len(b.and_then(|b| b.get("text"))) + len(b.and_then(|b| b.get("name")))
+        }
+        _ => 0,
+    }
+}
 
 /// The Anthropic error `type` for an HTTP status.
 pub fn error_type_for_status(status: u16) -> &'static str {

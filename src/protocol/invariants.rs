@@ -7,9 +7,12 @@ use serde_json::Value;
 
 use super::sse::{SseFramer, event_data};
 use super::stream::anthropic_to_openai::{AnthropicToOpenAi, OpenAiEvent};
-use super::stream::openai_to_anthropic::OpenAiToAnthropic;
-use super::stream::{SseTranslator, Translate};
-use super::{anthropic, openai::chat};
+use super::stream::bedrock_to_anthropic::BedrockToAnthropic;
+use super::stream::gemini_to_anthropic::GeminiToAnthropic;
+use super::stream::openai_to_anthropic::{AnthropicEvent, OpenAiToAnthropic};
+use super::stream::via_anthropic::ViaAnthropic;
+use super::stream::{ByteTranslator, EventStreamTranslator, SseTranslator, Translate};
+use super::{anthropic, bedrock, eventstream, gemini, openai::chat};
 
 fn frame(pieces: &[&[u8]]) -> Vec<Vec<u8>> {
     let mut f = SseFramer::default();
@@ -84,9 +87,15 @@ pub fn openai_stream(data: &[u8], split: usize) {
     let split = split.min(data.len());
     let whole = translate(OpenAiToAnthropic::new("m"), &[data]);
     assert_eq!(translate(OpenAiToAnthropic::new("m"), &[&data[..split], &data[split..]]), whole);
+    well_formed_anthropic(&whole);
+}
+
+/// Blocks opened and closed in order, nothing after `message_delta` but `message_stop`, and
+/// the stream ends in `message_stop` or `error`.
+fn well_formed_anthropic(whole: &[AnthropicEvent]) {
     let mut open: Option<u64> = None;
     let mut next = 0;
-    for e in &whole {
+    for e in whole {
         let index = e.data.get("index").and_then(Value::as_u64);
         match e.event {
             "content_block_start" => {
@@ -114,6 +123,116 @@ pub fn anthropic_stream(data: &[u8], split: usize) {
     let make = || AnthropicToOpenAi::new("m", 0, true);
     let whole = translate(make(), &[data]);
     assert_eq!(translate(make(), &[&data[..split], &data[split..]]), whole);
+    assert!(matches!(whole.last(), Some(OpenAiEvent::Done | OpenAiEvent::Error(_))), "{whole:?}");
+}
+
+/// The event-stream decoder gives the same messages (or the same error) wherever the bytes
+/// are split, and every message it accepts encodes back to its own bytes.
+pub fn eventstream_framing(data: &[u8], split: usize) {
+    let split = split.min(data.len());
+    let decode = |pieces: &[&[u8]]| {
+        let mut d = eventstream::Decoder::default();
+        let mut out = Vec::new();
+        for p in pieces {
+            d.push(p);
+            loop {
+                match d.next_message() {
+                    Ok(Some(m)) => out.push(Ok(m)),
+                    Ok(None) => break,
+                    Err(e) => {
+                        out.push(Err(e));
+                        break;
+                    }
+                }
+            }
+        }
+        out
+    };
+    let whole = decode(&[data]);
+    assert_eq!(decode(&[&data[..split], &data[split..]]), whole, "split at {split}");
+    let mut offset = 0;
+    for m in whole.iter().flatten() {
+        let headers: Vec<(&str, eventstream::HeaderValue)> =
+            m.headers.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+        let bytes = eventstream::encode(&headers, &m.payload);
+        assert_eq!(&data[offset..offset + bytes.len()], &bytes[..]);
+        offset += bytes.len();
+    }
+}
+
+/// A request of any dialect (Anthropic, Gemini or Bedrock bytes) is refused or converts to
+/// Gemini and Bedrock bodies that read back.
+pub fn provider_requests(data: &[u8]) {
+    let irs = [anthropic::parse_request(data), gemini::parse_request(data, "m"), bedrock::parse_request(data, "m")];
+    for ir in irs.into_iter().flatten() {
+        if let Ok(req) = gemini::request_from_ir(&ir) {
+            let bytes = serde_json::to_vec(&req).expect("serializes");
+            gemini::parse_request(&bytes, "m").expect("our Gemini body reads back");
+        }
+        if let Ok(req) = bedrock::request_from_ir(&ir) {
+            let bytes = serde_json::to_vec(&req).expect("serializes");
+            bedrock::parse_request(&bytes, "m").expect("our Bedrock body reads back");
+        }
+    }
+}
+
+/// A Gemini or Bedrock response is refused or converts to the other dialects' responses,
+/// which read back.
+pub fn provider_responses(data: &[u8]) {
+    for ir in [gemini::parse_response(data), bedrock::parse_response(data, "id")].into_iter().flatten() {
+        let bytes = serde_json::to_vec(&anthropic::response_from_ir(&ir)).expect("serializes");
+        anthropic::parse_response(&bytes).expect("our Anthropic response reads back");
+        chat::response_to_ir(&chat::response_from_ir(&ir, 0)).expect("our OpenAI response reads back");
+        if let Ok(g) = gemini::response_from_ir(&ir) {
+            gemini::parse_response(&serde_json::to_vec(&g).expect("serializes"))
+                .expect("our Gemini response reads back");
+        }
+        if let Ok(b) = bedrock::response_from_ir(&ir) {
+            bedrock::response_to_ir(&b, "id").expect("our Bedrock response reads back");
+        }
+    }
+}
+
+fn drive<B: ByteTranslator>(mut t: B, pieces: &[&[u8]]) -> Vec<B::Out> {
+    let mut out = Vec::new();
+    for p in pieces {
+        out.extend(t.push_bytes(p));
+    }
+    out.extend(t.finish());
+    out
+}
+
+/// Gemini SSE bytes → Anthropic events (and → OpenAI chunks through the hub): the same
+/// wherever split, and a complete stream.
+pub fn gemini_stream(data: &[u8], split: usize) {
+    let split = split.min(data.len());
+    let make = || SseTranslator::new(GeminiToAnthropic::new("m"));
+    let whole = drive(make(), &[data]);
+    assert_eq!(drive(make(), &[&data[..split], &data[split..]]), whole);
+    well_formed_anthropic(&whole);
+    let via =
+        || SseTranslator::new(ViaAnthropic::new(GeminiToAnthropic::new("m"), AnthropicToOpenAi::new("m", 0, true)));
+    let whole = drive(via(), &[data]);
+    assert_eq!(drive(via(), &[&data[..split], &data[split..]]), whole);
+    assert!(matches!(whole.last(), Some(OpenAiEvent::Done | OpenAiEvent::Error(_))), "{whole:?}");
+}
+
+/// Bedrock event-stream bytes → Anthropic events (and → OpenAI chunks): the same wherever
+/// split, and a complete stream.
+pub fn bedrock_stream(data: &[u8], split: usize) {
+    let split = split.min(data.len());
+    let make = || EventStreamTranslator::new(BedrockToAnthropic::new("m", "id"));
+    let whole = drive(make(), &[data]);
+    assert_eq!(drive(make(), &[&data[..split], &data[split..]]), whole);
+    well_formed_anthropic(&whole);
+    let via = || {
+        EventStreamTranslator::new(ViaAnthropic::new(
+            BedrockToAnthropic::new("m", "id"),
+            AnthropicToOpenAi::new("m", 0, true),
+        ))
+    };
+    let whole = drive(via(), &[data]);
+    assert_eq!(drive(via(), &[&data[..split], &data[split..]]), whole);
     assert!(matches!(whole.last(), Some(OpenAiEvent::Done | OpenAiEvent::Error(_))), "{whole:?}");
 }
 
@@ -162,6 +281,28 @@ mod tests {
         for v in variants(golden::fixture("anthropic_stream.sse").as_bytes(), 7) {
             anthropic_stream(&v, v.len() / 2);
         }
+    }
+
+    #[test]
+    fn provider_conversions_hold_on_fixture_variants() {
+        for name in ["gemini_response.json", "bedrock_response.json", "anthropic_request.json"] {
+            for v in variants(golden::fixture(name).as_bytes(), 3) {
+                provider_requests(&v);
+                provider_responses(&v);
+            }
+        }
+        for v in variants(golden::fixture("gemini_stream.sse").as_bytes(), 11) {
+            gemini_stream(&v, v.len() / 2);
+        }
+        let frames = crate::protocol::stream::provider_test_support::bedrock_stream_bytes();
+        for v in variants(&frames, 13) {
+            eventstream_framing(&v, v.len() / 2);
+            bedrock_stream(&v, v.len() / 3);
+        }
+        // The checks must not pass only because everything is refused.
+        assert!(gemini::parse_response(golden::fixture("gemini_response.json").as_bytes()).is_ok());
+        let out = drive(EventStreamTranslator::new(BedrockToAnthropic::new("m", "id")), &[&frames]);
+        assert_eq!(out.last().unwrap().event, "message_stop");
     }
 
     #[test]

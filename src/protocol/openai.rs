@@ -4,6 +4,8 @@
 
 pub mod chat;
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -21,21 +23,9 @@ pub struct ChatRequest {
 
 /// Parses a JSON object body and reads `model` and the streaming flags.
 pub fn parse_request(bytes: &[u8]) -> Result<ChatRequest, String> {
-    let body: Map<String, Value> = match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) => map,
-        Ok(_) => return Err("the request body must be a JSON object".into()),
-        Err(e) => return Err(format!("the request body is not valid JSON: {e}")),
-    };
-    let model = match body.get("model") {
-        Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
-        Some(Value::String(_)) | None => return Err("you must provide a model parameter".into()),
-        Some(_) => return Err("`model` must be a string".into()),
-    };
-    let stream = match body.get("stream") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err("`stream` must be a boolean".into()),
-    };
+    let body = super::json_object(bytes)?;
+    let model = super::model_of(&body).map_err(|e| format!("`model` {e}"))?;
+    let stream = super::stream_flag(&body).map_err(|e| format!("`stream` {e}"))?;
     let client_wants_usage =
         body.get("stream_options").and_then(|o| o.get("include_usage")).and_then(Value::as_bool).unwrap_or(false);
     Ok(ChatRequest { body, model, stream, client_wants_usage })
@@ -150,6 +140,69 @@ pub fn chunk_error(data: &str) -> Option<String> {
     Some(message.chars().take(500).collect())
 }
 
+#[derive(Deserialize)]
+struct OutputChunk<'a> {
+    #[serde(default, borrow)]
+    choices: Vec<OutputChoice<'a>>,
+}
+
+#[derive(Deserialize)]
+struct OutputChoice<'a> {
+    #[serde(default, borrow)]
+    delta: Option<OutputDelta<'a>>,
+}
+
+#[derive(Deserialize)]
+struct OutputDelta<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    refusal: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tool_calls: Vec<OutputToolCall<'a>>,
+}
+
+#[derive(Deserialize)]
+struct OutputToolCall<'a> {
+    #[serde(default, borrow)]
+    function: Option<OutputFunction<'a>>,
+}
+
+#[derive(Deserialize)]
+struct OutputFunction<'a> {
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    arguments: Option<Cow<'a, str>>,
+}
+
+/// Bytes of generated text in one stream chunk: message text, reasoning, refusals and
+/// tool-call names and arguments of every choice (0 for anything else).
+pub fn chunk_output_bytes(data: &str) -> usize {
+    serde_json::from_str::<OutputChunk>(data).map_or(0, |c| output_bytes(&c))
+}
+
+/// [`chunk_output_bytes`] of a chunk already parsed (a translated stream's events).
+pub fn chunk_value_output_bytes(chunk: &Value) -> usize {
+    OutputChunk::deserialize(chunk).map_or(0, |c| output_bytes(&c))
+}
+
+fn output_bytes(chunk: &OutputChunk) -> usize {
+    let len = |s: &Option<Cow<str>>| s.as_ref().map_or(0, |s| s.len());
+    chunk
+        .choices
+        .iter()
+        .filter_map(|c| c.delta.as_ref())
+        .map(|d| {
+            let tools: usize =
+                d.tool_calls.iter().filter_map(|t| t.function.as_ref()).map(|f| len(&f.name) + len(&f.arguments)).sum();
+            len(&d.content) + len(&d.reasoning_content) + len(&d.refusal) + tools
+        })
+        .sum()
+}
+
 /// An in-band error event for a stream that already started.
 pub fn stream_error_event(message: &str, kind: &str) -> String {
     serde_json::json!({"error": {"message": message, "type": kind, "param": null, "code": null}}).to_string()
@@ -158,6 +211,20 @@ pub fn stream_error_event(message: &str, kind: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_bytes_count_generated_text_only() {
+        let text = r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Hello \u00e9"}}]}"#;
+        assert_eq!(chunk_output_bytes(text), "Hello é".len());
+        let tools = r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"name":"get","arguments":"{\"a\":1}"}}]}},
+            {"delta":{"reasoning_content":"hmm"}}]}"#;
+        assert_eq!(chunk_output_bytes(tools), 3 + 7 + 3);
+        assert_eq!(chunk_output_bytes(r#"{"choices":[],"usage":{"prompt_tokens":1}}"#), 0);
+        assert_eq!(chunk_output_bytes("not json"), 0);
+        assert_eq!(chunk_output_bytes(r#"{"choices":[{"delta":{"content":null}}]}"#), 0);
+        let v: Value = serde_json::from_str(tools).unwrap();
+        assert_eq!(chunk_value_output_bytes(&v), 13);
+    }
 
     #[test]
     fn error_chunks_are_told_from_content_that_mentions_errors() {

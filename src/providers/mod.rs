@@ -1,25 +1,58 @@
-//! How to reach providers: their kinds, URLs and auth headers, and the guarded HTTP client.
-//! Only this module knows a provider's address and how it authenticates.
+//! How to reach providers: their kinds, the wire protocol each kind speaks, its URLs and auth
+//! headers, and the guarded HTTP client. Only this module knows a provider's address and how
+//! it authenticates; what the bodies look like is `protocol/`'s business, and which
+//! conversion a call needs is the gateway's (`gateway/adapter.rs`).
+//!
+//! Adding a kind: a variant here, its [`Protocol`] (a new one when its bodies are a dialect of
+//! their own), and an arm in [`upstream_request`] building its URL and headers from an
+//! [`Outbound`] (the body is there for kinds that sign it).
 
+pub mod anthropic;
 pub mod http;
 pub mod openai;
 pub mod sigv4;
 pub mod ssrf;
+
+use reqwest::header::HeaderMap;
+
+use crate::snapshot::{CredentialEntry, ProviderEntry};
 
 /// The provider kinds this build can route traffic to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderKind {
     /// OpenAI and every OpenAI-compatible service, by `base_url`.
     OpenAi,
+    /// Anthropic's Messages API.
+    Anthropic,
+}
+
+/// The wire protocol of a provider's request and response bodies. Traffic whose inbound
+/// dialect is the provider's protocol passes through; any other pair is converted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// OpenAI Chat Completions (and embeddings).
+    OpenAi,
+    /// Anthropic Messages.
+    Anthropic,
+}
+
+/// What one upstream request does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Chat,
+    Embeddings,
+    /// Anthropic's `count_tokens`.
+    CountTokens,
 }
 
 impl ProviderKind {
-    pub const SUPPORTED: &'static [&'static str] = &["openai"];
+    pub const SUPPORTED: &'static [&'static str] = &["openai", "anthropic"];
 
     pub fn parse(kind: &str) -> Result<ProviderKind, String> {
         match kind {
             "openai" => Ok(ProviderKind::OpenAi),
-            "azure-openai" | "anthropic" | "gemini" | "bedrock" => Err(format!(
+            "anthropic" => Ok(ProviderKind::Anthropic),
+            "azure-openai" | "gemini" | "bedrock" => Err(format!(
                 "provider kind `{kind}` is not available in this build yet; supported kinds: {}",
                 Self::SUPPORTED.join(", ")
             )),
@@ -30,6 +63,7 @@ impl ProviderKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderKind::OpenAi => "openai",
+            ProviderKind::Anthropic => "anthropic",
         }
     }
 
@@ -37,6 +71,61 @@ impl ProviderKind {
     pub fn default_base_url(self) -> &'static str {
         match self {
             ProviderKind::OpenAi => "https://api.openai.com/v1",
+            ProviderKind::Anthropic => "https://api.anthropic.com",
+        }
+    }
+
+    pub fn protocol(self) -> Protocol {
+        match self {
+            ProviderKind::OpenAi => Protocol::OpenAi,
+            ProviderKind::Anthropic => Protocol::Anthropic,
+        }
+    }
+}
+
+/// One upstream request about to be sent: everything a kind may need to address and sign it.
+pub struct Outbound<'a> {
+    pub provider: &'a ProviderEntry,
+    pub credential: &'a CredentialEntry,
+    pub operation: Operation,
+    pub upstream_model: &'a str,
+    pub stream: bool,
+    pub body: bytes::Bytes,
+    pub request_id: &'a str,
+    /// The client's headers; each kind forwards only its allowlist.
+    pub client_headers: &'a axum::http::HeaderMap,
+}
+
+/// The URL and headers of an upstream request, or why this provider cannot take it (a
+/// message for a 400: the operation does not exist for this kind).
+pub fn upstream_request(o: &Outbound) -> Result<(String, HeaderMap), String> {
+    let (key, base) = (&o.credential.api_key, &o.provider.base_url);
+    let (url, mut headers, forwarded) = match o.provider.kind {
+        ProviderKind::OpenAi => {
+            let path = openai::path(o.operation)?;
+            (openai::url(base, path), openai::headers(key, o.request_id), openai::FORWARDED_CLIENT_HEADERS)
+        }
+        ProviderKind::Anthropic => {
+            let version = o.client_headers.get("anthropic-version");
+            let headers = anthropic::headers(key, version, o.request_id);
+            (anthropic::url(base, anthropic::path(o.operation)?), headers, anthropic::FORWARDED_CLIENT_HEADERS)
+        }
+    };
+    for name in forwarded {
+        if let Some(v) = o.client_headers.get(*name) {
+            headers.insert(*name, v.clone());
+        }
+    }
+    Ok((url, headers))
+}
+
+/// The URL and headers of a key check: listing the provider's models.
+pub fn probe_request(provider: &ProviderEntry, credential: &CredentialEntry) -> (String, HeaderMap) {
+    let (key, base) = (&credential.api_key, &provider.base_url);
+    match provider.kind {
+        ProviderKind::OpenAi => (openai::url(base, "/models"), openai::headers(key, "credential-test")),
+        ProviderKind::Anthropic => {
+            (anthropic::url(base, "/v1/models"), anthropic::headers(key, None, "credential-test"))
         }
     }
 }

@@ -2,6 +2,17 @@
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 
+use super::Operation;
+
+/// The endpoint path of an operation, below the base URL.
+pub fn path(op: Operation) -> Result<&'static str, String> {
+    match op {
+        Operation::Chat => Ok("/chat/completions"),
+        Operation::Embeddings => Ok("/embeddings"),
+        Operation::CountTokens => Err("OpenAI-protocol providers have no token-counting endpoint".into()),
+    }
+}
+
 /// The upstream URL of an OpenAI endpoint path such as `/chat/completions`.
 pub fn url(base_url: &str, path: &str) -> String {
     format!("{}{}", base_url.trim_end_matches('/'), path)

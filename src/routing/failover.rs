@@ -121,6 +121,12 @@ impl Plan {
     pub fn primary(&self) -> &Route {
         &self.models[0].targets[0].0
     }
+
+    /// Every route the call may take, in no particular order (a handler checks up front that
+    /// each route's provider can take the request).
+    pub fn routes(&self) -> impl Iterator<Item = &Route> {
+        self.models.iter().flat_map(|m| m.targets.iter().map(|(r, _)| r))
+    }
 }
 
 /// One attempt's destination.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::health::credential_key;
-use crate::providers::{ProviderKind, openai};
+use crate::providers;
 use crate::snapshot::{CredentialEntry, ProviderEntry};
 use crate::state::AppState;
 use crate::store::providers as q;
@@ -31,11 +31,7 @@ pub struct Probe {
 
 /// Lists the provider's models with `cred`: does the provider accept the key?
 pub async fn probe(http: &reqwest::Client, provider: &ProviderEntry, cred: &CredentialEntry) -> Probe {
-    let (url, headers) = match provider.kind {
-        ProviderKind::OpenAi => {
-            (openai::url(&provider.base_url, "/models"), openai::headers(&cred.api_key, "credential-test"))
-        }
-    };
+    let (url, headers) = providers::probe_request(provider, cred);
     let started = Instant::now();
     let timeout = Duration::from_millis(provider.timeouts.first_byte_ms.min(30_000));
     let sent = http.get(url).headers(headers).timeout(timeout).send().await;

@@ -72,6 +72,10 @@ pub struct CallRecord {
     /// Time spent in the gateway itself, excluding the upstream.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overhead_us: Option<i64>,
+    /// The token counts are the gateway's estimate, not the provider's report (a call cut
+    /// short before usage arrived). Defaulted so journal lines written before it replay.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub usage_estimated: bool,
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -111,6 +115,7 @@ impl CallRecord {
             duration_ms: r.opt_int("duration_ms")?,
             ttft_ms: r.opt_int("ttft_ms")?,
             overhead_us: r.opt_int("overhead_us")?,
+            usage_estimated: r.flag("usage_estimated")?,
         })
     }
 }
@@ -145,14 +150,15 @@ macro_rules! engine {
                     "INSERT INTO calls (id, request_id, trace_id, user_id, key_id, app, dialect, endpoint, model,
                          provider_id, credential_id, upstream_model, stream, status, http_status, error_class,
                          error_message, input_tokens, output_tokens, cached_tokens, cache_write_tokens,
-                         reasoning_tokens, images, cost, price, attempts, started_at, duration_ms, ttft_ms, overhead_us)
+                         reasoning_tokens, images, cost, price, attempts, started_at, duration_ms, ttft_ms, overhead_us,
+                         usage_estimated)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                         $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)
+                         $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)
                      ON CONFLICT (id) DO UPDATE SET provider_id = $10, credential_id = $11, upstream_model = $12,
                          status = $14, http_status = $15, error_class = $16, error_message = $17,
                          input_tokens = $18, output_tokens = $19, cached_tokens = $20, cache_write_tokens = $21,
                          reasoning_tokens = $22, images = $23, cost = $24, price = $25, attempts = $26,
-                         duration_ms = $28, ttft_ms = $29, overhead_us = $30",
+                         duration_ms = $28, ttft_ms = $29, overhead_us = $30, usage_estimated = $31",
                 )
                 .bind(&c.id)
                 .bind(&c.request_id)
@@ -184,6 +190,7 @@ macro_rules! engine {
                 .bind(c.duration_ms)
                 .bind(c.ttft_ms)
                 .bind(c.overhead_us)
+                .bind(c.usage_estimated)
                 .execute(&mut *conn)
                 .await?;
                 Ok(())

@@ -8,11 +8,13 @@ use super::{Db, StoreResult};
 
 const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("migrations/sqlite/0001_initial.sql")),
-    (2, include_str!("migrations/sqlite/0002_calls_processing_index.sql")),
+    (2, include_str!("migrations/sqlite/0002_usage_estimated.sql")),
+    (3, include_str!("migrations/sqlite/0003_calls_processing_index.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("migrations/postgres/0001_initial.sql")),
-    (2, include_str!("migrations/postgres/0002_calls_processing_index.sql")),
+    (2, include_str!("migrations/postgres/0002_usage_estimated.sql")),
+    (3, include_str!("migrations/postgres/0003_calls_processing_index.sql")),
 ];
 
 /// Arbitrary constant identifying Tollgate's migration lock.

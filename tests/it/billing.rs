@@ -2,6 +2,8 @@
 
 use serde_json::{Value, json};
 
+use mock_provider::MockServer;
+
 use crate::harness::*;
 
 #[tokio::test]
@@ -165,4 +167,102 @@ async fn refresh_prices_regenerates_the_catalog_from_litellm_data() {
         .unwrap();
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read /nonexistent/prices.json"));
+}
+
+/// A model on its own mock provider answering with `scenario`, priced like the fixture's.
+async fn model_on_scenario(gw: &Gateway, mock: &MockServer, name: &str, scenario: &str) {
+    let body = json!({"name": name, "kind": "openai", "base_url": mock.scenario_url(scenario)});
+    let p = gw.admin_ok("POST", "/api/v1/providers", Some(body), 201).await;
+    let path = format!("/api/v1/providers/{}/credentials", p["id"].as_str().unwrap());
+    gw.admin_ok("POST", &path, Some(json!({"api_key": PROVIDER_KEY})), 201).await;
+    let body = json!({"name": name, "targets": [{"provider": name, "model": "mock-gpt"}],
+        "pricing": {"input": 2.5, "output": 10}});
+    gw.admin_ok("POST", "/api/v1/models", Some(body), 201).await;
+}
+
+/// xorshift64: the cut points are random but replayable from the printed seed.
+fn next_random(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+#[tokio::test]
+async fn streams_cut_before_usage_are_charged_a_flagged_estimate_of_what_was_produced() {
+    let mock = mock().await;
+    let seed: u64 = std::env::var("TOLLGATE_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_cafe);
+    let mut rng = seed;
+    let msgs = json!([{"role": "user", "content": "hi"}]);
+    for engine in engines() {
+        let gw = Gateway::start(engine).await;
+        let f = Fixture::new(&gw, &mock.base_url(), "10").await;
+        // The provider sends 16 content chunks and usage last; the connection is cut after k.
+        let cuts: Vec<u64> = (0..6).map(|_| 1 + next_random(&mut rng) % 15).collect();
+        println!("{engine:?}: seed {seed}, cut after {cuts:?} chunks");
+        let mut expected_total = 0;
+        for (i, k) in cuts.iter().enumerate() {
+            let model = format!("{}-cut{i}", f.model);
+            model_on_scenario(&gw, &mock, &model, &format!("chunks=16,cut_after={k}")).await;
+            let resp = gw.chat(&f.key, json!({"model": model, "messages": msgs, "stream": true})).await;
+            assert_eq!(resp.status(), 200);
+            let body = resp.text().await.unwrap();
+            let events = sse_data(&body);
+            let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+            assert!(last["error"].is_object(), "the cut is reported in-band: {body}");
+            // What the client received is what the provider produced.
+            let text_bytes: usize = events
+                .iter()
+                .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+                .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::len))
+                .sum();
+            assert!(text_bytes > 0);
+            let output_tokens = text_bytes.div_ceil(4) as i64;
+            // "user" + "hi": 6 bytes → 2 tokens, plus 4 of message framing.
+            let cost = 6 * 2_500 + output_tokens * 10_000;
+            expected_total += cost;
+            let calls = gw.calls_until(&f.key_id, |c| c.len() == i + 1 && c[0]["status"] != "processing").await;
+            let c = &calls[0];
+            assert_eq!(c["model"], model.as_str());
+            assert_eq!(c["status"], "failed");
+            assert!(["upstream_io_error", "upstream_truncated"].contains(&c["error_class"].as_str().unwrap()), "{c}");
+            assert_eq!(c["usage_estimated"], true);
+            assert_eq!(c["input_tokens"], 6);
+            assert_eq!(c["output_tokens"], output_tokens, "cut after {k}: {c}");
+            assert_eq!(c["cost"], tollgate::billing::money::format_credits(cost).as_str());
+        }
+        // One record each, each charged once; no reservation left.
+        let calls = gw.calls_until(&f.key_id, |c| c.len() == cuts.len()).await;
+        assert!(calls.iter().all(|c| c["usage_estimated"] == true));
+        let balance = tollgate::billing::money::parse_credits(&f.balance(&gw).await).unwrap();
+        assert_eq!(balance, 10_000_000_000 - expected_total);
+        let me = gw.request_as(&f.key, "GET", "/api/v1/me", None).await.1;
+        assert_eq!(me["user"]["open_reservations"], 0);
+
+        // The same for an Anthropic client of an OpenAI provider: the translated stream's
+        // text is counted.
+        let model = format!("{}-cut-anthropic", f.model);
+        model_on_scenario(&gw, &mock, &model, "chunks=16,cut_after=5").await;
+        let body = json!({"model": model, "max_tokens": 100, "stream": true, "messages": msgs});
+        let text = gw.messages(&f.key, body).await.text().await.unwrap();
+        let text_bytes: usize = text
+            .split("\n\n")
+            .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .filter(|v| v["type"] == "content_block_delta")
+            .filter_map(|v| v["delta"]["text"].as_str().map(str::len))
+            .sum();
+        assert!(text_bytes > 0 && text.contains("event: error"), "{text}");
+        let calls = gw.calls_until(&f.key_id, |c| c.len() == cuts.len() + 1 && c[0]["status"] != "processing").await;
+        let c = &calls[0];
+        assert_eq!((c["dialect"].as_str(), c["usage_estimated"].as_bool()), (Some("anthropic"), Some(true)), "{c}");
+        assert_eq!(c["output_tokens"], text_bytes.div_ceil(4) as i64, "{c}");
+        assert!(c["input_tokens"].as_i64().unwrap() > 0);
+        // A stream that completes is charged the provider's usage, not flagged.
+        let ok = gw.chat(&f.key, json!({"model": f.model, "messages": msgs, "stream": true})).await;
+        assert!(ok.text().await.unwrap().ends_with("data: [DONE]\n\n"));
+        let calls = gw.calls_until(&f.key_id, |c| c.len() == cuts.len() + 2 && c[0]["status"] == "success").await;
+        assert_eq!(calls[0]["usage_estimated"], false);
+        gw.stop().await;
+    }
 }

@@ -249,13 +249,18 @@ pub const PROVIDER_KEY: &str = "sk-provider-secret-4242";
 impl Fixture {
     /// `base_url` is the mock's (scenario) URL; prices are 2.5 in / 10 out per million tokens.
     pub async fn new(gw: &Gateway, base_url: &str, credits: &str) -> Fixture {
+        Fixture::of_kind(gw, "openai", base_url, credits).await
+    }
+
+    /// Like [`Fixture::new`] with a provider of `kind` (its base URL in that kind's form).
+    pub async fn of_kind(gw: &Gateway, kind: &str, base_url: &str, credits: &str) -> Fixture {
         let suffix = &tollgate::store::new_id()[24..];
         let provider_name = format!("mock{suffix}");
         let p = gw
             .admin_ok(
                 "POST",
                 "/api/v1/providers",
-                Some(json!({"name": provider_name, "kind": "openai", "base_url": base_url})),
+                Some(json!({"name": provider_name, "kind": kind, "base_url": base_url})),
                 201,
             )
             .await;
@@ -322,4 +327,33 @@ pub fn any_file_contains(dir: &Path, needle: &[u8]) -> bool {
             std::fs::read(&p).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
         }
     })
+}
+
+/// The Anthropic version header every Anthropic client sends.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+impl Gateway {
+    /// `POST /v1/messages` as an Anthropic client sends it (`x-api-key`, `anthropic-version`).
+    pub async fn messages(&self, key: &str, body: Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/v1/messages", self.url))
+            .header("x-api-key", key)
+            .header("anthropic-version", ANTHROPIC_VERSION)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Reads an Anthropic SSE body into (event name, data) pairs.
+pub fn anthropic_events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let name = e.lines().find_map(|l| l.strip_prefix("event: ")).unwrap_or("").to_string();
+            let data = e.lines().find_map(|l| l.strip_prefix("data: ")).unwrap_or("null");
+            (name, serde_json::from_str(data).unwrap_or_else(|_| panic!("event data is not JSON: {e}")))
+        })
+        .collect()
 }

@@ -262,7 +262,8 @@ async fn no_reservation_is_left_open_after_many_mixed_calls() {
     let gw = Arc::new(Gateway::start(Engine::Sqlite).await);
     let f = Fixture::new(&gw, &mock.base_url(), "1000").await;
     // Mixed outcomes: success, upstream error, cut stream, stalled stream abandoned by the
-    // client, and (with a concurrency limit of 16 under 24 concurrent clients) refusals.
+    // client, and (with a concurrency limit of 16 under 24 concurrent clients, and a budget)
+    // refusals.
     let scenarios = ["chunks=3", "status=500", "cut_after=2", "stall_after=1,stall_mid_ms=3000", "latency_ms=50"];
     let mut models = Vec::new();
     for (i, s) in scenarios.iter().enumerate() {
@@ -284,12 +285,18 @@ async fn no_reservation_is_left_open_after_many_mixed_calls() {
         models.push(name);
     }
     gw.admin_ok("PATCH", &format!("/api/v1/keys/{}", f.key_id), Some(json!({"max_concurrency": 16})), 200).await;
+    // A second key of the user with a small budget: once its spend and holds reach it, its
+    // calls are refused with 402 (over budget), the rest of the mix going on around them.
+    let k2 = gw.admin_ok("POST", "/api/v1/keys", Some(json!({"user_id": f.user_id, "budget": "0.02"})), 201).await;
+    let budget_key = k2["key"].as_str().unwrap().to_string();
     // 1000 by default; the closing figure is taken with TOLLGATE_TEST_MIXED_CALLS=10000.
     let total: usize = std::env::var("TOLLGATE_TEST_MIXED_CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
     let sem = Arc::new(tokio::sync::Semaphore::new(24));
+    let started = std::time::Instant::now();
     let tasks: Vec<_> = (0..total)
         .map(|i| {
-            let (gw, sem, key, model) = (gw.clone(), sem.clone(), f.key.clone(), models[i % models.len()].clone());
+            let key = if i % 4 == 3 { budget_key.clone() } else { f.key.clone() };
+            let (gw, sem, model) = (gw.clone(), sem.clone(), models[i % models.len()].clone());
             tokio::spawn(async move {
                 let _permit = sem.acquire().await.unwrap();
                 let stream = i % 2 == 0;
@@ -314,6 +321,7 @@ async fn no_reservation_is_left_open_after_many_mixed_calls() {
     }
     println!("{total} mixed calls by status: {by_status:?}");
     assert!(by_status.len() >= 3, "the mix has several outcomes: {by_status:?}");
+    assert!(by_status.contains_key(&402), "over-budget refusals are part of the mix: {by_status:?}");
     // Abandoned streams settle when the gateway notices the hang-up.
     let mut last = Value::Null;
     for _ in 0..100 {
@@ -323,6 +331,13 @@ async fn no_reservation_is_left_open_after_many_mixed_calls() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    println!(
+        "reservation leaks after {total} mixed calls ({:.1} s): {} open reservations, {} credits reserved, {} in flight",
+        started.elapsed().as_secs_f64(),
+        last["user"]["open_reservations"],
+        last["user"]["reserved"],
+        last["limits"]["key"]["in_flight"]
+    );
     assert_eq!(last["user"]["open_reservations"], 0, "{last}");
     assert_eq!(last["user"]["reserved"], "0", "{last}");
     assert_eq!(last["limits"]["key"]["in_flight"], 0, "{last}");

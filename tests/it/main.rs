@@ -4,12 +4,15 @@
 
 mod harness;
 
+mod anthropic;
+mod anthropic_provider;
 mod billing;
 mod durability;
 mod errors;
 mod limits;
 mod management;
 mod metrics;
+mod provider_wire;
 mod resilience;
 mod rotate_key;
 mod routing;

@@ -1,5 +1,6 @@
-//! Client conformance with the official `openai` Python SDK (tests/sdk), installed into a venv
-//! under target/ on first use, against a real gateway and mock provider.
+//! Client conformance with the official `openai` and `anthropic` Python SDKs (tests/sdk),
+//! installed into a venv under target/ on first use, each suite against a gateway and mock
+//! provider of its own.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -37,15 +38,16 @@ fn python() -> PathBuf {
     python
 }
 
-#[tokio::test]
-async fn official_openai_sdk_conformance() {
+/// Runs one pytest file of tests/sdk against a gateway and mock of its own.
+async fn run_suite(file: &str) {
     let python = tokio::task::spawn_blocking(python).await.unwrap();
     let mock = mock().await;
     let gw = Gateway::start(Engine::Sqlite).await;
     let root = env!("CARGO_MANIFEST_DIR");
     let mock_url = mock.base_url().trim_end_matches("/v1").to_string();
     let out = tokio::process::Command::new(&python)
-        .args(["-m", "pytest", "-p", "no:cacheprovider", "-q", "tests/sdk"])
+        .args(["-m", "pytest", "-p", "no:cacheprovider", "-q"])
+        .arg(format!("tests/sdk/{file}"))
         .current_dir(root)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("TOLLGATE_URL", &gw.url)
@@ -56,8 +58,18 @@ async fn official_openai_sdk_conformance() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "SDK suite failed:\n{stdout}\n{stderr}\ngateway log:\n{}", gw.log());
+    assert!(out.status.success(), "SDK suite {file} failed:\n{stdout}\n{stderr}\ngateway log:\n{}", gw.log());
     assert!(stdout.contains(" passed"), "{stdout}");
     println!("{stdout}");
     gw.stop().await;
+}
+
+#[tokio::test]
+async fn official_openai_sdk_conformance() {
+    run_suite("test_openai_sdk.py").await;
+}
+
+#[tokio::test]
+async fn official_anthropic_sdk_conformance() {
+    run_suite("test_anthropic_sdk.py").await;
 }

@@ -1,4 +1,4 @@
-"""Fixtures for the OpenAI-SDK client-conformance suite.
+"""Fixtures for the client-conformance suites (the official OpenAI and Anthropic SDKs).
 
 The Rust integration test starts the mock provider and Tollgate and sets:
 
@@ -112,11 +112,13 @@ class Admin:
 
     # -- providers, credentials, models ------------------------------------------------------
 
-    def create_provider(self, name: str, base_url: str, api_key: str = MOCK_PROVIDER_KEY) -> dict:
-        """An ``openai``-kind provider with one credential."""
-        provider = self.create("/providers", {"name": name, "kind": "openai", "base_url": base_url})
+    def create_provider(
+        self, name: str, base_url: str, api_key: str = MOCK_PROVIDER_KEY, kind: str = "openai"
+    ) -> dict:
+        """A provider of ``kind`` with one credential."""
+        provider = self.create("/providers", {"name": name, "kind": kind, "base_url": base_url})
         assert provider["name"] == name
-        assert provider["kind"] == "openai"
+        assert provider["kind"] == kind
         assert provider["base_url"] == base_url
         self.add_credential(provider["id"], api_key)
         return provider

@@ -551,3 +551,80 @@ def test_provider_slash_model_addressing(client, gateway, mock):
     error = assert_openai_error(exc.value, 400)
     assert re.search(r"\bpric(e|es|ed|ing)\b", error["message"], re.IGNORECASE), error["message"]
     assert mock.chat_requests() == chat_requests, "an unpriced call must fail closed, before upstream"
+
+
+# -- served by an Anthropic provider (converted both ways) ---------------------------------------
+
+#: The Anthropic mock reports 1000 prompt tokens, 200 read from and 100 written to the cache,
+#: and 500 output tokens; OpenAI's prompt_tokens counts all 1000.
+ANTHROPIC_USAGE = "prompt_tokens=1000,completion_tokens=500,cached_tokens=200,cache_write_tokens=100"
+
+
+@pytest.fixture(scope="session")
+def anthropic_model(env, admin, suffix) -> str:
+    provider = admin.create_provider(
+        f"mockanth-{suffix}", f"{env.mock_url}/s/{ANTHROPIC_USAGE}", kind="anthropic"
+    )
+    return admin.create_model(f"claude-mock-{suffix}", provider["name"])["name"]
+
+
+def test_anthropic_provider_chat_with_exact_usage(client, anthropic_model):
+    raw = client.chat.completions.with_raw_response.create(
+        model=anthropic_model, messages=[{"role": "system", "content": "Be brief."}, *MESSAGES]
+    )
+    completion = raw.parse()
+    assert completion.model == anthropic_model
+    assert_mock_reply(completion.choices[0].message.content)
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.usage.prompt_tokens == 1000
+    assert completion.usage.prompt_tokens_details.cached_tokens == 200
+    assert completion.usage.completion_tokens == 500
+    assert completion.usage.total_tokens == 1500
+    # (700 + 200 + 100) × 2.5 + 500 × 10 credits per million tokens.
+    assert Decimal(raw.headers["x-tollgate-cost"]) == Decimal("0.0075")
+
+
+def test_anthropic_provider_stream_with_usage(client, anthropic_model):
+    stream = client.chat.completions.create(
+        model=anthropic_model, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert_mock_reply(text)
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage.prompt_tokens == 1000
+    assert chunks[-1].usage.completion_tokens == 500
+
+
+def test_anthropic_provider_tool_round_trip(client, anthropic_model):
+    first = client.chat.completions.create(
+        model=anthropic_model, messages=WEATHER_QUESTION, tools=[WEATHER_TOOL], parallel_tool_calls=False
+    )
+    assert first.choices[0].finish_reason == "tool_calls"
+    call = first.choices[0].message.tool_calls[0]
+    assert call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == MOCK_TOOL_ARGUMENTS
+    reply = client.chat.completions.create(
+        model=anthropic_model,
+        messages=[
+            *WEATHER_QUESTION,
+            first.choices[0].message.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": call.id, "content": "18 degrees"},
+        ],
+    )
+    assert reply.choices[0].message.content == "tool result received: 18 degrees"
+
+
+def test_anthropic_provider_streamed_tool_call(client, anthropic_model):
+    arguments, names = "", []
+    for chunk in client.chat.completions.create(
+        model=anthropic_model, messages=WEATHER_QUESTION, tools=[WEATHER_TOOL], stream=True
+    ):
+        for choice in chunk.choices:
+            for delta in choice.delta.tool_calls or []:
+                if delta.index == 0 and delta.function is not None:
+                    arguments += delta.function.arguments or ""
+                    names.append(delta.function.name)
+    assert "get_weather" in names
+    assert json.loads(arguments) == MOCK_TOOL_ARGUMENTS

@@ -244,3 +244,34 @@ fn pdf_documents_convert_to_openai_file_parts_and_back() {
     assert_eq!(back.messages, r.messages);
     assert_eq!(serde_json::to_value(request_from_ir(&back, 10).unwrap()).unwrap()["messages"][0]["content"][0], doc);
 }
+
+#[test]
+fn envelopes_check_the_required_fields() {
+    let e = parse_envelope(br#"{"model":"m","max_tokens":5,"messages":[],"stream":true,"x":{"y":1}}"#).unwrap();
+    assert_eq!((e.model.as_str(), e.stream), ("m", true));
+    assert_eq!(e.body["x"]["y"], 1, "unknown fields are kept");
+    for (body, says) in [
+        (&br#"[]"#[..], "JSON object"),
+        (br#"{"max_tokens":5,"messages":[]}"#, "model"),
+        (br#"{"model":"m","max_tokens":5}"#, "messages"),
+        (br#"{"model":"m","messages":[]}"#, "max_tokens: Field required"),
+        (br#"{"model":"m","messages":[],"max_tokens":0}"#, "positive integer"),
+        (br#"{"model":"m","messages":[],"max_tokens":5,"stream":"yes"}"#, "stream"),
+    ] {
+        let err = parse_envelope(body).unwrap_err();
+        assert!(err.contains(says), "{err}");
+    }
+}
+
+#[test]
+fn event_output_bytes_count_generated_text_only() {
+    let delta = |d: Value| json!({"type": "content_block_delta", "index": 0, "delta": d});
+    assert_eq!(event_output_bytes(&delta(json!({"type": "text_delta", "text": "Héllo"}))), "Héllo".len());
+    assert_eq!(event_output_bytes(&delta(json!({"type": "thinking_delta", "thinking": "hmm"}))), 3);
+    assert_eq!(event_output_bytes(&delta(json!({"type": "input_json_delta", "partial_json": "{\"a\""}))), 4);
+    assert_eq!(event_output_bytes(&delta(json!({"type": "signature_delta", "signature": "abcdef"}))), 0);
+    let tool = json!({"type": "content_block_start", "index": 1,
+        "content_block": {"type": "tool_use", "id": "t1", "name": "lookup", "input": {}}});
+    assert_eq!(event_output_bytes(&tool), 6);
+    assert_eq!(event_output_bytes(&json!({"type": "message_delta", "usage": {"output_tokens": 9}})), 0);
+}

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use super::Translate;
 use crate::billing::pricing::Usage;
-use crate::protocol::anthropic::stop_reason_from_wire;
+use crate::protocol::anthropic::{fold_stream_usage, stop_reason_from_wire};
 use crate::protocol::ir::{StopReason, sanitize_tool_id};
 use crate::protocol::openai::chat::{finish_reason_to_wire, usage_to_wire};
 use crate::protocol::sse;
@@ -74,22 +74,8 @@ impl AnthropicToOpenAi {
         }))
     }
 
-    /// Folds an Anthropic usage object in; fields absent from it keep their value (a
-    /// `message_delta` usually carries only `output_tokens`).
     fn take_usage(&mut self, u: &Value) {
-        let int = |k: &str| u.get(k).and_then(Value::as_i64).map(|n| n.max(0));
-        if let Some(n) = int("input_tokens") {
-            self.usage.input_tokens = n;
-        }
-        if let Some(n) = int("output_tokens") {
-            self.usage.output_tokens = n;
-        }
-        if let Some(n) = int("cache_read_input_tokens") {
-            self.usage.cached_tokens = n;
-        }
-        if let Some(n) = int("cache_creation_input_tokens") {
-            self.usage.cache_write_tokens = n;
-        }
+        fold_stream_usage(&mut self.usage, u);
     }
 
     fn error(&mut self, message: &str, kind: &str) -> Vec<OpenAiEvent> {

@@ -34,7 +34,7 @@ pub struct AnthropicEvent {
 }
 
 impl AnthropicEvent {
-    fn new(event: &'static str, data: Value) -> Self {
+    pub(crate) fn new(event: &'static str, data: Value) -> Self {
         AnthropicEvent { event, data }
     }
 

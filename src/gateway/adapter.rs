@@ -1,0 +1,203 @@
+//! The provider-adapter layer of a call: for a request in the client's dialect and a route to
+//! a provider speaking some protocol, the body to send upstream, and the response converted
+//! back into the client's dialect (whole bodies here, streams through a relay [`Shape`]).
+//!
+//! Same dialect and protocol pass through (only `model` rewritten, usage requested on OpenAI
+//! streams); any other pair converts through the canonical form (`protocol::ir`). Every route
+//! of a call's plan is prepared before admission, so a request a provider cannot take is the
+//! client's 400 before any credit is reserved or any upstream is called. A new protocol adds
+//! its arms to [`convert_request`], [`Inbound::response`] and [`Inbound::stream_body`].
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use super::call::CallGuard;
+use super::relay::{self, Translated};
+use super::verdict::Verdict;
+use super::{relay_anthropic, relay_openai};
+use crate::billing::pricing::Usage;
+use crate::config::Timeouts;
+use crate::error::{ApiError, Dialect};
+use crate::protocol::stream::anthropic_to_openai::AnthropicToOpenAi;
+use crate::protocol::stream::openai_to_anthropic::OpenAiToAnthropic;
+use crate::protocol::{anthropic, ir, openai};
+use crate::providers::{Operation, Protocol};
+use crate::routing::failover::Plan;
+use crate::routing::resolve::Route;
+
+/// `max_tokens` sent to providers that require one when the client set none: the output
+/// admission reserves for such a call.
+const DEFAULT_MAX_TOKENS: u32 = crate::billing::estimate::DEFAULT_OUTPUT_CAP as u32;
+
+/// A request as the client sent it, ready to be built for any route of its plan.
+pub struct Inbound {
+    pub dialect: Dialect,
+    pub operation: Operation,
+    /// The body as sent, minus gateway-only fields (the `models` fallback list).
+    body: Map<String, Value>,
+    /// The model the client asked for (responses name it, not the upstream's).
+    pub model: String,
+    pub stream: bool,
+    /// OpenAI `stream_options.include_usage`.
+    pub client_wants_usage: bool,
+    /// The body converted for each protocol of the plan other than the client's.
+    converted: HashMap<Protocol, Map<String, Value>>,
+}
+
+/// The protocol a dialect's requests pass through to unchanged.
+fn native(dialect: Dialect) -> Option<Protocol> {
+    match dialect {
+        Dialect::OpenAi => Some(Protocol::OpenAi),
+        Dialect::Anthropic => Some(Protocol::Anthropic),
+    }
+}
+
+impl Inbound {
+    pub fn new(dialect: Dialect, operation: Operation, body: Map<String, Value>, model: String, stream: bool) -> Self {
+        let client_wants_usage =
+            body.get("stream_options").and_then(|o| o.get("include_usage")).and_then(Value::as_bool).unwrap_or(false);
+        Inbound { dialect, operation, body, model, stream, client_wants_usage, converted: HashMap::new() }
+    }
+
+    /// True when this provider protocol takes the client's body as it is.
+    pub fn passes_through(&self, protocol: Protocol) -> bool {
+        native(self.dialect) == Some(protocol)
+    }
+
+    pub fn body(&self) -> &Map<String, Value> {
+        &self.body
+    }
+
+    pub fn body_mut(&mut self) -> &mut Map<String, Value> {
+        &mut self.body
+    }
+
+    /// Converts the body for every protocol of the plan that is not the client's; a request
+    /// one of them cannot express is the client's 400.
+    pub fn prepare(&mut self, plan: &Plan) -> Result<(), ApiError> {
+        let mut parsed: Option<ir::Request> = None;
+        for route in plan.routes() {
+            let protocol = route.provider.kind.protocol();
+            if self.passes_through(protocol) || self.converted.contains_key(&protocol) {
+                continue;
+            }
+            if self.operation == Operation::Embeddings {
+                return Err(ApiError::invalid(format!(
+                    "this endpoint is not available for the model `{}`: its provider `{}` does not serve it",
+                    self.model, route.provider.name
+                )));
+            }
+            let ir = match &parsed {
+                Some(ir) => ir,
+                None => parsed.insert(request_to_ir(self.dialect, &self.body).map_err(ApiError::invalid)?),
+            };
+            let body = convert_request(ir, protocol).map_err(ApiError::invalid)?;
+            self.converted.insert(protocol, body);
+        }
+        Ok(())
+    }
+
+    /// The upstream body for one route: its protocol's form with the route's model.
+    pub fn body_for(&self, route: &Route) -> Bytes {
+        let protocol = route.provider.kind.protocol();
+        let mut body = match self.converted.get(&protocol) {
+            Some(converted) => converted.clone(),
+            None => self.body.clone(),
+        };
+        body.insert("model".into(), Value::String(route.upstream_model.clone()));
+        if protocol == Protocol::OpenAi && self.stream {
+            // The gateway bills on usage: always asked for, stripped again if the client did not.
+            let opts = body.entry("stream_options").or_insert_with(|| Value::Object(Map::new()));
+            if !opts.is_object() {
+                *opts = Value::Object(Map::new());
+            }
+            if let Value::Object(o) = opts {
+                o.insert("include_usage".into(), Value::Bool(true));
+            }
+        }
+        Bytes::from(serde_json::to_vec(&body).expect("a JSON map serializes"))
+    }
+
+    /// A whole upstream response body in the client's dialect, and the usage it reports.
+    /// An error is a provider answer that is not what its protocol promises.
+    pub fn response(&self, protocol: Protocol, upstream: Bytes) -> Result<(Bytes, Option<Usage>), String> {
+        if self.passes_through(protocol) {
+            let usage = match protocol {
+                Protocol::OpenAi => openai::usage_of(&upstream),
+                Protocol::Anthropic => anthropic::usage_of(&upstream),
+            };
+            return Ok((upstream, usage));
+        }
+        let mut response = match protocol {
+            Protocol::OpenAi => openai::chat::parse_response(&upstream)?,
+            Protocol::Anthropic => anthropic::parse_response(&upstream)?,
+        };
+        response.model = self.model.clone();
+        let usage = response.usage;
+        let body = match self.dialect {
+            Dialect::OpenAi => openai::chat::response_from_ir(&response, crate::clock::now_ms() / 1000),
+            Dialect::Anthropic => serde_json::to_value(anthropic::response_from_ir(&response)).expect("serializes"),
+        };
+        Ok((Bytes::from(serde_json::to_vec(&body).expect("serializes")), Some(usage)))
+    }
+
+    /// The client's streamed body for an upstream stream of `protocol`.
+    pub fn stream_body(
+        &self,
+        protocol: Protocol,
+        resp: reqwest::Response,
+        call: CallGuard,
+        verdict: Verdict,
+        timeouts: &Timeouts,
+        keepalive: Duration,
+    ) -> Body {
+        let (r, c, v, t, k) = (resp, call, verdict, timeouts, keepalive);
+        match (self.dialect, protocol) {
+            (Dialect::OpenAi, Protocol::OpenAi) => {
+                relay::stream(r, c, v, t, k, relay_openai::Passthrough::new(self.client_wants_usage))
+            }
+            (Dialect::Anthropic, Protocol::OpenAi) => {
+                relay::stream(r, c, v, t, k, Translated::new(OpenAiToAnthropic::new(self.model.clone())))
+            }
+            (Dialect::Anthropic, Protocol::Anthropic) => {
+                relay::stream(r, c, v, t, k, relay_anthropic::Passthrough::default())
+            }
+            (Dialect::OpenAi, Protocol::Anthropic) => {
+                let created = crate::clock::now_ms() / 1000;
+                let machine = AnthropicToOpenAi::new(self.model.clone(), created, self.client_wants_usage);
+                relay::stream(r, c, v, t, k, Translated::new(machine))
+            }
+        }
+    }
+}
+
+/// The client's body in the canonical form.
+fn request_to_ir(dialect: Dialect, body: &Map<String, Value>) -> Result<ir::Request, String> {
+    match dialect {
+        Dialect::OpenAi => openai::chat::request_to_ir(body),
+        Dialect::Anthropic => {
+            let req: anthropic::MessagesRequest = serde_json::from_value(Value::Object(body.clone()))
+                .map_err(|e| format!("invalid request body: {e}"))?;
+            anthropic::request_to_ir(req)
+        }
+    }
+}
+
+/// The canonical request as a body of `protocol` (its `model` is set per route).
+fn convert_request(r: &ir::Request, protocol: Protocol) -> Result<Map<String, Value>, String> {
+    let v = match protocol {
+        Protocol::OpenAi => openai::chat::request_from_ir(r),
+        // Anthropic requires `max_tokens`; OpenAI clients may leave it out.
+        Protocol::Anthropic => {
+            serde_json::to_value(anthropic::request_from_ir(r, DEFAULT_MAX_TOKENS)?).expect("a request serializes")
+        }
+    };
+    match v {
+        Value::Object(m) => Ok(m),
+        _ => unreachable!("request bodies are JSON objects"),
+    }
+}

@@ -1,0 +1,158 @@
+//! The steps every model call takes, whatever its dialect: the handlers (`passthrough.rs` for
+//! OpenAI, `messages.rs` for Anthropic) read and check their body into an [`Inbound`], then
+//! [`run`] does the rest — the key's model check, the failover plan, per-route preparation,
+//! admission (budgets, credits, rate limits), the attempts, and the response, relayed as a
+//! stream or read whole — settling the call exactly once (`CallGuard`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::adapter::Inbound;
+use super::admission;
+use super::attempts::{self, Ask, Reply};
+use super::auth::Caller;
+use super::call::CallGuard;
+use super::rate_headers;
+use super::upstream::UpstreamFailure;
+use crate::billing::estimate::Estimate;
+use crate::billing::money::format_credits;
+use crate::billing::ratelimit;
+use crate::error::{ApiError, Dialect, ErrorKind};
+use crate::routing::failover::{self, Plan};
+use crate::routing::resolve;
+use crate::state::AppState;
+
+/// The request body, up to the configured limit.
+pub async fn read_body(state: &AppState, body: Body) -> Result<Bytes, ApiError> {
+    let limit = state.config.max_body_bytes;
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(ErrorKind::PayloadTooLarge, format!("the request body is larger than the {limit}-byte limit"))
+            .with_code("request_too_large")
+    })
+}
+
+/// A refused request: logged once (without secrets), answered in the client's dialect.
+pub fn refused(request_id: &str, dialect: Dialect, e: ApiError) -> Response {
+    tracing::info!(
+        request_id,
+        status = e.status().as_u16(),
+        code = e.code.unwrap_or(""),
+        "request refused: {}",
+        e.message
+    );
+    e.into_response_in(dialect)
+}
+
+/// Checks that the key may use the requested model and plans its routes (the request's own
+/// `models` fallbacks first, taken out of the body: they are the gateway's, not the upstream's).
+pub fn plan(caller: &Caller, inbound: &mut Inbound) -> Result<Plan, ApiError> {
+    let model = &inbound.model;
+    if !caller.key.may_use(model) {
+        return Err(if resolve::is_known(&caller.snapshot, model) {
+            resolve::forbidden_model(model)
+        } else {
+            resolve::unknown_model(model)
+        });
+    }
+    let request_models = failover::take_request_models(inbound.body_mut())?;
+    failover::Plan::build(&caller.snapshot, &caller.key, &inbound.model, request_models)
+}
+
+/// Everything after the handler's checks: admission, attempts, response, settlement.
+/// `endpoint` names the call on its record (`chat`, `embeddings`, `messages`).
+#[expect(clippy::too_many_arguments, reason = "the call's parts, each from a different step")]
+pub async fn run(
+    state: Arc<AppState>,
+    caller: &Caller,
+    request_id: &str,
+    headers: &HeaderMap,
+    mut inbound: Inbound,
+    endpoint: &'static str,
+    estimate: impl FnOnce(&Inbound) -> Estimate,
+    started: Instant,
+) -> Result<Response, ApiError> {
+    let plan = plan(caller, &mut inbound)?;
+    inbound.prepare(&plan)?;
+    let route = plan.primary();
+    // Admission: budgets, credit reservation and rate limits, priced on the primary route.
+    let (dialect, model, stream) = (inbound.dialect, inbound.model.as_str(), inbound.stream);
+    let estimate = estimate(&inbound);
+    let ask = admission::Request { request_id, dialect, endpoint, model, stream, started, estimate };
+    let admitted = admission::admit(&state, caller, route, &ask)?;
+    let mut call =
+        CallGuard::start(state.clone(), caller, request_id, dialect, endpoint, model, route, stream, started, admitted);
+    let ask = Ask { operation: inbound.operation, stream, request_id, client_headers: headers };
+    let sent = attempts::send(&state, &plan, &mut call, &ask, |r| inbound.body_for(r)).await;
+    let (reply, route) = match sent {
+        Ok(a) => (a.reply, a.route),
+        Err(f) => return Err(fail(call, f)),
+    };
+    let protocol = route.provider.kind.protocol();
+    let rate = call.rate_state();
+    match reply {
+        Reply::Stream { resp, verdict } => {
+            let overhead = call.overhead();
+            let keepalive = Duration::from_millis(state.config.stream_keepalive_ms);
+            let timeouts = &route.provider.timeouts;
+            let mut out = Response::new(inbound.stream_body(protocol, resp, call, verdict, timeouts, keepalive));
+            let h = out.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            h.insert("x-tollgate-overhead-ms", ms_header(overhead));
+            rate_headers::insert(h, dialect, &rate, ratelimit::now_us());
+            Ok(out)
+        }
+        Reply::Whole { status, content_type, body } => {
+            let content_type = content_type.filter(|_| inbound.passes_through(protocol));
+            let (body, usage) = match inbound.response(protocol, body) {
+                Ok(converted) => converted,
+                Err(e) => {
+                    let detail = format!("provider {}: {e}", route.provider.name);
+                    let error = ApiError::new(
+                        ErrorKind::Upstream,
+                        format!("provider `{}` sent a response that could not be read", route.provider.name),
+                    )
+                    .with_code("upstream_invalid_response");
+                    return Err(fail(call, UpstreamFailure { class: "upstream_invalid_response", detail, error }));
+                }
+            };
+            call.usage = usage;
+            call.mark_first_token();
+            let overhead = call.overhead();
+            let settled = call.success(status.as_u16());
+            let mut out = json_response(status, content_type, body, settled.cost, overhead);
+            rate_headers::insert(out.headers_mut(), dialect, &rate, ratelimit::now_us());
+            Ok(out)
+        }
+    }
+}
+
+/// Records the failed call and answers the client's error.
+fn fail(call: CallGuard, f: UpstreamFailure) -> ApiError {
+    tracing::warn!(call = call.id(), class = f.class, "upstream attempt failed: {}", f.detail);
+    call.failure(f.error.status().as_u16(), f.class, &f.detail);
+    f.error
+}
+
+fn ms_header(d: Duration) -> HeaderValue {
+    HeaderValue::from_str(&format!("{:.3}", d.as_secs_f64() * 1000.0)).expect("digits")
+}
+
+fn json_response(
+    status: StatusCode,
+    content_type: Option<HeaderValue>,
+    body: Bytes,
+    cost: i64,
+    overhead: Duration,
+) -> Response {
+    let mut resp = (status, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, content_type.unwrap_or(HeaderValue::from_static("application/json")));
+    h.insert("x-tollgate-cost", HeaderValue::from_str(&format_credits(cost)).expect("digits"));
+    h.insert("x-tollgate-overhead-ms", ms_header(overhead));
+    resp
+}

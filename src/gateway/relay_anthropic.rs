@@ -1,0 +1,212 @@
+//! Streams for Anthropic clients: an Anthropic provider's stream passed through (bytes
+//! relayed as they arrive, usage read from `message_start` and `message_delta`), or the
+//! events of a stream translated from another protocol (`protocol::stream::openai_to_anthropic`),
+//! with `ping` keep-alives while the upstream is silent. The relay (`relay.rs`) settles the
+//! call before `message_stop` is written and turns an upstream failure after the first byte
+//! into an in-band `event: error`.
+
+use bytes::{Bytes, BytesMut};
+use serde_json::Value;
+
+use super::relay::{ClientEvent, Progress, Shape};
+use crate::billing::estimate::OutputCount;
+use crate::billing::pricing::Usage;
+use crate::protocol::anthropic::{error_body, fold_stream_usage};
+use crate::protocol::sse;
+use crate::protocol::stream::openai_to_anthropic::AnthropicEvent;
+
+/// An Anthropic provider's stream relayed to an Anthropic client.
+#[derive(Default)]
+pub struct Passthrough {
+    framer: sse::SseFramer,
+    usage: Option<Usage>,
+    /// The provider's `message_stop`, held back until the call settles.
+    closing: Option<Bytes>,
+    /// The provider's in-band error, which ended the stream.
+    failed: Option<String>,
+    started: bool,
+    produced: OutputCount,
+}
+
+impl Passthrough {
+    /// Reads usage from an event; `false` for the `message_stop` that is held back.
+    fn read(&mut self, event: &Bytes) -> bool {
+        let Some(data) = sse::event_data(event) else { return true };
+        let Ok(v) = serde_json::from_str::<Value>(&data) else { return true };
+        self.produced.add(crate::protocol::anthropic::event_output_bytes(&v));
+        let usage = match v.get("type").and_then(Value::as_str) {
+            Some("message_start") => v.pointer("/message/usage"),
+            Some("message_delta") => v.get("usage"),
+            Some("message_stop") => {
+                self.closing = Some(event.clone());
+                return false;
+            }
+            Some("error") => {
+                let message = v.pointer("/error/message").and_then(Value::as_str).unwrap_or("");
+                self.failed = Some(format!("the provider's stream reported an error: {message}"));
+                None
+            }
+            _ => None,
+        };
+        if let Some(u) = usage {
+            fold_stream_usage(self.usage.get_or_insert_default(), u);
+        }
+        true
+    }
+}
+
+impl Shape for Passthrough {
+    fn push(&mut self, chunk: &[u8]) -> Bytes {
+        self.framer.push(chunk);
+        let mut out = BytesMut::new();
+        while self.progress() == Progress::Streaming
+            && let Some(event) = self.framer.next_event()
+        {
+            if self.read(&event) {
+                out.extend_from_slice(&event);
+            }
+        }
+        self.started |= !out.is_empty();
+        out.freeze()
+    }
+
+    fn end(&mut self) -> Bytes {
+        // An unterminated last event is still an event.
+        self.push(b"\n\n")
+    }
+
+    fn progress(&self) -> Progress {
+        match (&self.failed, &self.closing) {
+            (Some(message), _) => Progress::Failed { class: "upstream_stream_error", message: message.clone() },
+            (None, Some(_)) => Progress::Complete,
+            (None, None) => Progress::Streaming,
+        }
+    }
+
+    fn closing(&mut self) -> Bytes {
+        self.closing.take().unwrap_or_default()
+    }
+
+    fn fail(&mut self, message: &str) -> Bytes {
+        Bytes::from(format!("event: error\ndata: {}\n\n", error_body("api_error", message)))
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    fn produced(&self) -> OutputCount {
+        self.produced
+    }
+
+    fn keepalive(&self) -> Option<Bytes> {
+        (self.started && self.progress() == Progress::Streaming).then(|| Bytes::from_static(PING))
+    }
+}
+
+/// Anthropic's keep-alive event.
+const PING: &[u8] = b"event: ping\ndata: {\"type\": \"ping\"}\n\n";
+
+impl ClientEvent for AnthropicEvent {
+    fn is_closing(&self) -> bool {
+        self.event == "message_stop"
+    }
+
+    fn error_message(&self) -> Option<String> {
+        (self.event == "error")
+            .then(|| self.data.pointer("/error/message").and_then(|m| m.as_str()).unwrap_or("").to_string())
+    }
+
+    fn keepalive() -> Option<Bytes> {
+        Some(Bytes::from_static(PING))
+    }
+
+    fn output_bytes(&self) -> usize {
+        crate::protocol::anthropic::event_output_bytes(&self.data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::relay::{Progress, Shape, Translated};
+    use crate::protocol::stream::openai_to_anthropic::OpenAiToAnthropic;
+
+    fn chunk(delta: &str, finish: &str) -> String {
+        format!(
+            "data: {{\"id\":\"c1\",\"choices\":[{{\"index\":0,\"delta\":{delta},\"finish_reason\":{finish}}}]}}\n\n"
+        )
+    }
+
+    const UPSTREAM: &str = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"x_unknown\":1,\"usage\":{\"input_tokens\":7,\"output_tokens\":1,\"cache_read_input_tokens\":3}}}\n\n\
+        event: ping\ndata: {\"type\": \"ping\"}\n\n\
+        event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"h\u{e9}\"}}\n\n\
+        event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":5}}\n\n\
+        event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+
+    #[test]
+    fn passthrough_relays_bytes_and_holds_message_stop_back() {
+        let bytes = UPSTREAM.as_bytes();
+        let stop = bytes.len() - "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n".len();
+        for split in 0..bytes.len() {
+            let mut p = Passthrough::default();
+            let mut out = p.push(&bytes[..split]).to_vec();
+            out.extend_from_slice(&p.push(&bytes[split..]));
+            assert_eq!(out, &bytes[..stop], "byte-exact up to message_stop (split at {split})");
+            assert_eq!(p.progress(), Progress::Complete);
+            let u = p.usage().unwrap();
+            assert_eq!((u.input_tokens, u.cached_tokens, u.output_tokens), (7, 3, 5));
+            assert_eq!(&p.closing()[..], &bytes[stop..]);
+        }
+        let mut p = Passthrough::default();
+        p.push(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\n");
+        assert_eq!(p.keepalive().as_deref(), Some(PING));
+        let out = p.push(b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"busy\"}}\n\nevent: ping\n\n");
+        assert!(out.starts_with(b"event: error\n") && !out.ends_with(b"ping\n\n"));
+        assert!(matches!(p.progress(), Progress::Failed { message, .. } if message.ends_with("busy")));
+    }
+
+    #[test]
+    fn holds_message_stop_back_and_reports_usage() {
+        let mut t = Translated::new(OpenAiToAnthropic::new("claude-x"));
+        assert_eq!(t.keepalive(), None, "no ping before message_start");
+        let first = t.push(chunk(r#"{"role":"assistant","content":"Hel"}"#, "null").as_bytes());
+        assert!(first.starts_with(b"event: message_start\n"));
+        assert_eq!(t.keepalive().as_deref(), Some(PING));
+        let rest = [
+            chunk(r#"{"content":"lo"}"#, "\"stop\""),
+            r#"data: {"id":"c1","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":4}}}"#.to_string() + "\n\n",
+            "data: [DONE]\n\n".to_string(),
+        ]
+        .concat();
+        let out = String::from_utf8(t.push(rest.as_bytes()).to_vec()).unwrap();
+        assert!(out.contains("event: message_delta") && out.contains("\"end_turn\""), "{out}");
+        assert!(!out.contains("message_stop"), "held back until the call settles");
+        assert_eq!(t.progress(), Progress::Complete);
+        let u = t.usage().unwrap();
+        assert_eq!((u.input_tokens, u.cached_tokens, u.output_tokens), (8, 4, 2));
+        assert_eq!(&t.closing()[..], b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+        assert_eq!(t.keepalive(), None, "no ping after the end");
+        assert_eq!(t.produced().tokens(), 2, "\"Hel\" + \"lo\": 5 bytes of text");
+    }
+
+    #[test]
+    fn upstream_errors_and_early_ends_fail_in_band() {
+        let mut t = Translated::new(OpenAiToAnthropic::new("m"));
+        t.push(chunk(r#"{"content":"x"}"#, "null").as_bytes());
+        let out = t.push(b"data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n");
+        assert!(out.starts_with(b"event: error\n"), "{out:?}");
+        assert_eq!(t.progress(), Progress::Failed { class: "upstream_error", message: "overloaded".into() });
+
+        let mut t = Translated::new(OpenAiToAnthropic::new("m"));
+        t.push(chunk(r#"{"content":"x"}"#, "null").as_bytes());
+        let out = t.end();
+        assert!(out.starts_with(b"event: error\n"));
+        assert!(matches!(t.progress(), Progress::Failed { class: "upstream_truncated", .. }));
+
+        let mut t = Translated::new(OpenAiToAnthropic::new("m"));
+        t.push(chunk(r#"{"content":"x"}"#, "null").as_bytes());
+        let out = String::from_utf8(t.fail("the provider sent nothing for 5 ms").to_vec()).unwrap();
+        assert!(out.starts_with("event: error\n") && out.contains("\"api_error\""), "{out}");
+    }
+}

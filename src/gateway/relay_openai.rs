@@ -1,0 +1,176 @@
+//! Streams for OpenAI clients: the OpenAI passthrough (bytes relayed as they arrive, the usage
+//! chunk the gateway asked for removed when the client did not ask for it) and the events of
+//! a translated stream (`protocol::stream::*_to_openai`).
+
+use bytes::{Bytes, BytesMut};
+
+use super::relay::{ClientEvent, Progress, Shape};
+use crate::billing::estimate::OutputCount;
+use crate::billing::pricing::Usage;
+use crate::protocol::stream::anthropic_to_openai::OpenAiEvent;
+use crate::protocol::{openai, sse};
+
+/// An OpenAI provider's stream relayed to an OpenAI client.
+pub struct Passthrough {
+    framer: sse::SseFramer,
+    client_wants_usage: bool,
+    usage: Option<Usage>,
+    saw_done: bool,
+    /// The provider's in-band error, which ended the stream.
+    failed: Option<String>,
+    produced: OutputCount,
+}
+
+impl Passthrough {
+    pub fn new(client_wants_usage: bool) -> Self {
+        Passthrough {
+            framer: sse::SseFramer::default(),
+            client_wants_usage,
+            usage: None,
+            saw_done: false,
+            failed: None,
+            produced: OutputCount::default(),
+        }
+    }
+
+    /// Reads usage from an event and decides what the client gets of it.
+    fn filter(&mut self, event: Bytes) -> Option<Bytes> {
+        let Some(data) = sse::event_data(&event) else {
+            return Some(event);
+        };
+        if data.trim() == "[DONE]" {
+            // Held back until the call is settled.
+            self.saw_done = true;
+            return None;
+        }
+        if let Some(message) = openai::chunk_error(&data) {
+            // The provider ended the stream with an error event, already in the client's
+            // dialect: it goes out as the stream's last event, in place of the gateway's own.
+            self.failed = Some(format!("the provider's stream reported an error: {message}"));
+            return Some(event);
+        }
+        self.produced.add(openai::chunk_output_bytes(&data));
+        if !openai::chunk_has_usage(&data) {
+            return Some(event);
+        }
+        if let Some(u) = openai::chunk_usage(&data) {
+            self.usage = Some(u);
+        }
+        if self.client_wants_usage {
+            return Some(event);
+        }
+        openai::strip_usage(&data).map(|d| sse::data_event(&d))
+    }
+}
+
+impl Shape for Passthrough {
+    fn push(&mut self, chunk: &[u8]) -> Bytes {
+        self.framer.push(chunk);
+        let mut out = BytesMut::new();
+        while self.progress() == Progress::Streaming
+            && let Some(event) = self.framer.next_event()
+        {
+            if let Some(kept) = self.filter(event) {
+                out.extend_from_slice(&kept);
+            }
+        }
+        out.freeze()
+    }
+
+    fn end(&mut self) -> Bytes {
+        // An unterminated last event is still an event.
+        self.push(b"\n\n")
+    }
+
+    fn progress(&self) -> Progress {
+        match (&self.failed, self.saw_done) {
+            (Some(message), _) => Progress::Failed { class: "upstream_stream_error", message: message.clone() },
+            (None, true) => Progress::Complete,
+            (None, false) => Progress::Streaming,
+        }
+    }
+
+    fn closing(&mut self) -> Bytes {
+        Bytes::from_static(b"data: [DONE]\n\n")
+    }
+
+    fn fail(&mut self, message: &str) -> Bytes {
+        sse::data_event(&openai::stream_error_event(message, "upstream_error"))
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    fn produced(&self) -> OutputCount {
+        self.produced
+    }
+}
+
+impl ClientEvent for OpenAiEvent {
+    fn is_closing(&self) -> bool {
+        matches!(self, OpenAiEvent::Done)
+    }
+
+    fn error_message(&self) -> Option<String> {
+        match self {
+            OpenAiEvent::Error(v) => Some(v.pointer("/error/message").and_then(|m| m.as_str()).unwrap_or("").into()),
+            _ => None,
+        }
+    }
+
+    /// OpenAI streams have no keep-alive event.
+    fn keepalive() -> Option<Bytes> {
+        None
+    }
+
+    fn output_bytes(&self) -> usize {
+        match self {
+            OpenAiEvent::Chunk(v) => openai::chunk_value_output_bytes(v),
+            _ => 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_usage_unless_asked_and_holds_done_back() {
+        let stream = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n\
+                      data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\n\
+                      data: [DONE]\n\n";
+        for wants in [false, true] {
+            let mut p = Passthrough::new(wants);
+            let out = String::from_utf8(p.push(stream.as_bytes()).to_vec()).unwrap();
+            assert!(out.contains("\"hi\""));
+            assert_eq!(out.contains("usage"), wants, "{out}");
+            assert!(!out.contains("[DONE]"), "held back until settled");
+            assert_eq!(p.progress(), Progress::Complete);
+            assert_eq!((p.usage().unwrap().input_tokens, p.usage().unwrap().output_tokens), (3, 1));
+            assert_eq!(&p.closing()[..], b"data: [DONE]\n\n");
+            assert_eq!(p.produced().tokens(), 1, "\"hi\": 2 bytes of text");
+        }
+    }
+
+    #[test]
+    fn a_provider_error_event_is_the_last_event() {
+        let mut p = Passthrough::new(false);
+        let out = p.push(b"data: {\"error\":{\"message\":\"boom\"}}\n\ndata: {\"choices\":[]}\n\n");
+        assert_eq!(&out[..], b"data: {\"error\":{\"message\":\"boom\"}}\n\n");
+        assert!(
+            matches!(p.progress(), Progress::Failed { class: "upstream_stream_error", message } if message.contains("boom"))
+        );
+    }
+
+    #[test]
+    fn an_unterminated_last_event_still_counts() {
+        let mut p = Passthrough::new(false);
+        assert!(p.push(b"data: {\"choices\":[{\"index\":0}]}\n\ndata: [DO").starts_with(b"data: "));
+        assert_eq!(p.progress(), Progress::Streaming);
+        assert!(p.push(b"NE]").is_empty());
+        assert!(p.end().is_empty());
+        assert_eq!(p.progress(), Progress::Complete);
+    }
+}

@@ -1,0 +1,136 @@
+//! The Amazon Bedrock Converse dialect: `POST /model/{modelId}/converse` and
+//! `/converse-stream` request and response shapes, stop reasons, usage and errors, and their
+//! conversion to and from the canonical [`ir`](super::ir) form. The stream's binary framing
+//! is [`super::eventstream`]; its events are translated by
+//! [`super::stream::bedrock_to_anthropic`].
+//!
+//! Mapping (IR → Converse request): system prompt → `system` text blocks; text → `text`;
+//! inline images → `image` (`format` from the media type: png, jpeg, gif, webp; `source.bytes`
+//! base64); inline PDFs → `document` (`format: pdf`, `name` from the title, cleaned to
+//! Bedrock's allowed characters, or `document N`); tool calls → `toolUse`, tool results →
+//! `toolResult` (`status: error` for errors); signed thinking → `reasoningContent.
+//! reasoningText` with its `signature`, redacted thinking → `reasoningContent.
+//! redactedContent`, both byte-exact; `cache_control` → a `cachePoint` block right after the
+//! marked system block, content block or tool; tools → `toolConfig.tools[].toolSpec`
+//! (`inputSchema.json`); tool_choice `auto` / `required` / a named tool → `auto` / `any` /
+//! `tool`; max tokens, temperature, top_p, stop sequences → `inferenceConfig`; top_k and the
+//! thinking budget → `additionalModelRequestFields` (`top_k`, `thinking`), the fields
+//! Anthropic models on Bedrock read.
+//!
+//! Stop reasons are mapped: `end_turn`, `tool_use`, `max_tokens`, `stop_sequence` as named;
+//! `model_context_window_exceeded` is `max_tokens`; `guardrail_intervened` and
+//! `content_filtered` are `refusal`; anything else is `end_turn`. Usage: `inputTokens`
+//! excludes `cacheReadInputTokens` and `cacheWriteInputTokens`, which is the gateway's
+//! split already.
+//!
+//! Refused (a 400 in the caller's dialect): JSON mode and JSON schemas (Converse has no
+//! response format; pretending would break the client's contract), tool_choice `none` when
+//! the conversation already holds tool calls (Converse cannot forbid calls, and tools cannot
+//! be left out once the conversation uses them; with no tool blocks the tools are simply
+//! not sent), image URLs (the gateway does not fetch them; send base64), image types other
+//! than png, jpeg, gif and webp.
+//!
+//! Deliberate losses, IR → Bedrock: `parallel_tool_calls: false` (no Converse setting), the
+//! end-user id, unsigned thinking (from OpenAI-compatible providers; Bedrock wants the
+//! signature), the kind of a cache marker (`ttl`: Converse has one kind of cache point).
+//! Bedrock → IR: `metrics`, `trace`, `performanceConfig`, citations and guardrail content,
+//! which stop sequence matched (Converse does not say), generated images. Bedrock bodies
+//! carry no message id: the caller names the message (the request id).
+
+mod convert;
+
+use serde_json::{Value, json};
+
+pub use self::convert::{
+    parse_request, parse_response, request_from_ir, request_to_ir, response_from_ir, response_to_ir,
+};
+use super::ir::StopReason;
+use crate::billing::pricing::Usage;
+
+pub fn stop_reason_from_wire(s: &str) -> StopReason {
+    match s {
+        "tool_use" => StopReason::ToolUse,
+        "max_tokens" | "model_context_window_exceeded" => StopReason::MaxTokens,
+        "stop_sequence" => StopReason::StopSequence,
+        "guardrail_intervened" | "content_filtered" => StopReason::Refusal,
+        _ => StopReason::EndTurn,
+    }
+}
+
+pub fn stop_reason_to_wire(r: StopReason) -> &'static str {
+    match r {
+        StopReason::EndTurn | StopReason::PauseTurn => "end_turn",
+        StopReason::ToolUse => "tool_use",
+        StopReason::MaxTokens => "max_tokens",
+        StopReason::StopSequence => "stop_sequence",
+        StopReason::Refusal => "content_filtered",
+    }
+}
+
+/// Bedrock's `usage` object into the gateway's split (the same split: only names differ).
+pub fn usage_from_wire(u: &Value) -> Usage {
+    let n = |k: &str| u.get(k).and_then(Value::as_i64).unwrap_or(0).max(0);
+    Usage {
+        input_tokens: n("inputTokens"),
+        output_tokens: n("outputTokens"),
+        cached_tokens: n("cacheReadInputTokens"),
+        cache_write_tokens: n("cacheWriteInputTokens"),
+        ..Usage::default()
+    }
+}
+
+pub fn usage_to_wire(u: &Usage) -> Value {
+    let mut v = json!({
+        "inputTokens": u.input_tokens,
+        "outputTokens": u.output_tokens,
+        "totalTokens": u.input_tokens + u.cached_tokens + u.cache_write_tokens + u.output_tokens,
+    });
+    if u.cached_tokens > 0 {
+        v["cacheReadInputTokens"] = json!(u.cached_tokens);
+    }
+    if u.cache_write_tokens > 0 {
+        v["cacheWriteInputTokens"] = json!(u.cache_write_tokens);
+    }
+    v
+}
+
+/// The request path for `model_id`: `/model/{id}/converse` or `/converse-stream`, the id
+/// percent-encoded (ids and ARNs hold `:` and `/`).
+pub fn endpoint_path(model_id: &str, stream: bool) -> Result<String, String> {
+    if model_id.is_empty() {
+        return Err("a Bedrock model id is required".into());
+    }
+    let mut id = String::with_capacity(model_id.len());
+    for b in model_id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            id.push(b as char);
+        } else {
+            id.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Ok(format!("/model/{id}/{}", if stream { "converse-stream" } else { "converse" }))
+}
+
+/// The Anthropic error `type` for a Bedrock exception name (`x-amzn-errortype` or a stream
+/// exception's `:exception-type`, either case).
+pub fn anthropic_error_type(exception: &str) -> &'static str {
+    let e = exception.split(':').next().unwrap_or("").to_ascii_lowercase();
+    match e.as_str() {
+        "validationexception" => "invalid_request_error",
+        "accessdeniedexception" | "unrecognizedclientexception" => "permission_error",
+        "resourcenotfoundexception" => "not_found_error",
+        "throttlingexception" | "servicequotaexceededexception" => "rate_limit_error",
+        "serviceunavailableexception" | "modelnotreadyexception" => "overloaded_error",
+        "modeltimeoutexception" => "timeout_error",
+        _ => "api_error",
+    }
+}
+
+/// The message of a Bedrock error body (`{"message": ...}`, or `Message` in some services).
+pub fn parse_error(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    v.get("message").or(v.get("Message")).and_then(Value::as_str).map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests;
