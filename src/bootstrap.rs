@@ -81,7 +81,8 @@ pub async fn apply_declared(config: &Config, db: &Db, vault: &Vault) -> Result<(
 }
 
 async fn apply_provider(config: &Config, db: &Db, vault: &Vault, p: &DeclaredProvider) -> Result<(), String> {
-    crate::providers::ProviderKind::parse(&p.kind)?;
+    let kind = crate::providers::ProviderKind::parse(&p.kind)?;
+    crate::providers::check_settings(kind, p.base_url.as_deref(), p.api_version.as_deref())?;
     if let Some(url) = &p.base_url {
         crate::providers::ssrf::check_base_url(url, config.allow_private_upstreams)?;
     }
@@ -95,6 +96,7 @@ async fn apply_provider(config: &Config, db: &Db, vault: &Vault, p: &DeclaredPro
         region: p.region.clone(),
         enabled: existing.as_ref().is_none_or(|e| e.enabled),
         timeouts: existing.as_ref().and_then(|e| e.timeouts),
+        api_version: p.api_version.clone(),
         created_at: existing.as_ref().map_or(now, |e| e.created_at),
         updated_at: now,
     };

@@ -84,6 +84,8 @@ pub struct DeclaredProvider {
     pub kind: String,
     pub base_url: Option<String>,
     pub region: Option<String>,
+    /// Azure OpenAI's `api-version`.
+    pub api_version: Option<String>,
     #[serde(default)]
     pub credentials: Vec<DeclaredCredential>,
 }

@@ -81,6 +81,8 @@ pub struct ProviderEntry {
     pub base_url: String,
     pub enabled: bool,
     pub timeouts: Timeouts,
+    /// Azure OpenAI's `api-version` (`None`: the kind's default).
+    pub api_version: Option<String>,
     /// Every credential, disabled ones too (a refused key is re-tested with its secret).
     pub credentials: Vec<CredentialEntry>,
 }
@@ -133,6 +135,7 @@ impl Snapshot {
                 kind,
                 enabled: p.enabled,
                 timeouts: p.timeouts.unwrap_or(default_timeouts),
+                api_version: p.api_version,
                 credentials: creds,
             });
             snap.providers_by_name.insert(entry.name.clone(), entry.clone());

@@ -27,7 +27,7 @@ type S = State<Arc<AppState>>;
 pub(crate) fn provider_json(p: &ProviderRow) -> Value {
     json!({
         "id": p.id, "object": "provider", "name": p.name, "kind": p.kind, "base_url": p.base_url,
-        "region": p.region, "enabled": p.enabled, "timeouts": p.timeouts,
+        "region": p.region, "enabled": p.enabled, "timeouts": p.timeouts, "api_version": p.api_version,
         "created_at": crate::clock::rfc3339(p.created_at), "updated_at": crate::clock::rfc3339(p.updated_at),
     })
 }
@@ -50,11 +50,14 @@ struct ProviderBody {
     region: Option<String>,
     enabled: Option<bool>,
     timeouts: Option<Timeouts>,
+    api_version: Option<String>,
 }
 
 /// Validates the fields of a provider as they will be stored.
 pub(crate) fn validate_provider(state: &AppState, p: &ProviderRow) -> Result<(), ApiError> {
-    ProviderKind::parse(&p.kind).map_err(|e| ApiError::invalid(e).with_param("kind"))?;
+    let kind = ProviderKind::parse(&p.kind).map_err(|e| ApiError::invalid(e).with_param("kind"))?;
+    crate::providers::check_settings(kind, p.base_url.as_deref(), p.api_version.as_deref())
+        .map_err(|e| ApiError::invalid(e).with_param("api_version"))?;
     if let Some(url) = &p.base_url {
         ssrf::check_base_url(url, state.config.allow_private_upstreams)
             .map_err(|e| ApiError::invalid(e).with_param("base_url"))?;
@@ -85,6 +88,7 @@ pub async fn create(State(state): S, body: Bytes) -> Result<Response, ApiError> 
         region: b.region,
         enabled: b.enabled.unwrap_or(true),
         timeouts: b.timeouts,
+        api_version: b.api_version,
         created_at: now,
         updated_at: now,
     };
@@ -122,6 +126,9 @@ pub async fn update(State(state): S, Path(id): Path<String>, body: Bytes) -> Res
     }
     if b.timeouts.is_some() {
         row.timeouts = b.timeouts;
+    }
+    if b.api_version.is_some() {
+        row.api_version = b.api_version;
     }
     row.updated_at = crate::clock::now_ms();
     validate_provider(&state, &row)?;

@@ -8,6 +8,7 @@
 //! [`Outbound`] (the body is there for kinds that sign it).
 
 pub mod anthropic;
+pub mod azure;
 pub mod http;
 pub mod openai;
 pub mod sigv4;
@@ -24,6 +25,8 @@ pub enum ProviderKind {
     OpenAi,
     /// Anthropic's Messages API.
     Anthropic,
+    /// Azure OpenAI: OpenAI bodies at deployment URLs with an `api-version`.
+    AzureOpenAi,
 }
 
 /// The wire protocol of a provider's request and response bodies. Traffic whose inbound
@@ -46,13 +49,14 @@ pub enum Operation {
 }
 
 impl ProviderKind {
-    pub const SUPPORTED: &'static [&'static str] = &["openai", "anthropic"];
+    pub const SUPPORTED: &'static [&'static str] = &["openai", "anthropic", "azure-openai"];
 
     pub fn parse(kind: &str) -> Result<ProviderKind, String> {
         match kind {
             "openai" => Ok(ProviderKind::OpenAi),
             "anthropic" => Ok(ProviderKind::Anthropic),
-            "azure-openai" | "gemini" | "bedrock" => Err(format!(
+            "azure-openai" => Ok(ProviderKind::AzureOpenAi),
+            "gemini" | "bedrock" => Err(format!(
                 "provider kind `{kind}` is not available in this build yet; supported kinds: {}",
                 Self::SUPPORTED.join(", ")
             )),
@@ -64,6 +68,7 @@ impl ProviderKind {
         match self {
             ProviderKind::OpenAi => "openai",
             ProviderKind::Anthropic => "anthropic",
+            ProviderKind::AzureOpenAi => "azure-openai",
         }
     }
 
@@ -72,6 +77,8 @@ impl ProviderKind {
         match self {
             ProviderKind::OpenAi => "https://api.openai.com/v1",
             ProviderKind::Anthropic => "https://api.anthropic.com",
+            // Every Azure resource has its own endpoint: `check_settings` requires one.
+            ProviderKind::AzureOpenAi => "",
         }
     }
 
@@ -79,6 +86,7 @@ impl ProviderKind {
         match self {
             ProviderKind::OpenAi => Protocol::OpenAi,
             ProviderKind::Anthropic => Protocol::Anthropic,
+            ProviderKind::AzureOpenAi => Protocol::OpenAi,
         }
     }
 }
@@ -110,6 +118,11 @@ pub fn upstream_request(o: &Outbound) -> Result<(String, HeaderMap), String> {
             let headers = anthropic::headers(key, version, o.request_id);
             (anthropic::url(base, anthropic::path(o.operation)?), headers, anthropic::FORWARDED_CLIENT_HEADERS)
         }
+        ProviderKind::AzureOpenAi => {
+            let version = o.provider.api_version.as_deref();
+            let url = azure::url(base, o.upstream_model, o.operation, version)?;
+            (url, azure::headers(key, o.request_id), openai::FORWARDED_CLIENT_HEADERS)
+        }
     };
     for name in forwarded {
         if let Some(v) = o.client_headers.get(*name) {
@@ -127,5 +140,21 @@ pub fn probe_request(provider: &ProviderEntry, credential: &CredentialEntry) -> 
         ProviderKind::Anthropic => {
             (anthropic::url(base, "/v1/models"), anthropic::headers(key, None, "credential-test"))
         }
+        ProviderKind::AzureOpenAi => {
+            (azure::models_url(base, provider.api_version.as_deref()), azure::headers(key, "credential-test"))
+        }
+    }
+}
+
+/// Checks the settings only some kinds take: Azure OpenAI needs its resource's `base_url` and
+/// may name an `api_version`; no other kind has an API version.
+pub fn check_settings(kind: ProviderKind, base_url: Option<&str>, api_version: Option<&str>) -> Result<(), String> {
+    match (kind, api_version) {
+        (ProviderKind::AzureOpenAi, _) if base_url.is_none_or(|u| u.trim().is_empty()) => {
+            Err("an azure-openai provider needs its resource endpoint as base_url".into())
+        }
+        (ProviderKind::AzureOpenAi, Some(v)) => azure::check_api_version(v),
+        (_, Some(_)) => Err("api_version applies to azure-openai providers only".into()),
+        (_, None) => Ok(()),
     }
 }

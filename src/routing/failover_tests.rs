@@ -24,6 +24,7 @@ fn provider(id: &str, creds: &[(&str, i64)]) -> Arc<ProviderEntry> {
         base_url: "http://upstream.invalid/v1".into(),
         enabled: true,
         timeouts: Timeouts::default(),
+        api_version: None,
         credentials: creds
             .iter()
             .map(|(cid, w)| CredentialEntry { id: (*cid).into(), api_key: "sk".into(), weight: *w, enabled: true })

@@ -16,6 +16,8 @@ pub struct ProviderRow {
     pub enabled: bool,
     /// Per-provider override of the default upstream timeouts.
     pub timeouts: Option<Timeouts>,
+    /// The `api-version` of an Azure OpenAI provider's requests (`None`: the default).
+    pub api_version: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -30,6 +32,7 @@ impl ProviderRow {
             region: r.opt_text("region")?,
             enabled: r.flag("enabled")?,
             timeouts: json_col(r.opt_text("timeouts")?)?,
+            api_version: r.opt_text("api_version")?,
             created_at: r.int("created_at")?,
             updated_at: r.int("updated_at")?,
         })
@@ -74,7 +77,7 @@ impl CredentialRow {
 
 pub async fn list(db: &Db) -> StoreResult<Vec<ProviderRow>> {
     on_db!(db, |pool| {
-        let rows = sqlx::query("SELECT id, name, kind, base_url, region, enabled, timeouts, created_at, updated_at FROM providers ORDER BY name")
+        let rows = sqlx::query("SELECT id, name, kind, base_url, region, enabled, timeouts, api_version, created_at, updated_at FROM providers ORDER BY name")
             .fetch_all(pool)
             .await?;
         rows.iter().map(ProviderRow::from_row).collect()
@@ -83,7 +86,7 @@ pub async fn list(db: &Db) -> StoreResult<Vec<ProviderRow>> {
 
 pub async fn get(db: &Db, id_or_name: &str) -> StoreResult<Option<ProviderRow>> {
     on_db!(db, |pool| {
-        let row = sqlx::query("SELECT id, name, kind, base_url, region, enabled, timeouts, created_at, updated_at FROM providers WHERE id = $1 OR name = $1")
+        let row = sqlx::query("SELECT id, name, kind, base_url, region, enabled, timeouts, api_version, created_at, updated_at FROM providers WHERE id = $1 OR name = $1")
             .bind(id_or_name)
             .fetch_optional(pool)
             .await?;
@@ -96,10 +99,10 @@ pub async fn save(db: &Db, p: &ProviderRow) -> StoreResult<()> {
     let timeouts = p.timeouts.map(|t| serde_json::to_string(&t).expect("timeouts serialize"));
     on_db!(db, |pool| {
         sqlx::query(
-            "INSERT INTO providers (id, name, kind, base_url, region, enabled, timeouts, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            "INSERT INTO providers (id, name, kind, base_url, region, enabled, timeouts, created_at, updated_at, api_version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (id) DO UPDATE SET name = $2, kind = $3, base_url = $4, region = $5,
-                 enabled = $6, timeouts = $7, updated_at = $9",
+                 enabled = $6, timeouts = $7, updated_at = $9, api_version = $10",
         )
         .bind(&p.id)
         .bind(&p.name)
@@ -110,6 +113,7 @@ pub async fn save(db: &Db, p: &ProviderRow) -> StoreResult<()> {
         .bind(&timeouts)
         .bind(p.created_at)
         .bind(p.updated_at)
+        .bind(&p.api_version)
         .execute(pool)
         .await
         .map(|_| ())

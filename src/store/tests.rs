@@ -149,6 +149,7 @@ async fn providers_and_credentials_round_trip_and_cascade() {
             region: None,
             enabled: true,
             timeouts: Some(crate::config::Timeouts::default()),
+            api_version: Some("2024-10-21".into()),
             created_at: 1,
             updated_at: 1,
         };

@@ -6,6 +6,7 @@ mod harness;
 
 mod anthropic;
 mod anthropic_provider;
+mod azure;
 mod billing;
 mod durability;
 mod errors;

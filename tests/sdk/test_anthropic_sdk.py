@@ -1,7 +1,7 @@
 """Client conformance: the official ``anthropic`` Python SDK talking to Tollgate's Anthropic
 dialect (``/v1/messages``, ``count_tokens``, models), served by the providers of every kind
-this build has: converted to ``openai``-kind providers, passed through to ``anthropic``-kind
-ones. Each test runs once per provider kind (the ``served`` fixture).
+this build has: converted for ``openai`` and ``azure-openai`` providers, passed through to
+``anthropic`` ones. Each test runs once per provider kind (the ``served`` fixture).
 
 The mock provider's answers are deterministic (see mock-provider/README.md): ``chunks``
 words starting with "Hello"; with tools, calls with arguments {"location": "Paris"}; a
@@ -61,7 +61,7 @@ def provider_url(env: Env, kind: str, scenario: str) -> str:
 UPSTREAM_MODEL = "mock-gpt"
 
 
-@pytest.fixture(scope="session", params=["openai", "anthropic"])
+@pytest.fixture(scope="session", params=["openai", "anthropic", "azure-openai"])
 def served(request, env: Env, admin: Admin, suffix: str) -> Served:
     kind = request.param
     names = []

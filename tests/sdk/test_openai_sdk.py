@@ -628,3 +628,44 @@ def test_anthropic_provider_streamed_tool_call(client, anthropic_model):
                     names.append(delta.function.name)
     assert "get_weather" in names
     assert json.loads(arguments) == MOCK_TOOL_ARGUMENTS
+
+
+# -- served by an Azure OpenAI deployment -----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def azure_model(env, admin, suffix) -> str:
+    provider = admin.create_provider(f"mockazure-{suffix}", env.mock_url, kind="azure-openai")
+    return admin.create_model(f"gpt-azure-{suffix}", provider["name"])["name"]
+
+
+def test_azure_deployment_chat_and_stream(client, azure_model, mock):
+    completion = client.chat.completions.create(model=azure_model, messages=MESSAGES)
+    assert_mock_reply(completion.choices[0].message.content)
+    assert completion.usage.prompt_tokens == PROMPT_TOKENS
+    last = mock.last()
+    assert last["dialect"] == "azure-openai"
+    assert "/openai/deployments/mock-gpt/chat/completions" in last["path"]
+    assert last["query"].startswith("api-version=")
+    chunks = list(
+        client.chat.completions.create(
+            model=azure_model, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert_mock_reply("".join(c.choices[0].delta.content or "" for c in chunks if c.choices))
+    assert chunks[-1].usage.completion_tokens == REPLY_WORDS
+
+
+def test_azure_deployment_tool_round_trip(client, azure_model):
+    first = client.chat.completions.create(model=azure_model, messages=WEATHER_QUESTION, tools=[WEATHER_TOOL])
+    call = first.choices[0].message.tool_calls[0]
+    assert json.loads(call.function.arguments) == MOCK_TOOL_ARGUMENTS
+    reply = client.chat.completions.create(
+        model=azure_model,
+        messages=[
+            *WEATHER_QUESTION,
+            first.choices[0].message.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": call.id, "content": "18 degrees"},
+        ],
+    )
+    assert reply.choices[0].message.content == "tool result received: 18 degrees"
