@@ -263,6 +263,28 @@ def test_errors_map_to_sdk_exceptions(make_anthropic, served, admin, account, su
     with pytest.raises(anthropic.RateLimitError) as e:
         limited_client.messages.create(**body)
     assert e.value.response.headers["anthropic-ratelimit-requests-limit"] == "1"
+    assert e.value.response.headers["anthropic-ratelimit-requests-remaining"] == "0"
+    assert 1 <= int(e.value.response.headers["retry-after"]) <= 60
+
+    # A spend budget that no call fits: 402 naming the budget.
+    budgeted = admin.create_key(account.user["id"], name=f"anth-b-{secrets.token_hex(3)}")
+    admin.request("PATCH", f"/keys/{budgeted['id']}", json={"budget": "0.000000001"})
+    with pytest.raises(anthropic.APIStatusError) as e:
+        make_anthropic(budgeted["key"]).messages.create(**body)
+    assert e.value.status_code == 402
+    assert e.value.body["error"]["type"] == "billing_error"
+    assert "spend budget of this API key" in e.value.body["error"]["message"]
+
+
+def test_unpriced_model_is_refused_naming_it(make_anthropic, env, admin, account):
+    name = f"anth-unpriced-{secrets.token_hex(3)}"
+    provider = admin.create_provider(name, env.mock_base_url(USAGE_SCENARIO))
+    model = f"{provider['name']}/no-price-anywhere"
+    body = {"model": model, "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+    with pytest.raises(anthropic.BadRequestError) as e:
+        make_anthropic(account.key["key"]).messages.create(**body)
+    assert e.value.body["error"]["type"] == "invalid_request_error"
+    assert model in e.value.body["error"]["message"]
 
 
 def test_mid_stream_failure_raises_in_the_sdk(make_anthropic, served, admin, env, account):

@@ -382,6 +382,35 @@ def test_upstream_failure_is_502_without_provider_key(client, gateway, admin):
     assert Decimal(record["cost"]) == Decimal("0"), "nothing was produced, nothing is charged"
 
 
+def test_exhausted_budget_is_402_naming_the_budget(make_client, admin, gateway, mock):
+    key = admin.create_key(gateway.user["id"], name=f"sdk-budget-{gateway.suffix}")
+    # One nano-credit a day: no priced call fits.
+    admin.request("PATCH", f"/keys/{key['id']}", json={"budget": "0.000000001", "budget_period": "daily"})
+    chat_requests = mock.chat_requests()
+    with pytest.raises(openai.APIStatusError) as exc:
+        make_client(key["key"]).chat.completions.create(model=gateway.model, messages=MESSAGES)
+    error = assert_openai_error(exc.value, 402)
+    assert error["code"] == "budget_exceeded"
+    assert "daily budget of this API key" in error["message"], error["message"]
+    assert mock.chat_requests() == chat_requests, "a call over budget reached upstream"
+
+
+def test_rate_limited_is_429_with_retry_after(make_client, admin, gateway):
+    key = admin.create_key(gateway.user["id"], name=f"sdk-rpm-{gateway.suffix}")
+    admin.request("PATCH", f"/keys/{key['id']}", json={"rpm": 1})
+    limited = make_client(key["key"])
+    raw = limited.chat.completions.with_raw_response.create(model=gateway.model, messages=MESSAGES)
+    assert raw.headers["x-ratelimit-limit-requests"] == "1"
+    assert raw.headers["x-ratelimit-remaining-requests"] == "0"
+    with pytest.raises(openai.RateLimitError) as exc:
+        limited.chat.completions.create(model=gateway.model, messages=MESSAGES)
+    error = assert_openai_error(exc.value, 429)
+    assert error["code"] == "rate_limit_exceeded"
+    headers = exc.value.response.headers
+    assert 1 <= int(headers["retry-after"]) <= 60, headers
+    assert headers["x-ratelimit-remaining-requests"] == "0"
+
+
 def test_revoked_key_is_401(admin, make_client, gateway):
     key = admin.create_key(gateway.user["id"], name=f"sdk-revoked-{gateway.suffix}")
     revoked_client = make_client(key["key"])
@@ -550,6 +579,7 @@ def test_provider_slash_model_addressing(client, gateway, mock):
         )
     error = assert_openai_error(exc.value, 400)
     assert re.search(r"\bpric(e|es|ed|ing)\b", error["message"], re.IGNORECASE), error["message"]
+    assert f"{provider_name}/some-unpriced-model" in error["message"], "the refusal names the model"
     assert mock.chat_requests() == chat_requests, "an unpriced call must fail closed, before upstream"
 
 
