@@ -99,7 +99,7 @@ pub async fn send(
             request_id: ask.request_id,
             client_headers: ask.client_headers,
         };
-        let attempt_started = Instant::now();
+        let attempt_started = tokio::time::Instant::now();
         let sent = upstream::send(&state.http, outbound).await;
         let counted = state.metrics.attempts.get(&provider.name, &choice.credential().id);
         let (f, next) = match sent {
@@ -220,15 +220,15 @@ fn failed(state: &AppState, choice: &Choice, detail: &str, credential_too: bool)
 async fn read_whole(
     mut resp: reqwest::Response,
     provider: &ProviderEntry,
-    attempt_started: Instant,
+    attempt_started: tokio::time::Instant,
 ) -> Result<Bytes, UpstreamFailure> {
     let t = &provider.timeouts;
     let cap = attempt_started + Duration::from_millis(t.total_ms);
     let idle = Duration::from_millis(t.idle_ms);
     let mut body = bytes::BytesMut::new();
     loop {
-        let wait_until = (Instant::now() + idle).min(cap);
-        match tokio::time::timeout_at(wait_until.into(), resp.chunk()).await {
+        let wait_until = (tokio::time::Instant::now() + idle).min(cap);
+        match tokio::time::timeout_at(wait_until, resp.chunk()).await {
             Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk),
             Ok(Ok(None)) => return Ok(body.freeze()),
             Ok(Err(e)) => {
@@ -268,5 +268,75 @@ fn no_available() -> UpstreamFailure {
         detail: "every credential and target of the model is disabled, cooling down or failing".into(),
         error: ApiError::new(ErrorKind::Unavailable, "no provider is currently available for this model")
             .with_code("no_available_provider"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use futures_util::StreamExt;
+    use tokio::time::Instant;
+
+    use super::read_whole;
+    use crate::config::Timeouts;
+    use crate::providers::ProviderKind;
+    use crate::snapshot::ProviderEntry;
+
+    fn provider(idle_ms: u64, total_ms: u64) -> ProviderEntry {
+        ProviderEntry {
+            id: "p".into(),
+            name: "mock".into(),
+            kind: ProviderKind::OpenAi,
+            base_url: "http://127.0.0.1:1/v1".into(),
+            api_version: None,
+            enabled: true,
+            timeouts: Timeouts { idle_ms, total_ms, ..Timeouts::default() },
+            credentials: Vec::new(),
+        }
+    }
+
+    fn response(body: impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static) -> reqwest::Response {
+        axum::http::Response::new(reqwest::Body::wrap_stream(body)).into()
+    }
+
+    fn piece(s: &'static str) -> std::io::Result<Bytes> {
+        Ok(Bytes::from_static(s.as_bytes()))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_in_pieces_is_read_whole() {
+        let body = futures_util::stream::iter([piece("{\"a\":"), piece("1}")]);
+        let read = read_whole(response(body), &provider(300, 5000), Instant::now()).await;
+        assert_eq!(read.ok().as_deref(), Some(&b"{\"a\":1}"[..]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_stalls_fails_after_the_idle_timeout() {
+        let body = futures_util::stream::iter([piece("{\"a\":")]).chain(futures_util::stream::pending());
+        let started = Instant::now();
+        let Err(f) = read_whole(response(body), &provider(300, 5000), started).await else { panic!("read") };
+        assert_eq!((f.class, started.elapsed()), ("timeout", Duration::from_millis(300)));
+        assert!(f.detail.contains("the body stalled for 300 ms"), "{}", f.detail);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_trickles_fails_at_the_total_cap() {
+        let body = futures_util::stream::unfold((), |()| async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Some((piece(" "), ()))
+        });
+        let started = Instant::now();
+        let Err(f) = read_whole(response(body), &provider(300, 1000), started).await else { panic!("read") };
+        assert_eq!((f.class, started.elapsed()), ("timeout", Duration::from_millis(1000)));
+        assert!(f.detail.contains("exceeded 1000 ms"), "{}", f.detail);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_breaks_is_an_io_error() {
+        let broken = futures_util::stream::iter([piece("{"), Err(std::io::Error::other("connection reset"))]);
+        let Err(f) = read_whole(response(broken), &provider(300, 1000), Instant::now()).await else { panic!("read") };
+        assert_eq!(f.class, "upstream_io_error");
     }
 }

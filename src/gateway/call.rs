@@ -9,6 +9,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio_util::sync::CancellationToken;
+
 use crate::billing::estimate::OutputCount;
 use crate::billing::pricing::{Pricing, Usage};
 use crate::error::Dialect;
@@ -44,6 +46,9 @@ pub struct CallGuard {
     /// The metrics series of the requested model and the provider of the latest attempt.
     series: Arc<CallSeries>,
     settled: bool,
+    /// Cancelled when the client of a call that carries on without it (a drained non-stream
+    /// call, see `detach`) went away.
+    left: Option<CancellationToken>,
 }
 
 /// What the caller wants to know after settling.
@@ -81,6 +86,7 @@ impl CallGuard {
             prompt_estimate: admitted.prompt_tokens(),
             admitted: Some(admitted),
             settled: false,
+            left: None,
         }
     }
 
@@ -139,7 +145,23 @@ impl CallGuard {
         self.started.elapsed().saturating_sub(self.upstream)
     }
 
+    /// Lets the call carry on after its client leaves: answers the token to cancel then. A
+    /// call finished after that settles as `client_disconnected_drained` (charged for its
+    /// usage); one dropped unfinished as `drain_limit`.
+    pub fn carry_on_without_client(&mut self) -> CancellationToken {
+        self.left.get_or_insert_with(CancellationToken::new).clone()
+    }
+
+    fn client_left(&self) -> bool {
+        self.left.as_ref().is_some_and(CancellationToken::is_cancelled)
+    }
+
     pub fn success(mut self, http_status: u16) -> Settled {
+        if self.client_left() {
+            let message = "the client left; the provider's answer was read to its end";
+            self.fail_fields(499, "client_disconnected_drained", message);
+            return self.settle();
+        }
         self.record.status = "success".into();
         self.record.http_status = Some(http_status as i64);
         self.settle()
@@ -253,7 +275,13 @@ pub fn record_rejected(
 impl Drop for CallGuard {
     fn drop(&mut self) {
         if !self.settled {
-            self.fail_fields(499, "client_disconnected", "the client closed the connection before the call finished");
+            if self.client_left() {
+                let message = "the client left; the provider did not answer within the drain limit";
+                self.fail_fields(499, "drain_limit", message);
+            } else {
+                let message = "the client closed the connection before the call finished";
+                self.fail_fields(499, "client_disconnected", message);
+            }
             self.settle();
         }
     }

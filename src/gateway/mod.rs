@@ -6,6 +6,7 @@ mod admission;
 mod attempts;
 mod auth;
 mod call;
+mod detach;
 mod messages;
 mod models;
 mod passthrough;

@@ -4,6 +4,7 @@
 //! admission (budgets, credits, rate limits), the attempts, and the response, relayed as a
 //! stream or read whole — settling the call exactly once (`CallGuard`).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,7 @@ use super::admission;
 use super::attempts::{self, Ask, Reply};
 use super::auth::Caller;
 use super::call::CallGuard;
+use super::detach;
 use super::rate_headers;
 use super::upstream::UpstreamFailure;
 use crate::billing::estimate::Estimate;
@@ -83,50 +85,89 @@ pub async fn run(
     let estimate = estimate(&inbound);
     let ask = admission::Request { request_id, dialect, endpoint, model, stream, started, estimate };
     let admitted = admission::admit(&state, caller, route, &ask)?;
-    let mut call =
+    let call =
         CallGuard::start(state.clone(), caller, request_id, dialect, endpoint, model, route, stream, started, admitted);
-    let ask = Ask { operation: inbound.operation, stream, request_id, client_headers: headers };
-    let sent = attempts::send(&state, &plan, &mut call, &ask, |r| inbound.body_for(r)).await;
-    let (reply, route) = match sent {
-        Ok(a) => (a.reply, a.route),
-        Err(f) => return Err(fail(call, f)),
-    };
-    let protocol = route.provider.kind.protocol();
-    let rate = call.rate_state();
-    match reply {
-        Reply::Stream { resp, verdict } => {
-            let overhead = call.overhead();
-            let keepalive = Duration::from_millis(state.config.stream_keepalive_ms);
-            let timeouts = &route.provider.timeouts;
-            let mut out = Response::new(inbound.stream_body(protocol, resp, call, verdict, timeouts, keepalive));
-            let h = out.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            h.insert("x-tollgate-overhead-ms", ms_header(overhead));
-            rate_headers::insert(h, dialect, &rate, ratelimit::now_us());
-            Ok(out)
+    let drain = Duration::from_millis(route.provider.timeouts.drain_ms);
+    let f =
+        Forward { state, plan, call, inbound, request_id: Cow::Borrowed(request_id), headers: Cow::Borrowed(headers) };
+    if stream || drain.is_zero() {
+        return f.run().await;
+    }
+    // A non-stream call that may outlive its client (a stream drains in its relay).
+    let mut f = f.into_owned();
+    let left = f.call.carry_on_without_client();
+    detach::run(drain, left, f.run()).await
+}
+
+/// A call after admission: its attempts, then the relayed stream or the whole answer.
+struct Forward<'a> {
+    state: Arc<AppState>,
+    plan: Plan,
+    call: CallGuard,
+    inbound: Inbound,
+    request_id: Cow<'a, str>,
+    headers: Cow<'a, HeaderMap>,
+}
+
+impl Forward<'_> {
+    /// The same call, owning what it borrowed from the handler (to run in a task of its own).
+    fn into_owned(self) -> Forward<'static> {
+        Forward {
+            state: self.state,
+            plan: self.plan,
+            call: self.call,
+            inbound: self.inbound,
+            request_id: Cow::Owned(self.request_id.into_owned()),
+            headers: Cow::Owned(self.headers.into_owned()),
         }
-        Reply::Whole { status, content_type, body } => {
-            let content_type = content_type.filter(|_| inbound.passes_through(protocol));
-            let (body, usage) = match inbound.response(protocol, body) {
-                Ok(converted) => converted,
-                Err(e) => {
-                    let detail = format!("provider {}: {e}", route.provider.name);
-                    let error = ApiError::new(
-                        ErrorKind::Upstream,
-                        format!("provider `{}` sent a response that could not be read", route.provider.name),
-                    )
-                    .with_code("upstream_invalid_response");
-                    return Err(fail(call, UpstreamFailure { class: "upstream_invalid_response", detail, error }));
-                }
-            };
-            call.usage = usage;
-            call.mark_first_token();
-            let overhead = call.overhead();
-            let settled = call.success(status.as_u16());
-            let mut out = json_response(status, content_type, body, settled.cost, overhead);
-            rate_headers::insert(out.headers_mut(), dialect, &rate, ratelimit::now_us());
-            Ok(out)
+    }
+
+    async fn run(self) -> Result<Response, ApiError> {
+        let Forward { state, plan, mut call, inbound, request_id, headers } = self;
+        let (dialect, stream) = (inbound.dialect, inbound.stream);
+        let ask = Ask { operation: inbound.operation, stream, request_id: &request_id, client_headers: &headers };
+        let sent = attempts::send(&state, &plan, &mut call, &ask, |r| inbound.body_for(r)).await;
+        let (reply, route) = match sent {
+            Ok(a) => (a.reply, a.route),
+            Err(f) => return Err(fail(call, f)),
+        };
+        let protocol = route.provider.kind.protocol();
+        let rate = call.rate_state();
+        match reply {
+            Reply::Stream { resp, verdict } => {
+                let overhead = call.overhead();
+                let keepalive = Duration::from_millis(state.config.stream_keepalive_ms);
+                let timeouts = &route.provider.timeouts;
+                let mut out = Response::new(inbound.stream_body(protocol, resp, call, verdict, timeouts, keepalive));
+                let h = out.headers_mut();
+                h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                h.insert("x-tollgate-overhead-ms", ms_header(overhead));
+                rate_headers::insert(h, dialect, &rate, ratelimit::now_us());
+                Ok(out)
+            }
+            Reply::Whole { status, content_type, body } => {
+                let content_type = content_type.filter(|_| inbound.passes_through(protocol));
+                let (body, usage) = match inbound.response(protocol, body) {
+                    Ok(converted) => converted,
+                    Err(e) => {
+                        let detail = format!("provider {}: {e}", route.provider.name);
+                        let error = ApiError::new(
+                            ErrorKind::Upstream,
+                            format!("provider `{}` sent a response that could not be read", route.provider.name),
+                        )
+                        .with_code("upstream_invalid_response");
+                        return Err(fail(call, UpstreamFailure { class: "upstream_invalid_response", detail, error }));
+                    }
+                };
+                call.usage = usage;
+                call.mark_first_token();
+                let overhead = call.overhead();
+                let settled = call.success(status.as_u16());
+                let mut out = json_response(status, content_type, body, settled.cost, overhead);
+                rate_headers::insert(out.headers_mut(), dialect, &rate, ratelimit::now_us());
+                Ok(out)
+            }
         }
     }
 }

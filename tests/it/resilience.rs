@@ -221,3 +221,36 @@ async fn a_slow_client_is_not_taken_for_a_stalled_provider() {
     assert_eq!(mock.stats().total, 1);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_non_stream_call_is_cancelled_or_drained_when_its_client_leaves() {
+    let mock = mock().await;
+    let gw = gateway(Engine::Sqlite).await;
+    // The answer comes 600 ms after the request; the client gives up after 200 ms.
+    let url = mock.scenario_url("latency_ms=600,prompt_tokens=1000,completion_tokens=50");
+    let cases =
+        [(0, "client_disconnected", "0"), (3000, "client_disconnected_drained", "0.00105"), (150, "drain_limit", "0")];
+    for (drain_ms, class, cost) in cases {
+        let rig = Rig::new(&gw, &url, &[("sk-a", 1)], Some(timeouts(1000, drain_ms))).await;
+        let sent = gw
+            .http
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .bearer_auth(&rig.key)
+            .json(&hello(&rig.model))
+            .timeout(Duration::from_millis(200))
+            .send()
+            .await;
+        assert!(sent.unwrap_err().is_timeout());
+        let left = Instant::now();
+        let call = settled_call(&gw, &rig.key_id).await;
+        let settled = left.elapsed();
+        println!("non-stream client left (drain_ms {drain_ms}): settled {settled:?} after, as {class}");
+        assert_eq!((call["error_class"].as_str(), call["http_status"].as_i64()), (Some(class), Some(499)), "{call}");
+        assert_eq!(call["cost"], cost, "{call}");
+        if drain_ms == 3000 {
+            assert_eq!((call["input_tokens"].clone(), call["output_tokens"].clone()), (json!(1000), json!(50)));
+        }
+    }
+    assert_eq!(mock.stats().total, 3, "never a second upstream call");
+    gw.stop().await;
+}

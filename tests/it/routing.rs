@@ -57,6 +57,10 @@ async fn a_refused_key_is_skipped_after_one_failure_and_re_enabled_after_its_re_
         for _ in 0..6 {
             assert_eq!(gw.chat(&key, hello(&m)).await.status(), 200);
         }
+        println!(
+            "a refused (401) key: {} upstream call(s) over 8 client calls before it is skipped",
+            count(&mock, refused)
+        );
         assert_eq!(count(&mock, refused), 1, "skipped after one failure (before its first re-test)");
         let c = credential_health(&gw, &pid, &ids[1]).await;
         assert_eq!(c["health"]["state"], "disabled", "{c}");
