@@ -37,6 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -107,6 +108,13 @@ pub async fn serve(
     let grace = Duration::from_secs(state.config.shutdown_grace_secs);
     let router = app::app(state.clone());
     let stop = shutdown.clone();
+    // Without TCP_NODELAY a response written in two parts (headers, then body or an SSE event)
+    // can wait for the client's delayed ACK: tens of milliseconds on an idle connection.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
+        }
+    });
     let mut server =
         tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await });
     let served = tokio::select! {

@@ -217,7 +217,9 @@ impl CallGuard {
             }
             None => {}
         }
-        self.state.usage.record(CallWrite { record: self.record.clone(), charge });
+        // Settling ends the guard (`success`/`failure` consume it, `Drop` is its end), so the
+        // record is moved into the journal rather than copied.
+        self.state.usage.record(CallWrite { record: std::mem::take(&mut self.record), charge });
         Settled { cost }
     }
 }

@@ -8,13 +8,19 @@ use crate::billing::pricing::Pricing;
 use crate::on_db;
 
 /// One client request as the usage log keeps it (SPEC §5).
+///
+/// Serialized only into the usage journal: empty fields (`None`, zero, false) are left out of
+/// the line, and read back as their defaults.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct CallRecord {
     pub id: String,
     pub request_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
     pub user_id: String,
     pub key_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub app: Option<String>,
     /// Inbound wire format: `openai` or `anthropic`.
     pub dialect: String,
@@ -22,35 +28,58 @@ pub struct CallRecord {
     pub endpoint: String,
     /// The model name the client asked for.
     pub model: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub credential_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_model: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub stream: bool,
     /// `processing`, `success` or `failed`.
     pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub http_status: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error_class: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
+    #[serde(skip_serializing_if = "is_zero")]
     pub input_tokens: i64,
+    #[serde(skip_serializing_if = "is_zero")]
     pub output_tokens: i64,
+    #[serde(skip_serializing_if = "is_zero")]
     pub cached_tokens: i64,
+    #[serde(skip_serializing_if = "is_zero")]
     pub cache_write_tokens: i64,
+    #[serde(skip_serializing_if = "is_zero")]
     pub reasoning_tokens: i64,
+    #[serde(skip_serializing_if = "is_zero")]
     pub images: i64,
     /// Nano-credits charged.
+    #[serde(skip_serializing_if = "is_zero")]
     pub cost: i64,
     /// The prices in force when the call was made.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub price: Option<Pricing>,
+    #[serde(skip_serializing_if = "is_zero")]
     pub attempts: i64,
     pub started_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ttft_ms: Option<i64>,
     /// Time spent in the gateway itself, excluding the upstream.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub overhead_us: Option<i64>,
     /// The token counts are the gateway's estimate, not the provider's report (a call cut
     /// short before usage arrived). Defaulted so journal lines written before it replay.
-    #[serde(default)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub usage_estimated: bool,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 impl CallRecord {
@@ -173,11 +202,10 @@ macro_rules! engine {
                 let mut posted = Vec::new();
                 for w in batch {
                     upsert(conn, &w.record).await?;
-                    if let Some(charge) = &w.charge {
-                        let (entry, created) = ledger::$name::post(conn, charge, now).await?;
-                        if created {
-                            posted.push((entry.user_id, entry.amount));
-                        }
+                    if let Some(charge) = &w.charge
+                        && ledger::$name::charge(conn, charge, now).await?
+                    {
+                        posted.push((charge.user_id.clone(), charge.amount));
                     }
                 }
                 Ok(posted)

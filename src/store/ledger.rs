@@ -101,6 +101,44 @@ macro_rules! engine {
                 .await?;
                 Ok((entry, true))
             }
+
+            /// A call's charge, on the batch writer's path: `post` in two statements (the
+            /// balance first, so concurrent writers serialize on the user's row, then the entry
+            /// unless its key exists). Answers whether it was new; a repeated key (a journal
+            /// replayed) gives the amount back, in the same transaction, and changes nothing.
+            pub async fn charge(conn: &mut $conn, e: &NewEntry, now: i64) -> StoreResult<bool> {
+                let balance_after: i64 =
+                    sqlx::query_scalar("UPDATE users SET balance = balance + $2 WHERE id = $1 RETURNING balance")
+                        .bind(&e.user_id)
+                        .bind(e.amount)
+                        .fetch_optional(&mut *conn)
+                        .await?
+                        .ok_or(sqlx::Error::RowNotFound)?;
+                let inserted = sqlx::query(
+                    "INSERT INTO ledger (id, user_id, kind, amount, balance_after, idempotency_key, call_id, note, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (idempotency_key) DO NOTHING",
+                )
+                .bind(crate::store::new_id())
+                .bind(&e.user_id)
+                .bind(&e.kind)
+                .bind(e.amount)
+                .bind(balance_after)
+                .bind(&e.idempotency_key)
+                .bind(&e.call_id)
+                .bind(&e.note)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    sqlx::query("UPDATE users SET balance = balance - $2 WHERE id = $1")
+                        .bind(&e.user_id)
+                        .bind(e.amount)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(inserted == 1)
+            }
         }
     };
 }

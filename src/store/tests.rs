@@ -102,6 +102,9 @@ async fn call_batches_upsert_and_charge_exactly_once() {
         assert_eq!(posted, vec![(u.id.clone(), -700)], "the second write of the same call is not charged");
         calls::apply_batch(db, &[w]).await.unwrap();
         assert_eq!(users::get(db, &u.id).await.unwrap().unwrap().balance, 9_300);
+        assert_eq!(ledger::sum(db, &u.id).await.unwrap(), 9_300, "balance = sum of the ledger");
+        let entries = ledger::list(db, &u.id, None, 10).await.unwrap();
+        assert_eq!((entries.len(), entries[0].balance_after), (2, 9_300), "one charge, after the grant");
         let stored = calls::get(db, &c.id).await.unwrap().unwrap();
         assert_eq!(stored, c);
         t.cleanup().await;

@@ -25,6 +25,8 @@ struct Segment {
     path: PathBuf,
     seq: u64,
     bytes: u64,
+    /// The line being written, kept so each record reuses its allocation.
+    line: Vec<u8>,
 }
 
 /// Where calls are recorded. Cheap to call from request handlers and from `Drop`.
@@ -61,7 +63,7 @@ fn open_segment(dir: &Path, seq: u64) -> std::io::Result<Segment> {
     let path = segment_path(dir, seq);
     let file = OpenOptions::new().create(true).append(true).open(&path)?;
     let bytes = file.metadata()?.len();
-    Ok(Segment { file, path, seq, bytes })
+    Ok(Segment { file, path, seq, bytes, line: Vec::with_capacity(1024) })
 }
 
 impl UsageLog {
@@ -75,14 +77,16 @@ impl UsageLog {
     /// Records a call (its start, or its end with the charge). Returns once the line is in the
     /// journal file; the database write happens later, in a batch.
     pub fn record(&self, write: CallWrite) {
-        let mut line = serde_json::to_vec(&write).expect("call records serialize");
-        line.push(b'\n');
         let mut seg = self.segment.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(e) = seg.file.write_all(&line) {
+        let seg = &mut *seg;
+        seg.line.clear();
+        serde_json::to_writer(&mut seg.line, &write).expect("call records serialize");
+        seg.line.push(b'\n');
+        if let Err(e) = seg.file.write_all(&seg.line) {
             // The database write still happens; only crash safety of this record is lost.
             tracing::error!(error = %e, call = %write.record.id, "cannot append to the usage journal");
         }
-        seg.bytes += line.len() as u64;
+        seg.bytes += seg.line.len() as u64;
         let _ = self.tx.send(Msg::Write(Box::new(write)));
         if seg.bytes >= SEGMENT_BYTES {
             match open_segment(&self.dir, seg.seq + 1) {

@@ -2,16 +2,20 @@
 //! replay of journal segments left by a crash.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use super::held::{HeldStarts, is_start};
 use super::journal::{Msg, UsageLog, segments};
 use crate::store::calls::{CallWrite, apply_batch};
 use crate::store::{self, Db};
 
 /// Most writes committed in one transaction.
 const MAX_BATCH: usize = 512;
+
+/// How long the writer waits after a write arrives for others to share its transaction.
+const GATHER: Duration = Duration::from_millis(2);
 
 /// Commits every journal segment in `dir` (idempotent), deletes them, closes calls a crash left
 /// `processing`. Run before anything reads balances or serves traffic.
@@ -54,7 +58,22 @@ pub fn start(db: Db, dir: &Path) -> std::io::Result<(UsageLog, tokio::task::Join
 
 async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Msg>) {
     let mut batch: Vec<CallWrite> = Vec::new();
-    while let Some(first) = rx.recv().await {
+    let mut held = HeldStarts::default();
+    loop {
+        let received = match held.next_due() {
+            Some(due) => match tokio::time::timeout_at(due.into(), rx.recv()).await {
+                Ok(m) => m,
+                Err(_) => {
+                    held.release_due(Instant::now(), &mut batch);
+                    commit(&db, &mut batch).await;
+                    continue;
+                }
+            },
+            None => rx.recv().await,
+        };
+        let Some(first) = received else { break };
+        // Let the writes of calls running alongside join this transaction.
+        tokio::time::sleep(GATHER).await;
         let mut msgs = vec![first];
         while msgs.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -62,23 +81,32 @@ async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Msg>) {
                 Err(_) => break,
             }
         }
+        let now = Instant::now();
         for msg in msgs {
             match msg {
-                Msg::Write(w) => batch.push(*w),
+                Msg::Write(w) if is_start(&w) => held.hold(*w, now),
+                Msg::Write(w) => {
+                    held.finished(&w.record.id);
+                    batch.push(*w);
+                }
                 Msg::Rotated(path) => {
+                    held.release_all(&mut batch);
                     commit(&db, &mut batch).await;
                     if let Err(e) = std::fs::remove_file(&path) {
                         tracing::warn!(error = %e, path = %path.display(), "cannot delete a committed journal segment");
                     }
                 }
                 Msg::Flush(ack) => {
+                    held.release_all(&mut batch);
                     commit(&db, &mut batch).await;
                     let _ = ack.send(());
                 }
             }
         }
+        held.release_due(Instant::now(), &mut batch);
         commit(&db, &mut batch).await;
     }
+    held.release_all(&mut batch);
     commit(&db, &mut batch).await;
 }
 
