@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use super::call::CallGuard;
@@ -104,28 +105,20 @@ impl Inbound {
         Ok(())
     }
 
-    /// The upstream body for one route: its protocol's form with the route's model.
+    /// The upstream body for one route: its protocol's form with the route's model. Written
+    /// straight from the stored body with the per-route fields substituted, so an attempt
+    /// never deep-copies the request (which may carry megabytes of base64 images).
     pub fn body_for(&self, route: &Route) -> Bytes {
         let protocol = route.provider.kind.protocol();
-        let mut body = match self.converted.get(&protocol) {
-            Some(converted) => converted.clone(),
-            None => self.body.clone(),
-        };
-        // Gemini and Bedrock name the model in the URL (`providers/`), not in the body.
-        if matches!(protocol, Protocol::OpenAi | Protocol::Anthropic) {
-            body.insert("model".into(), Value::String(route.upstream_model.clone()));
-        }
-        if protocol == Protocol::OpenAi && self.stream {
+        let body = self.converted.get(&protocol).unwrap_or(&self.body);
+        let outgoing = Outgoing {
+            body,
+            // Gemini and Bedrock name the model in the URL (`providers/`), not in the body.
+            model: matches!(protocol, Protocol::OpenAi | Protocol::Anthropic).then_some(route.upstream_model.as_str()),
             // The gateway bills on usage: always asked for, stripped again if the client did not.
-            let opts = body.entry("stream_options").or_insert_with(|| Value::Object(Map::new()));
-            if !opts.is_object() {
-                *opts = Value::Object(Map::new());
-            }
-            if let Value::Object(o) = opts {
-                o.insert("include_usage".into(), Value::Bool(true));
-            }
-        }
-        Bytes::from(serde_json::to_vec(&body).expect("a JSON map serializes"))
+            force_usage: protocol == Protocol::OpenAi && self.stream,
+        };
+        Bytes::from(serde_json::to_vec(&outgoing).expect("a JSON map serializes"))
     }
 
     /// A whole upstream response body in the client's dialect, and the usage it reports.
@@ -202,6 +195,49 @@ impl Inbound {
     }
 }
 
+/// A body as sent upstream: `body` with `model` set (when given) and, when `force_usage`,
+/// `stream_options.include_usage` true (added, or replacing a non-object `stream_options`).
+struct Outgoing<'a> {
+    body: &'a Map<String, Value>,
+    model: Option<&'a str>,
+    force_usage: bool,
+}
+
+impl Serialize for Outgoing<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        for (k, v) in self.body {
+            match k.as_str() {
+                "model" if self.model.is_some() => continue,
+                "stream_options" if self.force_usage => continue,
+                _ => m.serialize_entry(k, v)?,
+            }
+        }
+        if let Some(model) = self.model {
+            m.serialize_entry("model", model)?;
+        }
+        if self.force_usage {
+            let given = self.body.get("stream_options").and_then(Value::as_object);
+            m.serialize_entry("stream_options", &WithUsage(given))?;
+        }
+        m.end()
+    }
+}
+
+/// The client's `stream_options` (if an object) with `include_usage: true`.
+struct WithUsage<'a>(Option<&'a Map<String, Value>>);
+
+impl Serialize for WithUsage<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        for (k, v) in self.0.into_iter().flatten().filter(|(k, _)| k.as_str() != "include_usage") {
+            m.serialize_entry(k, v)?;
+        }
+        m.serialize_entry("include_usage", &true)?;
+        m.end()
+    }
+}
+
 /// An id for a message whose provider gives none (Bedrock).
 fn message_id() -> String {
     format!("msg_{}", uuid::Uuid::now_v7().simple())
@@ -233,5 +269,40 @@ fn convert_request(r: &ir::Request, protocol: Protocol) -> Result<Map<String, Va
     match v {
         Value::Object(m) => Ok(m),
         _ => unreachable!("request bodies are JSON objects"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::Outgoing;
+
+    fn out(body: Value, model: Option<&str>, force_usage: bool) -> Value {
+        let body = body.as_object().unwrap();
+        serde_json::from_slice(&serde_json::to_vec(&Outgoing { body, model, force_usage }).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_route_model_replaces_or_joins_the_body() {
+        let body = json!({"model": "smart", "messages": [{"role": "user", "content": "hi"}], "x": {"y": 1}});
+        let expected = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "x": {"y": 1}});
+        assert_eq!(out(body.clone(), Some("gpt-4o"), false), expected);
+        assert_eq!(out(json!({"contents": []}), Some("m"), false), json!({"contents": [], "model": "m"}));
+        assert_eq!(out(body.clone(), None, false), body);
+    }
+
+    #[test]
+    fn streams_always_ask_for_usage_keeping_other_options() {
+        let cases = [
+            (json!({"stream": true}), json!({"include_usage": true})),
+            (json!({"stream_options": {"include_usage": false, "z": 2}}), json!({"include_usage": true, "z": 2})),
+            (json!({"stream_options": "odd"}), json!({"include_usage": true})),
+        ];
+        for (body, options) in cases {
+            let sent = out(body, Some("m"), true);
+            assert_eq!(sent["stream_options"], options);
+            assert_eq!(sent["model"], "m");
+        }
     }
 }
