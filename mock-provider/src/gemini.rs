@@ -205,7 +205,12 @@ pub(crate) fn handle(body: &[u8], eff: &Effective, counter: &AtomicU64, model: &
         return script::json_response(object.to_string().into_bytes(), eff);
     }
     let mut script = Script::new(eff);
-    let running = json!({"promptTokenCount": tokens.prompt, "totalTokenCount": tokens.prompt});
+    // Chunks before the last carry the prompt's counts (cache reads included, as Gemini
+    // sends them), so a gateway can report input usage before the answer ends.
+    let mut running = json!({"promptTokenCount": tokens.prompt, "totalTokenCount": tokens.prompt});
+    if tokens.cached > 0 {
+        running["cachedContentTokenCount"] = json!(tokens.cached);
+    }
     for part in parts(&answer) {
         if script.content(stream_error) {
             return script.into_response("text/event-stream");

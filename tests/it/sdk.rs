@@ -6,7 +6,13 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
 
+use mock_provider::{MockConfig, MockServer};
+
 use crate::harness::*;
+
+/// The AWS secret access key the mock verifies Bedrock signatures with (in full), and the
+/// suites' Bedrock credentials carry (`MOCK_AWS_SECRET_ACCESS_KEY`).
+const AWS_SECRET: &str = "sdk-suite-aws-secret";
 
 static VENV: Mutex<Option<PathBuf>> = Mutex::new(None);
 
@@ -41,7 +47,8 @@ fn python() -> PathBuf {
 /// Runs one pytest file of tests/sdk against a gateway and mock of its own.
 async fn run_suite(file: &str) {
     let python = tokio::task::spawn_blocking(python).await.unwrap();
-    let mock = mock().await;
+    let mock =
+        MockServer::start(MockConfig { aws_secret_access_key: Some(AWS_SECRET.into()), ..MockConfig::default() }).await;
     let gw = Gateway::start(Engine::Sqlite).await;
     let root = env!("CARGO_MANIFEST_DIR");
     let mock_url = mock.base_url().trim_end_matches("/v1").to_string();
@@ -53,6 +60,7 @@ async fn run_suite(file: &str) {
         .env("TOLLGATE_URL", &gw.url)
         .env("TOLLGATE_MASTER_KEY", MASTER_KEY)
         .env("MOCK_URL", &mock_url)
+        .env("MOCK_AWS_SECRET_ACCESS_KEY", AWS_SECRET)
         .output()
         .await
         .unwrap();

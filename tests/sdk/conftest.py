@@ -4,7 +4,9 @@ The Rust integration test starts the mock provider and Tollgate and sets:
 
 - ``TOLLGATE_URL``: gateway root (the SDK's base_url is ``TOLLGATE_URL + "/v1"``),
 - ``TOLLGATE_MASTER_KEY``: Bearer token for the management API under ``/api/v1``,
-- ``MOCK_URL``: root of the mock provider.
+- ``MOCK_URL``: root of the mock provider,
+- ``MOCK_AWS_SECRET_ACCESS_KEY``: the secret the mock verifies Bedrock SigV4 signatures
+  with, in full; every Bedrock credential here carries it.
 
 Everything the tests need (providers, models, users, keys) is created here through the
 management API, with a random suffix in every name so reruns against one database do not
@@ -13,6 +15,7 @@ collide.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
@@ -41,6 +44,9 @@ BILLING_SCENARIO = "prompt_tokens=1000,completion_tokens=500"
 #: so the mock's ``/_last`` request can be recognised as this provider's.
 PASSTHROUGH_SCENARIO = "latency_ms=0"
 
+#: Every provider kind of this build; the suites run their cross-dialect tests once per kind.
+PROVIDER_KINDS = ("openai", "anthropic", "azure-openai", "gemini", "bedrock")
+
 T = TypeVar("T")
 
 
@@ -55,11 +61,59 @@ def poll(fetch: Callable[[], T], until: Callable[[T], bool], timeout: float = PO
         time.sleep(0.1)
 
 
+def tool_result_reply(kind: str, result: str) -> str:
+    """What the mock answers a conversation ending with the tool result ``result``. Gemini
+    takes a result as a JSON object (``functionResponse.response``), so the gateway sends a
+    text result as ``{"result": text}``, which the mock quotes as JSON."""
+    if kind == "gemini":
+        result = json.dumps({"result": result}, separators=(",", ":"))
+    return f"tool result received: {result}"
+
+
+#: A 1×1 PNG, as clients send images inline, and a question about it (5 words for the mock).
+PNG_BASE64 = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+IMAGE_QUESTION = "What is in this image?"
+
+
+# -- what a provider of each kind received (the mock's ``/_last`` body) ---------------------
+
+
+def upstream_image(kind: str, body: dict) -> tuple[str, str]:
+    """(media type, base64 data) of the one image of an upstream request's first message."""
+    if kind == "anthropic":
+        [block] = [b for b in body["messages"][0]["content"] if b["type"] == "image"]
+        assert block["source"]["type"] == "base64"
+        return block["source"]["media_type"], block["source"]["data"]
+    if kind == "gemini":
+        [part] = [p["inlineData"] for p in body["contents"][0]["parts"] if "inlineData" in p]
+        return part["mimeType"], part["data"]
+    if kind == "bedrock":
+        [image] = [b["image"] for b in body["messages"][0]["content"] if "image" in b]
+        return f"image/{image['format']}", image["source"]["bytes"]
+    [part] = [p for p in body["messages"][0]["content"] if p["type"] == "image_url"]
+    media, data = part["image_url"]["url"].removeprefix("data:").split(";base64,")
+    return media, data
+
+
+def upstream_max_tokens(kind: str, body: dict) -> int:
+    """The output token limit of an upstream request, under the kind's name for it."""
+    if kind == "anthropic":
+        return body["max_tokens"]
+    if kind == "gemini":
+        return body["generationConfig"]["maxOutputTokens"]
+    if kind == "bedrock":
+        return body["inferenceConfig"]["maxTokens"]
+    return body.get("max_completion_tokens", body.get("max_tokens"))
+
+
 @dataclass(frozen=True)
 class Env:
     tollgate_url: str
     master_key: str
     mock_url: str
+    aws_secret_access_key: str
 
     @property
     def openai_base_url(self) -> str:
@@ -68,6 +122,28 @@ class Env:
     def mock_base_url(self, scenario: str | None = None) -> str:
         """The mock's OpenAI base URL, optionally for a scenario (``status=500``, ...)."""
         return f"{self.mock_url}/s/{scenario}/v1" if scenario else f"{self.mock_url}/v1"
+
+    def provider_url(self, kind: str, scenario: str | None = None) -> str:
+        """The base URL of a provider of ``kind`` on the mock: ``…/v1`` for ``openai``, the
+        bare root (which the other kinds' paths start from) otherwise."""
+        if kind == "openai":
+            return self.mock_base_url(scenario)
+        return f"{self.mock_url}/s/{scenario}" if scenario else self.mock_url
+
+    def provider_key(self, kind: str) -> str:
+        """A credential of ``kind`` the mock accepts: Bedrock's is the JSON of an AWS key
+        pair and region (the mock checks the SigV4 signature made with it)."""
+        if kind == "bedrock":
+            return json.dumps(
+                {
+                    "access_key_id": "AKIDSDKSUITE",
+                    "secret_access_key": self.aws_secret_access_key,
+                    "region": "us-east-1",
+                }
+            )
+        if kind == "gemini":
+            return "gemini-sdk-key"
+        return MOCK_PROVIDER_KEY
 
 
 class Admin:
@@ -113,9 +189,12 @@ class Admin:
     # -- providers, credentials, models ------------------------------------------------------
 
     def create_provider(
-        self, name: str, base_url: str, api_key: str = MOCK_PROVIDER_KEY, kind: str = "openai"
+        self, name: str, base_url: str, api_key: str | None = None, kind: str = "openai"
     ) -> dict:
-        """A provider of ``kind`` with one credential."""
+        """A provider of ``kind`` with one credential (by default one of that kind the mock
+        accepts, ``Env.provider_key``)."""
+        if api_key is None:
+            api_key = self.env.provider_key(kind)
         provider = self.create("/providers", {"name": name, "kind": kind, "base_url": base_url})
         assert provider["name"] == name
         assert provider["kind"] == kind
@@ -129,6 +208,7 @@ class Admin:
         )
         assert resp.status_code == 201, f"add credential: {resp.status_code}: {resp.text}"
         assert api_key not in resp.text, "the credential response leaks the plaintext provider key"
+        assert self.env.aws_secret_access_key not in resp.text, "the response leaks the AWS secret"
         credential = resp.json()
         assert credential["id"] and credential["provider_id"] == provider_id
         return credential
@@ -269,7 +349,7 @@ class Account:
 
 @pytest.fixture(scope="session")
 def env() -> Env:
-    names = ("TOLLGATE_URL", "TOLLGATE_MASTER_KEY", "MOCK_URL")
+    names = ("TOLLGATE_URL", "TOLLGATE_MASTER_KEY", "MOCK_URL", "MOCK_AWS_SECRET_ACCESS_KEY")
     missing = [n for n in names if not os.environ.get(n)]
     if missing:
         pytest.fail(
@@ -281,6 +361,7 @@ def env() -> Env:
         tollgate_url=os.environ["TOLLGATE_URL"].rstrip("/"),
         master_key=os.environ["TOLLGATE_MASTER_KEY"],
         mock_url=os.environ["MOCK_URL"].rstrip("/"),
+        aws_secret_access_key=os.environ["MOCK_AWS_SECRET_ACCESS_KEY"],
     )
 
 

@@ -1,7 +1,8 @@
 """Client conformance: the official ``anthropic`` Python SDK talking to Tollgate's Anthropic
 dialect (``/v1/messages``, ``count_tokens``, models), served by the providers of every kind
-this build has: converted for ``openai`` and ``azure-openai`` providers, passed through to
-``anthropic`` ones. Each test runs once per provider kind (the ``served`` fixture).
+this build has: converted for ``openai``, ``azure-openai``, ``gemini`` and ``bedrock``
+providers, passed through to ``anthropic`` ones. Each test runs once per provider kind (the
+``served`` fixture).
 
 The mock provider's answers are deterministic (see mock-provider/README.md): ``chunks``
 words starting with "Hello"; with tools, calls with arguments {"location": "Paris"}; a
@@ -12,6 +13,8 @@ exactly, in Anthropic's convention: ``input_tokens`` excludes cache reads and wr
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,12 +23,26 @@ from decimal import Decimal
 import anthropic
 import pytest
 
-from conftest import GRANT, Account, Admin, Env
+from conftest import (
+    GRANT,
+    IMAGE_QUESTION,
+    PNG_BASE64,
+    PROVIDER_KINDS,
+    Account,
+    Admin,
+    Env,
+    tool_result_reply,
+    upstream_image,
+    upstream_max_tokens,
+)
 
 #: Usage every reply of the ``served`` providers reports: 1000 prompt tokens of which 200
 #: were read from the cache, 500 output tokens.
 USAGE_SCENARIO = "prompt_tokens=1000,completion_tokens=500,cached_tokens=200"
 INPUT_TOKENS, CACHE_READ_TOKENS, OUTPUT_TOKENS = 800, 200, 500
+#: Provider kinds that report the input counts before the first content (in Anthropic's
+#: message_start, in Gemini's running usageMetadata).
+INPUT_KNOWN_AT_START = ("anthropic", "gemini")
 #: (800 + 200) × 2.5 + 500 × 10 credits per million tokens.
 CALL_COST = Decimal("0.0075")
 
@@ -38,6 +55,7 @@ WEATHER_TOOL = {
         "required": ["location"],
     },
 }
+TIME_TOOL = {**WEATHER_TOOL, "name": "get_time", "description": "Local time in a city"}
 QUESTION = [{"role": "user", "content": "What is the weather in Paris?"}]
 
 
@@ -50,24 +68,17 @@ class Served:
     chunks_model: str  # the same provider kind, replying with exactly 4 words
 
 
-def provider_url(env: Env, kind: str, scenario: str) -> str:
-    """The mock's base URL for a provider of ``kind`` playing ``scenario``."""
-    if kind == "openai":
-        return env.mock_base_url(scenario)
-    return f"{env.mock_url}/s/{scenario}"
-
-
 #: The upstream model every served model targets (conftest's default).
 UPSTREAM_MODEL = "mock-gpt"
 
 
-@pytest.fixture(scope="session", params=["openai", "anthropic", "azure-openai"])
+@pytest.fixture(scope="session", params=PROVIDER_KINDS)
 def served(request, env: Env, admin: Admin, suffix: str) -> Served:
     kind = request.param
     names = []
     for scenario in (USAGE_SCENARIO, "chunks=4"):
         tag = f"{kind}-{secrets.token_hex(3)}-{suffix}"
-        provider = admin.create_provider(f"anth-{tag}", provider_url(env, kind, scenario), kind=kind)
+        provider = admin.create_provider(f"anth-{tag}", env.provider_url(kind, scenario), kind=kind)
         names.append(admin.create_model(f"claude-{tag}", provider["name"])["name"])
     return Served(kind=kind, model=names[0], chunks_model=names[1])
 
@@ -169,9 +180,20 @@ def test_raw_stream_events_and_exact_usage(client, served, admin, account):
     delta = next(e for e in events if e.type == "message_delta")
     assert delta.delta.stop_reason == "end_turn"
     assert delta.usage.output_tokens == OUTPUT_TOKENS
+    # message_start has the input counts when the provider has reported them by then
+    # (Anthropic; Gemini's first chunk); OpenAI and Bedrock report usage only at the end.
+    start = events[0].message.usage
+    if served.kind in INPUT_KNOWN_AT_START:
+        assert (start.input_tokens, start.cache_read_input_tokens) == (INPUT_TOKENS, CACHE_READ_TOKENS)
+    else:
+        assert (start.input_tokens, start.output_tokens) == (0, 0)
+    # A converted stream repeats the final input and cache counts in message_delta (the
+    # Anthropic passthrough relays the provider's own message_delta).
+    if served.kind != "anthropic":
+        assert_usage(delta.usage)
+        assert delta.usage.cache_creation_input_tokens == 0
     assert admin.wait_for_balance(account.user["id"], GRANT - CALL_COST) == GRANT - CALL_COST
-    # Input usage is in message_start (Anthropic) or message_delta (converted: OpenAI reports
-    # usage last); the SDK's accumulated message has it exact either way.
+    # The SDK's accumulated message has the input usage exact either way.
     with client.messages.stream(
         model=served.model, max_tokens=1000, messages=[{"role": "user", "content": "hi"}]
     ) as stream:
@@ -202,7 +224,7 @@ def test_tool_use_and_tool_result_round_trip(client, served):
         ],
     )
     assert answer.stop_reason == "end_turn"
-    assert answer.content[0].text == "tool result received: 22 C, sunny"
+    assert answer.content[0].text == tool_result_reply(served.kind, "22 C, sunny")
 
 
 def test_streamed_tool_use_reassembles(client, served):
@@ -217,6 +239,74 @@ def test_streamed_tool_use_reassembles(client, served):
     assert final.stop_reason == "tool_use"
     assert [b.type for b in final.content] == ["tool_use"]
     assert final.content[0].input == {"location": "Paris"}
+
+
+def test_parallel_tool_use_streamed_and_not_with_results(client, served):
+    tools = [WEATHER_TOOL, TIME_TOOL]
+    message = client.messages.create(model=served.model, max_tokens=200, tools=tools, messages=QUESTION)
+    assert message.stop_reason == "tool_use"
+    calls = [b for b in message.content if b.type == "tool_use"]
+    assert [(c.name, c.input) for c in calls] == [("get_weather", {"location": "Paris"}), ("get_time", {"location": "Paris"})]
+    assert len({c.id for c in calls}) == 2
+    with client.messages.stream(model=served.model, max_tokens=200, tools=tools, messages=QUESTION) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "tool_use"
+    streamed = [b for b in final.content if b.type == "tool_use"]
+    assert [(b.name, b.input) for b in streamed] == [(c.name, c.input) for c in calls]
+    assert len({b.id for b in streamed}) == 2
+    answer = client.messages.create(
+        model=served.model,
+        max_tokens=200,
+        tools=tools,
+        messages=[
+            *QUESTION,
+            {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in final.content]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": streamed[0].id, "content": "22 C, sunny"},
+                    {"type": "tool_result", "tool_use_id": streamed[1].id, "content": "10:00"},
+                ],
+            },
+        ],
+    )
+    # The mock answers the last result of the conversation.
+    assert answer.content[0].text == tool_result_reply(served.kind, "10:00")
+    assert answer.stop_reason == "end_turn"
+
+
+def test_max_tokens_stop_reason(client, served, mock):
+    body = {"model": served.chunks_model, "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}
+    message = client.messages.create(**body)
+    assert upstream_max_tokens(served.kind, mock.last()["body"]) == 2
+    assert [b.text for b in message.content] == ["Hello from"]
+    assert message.stop_reason == "max_tokens"
+    assert message.usage.output_tokens == 2
+    with client.messages.stream(**body) as stream:
+        final = stream.get_final_message()
+    assert [b.text for b in final.content] == ["Hello from"]
+    assert final.stop_reason == "max_tokens"
+    assert final.usage.output_tokens == 2
+
+
+def test_base64_image(client, served, mock):
+    message = client.messages.create(
+        model=served.chunks_model,
+        max_tokens=100,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": IMAGE_QUESTION},
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG_BASE64}},
+                ],
+            }
+        ],
+    )
+    assert message.content[0].text == "Hello from the mock"
+    assert upstream_image(served.kind, mock.last()["body"]) == ("image/png", PNG_BASE64)
+    # The mock counts words of text only: the image reached it as an image, not as text.
+    assert message.usage.input_tokens == len(IMAGE_QUESTION.split())
 
 
 def test_count_tokens(client, served):
@@ -289,7 +379,7 @@ def test_unpriced_model_is_refused_naming_it(make_anthropic, env, admin, account
 
 def test_mid_stream_failure_raises_in_the_sdk(make_anthropic, served, admin, env, account):
     tag = secrets.token_hex(3)
-    url = provider_url(env, served.kind, "chunks=6,error_after=2")
+    url = env.provider_url(served.kind, "chunks=6,error_after=2")
     provider = admin.create_provider(f"anth-err-{tag}", url, kind=served.kind)
     model = admin.create_model(f"claude-err-{tag}", provider["name"])["name"]
     client = make_anthropic(account.key["key"])
@@ -304,19 +394,37 @@ def test_mid_stream_failure_raises_in_the_sdk(make_anthropic, served, admin, env
     assert e.value.body["error"]["type"].endswith("_error")
 
 
-def test_thinking_signatures_pass_through_byte_exact(client, served):
-    """Extended thinking: an Anthropic provider's signed thinking block reaches the client as
-    sent, and goes back on the next turn as the client sends it."""
-    if served.kind != "anthropic":
-        pytest.skip("only Anthropic providers sign thinking blocks")
+def test_thinking_signatures_pass_through_byte_exact(client, served, mock):
+    """Extended thinking: a provider's signed thinking (Anthropic's ``signature``, Gemini's
+    ``thoughtSignature``, Bedrock's ``reasoningText.signature``) reaches the client as sent,
+    and goes back upstream byte-exact on the next turn as the client replays it."""
+    if served.kind in ("openai", "azure-openai"):
+        pytest.skip("OpenAI-protocol providers send no signed thinking")
     first = client.messages.create(
         model=served.model,
         max_tokens=2048,
         thinking={"type": "enabled", "budget_tokens": 1024},
         messages=[{"role": "user", "content": "think"}],
     )
-    thinking = first.content[0]
-    assert thinking.type == "thinking" and thinking.signature
+    assert first.content[0].type == "thinking"
+    thinking = "".join(b.thinking for b in first.content if b.type == "thinking")
+    assert thinking == "Let me think this through."
+    signatures = [b.signature for b in first.content if b.type == "thinking" and b.signature]
+    assert len(signatures) == 1, first.content
+    assert first.content[-1].type == "text" and first.content[-1].text.startswith("Hello")
+    # Streamed, the same blocks (the mock signs every answer afresh).
+    with client.messages.stream(
+        model=served.model,
+        max_tokens=2048,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=[{"role": "user", "content": "think"}],
+    ) as stream:
+        streamed = stream.get_final_message()
+    shape = lambda m: [(b.type, getattr(b, "thinking", None), bool(getattr(b, "signature", None))) for b in m.content]
+    assert shape(streamed) == shape(first)
+    assert [b.text for b in streamed.content if b.type == "text"] == [b.text for b in first.content if b.type == "text"]
+    [streamed_signature] = [b.signature for b in streamed.content if b.type == "thinking" and b.signature]
+    assert base64.b64decode(streamed_signature).startswith(b"mock-thinking-signature-")
     second = client.messages.create(
         model=served.model,
         max_tokens=2048,
@@ -328,3 +436,5 @@ def test_thinking_signatures_pass_through_byte_exact(client, served):
         ],
     )
     assert second.stop_reason == "end_turn"
+    # The mock's signatures hold "+", "/" and "=": any re-encoding would show here.
+    assert signatures[0] in json.dumps(mock.last()["body"])

@@ -17,13 +17,25 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import struct
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import urlparse
 
 import openai
 import pytest
+
+from conftest import (
+    IMAGE_QUESTION,
+    PASSTHROUGH_SCENARIO,
+    PNG_BASE64,
+    PROVIDER_KINDS,
+    tool_result_reply,
+    upstream_image,
+    upstream_max_tokens,
+)
 
 MOCK_UPSTREAM_MODEL = "mock-gpt"
 MOCK_PROVIDER_KEY = "sk-mock-1"
@@ -583,119 +595,300 @@ def test_provider_slash_model_addressing(client, gateway, mock):
     assert mock.chat_requests() == chat_requests, "an unpriced call must fail closed, before upstream"
 
 
-# -- served by an Anthropic provider (converted both ways) ---------------------------------------
+# -- served by providers of the other kinds (converted, or Azure's deployment URLs) ----------
 
-#: The Anthropic mock reports 1000 prompt tokens, 200 read from and 100 written to the cache,
-#: and 500 output tokens; OpenAI's prompt_tokens counts all 1000.
-ANTHROPIC_USAGE = "prompt_tokens=1000,completion_tokens=500,cached_tokens=200,cache_write_tokens=100"
-
-
-@pytest.fixture(scope="session")
-def anthropic_model(env, admin, suffix) -> str:
-    provider = admin.create_provider(
-        f"mockanth-{suffix}", f"{env.mock_url}/s/{ANTHROPIC_USAGE}", kind="anthropic"
-    )
-    return admin.create_model(f"claude-mock-{suffix}", provider["name"])["name"]
-
-
-def test_anthropic_provider_chat_with_exact_usage(client, anthropic_model):
-    raw = client.chat.completions.with_raw_response.create(
-        model=anthropic_model, messages=[{"role": "system", "content": "Be brief."}, *MESSAGES]
-    )
-    completion = raw.parse()
-    assert completion.model == anthropic_model
-    assert_mock_reply(completion.choices[0].message.content)
-    assert completion.choices[0].finish_reason == "stop"
-    assert completion.usage.prompt_tokens == 1000
-    assert completion.usage.prompt_tokens_details.cached_tokens == 200
-    assert completion.usage.completion_tokens == 500
-    assert completion.usage.total_tokens == 1500
-    # (700 + 200 + 100) × 2.5 + 500 × 10 credits per million tokens.
-    assert Decimal(raw.headers["x-tollgate-cost"]) == Decimal("0.0075")
+#: The kinds an OpenAI client reaches through conversion (anthropic, gemini, bedrock) or at
+#: another URL with another key header (azure-openai). The ``openai`` kind is everything above.
+OTHER_KINDS = [k for k in PROVIDER_KINDS if k != "openai"]
+#: Usage every reply of a served ``usage`` provider reports: 1000 prompt tokens of which 200
+#: were read from and 100 written to the cache, 500 output tokens. Each kind reports it in its
+#: own convention (Anthropic and Bedrock input excludes cache reads and writes; Gemini's
+#: promptTokenCount includes cachedContentTokenCount and has no cache writes; Azure is
+#: OpenAI's); OpenAI's prompt_tokens counts all 1000 whatever the kind.
+SERVED_USAGE = "prompt_tokens=1000,completion_tokens=500,cached_tokens=200,cache_write_tokens=100"
+#: (700 + 200 + 100) × 2.5 + 500 × 10 credits per million tokens (no cache prices are set,
+#: so cache reads and writes cost as input).
+SERVED_COST = Decimal("0.0075")
 
 
-def test_anthropic_provider_stream_with_usage(client, anthropic_model):
-    stream = client.chat.completions.create(
-        model=anthropic_model, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
-    )
-    chunks = list(stream)
-    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert_mock_reply(text)
-    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
-    assert chunks[-1].choices == []
-    assert chunks[-1].usage.prompt_tokens == 1000
-    assert chunks[-1].usage.completion_tokens == 500
+@dataclass(frozen=True)
+class Served:
+    """Two priced models on providers of one kind: ``usage`` reports ``SERVED_USAGE``,
+    ``plain`` the mock's own counts (prompt words, one token per reply word)."""
+
+    kind: str
+    usage: str
+    plain: str
 
 
-def test_anthropic_provider_tool_round_trip(client, anthropic_model):
-    first = client.chat.completions.create(
-        model=anthropic_model, messages=WEATHER_QUESTION, tools=[WEATHER_TOOL], parallel_tool_calls=False
-    )
-    assert first.choices[0].finish_reason == "tool_calls"
-    call = first.choices[0].message.tool_calls[0]
-    assert call.function.name == "get_weather"
-    assert json.loads(call.function.arguments) == MOCK_TOOL_ARGUMENTS
-    reply = client.chat.completions.create(
-        model=anthropic_model,
-        messages=[
-            *WEATHER_QUESTION,
-            first.choices[0].message.model_dump(exclude_none=True),
-            {"role": "tool", "tool_call_id": call.id, "content": "18 degrees"},
-        ],
-    )
-    assert reply.choices[0].message.content == "tool result received: 18 degrees"
+@pytest.fixture(scope="session", params=OTHER_KINDS)
+def served(request, env, admin, suffix) -> Served:
+    kind = request.param
+    names = []
+    for scenario in (SERVED_USAGE, PASSTHROUGH_SCENARIO):
+        tag = f"{kind}-{secrets.token_hex(3)}-{suffix}"
+        provider = admin.create_provider(f"kind-{tag}", env.provider_url(kind, scenario), kind=kind)
+        names.append(admin.create_model(f"gpt-{tag}", provider["name"])["name"])
+    return Served(kind=kind, usage=names[0], plain=names[1])
 
 
-def test_anthropic_provider_streamed_tool_call(client, anthropic_model):
-    arguments, names = "", []
-    for chunk in client.chat.completions.create(
-        model=anthropic_model, messages=WEATHER_QUESTION, tools=[WEATHER_TOOL], stream=True
-    ):
+def reply_model(served: Served, model: str) -> str:
+    """The model a response names: a converted answer names the requested model; Azure's
+    answer is relayed as the deployment sent it."""
+    return MOCK_UPSTREAM_MODEL if served.kind == "azure-openai" else model
+
+
+def assert_upstream(kind: str, last: dict, *, stream: bool) -> None:
+    """The request the mock received is the kind's own: its URL, its way of carrying the key."""
+    headers = dict(last["headers"])
+    assert last["dialect"] == kind
+    if kind == "anthropic":
+        assert last["path"].endswith("/v1/messages")
+        assert headers["x-api-key"] == MOCK_PROVIDER_KEY and headers["anthropic-version"]
+        assert last["body"].get("stream", False) is stream
+    elif kind == "azure-openai":
+        assert f"/openai/deployments/{MOCK_UPSTREAM_MODEL}/chat/completions" in last["path"]
+        assert last["query"].startswith("api-version=")
+        assert headers["api-key"] == MOCK_PROVIDER_KEY
+    elif kind == "gemini":
+        method = "streamGenerateContent" if stream else "generateContent"
+        assert f"/models/{MOCK_UPSTREAM_MODEL}:{method}" in last["path"]
+        assert "key=" not in last["query"], "the Gemini key never travels in the URL"
+        assert headers["x-goog-api-key"] and "model" not in last["body"]
+    elif kind == "bedrock":
+        action = "converse-stream" if stream else "converse"
+        assert last["path"].endswith(f"/model/{MOCK_UPSTREAM_MODEL}/{action}")
+        # The mock verified the SigV4 signature in full, with the credential's secret.
+        assert "Credential=AKIDSDKSUITE/" in headers["authorization"]
+    assert "authorization" not in headers or not headers["authorization"].startswith("Bearer tg-")
+
+
+def upstream_system(kind: str, body: dict) -> list[str]:
+    """The system prompt texts of an upstream request, in the kind's shape."""
+    if kind == "anthropic":
+        system = body["system"]
+        return [system] if isinstance(system, str) else [b["text"] for b in system]
+    if kind == "gemini":
+        return [p["text"] for p in body["systemInstruction"]["parts"]]
+    if kind == "bedrock":
+        return [b["text"] for b in body["system"] if "text" in b]
+    return [m["content"] for m in body["messages"] if m["role"] in ("system", "developer")]
+
+
+def assert_served_usage(usage) -> None:
+    """``SERVED_USAGE`` in OpenAI's convention: prompt_tokens includes the cached tokens."""
+    assert usage.prompt_tokens == 1000
+    assert usage.prompt_tokens_details.cached_tokens == 200
+    assert usage.completion_tokens == 500
+    assert usage.total_tokens == 1500
+
+
+def streamed_calls(chunks) -> dict[int, dict[str, str]]:
+    """Tool calls reassembled from stream chunks, by index."""
+    calls: dict[int, dict[str, str]] = {}
+    for chunk in chunks:
         for choice in chunk.choices:
             for delta in choice.delta.tool_calls or []:
-                if delta.index == 0 and delta.function is not None:
-                    arguments += delta.function.arguments or ""
-                    names.append(delta.function.name)
-    assert "get_weather" in names
-    assert json.loads(arguments) == MOCK_TOOL_ARGUMENTS
+                call = calls.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
+                call["id"] = delta.id or call["id"]
+                if delta.function is not None:
+                    call["name"] += delta.function.name or ""
+                    call["arguments"] += delta.function.arguments or ""
+    return calls
 
 
-# -- served by an Azure OpenAI deployment -----------------------------------------------------
+def finish_reasons(chunks) -> list[str]:
+    return [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
 
 
-@pytest.fixture(scope="session")
-def azure_model(env, admin, suffix) -> str:
-    provider = admin.create_provider(f"mockazure-{suffix}", env.mock_url, kind="azure-openai")
-    return admin.create_model(f"gpt-azure-{suffix}", provider["name"])["name"]
-
-
-def test_azure_deployment_chat_and_stream(client, azure_model, mock):
-    completion = client.chat.completions.create(model=azure_model, messages=MESSAGES)
+def test_kind_chat_with_exact_usage_and_cost(client, served, mock):
+    raw = client.chat.completions.with_raw_response.create(model=served.usage, messages=MESSAGES)
+    completion = raw.parse()
+    assert_upstream(served.kind, mock.last(), stream=False)
+    assert completion.object == "chat.completion"
+    assert completion.model == reply_model(served, served.usage)
+    assert completion.choices[0].message.role == "assistant"
     assert_mock_reply(completion.choices[0].message.content)
-    assert completion.usage.prompt_tokens == PROMPT_TOKENS
-    last = mock.last()
-    assert last["dialect"] == "azure-openai"
-    assert "/openai/deployments/mock-gpt/chat/completions" in last["path"]
-    assert last["query"].startswith("api-version=")
+    assert completion.choices[0].message.tool_calls is None
+    assert completion.choices[0].finish_reason == "stop"
+    assert_served_usage(completion.usage)
+    assert Decimal(raw.headers["x-tollgate-cost"]) == SERVED_COST
+
+
+def test_kind_system_prompt(client, served, mock):
+    completion = client.chat.completions.create(
+        model=served.plain,
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "developer", "content": "Answer in English."},
+            *MESSAGES,
+        ],
+    )
+    assert_mock_reply(completion.choices[0].message.content)
+    body = mock.last()["body"]
+    assert upstream_system(served.kind, body) == ["Be brief.", "Answer in English."]
+    # The mock counts the words of every text it was sent, system prompts included.
+    assert completion.usage.prompt_tokens == PROMPT_TOKENS + 5
+
+
+def test_kind_stream_with_and_without_include_usage(client, served, mock):
     chunks = list(
         client.chat.completions.create(
-            model=azure_model, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+            model=served.usage, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
         )
     )
-    assert_mock_reply("".join(c.choices[0].delta.content or "" for c in chunks if c.choices))
-    assert chunks[-1].usage.completion_tokens == REPLY_WORDS
+    assert_upstream(served.kind, mock.last(), stream=True)
+    *content, usage_chunk = chunks
+    assert all(c.object == "chat.completion.chunk" for c in chunks)
+    assert all(c.choices and c.usage is None for c in content)
+    assert_mock_reply("".join(c.choices[0].delta.content or "" for c in content))
+    assert finish_reasons(chunks) == ["stop"] and content[-1].choices[0].finish_reason == "stop"
+    assert usage_chunk.choices == []
+    assert_served_usage(usage_chunk.usage)
+
+    plain = list(client.chat.completions.create(model=served.usage, messages=MESSAGES, stream=True))
+    assert all(c.usage is None for c in plain), "a usage chunk reached a client that did not ask"
+    assert all(c.choices for c in plain)
+    assert_mock_reply("".join(c.choices[0].delta.content or "" for c in plain))
 
 
-def test_azure_deployment_tool_round_trip(client, azure_model):
-    first = client.chat.completions.create(model=azure_model, messages=WEATHER_QUESTION, tools=[WEATHER_TOOL])
-    call = first.choices[0].message.tool_calls[0]
-    assert json.loads(call.function.arguments) == MOCK_TOOL_ARGUMENTS
+def test_kind_parallel_tool_calls_and_results(client, served, mock):
+    tools = [WEATHER_TOOL, TIME_TOOL]
+    first = client.chat.completions.create(model=served.usage, messages=WEATHER_QUESTION, tools=tools)
+    assert first.choices[0].finish_reason == "tool_calls"
+    calls = first.choices[0].message.tool_calls
+    assert [c.function.name for c in calls] == ["get_weather", "get_time"]
+    assert all(c.type == "function" and c.id for c in calls)
+    assert len({c.id for c in calls}) == 2
+    assert all(json.loads(c.function.arguments) == MOCK_TOOL_ARGUMENTS for c in calls)
+    assert_served_usage(first.usage)
+
     reply = client.chat.completions.create(
-        model=azure_model,
+        model=served.usage,
+        tools=tools,
         messages=[
             *WEATHER_QUESTION,
             first.choices[0].message.model_dump(exclude_none=True),
-            {"role": "tool", "tool_call_id": call.id, "content": "18 degrees"},
+            {"role": "tool", "tool_call_id": calls[0].id, "content": "18 degrees"},
+            {"role": "tool", "tool_call_id": calls[1].id, "content": "10:00"},
         ],
     )
-    assert reply.choices[0].message.content == "tool result received: 18 degrees"
+    # The mock answers the last result of the conversation.
+    assert reply.choices[0].message.content == tool_result_reply(served.kind, "10:00")
+    assert reply.choices[0].finish_reason == "stop"
+
+    if served.kind in ("gemini", "bedrock"):
+        return  # parallel_tool_calls=false has no Gemini or Bedrock setting: dropped, documented.
+    single = client.chat.completions.create(
+        model=served.usage, messages=WEATHER_QUESTION, tools=tools, parallel_tool_calls=False
+    )
+    assert [c.function.name for c in single.choices[0].message.tool_calls] == ["get_weather"]
+
+
+def test_kind_streamed_tool_calls_and_results(client, served, mock):
+    tools = [WEATHER_TOOL, TIME_TOOL]
+    chunks = list(
+        client.chat.completions.create(
+            model=served.usage,
+            messages=WEATHER_QUESTION,
+            tools=tools,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert_upstream(served.kind, mock.last(), stream=True)
+    calls = streamed_calls(chunks)
+    assert list(calls) == [0, 1]
+    assert [c["name"] for c in calls.values()] == ["get_weather", "get_time"]
+    assert all(c["id"] for c in calls.values()) and calls[0]["id"] != calls[1]["id"]
+    assert all(json.loads(c["arguments"]) == MOCK_TOOL_ARGUMENTS for c in calls.values())
+    assert finish_reasons(chunks) == ["tool_calls"]
+    assert_served_usage(chunks[-1].usage)
+
+    assistant = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+            for c in calls.values()
+        ],
+    }
+    results = [
+        {"role": "tool", "tool_call_id": calls[0]["id"], "content": "18 degrees"},
+        {"role": "tool", "tool_call_id": calls[1]["id"], "content": "10:00"},
+    ]
+    answer = list(
+        client.chat.completions.create(
+            model=served.usage, tools=tools, messages=[*WEATHER_QUESTION, assistant, *results], stream=True
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in answer if c.choices)
+    assert text == tool_result_reply(served.kind, "10:00")
+    assert finish_reasons(answer) == ["stop"]
+    assert not streamed_calls(answer)
+
+
+def test_kind_base64_image(client, served, mock):
+    completion = client.chat.completions.create(
+        model=served.plain,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": IMAGE_QUESTION},
+                    {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_BASE64}"}},
+                ],
+            }
+        ],
+    )
+    assert_mock_reply(completion.choices[0].message.content)
+    assert upstream_image(served.kind, mock.last()["body"]) == ("image/png", PNG_BASE64)
+    # The mock counts words of text only: the image reached it as an image, not as text.
+    assert completion.usage.prompt_tokens == len(IMAGE_QUESTION.split())
+
+
+def test_kind_stop_reasons_and_max_completion_tokens(client, served, mock):
+    limited = client.chat.completions.create(model=served.plain, messages=MESSAGES, max_completion_tokens=3)
+    assert upstream_max_tokens(served.kind, mock.last()["body"]) == 3
+    assert limited.choices[0].message.content == "Hello from the"
+    assert limited.choices[0].finish_reason == "length"
+    assert (limited.usage.prompt_tokens, limited.usage.completion_tokens) == (PROMPT_TOKENS, 3)
+
+    legacy = client.chat.completions.create(model=served.plain, messages=MESSAGES, max_tokens=2)
+    assert upstream_max_tokens(served.kind, mock.last()["body"]) == 2
+    assert legacy.choices[0].message.content == "Hello from"
+    assert legacy.choices[0].finish_reason == "length"
+
+    chunks = list(
+        client.chat.completions.create(
+            model=served.plain,
+            messages=MESSAGES,
+            max_completion_tokens=3,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello from the"
+    assert finish_reasons(chunks) == ["length"]
+    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (PROMPT_TOKENS, 3)
+
+    # A reply with room to finish stops ("stop"); tool calls end with "tool_calls" (above).
+    whole = client.chat.completions.create(model=served.plain, messages=MESSAGES, max_completion_tokens=100)
+    assert whole.choices[0].finish_reason == "stop"
+    assert whole.usage.completion_tokens == REPLY_WORDS
+
+
+def test_kind_mid_stream_failure_raises_in_the_sdk(client, served, env, admin, suffix):
+    """A provider failing after the stream started: the SDK raises on the in-band error
+    chunk, after the content that came before it."""
+    tag = f"{served.kind}-{secrets.token_hex(3)}-{suffix}"
+    url = env.provider_url(served.kind, "chunks=6,error_after=2")
+    provider = admin.create_provider(f"kind-err-{tag}", url, kind=served.kind)
+    model = admin.create_model(f"gpt-err-{tag}", provider["name"])["name"]
+    text = ""
+    with pytest.raises(openai.APIError) as exc:
+        for chunk in client.chat.completions.create(model=model, messages=MESSAGES, stream=True):
+            text += "".join(c.delta.content or "" for c in chunk.choices)
+            assert all(c.finish_reason is None for c in chunk.choices), "a failed stream must not finish"
+    assert text == "Hello from"
+    assert exc.value.message

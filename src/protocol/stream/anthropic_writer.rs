@@ -1,6 +1,9 @@
 //! The Anthropic side of every machine that produces Anthropic events from a provider that
 //! is not Anthropic (Gemini, Bedrock): `message_start` once, content blocks opened, fed and
-//! closed in order with their indexes, and the closing `message_delta` + `message_stop`.
+//! closed in order with their indexes, and the closing `message_delta` (stop reason and the
+//! final usage, input and cache counts included, so an SDK's accumulated message is exact
+//! even when `message_start` had none) + `message_stop`, or the in-band error of a stream
+//! that ended without a stop reason ([`AnthropicWriter::finish`]).
 //! Keeping this in one place keeps the event order the SDKs rely on the same for all of them.
 
 use serde_json::{Value, json};
@@ -135,9 +138,88 @@ impl AnthropicWriter {
         out.push(AnthropicEvent::new("message_stop", json!({"type": "message_stop"})));
     }
 
+    /// The upstream ended, or said all it will: with its stop reason, the closing sequence
+    /// (`message_start` first if nothing came before it, the open block closed,
+    /// `message_delta` with the final usage, `message_stop`); without one, the in-band error
+    /// that the answer was cut short. Nothing once the message is closed.
+    pub fn finish(&mut self, id: &str, reason: Option<StopReason>, usage: &Usage) -> Vec<AnthropicEvent> {
+        if self.finished {
+            return Vec::new();
+        }
+        let Some(reason) = reason else {
+            return self.error("api_error", "the provider's stream ended before the response was complete");
+        };
+        let mut out = Vec::new();
+        self.start(id, usage, &mut out);
+        self.end(reason, usage, &mut out);
+        out
+    }
+
+    /// A gateway-side failure, reported in-band unless the message is already closed.
+    pub fn fail(&mut self, message: &str) -> Vec<AnthropicEvent> {
+        if self.finished {
+            return Vec::new();
+        }
+        self.error("api_error", message)
+    }
+
     /// An in-band `error` event; the stream ends with it.
     pub fn error(&mut self, kind: &str, message: &str) -> Vec<AnthropicEvent> {
         self.finished = true;
         vec![AnthropicEvent::new("error", error_body(kind, message))]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(out: &[AnthropicEvent]) -> Vec<&'static str> {
+        out.iter().map(|e| e.event).collect()
+    }
+
+    #[test]
+    fn finish_closes_the_message_once_with_the_final_usage() {
+        let usage = Usage { input_tokens: 8, cached_tokens: 2, output_tokens: 5, ..Usage::default() };
+        let mut w = AnthropicWriter::new("m");
+        let mut out = Vec::new();
+        w.start("id", &Usage::default(), &mut out);
+        w.text("hi", &mut out);
+        out.extend(w.finish("id", Some(StopReason::EndTurn), &usage));
+        assert_eq!(
+            names(&out),
+            [
+                "message_start",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop"
+            ]
+        );
+        assert_eq!(
+            out[4].data["usage"],
+            serde_json::json!({"input_tokens": 8, "output_tokens": 5, "cache_read_input_tokens": 2,
+                "cache_creation_input_tokens": 0})
+        );
+        assert!(w.finish("id", Some(StopReason::EndTurn), &usage).is_empty());
+        assert!(w.fail("late").is_empty());
+    }
+
+    #[test]
+    fn finish_without_content_still_starts_the_message() {
+        let mut w = AnthropicWriter::new("m");
+        let out = w.finish("id", Some(StopReason::MaxTokens), &Usage::default());
+        assert_eq!(names(&out), ["message_start", "message_delta", "message_stop"]);
+        assert_eq!(out[1].data["delta"]["stop_reason"], "max_tokens");
+    }
+
+    #[test]
+    fn finish_without_a_stop_reason_reports_the_cut_in_band() {
+        let mut w = AnthropicWriter::new("m");
+        let out = w.finish("id", None, &Usage::default());
+        assert_eq!(names(&out), ["error"]);
+        assert_eq!(out[0].data["error"]["type"], "api_error");
+        assert!(w.finish("id", Some(StopReason::EndTurn), &Usage::default()).is_empty());
     }
 }

@@ -122,9 +122,9 @@ impl Translate for BedrockToAnthropic {
                 if let Some(u) = body.get("usage") {
                     self.usage = usage_from_wire(u);
                 }
-                if let Some(reason) = self.stop_reason {
-                    self.w.start(&self.id, &self.usage, &mut out);
-                    self.w.end(reason, &self.usage, &mut out);
+                // The usage comes after `messageStop`: the message is complete now.
+                if self.stop_reason.is_some() {
+                    out.extend(self.w.finish(&self.id, self.stop_reason, &self.usage));
                 }
             }
             exception if exception.ends_with("Exception") => {
@@ -138,23 +138,11 @@ impl Translate for BedrockToAnthropic {
     }
 
     fn finish(&mut self) -> Vec<AnthropicEvent> {
-        if self.w.finished {
-            return Vec::new();
-        }
-        let Some(reason) = self.stop_reason else {
-            return self.w.error("api_error", "the provider's stream ended before the response was complete");
-        };
-        let mut out = Vec::new();
-        self.w.start(&self.id, &self.usage, &mut out);
-        self.w.end(reason, &self.usage, &mut out);
-        out
+        self.w.finish(&self.id, self.stop_reason, &self.usage)
     }
 
     fn fail(&mut self, message: &str) -> Vec<AnthropicEvent> {
-        if self.w.finished {
-            return Vec::new();
-        }
-        self.w.error("api_error", message)
+        self.w.fail(message)
     }
 
     fn usage(&self) -> Usage {

@@ -119,22 +119,12 @@ impl Translate for GeminiToAnthropic {
     }
 
     fn finish(&mut self) -> Vec<AnthropicEvent> {
-        if self.w.finished {
-            return Vec::new();
-        }
-        let Some(reason) = self.stop_reason else {
-            return self.w.error("api_error", "the provider's stream ended before the response was complete");
-        };
-        let mut out = Vec::new();
-        self.w.end(reason, &self.usage, &mut out);
-        out
+        let id = self.id.clone().unwrap_or_else(|| "gemini-response".into());
+        self.w.finish(&id, self.stop_reason, &self.usage)
     }
 
     fn fail(&mut self, message: &str) -> Vec<AnthropicEvent> {
-        if self.w.finished {
-            return Vec::new();
-        }
-        self.w.error("api_error", message)
+        self.w.fail(message)
     }
 
     fn usage(&self) -> Usage {
