@@ -80,6 +80,7 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
     let (usage, writer) = usage::start(db.clone(), &journal_dir).map_err(|e| format!("usage journal: {e}"))?;
     let state = Arc::new(AppState {
         http: providers::http::client(config.allow_private_upstreams, &config.timeouts),
+        images: providers::image_fetch::ImageFetcher::new(&config.image_fetch),
         snapshot: ArcSwap::from_pointee(snapshot),
         routing: routing::RoutingState::new(routing::settings::RoutingSettings::from_env()),
         reload_lock: tokio::sync::Mutex::new(()),

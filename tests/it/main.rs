@@ -10,6 +10,7 @@ mod azure;
 mod billing;
 mod durability;
 mod errors;
+mod images;
 mod limits;
 mod management;
 mod metrics;
