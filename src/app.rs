@@ -4,17 +4,19 @@
 //! Model traffic (`/v1`) authenticates with Tollgate keys inside its handlers so errors come
 //! out in the caller's dialect; the management API (`/api/v1`) sits behind the admin check;
 //! health endpoints are open; `/metrics` needs the master key unless configured public.
+//! Unknown paths (404) and wrong methods (405) answer in the caller's dialect
+//! ([`Dialect::of_request`]), so an Anthropic SDK can read the error too.
 
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Dialect};
 use crate::gateway::request_id;
 use crate::state::AppState;
 
@@ -26,6 +28,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::metrics::render::handler))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
 }
@@ -44,6 +47,16 @@ async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     }
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("no such endpoint").with_code("unknown_endpoint")
+async fn not_found(uri: Uri, headers: HeaderMap) -> Response {
+    let dialect = Dialect::of_request(uri.path(), &headers);
+    ApiError::not_found("no such endpoint").with_code("unknown_endpoint").into_response_in(dialect)
+}
+
+/// axum adds the `Allow` header to what this answers.
+async fn method_not_allowed(uri: Uri, headers: HeaderMap) -> Response {
+    let dialect = Dialect::of_request(uri.path(), &headers);
+    ApiError::invalid("this endpoint does not take that method")
+        .with_status(StatusCode::METHOD_NOT_ALLOWED)
+        .with_code("method_not_allowed")
+        .into_response_in(dialect)
 }

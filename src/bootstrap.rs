@@ -28,17 +28,10 @@ pub async fn admin_keys(config: &Config, db: &Db) -> Result<Vec<[u8; 32]>, Strin
             let password = api_keys::generate("").secret;
             let now = crate::clock::now_ms();
             let user = store::users::UserRow {
-                id: store::new_id(),
-                name: "admin".into(),
-                email: None,
                 role: "admin".into(),
                 password_hash: Some(passwords::hash(&password)?),
-                balance: 0,
                 plan: "unlimited".into(),
-                limits: None,
-                created_at: now,
-                updated_at: now,
-                deleted_at: None,
+                ..store::users::UserRow::new_member("admin", now)
             };
             if store::users::count_admins(db).await.map_err(|e| e.to_string())? == 0 {
                 store::users::save(db, &user).await.map_err(|e| e.to_string())?;

@@ -66,7 +66,8 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
         .map_err(|e| format!("cannot open the database: {e}"))?;
     store::migrate::run(&db).await.map_err(|e| format!("migrations failed: {e}"))?;
     let journal_dir = config.data_dir.join("journal");
-    usage::replay(&db, &journal_dir).await?;
+    let quarantine = usage::Quarantine::new(&journal_dir);
+    usage::replay(&db, &journal_dir, &quarantine).await?;
     let admin_key_hashes = bootstrap::admin_keys(&config, &db).await?;
     bootstrap::apply_declared(&config, &db, &vault).await?;
     let accounts = Arc::new(Accounts::default());
@@ -77,7 +78,8 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
         store::calls::spend_by_day(&db, billing::budgets::window_start(now)).await.map_err(|e| e.to_string())?;
     budgets.load(spend, now);
     let snapshot = Snapshot::load(&db, &vault, config.timeouts).await.map_err(|e| e.to_string())?;
-    let (usage, writer) = usage::start(db.clone(), &journal_dir).map_err(|e| format!("usage journal: {e}"))?;
+    let (usage, writer) =
+        usage::start(db.clone(), &journal_dir, quarantine).map_err(|e| format!("usage journal: {e}"))?;
     let state = Arc::new(AppState {
         http: providers::http::client(config.allow_private_upstreams, &config.timeouts),
         images: providers::image_fetch::ImageFetcher::new(&config.image_fetch),

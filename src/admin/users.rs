@@ -106,19 +106,7 @@ pub async fn create(State(state): S, body: Bytes) -> Result<Response, ApiError> 
         return Err(ApiError::invalid("`name` is required").with_param("name"));
     }
     let now = crate::clock::now_ms();
-    let mut row = UserRow {
-        id: crate::store::new_id(),
-        name: String::new(),
-        email: None,
-        role: "member".into(),
-        password_hash: None,
-        balance: 0,
-        plan: "prepaid".into(),
-        limits: None,
-        created_at: now,
-        updated_at: now,
-        deleted_at: None,
-    };
+    let mut row = UserRow::new_member(String::new(), now);
     apply(&mut row, b)?;
     q::save(&state.db, &row).await?;
     state.accounts.set(&row.id, 0);

@@ -16,7 +16,7 @@ use super::accounts::{Account, Accounts};
 use super::reservations::CreditHold;
 use crate::store::ledger::{self, NewEntry};
 use crate::store::users::{self, UserRow};
-use crate::store::{Db, new_id, test_db};
+use crate::store::{Db, test_db};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -69,19 +69,7 @@ fn charge(user: &str, call: u64, cost: i64) -> NewEntry {
 
 async fn run(db: &Db, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let now = crate::clock::now_ms();
-    let user = UserRow {
-        id: new_id(),
-        name: "model".into(),
-        email: None,
-        role: "member".into(),
-        password_hash: None,
-        balance: 0,
-        plan: "prepaid".into(),
-        limits: None,
-        created_at: now,
-        updated_at: now,
-        deleted_at: None,
-    };
+    let user = UserRow::new_member("model", now);
     users::save(db, &user).await.unwrap();
     let u = user.id.as_str();
     let mut m = Model::default();

@@ -18,7 +18,7 @@ use crate::state::AppState;
 const CREATED: i64 = 1_700_000_000;
 
 pub async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let dialect = if headers.contains_key("anthropic-version") { Dialect::Anthropic } else { Dialect::OpenAi };
+    let dialect = Dialect::of_request("/v1/models", &headers);
     let caller = match authenticate(&state, &headers) {
         Ok(c) => c,
         Err(e) => return e.into_response_in(dialect),

@@ -98,6 +98,12 @@ fn counters(state: &AppState, e: &mut Exposition) {
     );
     let (bounds, counts, sum) = m.overhead.read();
     e.histogram("tollgate_overhead_seconds", &[], &bounds, &counts, sum);
+    e.family(
+        "tollgate_usage_writes_rejected_total",
+        "counter",
+        "Usage writes the database refused for good (e.g. the user's row is gone), set aside in the journal's rejected.jsonl.",
+    );
+    e.sample("tollgate_usage_writes_rejected_total", &[], Value::Int(state.usage.rejected()));
 }
 
 fn health(state: &AppState, credentials: &[crate::store::providers::CredentialRow], e: &mut Exposition) {

@@ -56,6 +56,17 @@ macro_rules! engine {
         pub(crate) mod $name {
             use super::*;
 
+            /// Adds `amount` to the user's cached balance and answers the new balance; fails with
+            /// `RowNotFound` if the user does not exist.
+            async fn add_to_balance(conn: &mut $conn, user_id: &str, amount: i64) -> StoreResult<i64> {
+                sqlx::query_scalar("UPDATE users SET balance = balance + $2 WHERE id = $1 RETURNING balance")
+                    .bind(user_id)
+                    .bind(amount)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .ok_or(sqlx::Error::RowNotFound)
+            }
+
             /// Posts `e` unless its idempotency key exists; answers the entry and whether it is new.
             /// Fails with `RowNotFound` if the user does not exist.
             pub async fn post(conn: &mut $conn, e: &NewEntry, now: i64) -> StoreResult<(LedgerEntry, bool)> {
@@ -66,13 +77,7 @@ macro_rules! engine {
                 {
                     return Ok((LedgerEntry::from_row(&row)?, false));
                 }
-                let balance_after: i64 =
-                    sqlx::query_scalar("UPDATE users SET balance = balance + $2 WHERE id = $1 RETURNING balance")
-                        .bind(&e.user_id)
-                        .bind(e.amount)
-                        .fetch_optional(&mut *conn)
-                        .await?
-                        .ok_or(sqlx::Error::RowNotFound)?;
+                let balance_after = add_to_balance(conn, &e.user_id, e.amount).await?;
                 let entry = LedgerEntry {
                     id: crate::store::new_id(),
                     user_id: e.user_id.clone(),
@@ -107,13 +112,7 @@ macro_rules! engine {
             /// unless its key exists). Answers whether it was new; a repeated key (a journal
             /// replayed) gives the amount back, in the same transaction, and changes nothing.
             pub async fn charge(conn: &mut $conn, e: &NewEntry, now: i64) -> StoreResult<bool> {
-                let balance_after: i64 =
-                    sqlx::query_scalar("UPDATE users SET balance = balance + $2 WHERE id = $1 RETURNING balance")
-                        .bind(&e.user_id)
-                        .bind(e.amount)
-                        .fetch_optional(&mut *conn)
-                        .await?
-                        .ok_or(sqlx::Error::RowNotFound)?;
+                let balance_after = add_to_balance(conn, &e.user_id, e.amount).await?;
                 let inserted = sqlx::query(
                     "INSERT INTO ledger (id, user_id, kind, amount, balance_after, idempotency_key, call_id, note, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (idempotency_key) DO NOTHING",

@@ -7,19 +7,7 @@ use super::users::{self, UserRow};
 use super::{migrate, new_id, providers};
 
 fn user(name: &str) -> UserRow {
-    UserRow {
-        id: new_id(),
-        name: name.into(),
-        email: None,
-        role: "member".into(),
-        password_hash: None,
-        balance: 0,
-        plan: "prepaid".into(),
-        limits: None,
-        created_at: 1,
-        updated_at: 1,
-        deleted_at: None,
-    }
+    UserRow::new_member(name, 1)
 }
 
 fn grant(user_id: &str, amount: i64, key: &str) -> NewEntry {

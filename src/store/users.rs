@@ -22,6 +22,24 @@ pub struct UserRow {
 }
 
 impl UserRow {
+    /// A new user as every creator starts one (API, bootstrap, tests): a fresh id, a `member`
+    /// on the `prepaid` plan with no credits, no email, password or limits.
+    pub fn new_member(name: impl Into<String>, now: i64) -> UserRow {
+        UserRow {
+            id: super::new_id(),
+            name: name.into(),
+            email: None,
+            role: "member".into(),
+            password_hash: None,
+            balance: 0,
+            plan: "prepaid".into(),
+            limits: None,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        }
+    }
+
     fn from_row(r: &impl DbRow) -> StoreResult<Self> {
         Ok(UserRow {
             id: r.text("id")?,

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::quarantine::Quarantine;
 use crate::store::calls::CallWrite;
 
 /// A journal segment is rotated past this size so it can be deleted once committed.
@@ -34,6 +35,7 @@ pub struct UsageLog {
     dir: PathBuf,
     segment: Mutex<Segment>,
     tx: mpsc::UnboundedSender<Msg>,
+    quarantine: Quarantine,
 }
 
 pub(super) fn segment_path(dir: &Path, seq: u64) -> PathBuf {
@@ -68,10 +70,14 @@ fn open_segment(dir: &Path, seq: u64) -> std::io::Result<Segment> {
 
 impl UsageLog {
     /// Opens a new segment after any existing ones (which `replay` has already committed).
-    pub(super) fn open(dir: &Path, tx: mpsc::UnboundedSender<Msg>) -> std::io::Result<UsageLog> {
+    pub(super) fn open(
+        dir: &Path,
+        tx: mpsc::UnboundedSender<Msg>,
+        quarantine: Quarantine,
+    ) -> std::io::Result<UsageLog> {
         std::fs::create_dir_all(dir)?;
         let next = segments(dir)?.last().map_or(1, |(seq, _)| seq + 1);
-        Ok(UsageLog { dir: dir.to_path_buf(), segment: Mutex::new(open_segment(dir, next)?), tx })
+        Ok(UsageLog { dir: dir.to_path_buf(), segment: Mutex::new(open_segment(dir, next)?), tx, quarantine })
     }
 
     /// Records a call (its start, or its end with the charge). Returns once the line is in the
@@ -97,6 +103,11 @@ impl UsageLog {
                 Err(e) => tracing::error!(error = %e, "cannot rotate the usage journal"),
             }
         }
+    }
+
+    /// Writes the database refused for good since start-up (see [`Quarantine`]).
+    pub fn rejected(&self) -> u64 {
+        self.quarantine.rejected()
     }
 
     /// Waits until everything recorded so far is committed to the database.

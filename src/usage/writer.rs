@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::held::{HeldStarts, is_start};
+use super::isolate::commit_isolating;
 use super::journal::{Msg, UsageLog, segments};
-use crate::store::calls::{CallWrite, apply_batch};
+use super::quarantine::Quarantine;
+use crate::store::calls::CallWrite;
 use crate::store::{self, Db};
 
 /// Most writes committed in one transaction.
@@ -18,8 +20,9 @@ const MAX_BATCH: usize = 512;
 const GATHER: Duration = Duration::from_millis(2);
 
 /// Commits every journal segment in `dir` (idempotent), deletes them, closes calls a crash left
-/// `processing`. Run before anything reads balances or serves traffic.
-pub async fn replay(db: &Db, dir: &Path) -> Result<(), String> {
+/// `processing`. Run before anything reads balances or serves traffic. Writes the database
+/// refuses for good are set aside in `quarantine`, not replayed again.
+pub async fn replay(db: &Db, dir: &Path, quarantine: &Quarantine) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let mut replayed = 0usize;
     for (_, path) in segments(dir).map_err(|e| e.to_string())? {
@@ -27,7 +30,9 @@ pub async fn replay(db: &Db, dir: &Path) -> Result<(), String> {
         // A torn last line (killed mid-write) never reached the client as complete; skip it.
         let writes: Vec<CallWrite> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
         for chunk in coalesce(writes).chunks(MAX_BATCH) {
-            apply_batch(db, chunk).await.map_err(|e| format!("replaying {}: {e}", path.display()))?;
+            commit_isolating(db, chunk.to_vec(), quarantine)
+                .await
+                .map_err(|(_, e)| format!("replaying {}: {e}", path.display()))?;
             replayed += chunk.len();
         }
         std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -49,14 +54,14 @@ fn coalesce(writes: Vec<CallWrite>) -> Vec<CallWrite> {
 }
 
 /// Starts the writer task; the returned log is what handlers record through.
-pub fn start(db: Db, dir: &Path) -> std::io::Result<(UsageLog, tokio::task::JoinHandle<()>)> {
+pub fn start(db: Db, dir: &Path, quarantine: Quarantine) -> std::io::Result<(UsageLog, tokio::task::JoinHandle<()>)> {
     let (tx, rx) = mpsc::unbounded_channel();
-    let log = UsageLog::open(dir, tx)?;
-    let task = tokio::spawn(run(db, rx));
+    let log = UsageLog::open(dir, tx, quarantine.clone())?;
+    let task = tokio::spawn(run(db, rx, quarantine));
     Ok((log, task))
 }
 
-async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Msg>) {
+async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Msg>, q: Quarantine) {
     let mut batch: Vec<CallWrite> = Vec::new();
     let mut held = HeldStarts::default();
     loop {
@@ -65,7 +70,7 @@ async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Msg>) {
                 Ok(m) => m,
                 Err(_) => {
                     held.release_due(Instant::now(), &mut batch);
-                    commit(&db, &mut batch).await;
+                    commit(&db, &mut batch, &q).await;
                     continue;
                 }
             },
@@ -91,38 +96,40 @@ async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Msg>) {
                 }
                 Msg::Rotated(path) => {
                     held.release_all(&mut batch);
-                    commit(&db, &mut batch).await;
+                    commit(&db, &mut batch, &q).await;
                     if let Err(e) = std::fs::remove_file(&path) {
                         tracing::warn!(error = %e, path = %path.display(), "cannot delete a committed journal segment");
                     }
                 }
                 Msg::Flush(ack) => {
                     held.release_all(&mut batch);
-                    commit(&db, &mut batch).await;
+                    commit(&db, &mut batch, &q).await;
                     let _ = ack.send(());
                 }
             }
         }
         held.release_due(Instant::now(), &mut batch);
-        commit(&db, &mut batch).await;
+        commit(&db, &mut batch, &q).await;
     }
     held.release_all(&mut batch);
-    commit(&db, &mut batch).await;
+    commit(&db, &mut batch, &q).await;
 }
 
 /// Commits the batch, retrying until the database takes it: the journal holds every write, so
-/// waiting loses nothing, while dropping would.
-async fn commit(db: &Db, batch: &mut Vec<CallWrite>) {
+/// waiting loses nothing, while dropping would. A write the database refuses for good is set
+/// aside in the quarantine rather than retried, so it cannot block the writes after it.
+pub(super) async fn commit(db: &Db, batch: &mut Vec<CallWrite>, quarantine: &Quarantine) {
     if batch.is_empty() {
         return;
     }
-    let writes = coalesce(std::mem::take(batch));
+    let mut writes = coalesce(std::mem::take(batch));
     let mut delay = Duration::from_millis(50);
     loop {
-        match apply_batch(db, &writes).await {
-            Ok(_) => return,
-            Err(e) => {
-                tracing::error!(error = %e, writes = writes.len(), "usage batch not committed; retrying");
+        match commit_isolating(db, writes, quarantine).await {
+            Ok(()) => return,
+            Err((rest, e)) => {
+                tracing::error!(error = %e, writes = rest.len(), "usage batch not committed; retrying");
+                writes = rest;
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::harness::*;
+use crate::setup::*;
 
 fn user(text: &str) -> Value {
     json!([{"role": "user", "content": text}])
@@ -71,9 +72,7 @@ async fn text_message_converts_both_ways_with_exact_usage() {
 
 #[tokio::test]
 async fn bearer_keys_work_too_and_the_version_header_is_optional() {
-    let mock = mock().await;
-    let gw = Gateway::start(Engine::Sqlite).await;
-    let f = Fixture::new(&gw, &mock.base_url(), "10").await;
+    let Setup { mock, gw, f } = Setup::new().await;
     let resp = gw
         .http
         .post(format!("{}/v1/messages", gw.url))
@@ -91,9 +90,7 @@ async fn bearer_keys_work_too_and_the_version_header_is_optional() {
 
 #[tokio::test]
 async fn streams_become_anthropic_events_settled_before_message_stop() {
-    let mock = mock().await;
-    let gw = Gateway::start(Engine::Sqlite).await;
-    let f = Fixture::new(&gw, &mock.scenario_url("chunks=4,prompt_tokens=30,cached_tokens=10"), "10").await;
+    let Setup { mock: _mock, gw, f } = Setup::scenario("chunks=4,prompt_tokens=30,cached_tokens=10").await;
     let resp =
         gw.messages(&f.key, json!({"model": f.model, "max_tokens": 50, "stream": true, "messages": user("hi")})).await;
     assert_eq!(resp.status(), 200);
@@ -136,9 +133,7 @@ async fn streams_become_anthropic_events_settled_before_message_stop() {
 
 #[tokio::test]
 async fn tools_round_trip_through_an_openai_provider() {
-    let mock = mock().await;
-    let gw = Gateway::start(Engine::Sqlite).await;
-    let f = Fixture::new(&gw, &mock.base_url(), "10").await;
+    let Setup { mock, gw, f } = Setup::new().await;
     let ask = json!({"model": f.model, "max_tokens": 100, "messages": user("weather in Paris?"),
         "tools": weather_tool(), "tool_choice": {"type": "any", "disable_parallel_tool_use": true}});
     let m: Value = gw.messages(&f.key, ask.clone()).await.json().await.unwrap();
@@ -185,9 +180,7 @@ async fn tools_round_trip_through_an_openai_provider() {
 
 #[tokio::test]
 async fn count_tokens_counts_the_prompt_without_a_call() {
-    let mock = mock().await;
-    let gw = Gateway::start(Engine::Sqlite).await;
-    let f = Fixture::new(&gw, &mock.base_url(), "10").await;
+    let Setup { mock, gw, f } = Setup::new().await;
     let url = format!("{}/v1/messages/count_tokens", gw.url);
     let count = |body: Value| {
         gw.http.post(&url).header("x-api-key", &f.key).header("anthropic-version", ANTHROPIC_VERSION).json(&body).send()
@@ -207,26 +200,9 @@ async fn count_tokens_counts_the_prompt_without_a_call() {
     gw.stop().await;
 }
 
-async fn expect_anthropic_error(
-    resp: reqwest::Response,
-    status: u16,
-    kind: &str,
-) -> (reqwest::header::HeaderMap, String) {
-    assert_eq!(resp.status().as_u16(), status);
-    let headers = resp.headers().clone();
-    let v: Value = resp.json().await.unwrap();
-    assert_eq!(v["type"], "error", "{v}");
-    assert_eq!(v["error"]["type"], kind, "{v}");
-    let message = v["error"]["message"].as_str().unwrap().to_string();
-    assert!(!message.is_empty());
-    (headers, message)
-}
-
 #[tokio::test]
 async fn errors_come_in_the_anthropic_shape() {
-    let mock = mock().await;
-    let gw = Gateway::start(Engine::Sqlite).await;
-    let f = Fixture::new(&gw, &mock.base_url(), "10").await;
+    let Setup { mock, gw, f } = Setup::new().await;
     let ok = json!({"model": f.model, "max_tokens": 10, "messages": user("hi")});
 
     expect_anthropic_error(gw.messages("tg-wrong", ok.clone()).await, 401, "authentication_error").await;
@@ -326,28 +302,14 @@ async fn silent_upstreams_get_pings_sent_to_the_client() {
 
 #[tokio::test]
 async fn models_list_takes_the_anthropic_shape_for_anthropic_clients() {
-    let mock = mock().await;
-    let gw = Gateway::start(Engine::Sqlite).await;
-    let f = Fixture::new(&gw, &mock.base_url(), "10").await;
-    let url = format!("{}/v1/models", gw.url);
-    let v: Value = gw
-        .http
-        .get(&url)
-        .header("x-api-key", &f.key)
-        .header("anthropic-version", ANTHROPIC_VERSION)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let Setup { mock: _mock, gw, f } = Setup::new().await;
+    let v = gw.models(&f.key, true).await;
     assert_eq!(v["data"][0]["type"], "model");
     assert_eq!(v["data"][0]["id"], f.model.as_str());
     assert!(v["data"][0]["created_at"].as_str().unwrap().ends_with('Z'));
     assert_eq!((v["has_more"].as_bool(), v["first_id"].as_str()), (Some(false), Some(f.model.as_str())));
     assert!(v.get("object").is_none());
-    let resp = gw.http.get(&url).header("anthropic-version", ANTHROPIC_VERSION).send().await.unwrap();
-    assert_eq!(resp.status(), 401);
-    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["type"], "authentication_error");
+    let resp = gw.http.get(format!("{}/v1/models", gw.url)).header("anthropic-version", ANTHROPIC_VERSION).send();
+    expect_anthropic_error(resp.await.unwrap(), 401, "authentication_error").await;
     gw.stop().await;
 }

@@ -1,17 +1,10 @@
-//! Bad input: each a clear error in the OpenAI shape, nothing recorded, nothing leaked.
+//! Bad input: each a clear error in the OpenAI shape (or the Anthropic one for an Anthropic
+//! caller at an unknown path or with a wrong method), nothing recorded, nothing leaked.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::harness::*;
-
-async fn expect_error(resp: reqwest::Response, status: u16, kind: &str) -> Value {
-    assert_eq!(resp.status().as_u16(), status);
-    assert!(resp.headers().contains_key("x-request-id"));
-    let v: Value = resp.json().await.unwrap();
-    assert_eq!(v["error"]["type"], kind, "{v}");
-    assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
-    v
-}
+use crate::setup::*;
 
 #[tokio::test]
 async fn bad_requests_get_clear_errors_and_leave_no_records() {
@@ -117,5 +110,30 @@ async fn upstream_failures_map_to_gateway_errors_without_leaking_the_provider_ke
     let resp = gw.chat(&f.key, json!({"model": f.model, "messages": msgs})).await;
     assert_eq!(resp.status(), 502);
     assert!(!gw.log().contains(PROVIDER_KEY), "the provider key is never logged");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_paths_and_wrong_methods_answer_in_the_callers_dialect() {
+    let gw = Gateway::start(Engine::Sqlite).await;
+    let send = |method: reqwest::Method, path: &str, anthropic: bool| {
+        let req = gw.http.request(method, format!("{}{path}", gw.url));
+        if anthropic { req.header("anthropic-version", ANTHROPIC_VERSION) } else { req }.send()
+    };
+    let v =
+        expect_error(send(reqwest::Method::GET, "/v1/nope", false).await.unwrap(), 404, "invalid_request_error").await;
+    assert_eq!(v["error"]["code"], "unknown_endpoint");
+    for (path, versioned) in [("/v1/nope", true), ("/v1/messages/batches", false)] {
+        expect_anthropic_error(send(reqwest::Method::POST, path, versioned).await.unwrap(), 404, "not_found_error")
+            .await;
+    }
+
+    let resp = send(reqwest::Method::GET, "/v1/messages", false).await.unwrap();
+    assert_eq!(resp.headers()["allow"], "POST");
+    expect_anthropic_error(resp, 405, "invalid_request_error").await;
+    let resp = send(reqwest::Method::GET, "/v1/chat/completions", false).await.unwrap();
+    assert_eq!(resp.headers()["allow"], "POST");
+    let v = expect_error(resp, 405, "invalid_request_error").await;
+    assert_eq!(v["error"]["code"], "method_not_allowed");
     gw.stop().await;
 }

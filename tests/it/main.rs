@@ -3,6 +3,7 @@
 //! is set).
 
 mod harness;
+mod setup;
 
 mod anthropic;
 mod anthropic_provider;

@@ -63,6 +63,7 @@ async fn metrics_count_calls_attempts_tokens_cost_and_health() {
     assert_eq!(attempts(&ids[1], "ok"), Some(count(&mock, "sk-ok") as f64));
     assert_eq!(attempts(&ids[1], "error"), None, "no zero samples for outcomes that never happened");
     assert!(get("tollgate_overhead_seconds_count".into()) >= 4.0);
+    assert_eq!(get("tollgate_usage_writes_rejected_total".into()), 0.0, "no usage write was refused");
     let cred = |name: &str, id: &str| format!("{name}{{provider=\"{pname}\",credential=\"{id}\",name=");
     let line = |prefix: String| {
         text.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("{prefix}")).to_string()

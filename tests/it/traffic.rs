@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::harness::*;
+use crate::setup::*;
 
 #[tokio::test]
 async fn chat_passes_through_with_only_the_model_rewritten() {
@@ -48,9 +49,7 @@ async fn chat_passes_through_with_only_the_model_rewritten() {
 
 #[tokio::test]
 async fn streams_relay_every_chunk_and_strip_usage_unless_asked() {
-    let mock = mock().await;
-    let gw = Gateway::start(Engine::Sqlite).await;
-    let f = Fixture::new(&gw, &mock.scenario_url("chunks=5"), "10").await;
+    let Setup { mock, gw, f } = Setup::scenario("chunks=5").await;
     let msgs = json!([{"role": "user", "content": "one two three"}]);
 
     let resp = gw.chat(&f.key, json!({"model": f.model, "stream": true, "messages": msgs})).await;
@@ -89,9 +88,7 @@ async fn streams_relay_every_chunk_and_strip_usage_unless_asked() {
 
 #[tokio::test]
 async fn a_stream_cut_by_the_provider_ends_with_an_in_band_error() {
-    let mock = mock().await;
-    let gw = Gateway::start(Engine::Sqlite).await;
-    let f = Fixture::new(&gw, &mock.scenario_url("chunks=6,cut_after=2"), "10").await;
+    let Setup { mock: _mock, gw, f } = Setup::scenario("chunks=6,cut_after=2").await;
     let resp = gw
         .chat(&f.key, json!({"model": f.model, "stream": true, "messages": [{"role": "user", "content": "x"}]}))
         .await;
@@ -108,9 +105,7 @@ async fn a_stream_cut_by_the_provider_ends_with_an_in_band_error() {
 
 #[tokio::test]
 async fn embeddings_and_models_list() {
-    let mock = mock().await;
-    let gw = Gateway::start(Engine::Sqlite).await;
-    let f = Fixture::new(&gw, &mock.base_url(), "10").await;
+    let Setup { mock, gw, f } = Setup::new().await;
     let resp = gw
         .http
         .post(format!("{}/v1/embeddings", gw.url))
@@ -131,36 +126,13 @@ async fn embeddings_and_models_list() {
     let other = Fixture::new(&gw, &mock.base_url(), "1").await;
     let limited =
         gw.admin_ok("POST", "/api/v1/keys", Some(json!({"user_id": f.user_id, "models": [f.model]})), 201).await;
-    let list = |key: String| {
-        let gw = &gw;
-        async move {
-            let v: Value = gw
-                .http
-                .get(format!("{}/v1/models", gw.url))
-                .bearer_auth(key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect::<Vec<_>>()
-        }
+    let list = |v: Value| -> Vec<String> {
+        v["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect()
     };
-    let all = list(f.key.clone()).await;
+    let all = list(gw.models(&f.key, false).await);
     assert!(all.contains(&f.model) && all.contains(&other.model));
-    assert_eq!(list(limited["key"].as_str().unwrap().to_string()).await, vec![f.model.clone()]);
-    let anthropic: Value = gw
-        .http
-        .get(format!("{}/v1/models", gw.url))
-        .header("x-api-key", &f.key)
-        .header("anthropic-version", "2023-06-01")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(list(gw.models(limited["key"].as_str().unwrap(), false).await), vec![f.model.clone()]);
+    let anthropic = gw.models(&f.key, true).await;
     assert_eq!(anthropic["data"][0]["type"], "model");
     assert_eq!(anthropic["has_more"], false);
     gw.stop().await;
@@ -168,9 +140,7 @@ async fn embeddings_and_models_list() {
 
 #[tokio::test]
 async fn provider_slash_model_addressing_routes_directly_when_priced() {
-    let mock = mock().await;
-    let gw = Gateway::start(Engine::Sqlite).await;
-    let f = Fixture::new(&gw, &mock.base_url(), "10").await;
+    let Setup { mock: _mock, gw, f } = Setup::new().await;
     let msgs = json!([{"role": "user", "content": "hi"}]);
     let ok = gw.chat(&f.key, json!({"model": format!("{}/mock-gpt", f.provider_name), "messages": msgs})).await;
     assert_eq!(ok.status(), 200);
