@@ -17,7 +17,7 @@ const AWS_SECRET: &str = "sdk-suite-aws-secret";
 static VENV: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 /// The venv's python, created (and the pinned requirements installed) once.
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     let mut guard = VENV.lock().unwrap();
     if let Some(p) = guard.as_ref() {
         return p.clone();
