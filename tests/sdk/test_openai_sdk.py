@@ -595,11 +595,9 @@ def test_provider_slash_model_addressing(client, gateway, mock):
     assert mock.chat_requests() == chat_requests, "an unpriced call must fail closed, before upstream"
 
 
-# -- served by providers of the other kinds (converted, or Azure's deployment URLs) ----------
+# -- every provider kind: passed through (openai), at deployment URLs (azure-openai), or ----
+# -- converted (anthropic, gemini, bedrock) ----------------------------------------------------
 
-#: The kinds an OpenAI client reaches through conversion (anthropic, gemini, bedrock) or at
-#: another URL with another key header (azure-openai). The ``openai`` kind is everything above.
-OTHER_KINDS = [k for k in PROVIDER_KINDS if k != "openai"]
 #: Usage every reply of a served ``usage`` provider reports: 1000 prompt tokens of which 200
 #: were read from and 100 written to the cache, 500 output tokens. Each kind reports it in its
 #: own convention (Anthropic and Bedrock input excludes cache reads and writes; Gemini's
@@ -621,7 +619,7 @@ class Served:
     plain: str
 
 
-@pytest.fixture(scope="session", params=OTHER_KINDS)
+@pytest.fixture(scope="session", params=PROVIDER_KINDS)
 def served(request, env, admin, suffix) -> Served:
     kind = request.param
     names = []
@@ -633,9 +631,9 @@ def served(request, env, admin, suffix) -> Served:
 
 
 def reply_model(served: Served, model: str) -> str:
-    """The model a response names: a converted answer names the requested model; Azure's
-    answer is relayed as the deployment sent it."""
-    return MOCK_UPSTREAM_MODEL if served.kind == "azure-openai" else model
+    """The model a response names: a converted answer names the requested model; an OpenAI
+    or Azure answer is relayed as the provider sent it."""
+    return MOCK_UPSTREAM_MODEL if served.kind in ("openai", "azure-openai") else model
 
 
 def assert_upstream(kind: str, last: dict, *, stream: bool) -> None:
@@ -646,6 +644,9 @@ def assert_upstream(kind: str, last: dict, *, stream: bool) -> None:
         assert last["path"].endswith("/v1/messages")
         assert headers["x-api-key"] == MOCK_PROVIDER_KEY and headers["anthropic-version"]
         assert last["body"].get("stream", False) is stream
+    elif kind == "openai":
+        assert last["path"].endswith("/v1/chat/completions")
+        assert headers["authorization"] == f"Bearer {MOCK_PROVIDER_KEY}"
     elif kind == "azure-openai":
         assert f"/openai/deployments/{MOCK_UPSTREAM_MODEL}/chat/completions" in last["path"]
         assert last["query"].startswith("api-version=")
