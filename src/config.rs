@@ -34,6 +34,8 @@ pub struct Config {
     pub log_format: String,
     /// Serves `GET /metrics` without the master key (for scrapers on a trusted network).
     pub metrics_public: bool,
+    /// Fetching image URLs for providers that only take inline images (Gemini, Bedrock).
+    pub image_fetch: ImageFetchConfig,
     /// Providers, credentials and models declared as code, applied at start-up.
     pub providers: Vec<DeclaredProvider>,
     pub models: Vec<DeclaredModel>,
@@ -53,6 +55,53 @@ pub struct DatabaseConfig {
 pub struct RedisConfig {
     /// Enables shared rate limits and cache invalidation across instances (later work).
     pub url: Option<String>,
+}
+
+/// How the gateway fetches an image URL for a provider that only takes inline images
+/// (`gemini`, `bedrock`); providers that take URLs get them unchanged and nothing is fetched.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImageFetchConfig {
+    /// Private addresses an image URL may reach: `false` (none, the default), `true` (all
+    /// but link-local, where cloud metadata services live) or a list of networks
+    /// (`["10.1.0.0/16", "127.0.0.1"]`, which may name link-local ones).
+    pub allow_private: AllowPrivate,
+    /// Whole fetch of a request's images, redirects and bodies included.
+    pub timeout_ms: u64,
+    /// Largest image, in bytes (checked on `Content-Length` and while the body streams).
+    pub max_bytes: u64,
+    /// Most image URLs fetched for one request; 0 turns fetching off (such requests are
+    /// refused with 400 as before).
+    pub max_images: usize,
+}
+
+impl Default for ImageFetchConfig {
+    fn default() -> Self {
+        ImageFetchConfig {
+            allow_private: AllowPrivate::Switch(false),
+            timeout_ms: 10_000,
+            max_bytes: 20 * 1024 * 1024,
+            max_images: 16,
+        }
+    }
+}
+
+/// `image_fetch.allow_private`: a switch or a list of networks (`addr` or `addr/prefix`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum AllowPrivate {
+    Switch(bool),
+    Networks(Vec<String>),
+}
+
+impl AllowPrivate {
+    /// `true`/`false` (and the other spellings of a switch), else a comma-separated list.
+    fn parse_env(v: &str) -> AllowPrivate {
+        match parse_bool("", v) {
+            Ok(b) => AllowPrivate::Switch(b),
+            Err(_) => AllowPrivate::Networks(v.split(',').map(|n| n.trim().to_string()).collect()),
+        }
+    }
 }
 
 /// Upstream timeouts in milliseconds.
@@ -127,6 +176,7 @@ impl Default for Config {
             stream_keepalive_ms: 10_000,
             log_format: "text".into(),
             metrics_public: false,
+            image_fetch: ImageFetchConfig::default(),
             providers: Vec::new(),
             models: Vec::new(),
         }
@@ -199,6 +249,21 @@ impl Config {
         if let Some(v) = non_empty("TOLLGATE_METRICS_PUBLIC") {
             self.metrics_public = parse_bool("TOLLGATE_METRICS_PUBLIC", &v)?;
         }
+        if let Some(v) = non_empty("TOLLGATE_IMAGE_FETCH_ALLOW_PRIVATE") {
+            self.image_fetch.allow_private = AllowPrivate::parse_env(&v);
+        }
+        if let Some(v) = non_empty("TOLLGATE_IMAGE_FETCH_TIMEOUT_MS") {
+            self.image_fetch.timeout_ms =
+                v.parse().map_err(|_| format!("TOLLGATE_IMAGE_FETCH_TIMEOUT_MS: not a number: {v}"))?;
+        }
+        if let Some(v) = non_empty("TOLLGATE_IMAGE_FETCH_MAX_BYTES") {
+            self.image_fetch.max_bytes =
+                v.parse().map_err(|_| format!("TOLLGATE_IMAGE_FETCH_MAX_BYTES: not a number: {v}"))?;
+        }
+        if let Some(v) = non_empty("TOLLGATE_IMAGE_FETCH_MAX_IMAGES") {
+            self.image_fetch.max_images =
+                v.parse().map_err(|_| format!("TOLLGATE_IMAGE_FETCH_MAX_IMAGES: not a number: {v}"))?;
+        }
         if let Some(v) = non_empty("TOLLGATE_LOG_FORMAT") {
             self.log_format = v;
         }
@@ -225,6 +290,19 @@ impl Config {
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err("log_format must be text or json".into());
+        }
+        let images = &self.image_fetch;
+        if images.timeout_ms == 0 {
+            return Err("image_fetch.timeout_ms must be positive".into());
+        }
+        if images.max_bytes == 0 {
+            return Err("image_fetch.max_bytes must be positive".into());
+        }
+        if let AllowPrivate::Networks(networks) = &images.allow_private {
+            for n in networks {
+                crate::providers::ssrf::Network::parse(n)
+                    .map_err(|e| format!("image_fetch.allow_private (TOLLGATE_IMAGE_FETCH_ALLOW_PRIVATE): {e}"))?;
+            }
         }
         Ok(())
     }
@@ -290,6 +368,36 @@ pricing = { input = 2.5, output = 10 }
         .unwrap();
         assert_eq!(c.providers[0].credentials[0].api_key, "${OPENAI_API_KEY}");
         assert_eq!(c.models[0].name, "smart");
+    }
+
+    #[test]
+    fn image_fetch_settings_from_file_and_env() {
+        let d = Config::default().image_fetch;
+        assert_eq!(
+            (d.allow_private.clone(), d.timeout_ms, d.max_bytes, d.max_images),
+            (AllowPrivate::Switch(false), 10_000, 20 << 20, 16)
+        );
+        let c = Config::from_toml("[image_fetch]\nallow_private = [\"10.0.0.0/8\"]\nmax_images = 2").unwrap();
+        assert_eq!(c.image_fetch.allow_private, AllowPrivate::Networks(vec!["10.0.0.0/8".into()]));
+        assert_eq!(c.image_fetch.max_images, 2);
+        c.validate().unwrap();
+        let mut c = Config::default();
+        c.apply_env(|k| match k {
+            "TOLLGATE_IMAGE_FETCH_ALLOW_PRIVATE" => Some("on".into()),
+            "TOLLGATE_IMAGE_FETCH_TIMEOUT_MS" => Some("500".into()),
+            "TOLLGATE_IMAGE_FETCH_MAX_BYTES" => Some("1024".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            (c.image_fetch.allow_private.clone(), c.image_fetch.timeout_ms, c.image_fetch.max_bytes),
+            (AllowPrivate::Switch(true), 500, 1024)
+        );
+        c.apply_env(|k| (k == "TOLLGATE_IMAGE_FETCH_ALLOW_PRIVATE").then(|| "127.0.0.1, 10.1.0.0/16".into())).unwrap();
+        assert_eq!(c.image_fetch.allow_private, AllowPrivate::Networks(vec!["127.0.0.1".into(), "10.1.0.0/16".into()]));
+        c.validate().unwrap();
+        c.apply_env(|k| (k == "TOLLGATE_IMAGE_FETCH_ALLOW_PRIVATE").then(|| "maybe".into())).unwrap();
+        assert!(c.validate().is_err(), "not a network");
     }
 
     #[test]

@@ -82,6 +82,7 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
         usage::start(db.clone(), &journal_dir, quarantine).map_err(|e| format!("usage journal: {e}"))?;
     let state = Arc::new(AppState {
         http: providers::http::client(config.allow_private_upstreams, &config.timeouts),
+        images: providers::image_fetch::ImageFetcher::new(&config.image_fetch),
         snapshot: ArcSwap::from_pointee(snapshot),
         routing: routing::RoutingState::new(routing::settings::RoutingSettings::from_env()),
         reload_lock: tokio::sync::Mutex::new(()),

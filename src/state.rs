@@ -34,6 +34,8 @@ pub struct AppState {
     /// Counters and histograms for `GET /metrics` (atomics, no lock on the request path).
     pub metrics: Metrics,
     pub http: reqwest::Client,
+    /// Fetches image URLs for providers that take only inline images (its own guarded client).
+    pub images: crate::providers::image_fetch::ImageFetcher,
     /// SHA-256 digests of the keys accepted by the management API.
     pub admin_key_hashes: Vec<[u8; 32]>,
     /// Serialises reloads so an older snapshot never replaces a newer one.

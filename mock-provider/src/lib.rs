@@ -16,6 +16,7 @@ mod embeddings;
 mod errors;
 mod event_stream;
 mod gemini;
+mod images;
 mod key_scenario;
 mod models;
 mod options;
@@ -32,6 +33,7 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use images::{GIF, ImageRequest, JPEG, PNG, WEBP};
 pub use key_scenario::PREFIX as KEY_SCENARIO_PREFIX;
 pub use options::{Behaviour, Effective, OptionError, Size};
 pub use server::MockHandle;
@@ -116,6 +118,16 @@ impl MockServer {
     /// Clears the counters and the last request.
     pub fn reset(&self) {
         self.handle.reset();
+    }
+
+    /// `http://127.0.0.1:PORT/_img/{name}` (see the image routes in the README).
+    pub fn image_url(&self, name: &str) -> String {
+        format!("http://{}/_img/{name}", self.addr)
+    }
+
+    /// The requests to the image routes since the last reset, in order.
+    pub fn image_requests(&self) -> Vec<ImageRequest> {
+        self.handle.image_requests()
     }
 
     /// A cloneable handle on the counters.

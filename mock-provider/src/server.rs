@@ -7,13 +7,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
 
 use crate::MockConfig;
+use crate::images::{ImageLog, ImageRequest};
 use crate::key_scenario::KeyScenarios;
 use crate::options::{Behaviour, Effective};
 use crate::route::{self, Dialect, Endpoint};
@@ -32,6 +33,8 @@ pub(crate) struct App {
     recorder: Recorder,
     /// Scenarios carried by credentials (`mock:{opts}`).
     keys: KeyScenarios,
+    /// Requests to the image routes (`/_img/...`).
+    images: ImageLog,
     /// Response bodies dropped before their end (see [`Stats::unfinished_bodies`]).
     unfinished: Arc<AtomicU64>,
     /// Numbers completion ids and tool call ids.
@@ -61,6 +64,11 @@ impl MockHandle {
     pub fn reset(&self) {
         self.app.reset();
     }
+
+    /// The requests to the image routes since the last reset, in order.
+    pub fn image_requests(&self) -> Vec<ImageRequest> {
+        self.app.images.list()
+    }
 }
 
 /// The mock's router and a handle on its state.
@@ -70,6 +78,7 @@ pub(crate) fn build(config: MockConfig) -> (Router, MockHandle) {
         aws_secret: config.aws_secret_access_key,
         recorder: Recorder::default(),
         keys: KeyScenarios::default(),
+        images: ImageLog::default(),
         unfinished: Arc::new(AtomicU64::new(0)),
         counter: AtomicU64::new(1),
         rng: AtomicU64::new(0x2545_F491_4F6C_DD1D),
@@ -78,6 +87,7 @@ pub(crate) fn build(config: MockConfig) -> (Router, MockHandle) {
         .route("/_stats", get(stats))
         .route("/_reset", post(reset))
         .route("/_last", get(last))
+        .route("/_img/{name}", get(image))
         .fallback(dispatch)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(app.clone());
@@ -187,6 +197,7 @@ impl App {
     fn reset(&self) {
         self.recorder.reset();
         self.keys.reset();
+        self.images.reset();
         self.unfinished.store(0, Ordering::Relaxed);
     }
 }
@@ -202,6 +213,17 @@ async fn reset(State(app): State<Arc<App>>) -> StatusCode {
 
 async fn last(State(app): State<Arc<App>>) -> Json<Option<RecordedRequest>> {
     Json(app.recorder.last_request())
+}
+
+async fn image(
+    State(app): State<Arc<App>>,
+    name: Path<String>,
+    query: Query<std::collections::HashMap<String, String>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let path = uri.path_and_query().map_or_else(|| uri.path().to_string(), |pq| pq.as_str().to_string());
+    crate::images::serve(&app.images, name, query, path, &headers).await
 }
 
 fn not_found() -> Response {

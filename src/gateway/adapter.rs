@@ -17,7 +17,9 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use super::call::CallGuard;
+use super::images::{self, Deferred};
 use super::relay::{self, Translated};
+use super::upstream::UpstreamFailure;
 use super::verdict::Verdict;
 use super::{relay_anthropic, relay_openai};
 use crate::billing::pricing::Usage;
@@ -29,6 +31,7 @@ use crate::protocol::stream::gemini_to_anthropic::GeminiToAnthropic;
 use crate::protocol::stream::openai_to_anthropic::OpenAiToAnthropic;
 use crate::protocol::stream::via_anthropic::ViaAnthropic;
 use crate::protocol::{anthropic, bedrock, gemini, ir, openai};
+use crate::providers::image_fetch::ImageFetcher;
 use crate::providers::{Operation, Protocol};
 use crate::routing::failover::Plan;
 use crate::routing::resolve::Route;
@@ -50,6 +53,8 @@ pub struct Inbound {
     pub client_wants_usage: bool,
     /// The body converted for each protocol of the plan other than the client's.
     converted: HashMap<Protocol, Map<String, Value>>,
+    /// Bodies waiting for image URLs to be fetched (Gemini, Bedrock; see `images.rs`).
+    images: Option<Box<Deferred>>,
 }
 
 /// The protocol a dialect's requests pass through to unchanged.
@@ -64,7 +69,7 @@ impl Inbound {
     pub fn new(dialect: Dialect, operation: Operation, body: Map<String, Value>, model: String, stream: bool) -> Self {
         let client_wants_usage =
             body.get("stream_options").and_then(|o| o.get("include_usage")).and_then(Value::as_bool).unwrap_or(false);
-        Inbound { dialect, operation, body, model, stream, client_wants_usage, converted: HashMap::new() }
+        Inbound { dialect, operation, body, model, stream, client_wants_usage, converted: HashMap::new(), images: None }
     }
 
     /// True when this provider protocol takes the client's body as it is.
@@ -81,12 +86,15 @@ impl Inbound {
     }
 
     /// Converts the body for every protocol of the plan that is not the client's; a request
-    /// one of them cannot express is the client's 400.
-    pub fn prepare(&mut self, plan: &Plan) -> Result<(), ApiError> {
+    /// one of them cannot express is the client's 400. A body that needs image URLs fetched
+    /// waits for the first attempt on its protocol (`images.rs`; at most `max_images`).
+    pub fn prepare(&mut self, plan: &Plan, max_images: usize) -> Result<(), ApiError> {
         let mut parsed: Option<ir::Request> = None;
+        let mut waiting: Vec<Protocol> = Vec::new();
+        let mut url_error = None;
         for route in plan.routes() {
             let protocol = route.provider.kind.protocol();
-            if self.passes_through(protocol) || self.converted.contains_key(&protocol) {
+            if self.passes_through(protocol) || self.converted.contains_key(&protocol) || waiting.contains(&protocol) {
                 continue;
             }
             if self.operation == Operation::Embeddings {
@@ -95,14 +103,45 @@ impl Inbound {
                     self.model, route.provider.name
                 )));
             }
-            let ir = match &parsed {
+            let ir = match &mut parsed {
                 Some(ir) => ir,
                 None => parsed.insert(request_to_ir(self.dialect, &self.body).map_err(ApiError::invalid)?),
             };
-            let body = convert_request(ir, protocol).map_err(ApiError::invalid)?;
-            self.converted.insert(protocol, body);
+            match convert_request(ir, protocol) {
+                Ok(body) => {
+                    self.converted.insert(protocol, body);
+                }
+                // Only a failed conversion looks for image URLs: other requests pay nothing.
+                Err(e) if images::needs_inline(protocol) && images::has_urls(ir) => {
+                    waiting.push(protocol);
+                    url_error.get_or_insert(e);
+                }
+                Err(e) => return Err(ApiError::invalid(e)),
+            }
+        }
+        if let (Some(ir), Some(e)) = (parsed, url_error) {
+            self.images = Some(Box::new(Deferred::new(ir, waiting, max_images, convert_request, e)?));
         }
         Ok(())
+    }
+
+    /// [`Inbound::body_for`], once the route's body is ready: a body waiting for image URLs
+    /// has them fetched (once per request) and is converted now. A failed fetch is the
+    /// client's 400.
+    pub async fn ready_body_for(&mut self, route: &Route, fetcher: &ImageFetcher) -> Result<Bytes, UpstreamFailure> {
+        let protocol = route.provider.kind.protocol();
+        if let Some(deferred) = self.images.as_deref_mut()
+            && deferred.waits_for(protocol)
+        {
+            let body = deferred.body_for(protocol, fetcher, convert_request).await?;
+            self.converted.insert(protocol, body);
+        }
+        Ok(self.body_for(route))
+    }
+
+    /// Time spent fetching images for this request (waiting on other hosts).
+    pub fn image_fetch_time(&self) -> Duration {
+        self.images.as_ref().map_or(Duration::ZERO, |d| d.spent)
     }
 
     /// The upstream body for one route: its protocol's form with the route's model. Written

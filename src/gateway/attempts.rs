@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use bytes::Bytes;
 
+use super::adapter::Inbound;
 use super::call::CallGuard;
 use super::upstream::{self, UpstreamFailure};
 use super::verdict::Verdict;
@@ -59,15 +60,15 @@ pub struct Ask<'a> {
     pub client_headers: &'a HeaderMap,
 }
 
-/// Sends the request (built per route by `body_for`: each route's provider may speak another
-/// protocol) until an upstream answers with success headers (and, unless streaming, a whole
+/// Sends the request (built per route by `inbound`: each route's provider may speak another
+/// protocol, and its body may first need image URLs fetched, whose failure ends the call) until an upstream answers with success headers (and, unless streaming, a whole
 /// body); otherwise the failure the client should see.
 pub async fn send(
     state: &Arc<AppState>,
     plan: &Plan,
     call: &mut CallGuard,
     ask: &Ask<'_>,
-    body_for: impl Fn(&Route) -> Bytes,
+    inbound: &mut Inbound,
 ) -> Result<Answered, UpstreamFailure> {
     let routing = &state.routing;
     let mut planner = Planner::new(plan, routing);
@@ -86,6 +87,15 @@ pub async fn send(
             tracing::info!(call = call.id(), attempts, "no more retries: attempt cap or retry budget reached");
             return Err(last.unwrap_or_else(no_available));
         }
+        let body = match inbound.ready_body_for(&choice.route, &state.images).await {
+            Ok(body) => body,
+            Err(f) => {
+                // Nothing was sent: the route's health is not in question.
+                routing.health.release(&choice.credential_key);
+                routing.health.release(&choice.target_key);
+                return Err(f);
+            }
+        };
         attempts += 1;
         call.attempt_on(&choice.route, &choice.credential().id);
         let provider = &choice.route.provider;
@@ -95,7 +105,7 @@ pub async fn send(
             operation: ask.operation,
             upstream_model: &choice.route.upstream_model,
             stream: ask.stream,
-            body: body_for(&choice.route),
+            body,
             request_id: ask.request_id,
             client_headers: ask.client_headers,
         };

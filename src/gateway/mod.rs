@@ -7,6 +7,7 @@ mod attempts;
 mod auth;
 mod call;
 mod detach;
+mod images;
 mod messages;
 mod models;
 mod passthrough;

@@ -78,7 +78,7 @@ pub async fn run(
     started: Instant,
 ) -> Result<Response, ApiError> {
     let plan = plan(caller, &mut inbound)?;
-    inbound.prepare(&plan)?;
+    inbound.prepare(&plan, state.images.max_images)?;
     let route = plan.primary();
     // Admission: budgets, credit reservation and rate limits, priced on the primary route.
     let (dialect, model, stream) = (inbound.dialect, inbound.model.as_str(), inbound.stream);
@@ -123,10 +123,12 @@ impl Forward<'_> {
     }
 
     async fn run(self) -> Result<Response, ApiError> {
-        let Forward { state, plan, mut call, inbound, request_id, headers } = self;
+        let Forward { state, plan, mut call, mut inbound, request_id, headers } = self;
         let (dialect, stream) = (inbound.dialect, inbound.stream);
         let ask = Ask { operation: inbound.operation, stream, request_id: &request_id, client_headers: &headers };
-        let sent = attempts::send(&state, &plan, &mut call, &ask, |r| inbound.body_for(r)).await;
+        let sent = attempts::send(&state, &plan, &mut call, &ask, &mut inbound).await;
+        // Fetching image URLs is waiting on another host, not gateway overhead.
+        call.add_upstream_time(inbound.image_fetch_time());
         let (reply, route) = match sent {
             Ok(a) => (a.reply, a.route),
             Err(f) => return Err(fail(call, f)),
@@ -174,7 +176,7 @@ impl Forward<'_> {
 
 /// Records the failed call and answers the client's error.
 fn fail(call: CallGuard, f: UpstreamFailure) -> ApiError {
-    tracing::warn!(call = call.id(), class = f.class, "upstream attempt failed: {}", f.detail);
+    tracing::warn!(call = call.id(), class = f.class, "call failed: {}", f.detail);
     call.failure(f.error.status().as_u16(), f.class, &f.detail);
     f.error
 }

@@ -27,8 +27,9 @@
 //! response format; pretending would break the client's contract), tool_choice `none` when
 //! the conversation already holds tool calls (Converse cannot forbid calls, and tools cannot
 //! be left out once the conversation uses them; with no tool blocks the tools are simply
-//! not sent), image URLs (the gateway does not fetch them; send base64), image types other
-//! than png, jpeg, gif and webp.
+//! not sent), image URLs (Converse takes only bytes or S3 locations: the gateway fetches
+//! a URL itself and swaps the bytes in before conversion, see `gateway/images.rs`; one
+//! that still reaches here is refused), image types other than png, jpeg, gif and webp.
 //!
 //! Deliberate losses, IR → Bedrock: `parallel_tool_calls: false` (no Converse setting), the
 //! end-user id, unsigned thinking (from OpenAI-compatible providers; Bedrock wants the
@@ -42,7 +43,7 @@ mod convert;
 use serde_json::{Value, json};
 
 pub use self::convert::{
-    parse_request, parse_response, request_from_ir, request_to_ir, response_from_ir, response_to_ir,
+    accepts_image_type, parse_request, parse_response, request_from_ir, request_to_ir, response_from_ir, response_to_ir,
 };
 use super::ir::StopReason;
 use crate::billing::pricing::Usage;

@@ -37,8 +37,9 @@
 //! document's title, the names of JSON schemas (`name`, `description`, `strict`), and tool
 //! ids the gateway made up for Gemini calls that had none (they are not Gemini's). Images
 //! inside a tool result travel as `inlineData` parts right after the `functionResponse`.
-//! Refused: image URLs (Gemini takes only its own `fileData` URIs, and the gateway does not
-//! fetch), a tool result whose call is not in the conversation (Gemini needs its name),
+//! Refused: image URLs (Gemini takes only its own `fileData` URIs: the gateway fetches a URL
+//! itself and swaps the bytes in before conversion, see `gateway/images.rs`; one that still
+//! reaches here is refused), a tool result whose call is not in the conversation (Gemini needs its name),
 //! documents other than inline PDF.
 //!
 //! Deliberate losses, Gemini → IR: candidates other than the first, `safetyRatings`,
@@ -58,7 +59,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 pub use self::convert::{
-    parse_request, parse_response, request_from_ir, request_to_ir, response_from_ir, response_to_ir,
+    accepts_image_type, parse_request, parse_response, request_from_ir, request_to_ir, response_from_ir, response_to_ir,
 };
 use super::ir::StopReason;
 use crate::billing::pricing::Usage;

@@ -39,6 +39,25 @@ pub struct Request {
     pub thinking_budget: Option<u32>,
 }
 
+impl Request {
+    /// Every image of the conversation, tool results included, in order (the gateway swaps
+    /// fetched bytes in for URLs through this).
+    pub fn images_mut(&mut self) -> impl Iterator<Item = &mut Image> {
+        self.messages.iter_mut().flat_map(|m| m.content.iter_mut()).flat_map(|p| {
+            let (single, results) = match p {
+                Part::Image(i) => (Some(i), None),
+                Part::ToolResult { content, .. } => (None, Some(content.iter_mut())),
+                _ => (None, None),
+            };
+            let in_results = results
+                .into_iter()
+                .flatten()
+                .filter_map(|c| if let ToolResultPart::Image(i) = c { Some(i) } else { None });
+            single.into_iter().chain(in_results)
+        })
+    }
+}
+
 /// Who speaks. System prompts live in [`Request::system`]; tool results are user content
 /// (as in Anthropic), so two roles suffice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

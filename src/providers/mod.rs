@@ -12,6 +12,7 @@ pub mod azure;
 pub mod bedrock;
 pub mod gemini;
 pub mod http;
+pub mod image_fetch;
 pub mod openai;
 pub mod sigv4;
 pub mod ssrf;

@@ -1,7 +1,10 @@
-//! The SSRF guard: provider `base_url`s must be http(s) and must not reach loopback, private,
-//! link-local or cloud-metadata addresses unless the operator allows private upstreams.
+//! The SSRF guard: provider `base_url`s (and image URLs the gateway fetches, see
+//! `image_fetch`) must be http(s) and must not reach loopback, private, link-local or
+//! cloud-metadata addresses unless the operator allows them.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::config::AllowPrivate;
 
 /// True for addresses an admin-supplied URL must not reach by default.
 pub fn is_forbidden_ip(ip: IpAddr) -> bool {
@@ -16,16 +19,115 @@ pub fn is_forbidden_ip(ip: IpAddr) -> bool {
                 || o[0] == 0
                 || (o[0] == 100 && (64..128).contains(&o[1])) // carrier-grade NAT
                 || (o[0] == 198 && (o[1] == 18 || o[1] == 19)) // benchmarking
+                || v4.is_multicast()
+                || o[0] >= 240 // reserved
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_forbidden_ip(IpAddr::V4(v4));
             }
             let s = v6.segments();
+            // Forms that carry an IPv4 address a router may reach: IPv4-compatible
+            // (`::a.b.c.d`), NAT64 (`64:ff9b::/96`) and 6to4 (`2002:AABB:CCDD::/48`).
+            let o = v6.octets();
+            let embedded = if s[..6] == [0; 6] || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                Some(Ipv4Addr::new(o[12], o[13], o[14], o[15]))
+            } else if s[0] == 0x2002 {
+                Some(Ipv4Addr::new(o[2], o[3], o[4], o[5]))
+            } else {
+                None
+            };
+            if embedded.is_some_and(|v4| is_forbidden_ip(IpAddr::V4(v4))) {
+                return true;
+            }
             v6.is_loopback()
                 || v6.is_unspecified()
+                || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00 // unique local
                 || (s[0] & 0xffc0) == 0xfe80 // link local
+        }
+    }
+}
+
+/// Link-local addresses and the known cloud metadata services (AWS, GCP and Azure at
+/// 169.254.169.254, AWS over IPv6 at fd00:ec2::254, Alibaba at 100.100.100.200): never an
+/// image host, and where instance credentials live.
+pub fn is_metadata_ip(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.is_link_local() || v4.octets() == [100, 100, 100, 200],
+        IpAddr::V6(v6) => {
+            (v6.segments()[0] & 0xffc0) == 0xfe80 || v6.segments() == [0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254]
+        }
+    }
+}
+
+/// A network an operator lets fetched URLs reach: `10.1.0.0/16`, `127.0.0.1`, `fd00::/8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    pub fn parse(s: &str) -> Result<Network, String> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr.trim().parse().map_err(|_| format!("`{s}` is not an address or network"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("`{s}`: bad prefix"))?,
+        };
+        Ok(Network { addr: addr.to_canonical(), prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Which non-public addresses a fetched URL may reach (`image_fetch.allow_private`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrivateAccess {
+    None,
+    /// Every private address except link-local and metadata ([`is_metadata_ip`]).
+    AllButMetadata,
+    Networks(Vec<Network>),
+}
+
+impl PrivateAccess {
+    /// From the validated setting (`Config::validate` has parsed every network).
+    pub fn from_config(setting: &AllowPrivate) -> PrivateAccess {
+        match setting {
+            AllowPrivate::Switch(false) => PrivateAccess::None,
+            AllowPrivate::Switch(true) => PrivateAccess::AllButMetadata,
+            AllowPrivate::Networks(n) => {
+                PrivateAccess::Networks(n.iter().filter_map(|n| Network::parse(n).ok()).collect())
+            }
+        }
+    }
+
+    /// True when `ip` may be reached: a public address, or a private one this allows.
+    pub fn permits(&self, ip: IpAddr) -> bool {
+        if !is_forbidden_ip(ip) && !is_metadata_ip(ip) {
+            return true;
+        }
+        match self {
+            PrivateAccess::None => false,
+            PrivateAccess::AllButMetadata => !is_metadata_ip(ip),
+            PrivateAccess::Networks(networks) => networks.iter().any(|n| n.contains(ip)),
         }
     }
 }
@@ -81,5 +183,51 @@ mod tests {
         assert!(check_base_url("ftp://x", true).is_err());
         assert!(check_base_url("https://user:pw@x.com", true).is_err());
         assert!(check_base_url("not a url", true).is_err());
+    }
+
+    #[test]
+    fn addresses_that_embed_or_reach_private_ones_are_forbidden() {
+        for bad in
+            ["::127.0.0.1", "64:ff9b::a00:1", "2002:c0a8:101::1", "ff02::1", "224.0.0.1", "240.0.0.1", "fd00:ec2::254"]
+        {
+            assert!(is_forbidden_ip(bad.parse().unwrap()), "{bad}");
+        }
+        for good in ["8.8.8.8", "2606:4700::1111", "64:ff9b::808:808", "2002:808:808::1"] {
+            assert!(!is_forbidden_ip(good.parse().unwrap()), "{good}");
+        }
+    }
+
+    #[test]
+    fn private_access_by_setting() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let none = PrivateAccess::from_config(&AllowPrivate::Switch(false));
+        assert!(none.permits(ip("93.184.215.14")));
+        for bad in ["127.0.0.1", "10.0.0.1", "169.254.169.254", "::1", "::ffff:192.168.0.1", "100.100.100.200"] {
+            assert!(!none.permits(ip(bad)), "{bad}");
+        }
+        let all = PrivateAccess::from_config(&AllowPrivate::Switch(true));
+        assert!(all.permits(ip("127.0.0.1")) && all.permits(ip("10.0.0.1")));
+        for metadata in ["169.254.169.254", "fe80::1", "fd00:ec2::254", "100.100.100.200", "::ffff:169.254.169.254"] {
+            assert!(!all.permits(ip(metadata)), "{metadata} stays refused");
+        }
+        let some = PrivateAccess::from_config(&AllowPrivate::Networks(vec!["127.0.0.1".into(), "10.1.0.0/16".into()]));
+        assert!(
+            some.permits(ip("127.0.0.1")) && some.permits(ip("::ffff:127.0.0.1")) && some.permits(ip("10.1.200.3"))
+        );
+        assert!(
+            !some.permits(ip("127.0.0.2")) && !some.permits(ip("10.2.0.1")) && !some.permits(ip("169.254.169.254"))
+        );
+        let meta = PrivateAccess::from_config(&AllowPrivate::Networks(vec!["169.254.0.0/16".into()]));
+        assert!(meta.permits(ip("169.254.169.254")), "named explicitly");
+    }
+
+    #[test]
+    fn networks_parse() {
+        assert_eq!(Network::parse("10.0.0.0/8").unwrap().prefix, 8);
+        assert_eq!(Network::parse("::1").unwrap().prefix, 128);
+        assert!(Network::parse("0.0.0.0/0").unwrap().contains("1.2.3.4".parse().unwrap()));
+        for bad in ["10.0.0.0/33", "x", "10.0.0.0/", "fe80::/129"] {
+            assert!(Network::parse(bad).is_err(), "{bad}");
+        }
     }
 }

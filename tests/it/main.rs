@@ -11,6 +11,7 @@ mod azure;
 mod billing;
 mod durability;
 mod errors;
+mod images;
 mod limits;
 mod management;
 mod metrics;

@@ -252,11 +252,15 @@ async fn requests_a_provider_cannot_express_are_the_clients_400() {
         .messages(
             &s.key,
             json!({"model": s.model, "max_tokens": 10, "messages": [{"role": "user", "content": [
-            {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}]}]}),
+            {"type": "image", "source": {"type": "url", "url": "http://10.0.0.1/a.png"}}]}]}),
         )
         .await;
+    // Gemini takes no URLs: the gateway would fetch it, but not from a private address.
     assert_eq!(resp.status(), 400);
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["type"], "error");
-    assert!(v["error"]["message"].as_str().unwrap().contains("image URLs"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("image URL http://10.0.0.1/a.png could not be fetched"),
+        "{v}"
+    );
 }

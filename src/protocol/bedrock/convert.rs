@@ -119,6 +119,11 @@ pub fn request_from_ir(r: &ir::Request) -> Result<Value, String> {
     Ok(Value::Object(body))
 }
 
+/// True for the image types Converse takes inline (png, jpeg, gif, webp).
+pub fn accepts_image_type(media_type: &str) -> bool {
+    image_format(media_type).is_some()
+}
+
 /// `image/png` → `png`, and the other three formats Converse takes.
 fn image_format(media_type: &str) -> Option<&'static str> {
     Some(match media_type {

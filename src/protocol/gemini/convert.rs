@@ -107,6 +107,12 @@ fn wire_id(id: &str) -> Option<String> {
     (!id.starts_with(GENERATED_ID_PREFIX) && !id.is_empty()).then(|| id.to_string())
 }
 
+/// True for the image types Gemini documents for `inlineData` (png, jpeg, webp, heic,
+/// heif: not gif). Checked on images the gateway fetched; base64 the client sent goes as it is.
+pub fn accepts_image_type(media_type: &str) -> bool {
+    matches!(media_type, "image/png" | "image/jpeg" | "image/webp" | "image/heic" | "image/heif")
+}
+
 fn blob(source: &ImageSource) -> Result<Blob, String> {
     match source {
         ImageSource::Base64 { media_type, data } => Ok(Blob { mime_type: media_type.clone(), data: data.clone() }),
