@@ -323,3 +323,36 @@ async fn private_image_hosts_are_refused_without_the_setting() {
     assert!(v["error"]["message"].as_str().unwrap().contains("image URLs cannot be sent"), "{v}");
     assert!(mock.image_requests().is_empty());
 }
+
+/// The official `openai` SDK sending an `image_url` to a Gemini model: the provider gets the
+/// fetched bytes inline and the SDK an ordinary completion.
+#[tokio::test]
+async fn the_openai_sdk_sends_an_image_url_to_gemini() {
+    let python = tokio::task::spawn_blocking(crate::sdk::python).await.unwrap();
+    let mock = mock().await;
+    let gw = gateway(&[]).await;
+    let (key, _, _) = client(&gw).await;
+    let gemini = model(&gw, &mock, "gemini", "chunks=2", &[]).await;
+    let script = r#"
+import os, openai
+client = openai.OpenAI(base_url=os.environ["BASE_URL"], api_key=os.environ["KEY"])
+r = client.chat.completions.create(model=os.environ["MODEL"], max_tokens=20, messages=[{"role": "user", "content": [
+    {"type": "text", "text": "what is this?"},
+    {"type": "image_url", "image_url": {"url": os.environ["IMAGE"], "detail": "low"}}]}])
+print(r.choices[0].message.content)
+"#;
+    let out = tokio::process::Command::new(&python)
+        .args(["-c", script])
+        .env("BASE_URL", format!("{}/v1", gw.url))
+        .env("KEY", &key)
+        .env("MODEL", &gemini)
+        .env("IMAGE", mock.image_url("png"))
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("Hello"), "{stdout}");
+    assert_eq!(inline_images(&mock), vec![("image/png".into(), b64(PNG))]);
+    assert_eq!(mock.image_requests().len(), 1);
+}

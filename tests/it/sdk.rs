@@ -11,7 +11,7 @@ use crate::harness::*;
 static VENV: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 /// The venv's python, created (and the pinned requirements installed) once.
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     let mut guard = VENV.lock().unwrap();
     if let Some(p) = guard.as_ref() {
         return p.clone();
