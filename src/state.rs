@@ -47,6 +47,7 @@ impl AppState {
     pub async fn reload(&self) -> Result<(), ApiError> {
         let _guard = self.reload_lock.lock().await;
         let snap = Snapshot::load(&self.db, &self.vault, self.config.timeouts).await?;
+        self.metrics.forget_deleted(&snap);
         self.snapshot.store(Arc::new(snap));
         Ok(())
     }

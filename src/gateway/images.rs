@@ -214,6 +214,58 @@ fn host(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::ir::{Image, Message, Part, Role, ToolResultPart};
+
+    fn image(source: ImageSource) -> Image {
+        Image { source, cache_control: None }
+    }
+
+    /// A user turn with a URL image, a data URL, inline bytes, and a tool result holding
+    /// another URL image.
+    fn request() -> ir::Request {
+        let url = |u: &str| ImageSource::Url(u.into());
+        let content = vec![
+            Part::Image(image(url("https://a.example/1.png"))),
+            Part::Image(image(url("data:image/gif;base64,R0lG"))),
+            Part::Image(image(ImageSource::Base64 { media_type: "image/jpeg".into(), data: "/9j/".into() })),
+            Part::ToolResult {
+                tool_use_id: "t1".into(),
+                content: vec![ToolResultPart::Image(image(url("https://b.example/2.png?sig=x")))],
+                is_error: false,
+            },
+        ];
+        ir::Request { messages: vec![Message { role: Role::User, content }], ..ir::Request::default() }
+    }
+
+    fn accept_all(_: &ir::Request, _: Protocol) -> Result<Map<String, Value>, String> {
+        Ok(Map::new())
+    }
+
+    #[test]
+    fn urls_give_way_to_placeholders_in_order_and_data_urls_go_inline() {
+        let mut r = request();
+        assert!(has_urls(&mut r));
+        let d = Deferred::new(r, vec![Protocol::Gemini], 16, accept_all, "no".into()).unwrap();
+        let urls: Vec<(usize, &str)> = d.urls.iter().map(|(n, u)| (*n, u.as_str())).collect();
+        assert_eq!(urls, [(0, "https://a.example/1.png"), (3, "https://b.example/2.png?sig=x")]);
+        let mut ir = d.ir;
+        let sources: Vec<ImageSource> = ir.images_mut().map(|i| i.source.clone()).collect();
+        let gif = ImageSource::Base64 { media_type: "image/gif".into(), data: "R0lG".into() };
+        assert_eq!(sources[1], gif, "a base64 data URL is inline bytes, never fetched");
+        assert_eq!((&sources[0], &sources[3]), (&placeholder(), &placeholder()));
+        assert!(!has_urls(&mut ir));
+    }
+
+    #[test]
+    fn too_many_urls_or_fetching_off_is_refused_before_admission() {
+        let e = Deferred::new(request(), vec![Protocol::Bedrock], 1, accept_all, "no".into()).err().unwrap();
+        assert!(e.message.contains("has 2 image URLs; the gateway fetches at most 1"), "{}", e.message);
+        let e = Deferred::new(request(), vec![Protocol::Bedrock], 0, accept_all, "URLs refused".into()).err().unwrap();
+        assert_eq!(e.message, "URLs refused");
+        let refuse = |_: &ir::Request, _: Protocol| -> Result<Map<String, Value>, String> { Err("JSON mode".into()) };
+        let e = Deferred::new(request(), vec![Protocol::Bedrock], 16, refuse, "no".into()).err().unwrap();
+        assert_eq!(e.message, "JSON mode", "other refusals still come before any fetch");
+    }
 
     #[test]
     fn the_client_sees_the_url_without_its_query_and_the_log_only_the_host() {

@@ -19,6 +19,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use crate::billing::pricing::Usage;
+use crate::snapshot::Snapshot;
 
 /// A multiply-rotate string hash (the Fx hash). The labels are configured names and ids, not
 /// attacker-chosen keys, so SipHash's flooding resistance buys nothing here, and it was most
@@ -74,6 +75,22 @@ impl<T: Default> Registry<T> {
         next.entry(a.to_string()).or_default().insert(b.to_string(), series.clone());
         self.map.store(Arc::new(next));
         series
+    }
+
+    /// Drops the series whose labels `keep` refuses (what they name was deleted), so they
+    /// leave the exposition; a call still holding one records into it unseen.
+    pub fn retain(&self, mut keep: impl FnMut(&str, &str) -> bool) {
+        let _guard = self.insert.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.map.load_full();
+        if !current.iter().any(|(a, inner)| inner.keys().any(|b| !keep(a, b))) {
+            return;
+        }
+        let mut next = (*current).clone();
+        for (a, inner) in next.iter_mut() {
+            inner.retain(|b, _| keep(a, b));
+        }
+        next.retain(|_, inner| !inner.is_empty());
+        self.map.store(Arc::new(next));
     }
 
     /// Every series with its labels, sorted so the exposition is stable.
@@ -272,6 +289,22 @@ pub struct Metrics {
     pub overhead: Histogram,
 }
 
+impl Metrics {
+    /// Forgets the series of models, providers and credentials `snap` no longer has (called
+    /// when the snapshot is rebuilt). A call series is kept while its model is served: a
+    /// configured model, or `provider/model` addressing of a provider that still exists.
+    pub fn forget_deleted(&self, snap: &Snapshot) {
+        self.calls.retain(|model, provider| {
+            snap.providers_by_name.contains_key(provider)
+                && (snap.models.contains_key(model)
+                    || model.split_once('/').is_some_and(|(p, _)| snap.providers_by_name.contains_key(p)))
+        });
+        self.attempts.retain(|provider, credential| {
+            snap.providers_by_name.get(provider).is_some_and(|p| p.credentials.iter().any(|c| c.id == credential))
+        });
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
@@ -300,6 +333,19 @@ mod tests {
         });
         assert_eq!(seen, vec![("m".into(), "p".into(), 2), ("m".into(), "q".into(), 1)]);
         assert_eq!(a.by_outcome[AttemptOutcome::Timeout as usize].load(Relaxed), 2);
+    }
+
+    #[test]
+    fn retain_drops_refused_series_and_empty_groups() {
+        let r: Registry<AttemptSeries> = Registry::default();
+        for (a, b) in [("p", "c1"), ("p", "c2"), ("q", "c3")] {
+            r.get(a, b).record(AttemptOutcome::Ok);
+        }
+        r.retain(|a, b| a == "p" && b != "c2");
+        let mut seen = Vec::new();
+        r.each(|a, b, _| seen.push(format!("{a}/{b}")));
+        assert_eq!(seen, ["p/c1"]);
+        assert_eq!(r.get("q", "c3").by_outcome[AttemptOutcome::Ok as usize].load(Relaxed), 0, "created anew");
     }
 
     #[test]

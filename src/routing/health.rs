@@ -385,14 +385,19 @@ mod tests {
         assert_eq!((r.state, r.recent_error_rate), ("healthy", 0.0));
     }
 
-    #[test]
-    fn a_failed_probe_reopens_for_another_cooloff() {
-        let h = Health::new(cfg());
+    /// Opens `a`'s breaker with four failures; answers when its cool-off is over.
+    fn open_until_cooled(h: &Health) -> Instant {
         let t0 = Instant::now();
         for _ in 0..4 {
             h.record("a", t0, fail());
         }
-        let t1 = t0 + Duration::from_secs(5);
+        t0 + cfg().cooloff
+    }
+
+    #[test]
+    fn a_failed_probe_reopens_for_another_cooloff() {
+        let h = Health::new(cfg());
+        let t1 = open_until_cooled(&h);
         assert!(h.admit("a", t1));
         h.record("a", t1, fail());
         assert!(!h.available("a", t1 + Duration::from_secs(4)));
@@ -402,11 +407,7 @@ mod tests {
     #[test]
     fn a_lost_probe_stops_blocking_after_a_cooloff() {
         let h = Health::new(cfg());
-        let t0 = Instant::now();
-        for _ in 0..4 {
-            h.record("a", t0, fail());
-        }
-        let t1 = t0 + Duration::from_secs(5);
+        let t1 = open_until_cooled(&h);
         assert!(h.admit("a", t1));
         assert!(!h.admit("a", t1 + Duration::from_secs(1)));
         assert!(h.admit("a", t1 + Duration::from_secs(5)));

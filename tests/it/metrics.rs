@@ -97,5 +97,17 @@ async fn metrics_can_be_public_and_show_a_disabled_credential() {
         ids[0]
     );
     assert_eq!(sample(&text, &refused_attempts), Some(1.0));
+    let served = format!("tollgate_requests_total{{model=\"{}\",provider=\"{pname}\",status=\"200\"}}", rig.model);
+    assert_eq!(sample(&text, &served), Some(1.0));
+
+    // Deleting the model and the refused key drops their series, not only at a restart.
+    gw.admin_ok("DELETE", &format!("/api/v1/credentials/{}", ids[0]), None, 200).await;
+    gw.admin_ok("DELETE", &format!("/api/v1/models/{}", rig.model), None, 200).await;
+    let (_, _, text) = scrape(&gw, None).await;
+    assert_eq!(sample(&text, &served), None, "{text}");
+    assert_eq!(sample(&text, &refused_attempts), None, "{text}");
+    let ok_attempts =
+        format!("tollgate_upstream_attempts_total{{provider=\"{pname}\",credential=\"{}\",outcome=\"ok\"}}", ids[1]);
+    assert_eq!(sample(&text, &ok_attempts), Some(1.0), "the remaining key keeps its series");
     gw.stop().await;
 }

@@ -163,6 +163,28 @@ fn openai_text(events: &[OpenAiEvent]) -> (String, Option<Value>) {
     (text, usage)
 }
 
+/// The next turn after `answer`'s tool calls: the question, the answer as it came, and a
+/// result ("18C") for each of its calls, with the tools still offered.
+fn tool_results_follow_up(answer: &ir::Response) -> ir::Request {
+    let results: Vec<Part> = answer
+        .content
+        .iter()
+        .filter_map(|p| match p {
+            Part::ToolUse { id, .. } => Some(Part::ToolResult {
+                tool_use_id: id.clone(),
+                content: vec![ToolResultPart::Text(TextPart::new("18C"))],
+                is_error: false,
+            }),
+            _ => None,
+        })
+        .collect();
+    with_tools(request(vec![
+        user("weather in Paris?"),
+        ir::Message { role: Role::Assistant, content: answer.content.clone() },
+        ir::Message { role: Role::User, content: results },
+    ]))
+}
+
 fn text_of(r: &ir::Response) -> String {
     r.content.iter().filter_map(|p| if let Part::Text(t) = p { Some(t.text.as_str()) } else { None }).collect()
 }
@@ -233,23 +255,7 @@ async fn gemini_tools_round_trip_with_thought_signatures() {
     assert!(sigs[0].1.ends_with("=="), "{sigs:?}");
 
     // The tool results go back; the signature lands on the first call again, byte-exact.
-    let results: Vec<Part> = answer
-        .content
-        .iter()
-        .filter_map(|p| match p {
-            Part::ToolUse { id, .. } => Some(Part::ToolResult {
-                tool_use_id: id.clone(),
-                content: vec![ToolResultPart::Text(TextPart::new("18C"))],
-                is_error: false,
-            }),
-            _ => None,
-        })
-        .collect();
-    let follow = with_tools(request(vec![
-        user("weather in Paris?"),
-        ir::Message { role: Role::Assistant, content: answer.content.clone() },
-        ir::Message { role: Role::User, content: results },
-    ]));
+    let follow = tool_results_follow_up(&answer);
     let resp = gemini_call(&root, &follow, false).await;
     let done = gemini::parse_response(&resp.bytes().await.unwrap()).unwrap();
     assert!(text_of(&done).starts_with("tool result received: "), "{}", text_of(&done));
@@ -323,23 +329,7 @@ async fn bedrock_tools_round_trip_with_reasoning_signatures() {
     assert_eq!(calls[0]["input"], json!({"location": "Paris"}));
     assert_eq!(calls[1]["name"], "get_time");
 
-    let results: Vec<Part> = answer
-        .content
-        .iter()
-        .filter_map(|p| match p {
-            Part::ToolUse { id, .. } => Some(Part::ToolResult {
-                tool_use_id: id.clone(),
-                content: vec![ToolResultPart::Text(TextPart::new("18C"))],
-                is_error: false,
-            }),
-            _ => None,
-        })
-        .collect();
-    let follow = with_tools(request(vec![
-        user("weather in Paris?"),
-        ir::Message { role: Role::Assistant, content: answer.content.clone() },
-        ir::Message { role: Role::User, content: results },
-    ]));
+    let follow = tool_results_follow_up(&answer);
     let resp = bedrock_call(&mock, "", &follow, false, SECRET).await;
     assert!(resp.status().is_success());
     let done = bedrock::parse_response(&resp.bytes().await.unwrap(), "req-3").unwrap();

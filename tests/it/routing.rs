@@ -14,9 +14,8 @@ use crate::routing_fixture::*;
 async fn five_one_one_weights_give_exactly_500_100_100_over_700_calls_across_reloads() {
     let mock = mock().await;
     let gw = gateway(Engine::Sqlite).await;
-    let (pname, _, _) = provider(&gw, &mock.base_url(), &[("sk-a", 5), ("sk-b", 1), ("sk-c", 1)], None).await;
-    let m = model(&gw, &[(&pname, "mock-gpt", 1)], &[]).await;
-    let (key, _) = client(&gw).await;
+    let Rig { model: m, key, .. } =
+        Rig::new(&gw, &mock.base_url(), &[("sk-a", 5), ("sk-b", 1), ("sk-c", 1)], None).await;
     for i in 0..7 {
         assert_eq!(gw.chat(&key, hello(&m)).await.status(), 200);
         if i == 2 {
@@ -46,9 +45,8 @@ async fn a_refused_key_is_skipped_after_one_failure_and_re_enabled_after_its_re_
         let gw = Gateway::start_with(GatewayOptions { engine, env, ..GatewayOptions::default() }).await;
         // The provider refuses the second key for its first two requests (one call, one re-test).
         let refused = "mock:status=401,times=2";
-        let (pname, pid, ids) = provider(&gw, &mock.base_url(), &[("sk-a", 1), (refused, 1), ("sk-c", 1)], None).await;
-        let m = model(&gw, &[(&pname, "mock-gpt", 1)], &[]).await;
-        let (key, key_id) = client(&gw).await;
+        let Rig { provider_id: pid, credentials: ids, model: m, key, key_id, .. } =
+            Rig::new(&gw, &mock.base_url(), &[("sk-a", 1), (refused, 1), ("sk-c", 1)], None).await;
         assert_eq!(gw.chat(&key, hello(&m)).await.status(), 200); // sk-a
         assert_eq!(gw.chat(&key, hello(&m)).await.status(), 200); // refused, then the next key
         let call = last_call(&gw, &key_id, 2).await;
@@ -92,9 +90,8 @@ async fn a_refused_key_stays_disabled_across_a_restart() {
     env.push(("TOLLGATE_RETEST_BASE_MS".into(), "600000".into()));
     let mut gw = Gateway::start_with(GatewayOptions { env, ..GatewayOptions::default() }).await;
     let refused = "mock:status=403";
-    let (pname, pid, ids) = provider(&gw, &mock.base_url(), &[(refused, 1), ("sk-b", 1)], None).await;
-    let m = model(&gw, &[(&pname, "mock-gpt", 1)], &[]).await;
-    let (key, _) = client(&gw).await;
+    let Rig { provider_id: pid, credentials: ids, model: m, key, .. } =
+        Rig::new(&gw, &mock.base_url(), &[(refused, 1), ("sk-b", 1)], None).await;
     assert_eq!(gw.chat(&key, hello(&m)).await.status(), 200);
     let started = Instant::now();
     while credential_health(&gw, &pid, &ids[0]).await["enabled"] != false {
@@ -130,9 +127,8 @@ async fn a_manual_test_that_passes_re_enables_a_refused_key() {
     env.push(("TOLLGATE_RETEST_BASE_MS".into(), "600000".into()));
     let gw = Gateway::start_with(GatewayOptions { env, ..GatewayOptions::default() }).await;
     let refused = "mock:status=401,times=1";
-    let (pname, pid, ids) = provider(&gw, &mock.base_url(), &[(refused, 1), ("sk-b", 1)], None).await;
-    let m = model(&gw, &[(&pname, "mock-gpt", 1)], &[]).await;
-    let (key, _) = client(&gw).await;
+    let Rig { provider_id: pid, credentials: ids, model: m, key, .. } =
+        Rig::new(&gw, &mock.base_url(), &[(refused, 1), ("sk-b", 1)], None).await;
     assert_eq!(gw.chat(&key, hello(&m)).await.status(), 200);
     let started = Instant::now();
     while credential_health(&gw, &pid, &ids[0]).await["enabled"] != false {
@@ -154,9 +150,8 @@ async fn a_rate_limited_key_rests_for_retry_after() {
     let mock = mock().await;
     let gw = gateway(Engine::Sqlite).await;
     let limited = "mock:status=429,retry_after=1,times=1";
-    let (pname, pid, ids) = provider(&gw, &mock.base_url(), &[(limited, 1), ("sk-b", 1)], None).await;
-    let m = model(&gw, &[(&pname, "mock-gpt", 1)], &[]).await;
-    let (key, key_id) = client(&gw).await;
+    let Rig { provider_id: pid, credentials: ids, model: m, key, key_id, .. } =
+        Rig::new(&gw, &mock.base_url(), &[(limited, 1), ("sk-b", 1)], None).await;
     let started = Instant::now();
     assert_eq!(gw.chat(&key, hello(&m)).await.status(), 200);
     for _ in 0..4 {
@@ -181,9 +176,8 @@ async fn a_burst_of_500s_opens_the_breaker_and_a_probe_closes_it() {
     let mock = mock().await;
     let gw = gateway(Engine::Sqlite).await;
     let flaky = "mock:status=500,times=4";
-    let (pname, pid, ids) = provider(&gw, &mock.base_url(), &[(flaky, 1)], None).await;
-    let m = model(&gw, &[(&pname, "mock-gpt", 1)], &[]).await;
-    let (key, _) = client(&gw).await;
+    let Rig { provider_id: pid, credentials: ids, model: m, key, .. } =
+        Rig::new(&gw, &mock.base_url(), &[(flaky, 1)], None).await;
     for i in 0..3 {
         assert_eq!(gw.chat(&key, hello(&m)).await.status(), 502);
         assert_eq!(credential_health(&gw, &pid, &ids[0]).await["health"]["state"], "healthy", "not open after {i}");
@@ -238,9 +232,8 @@ async fn a_stall_before_headers_times_out_to_the_next_credential() {
     let gw = gateway(Engine::Sqlite).await;
     let timeouts = json!({"connect_ms": 1000, "first_byte_ms": 300, "idle_ms": 1000, "total_ms": 5000});
     let stalled = "mock:stall_ms=5000";
-    let (pname, _, ids) = provider(&gw, &mock.base_url(), &[(stalled, 1), ("sk-b", 1)], Some(timeouts)).await;
-    let m = model(&gw, &[(&pname, "mock-gpt", 1)], &[]).await;
-    let (key, key_id) = client(&gw).await;
+    let Rig { credentials: ids, model: m, key, key_id, .. } =
+        Rig::new(&gw, &mock.base_url(), &[(stalled, 1), ("sk-b", 1)], Some(timeouts)).await;
     let started = Instant::now();
     assert_eq!(gw.chat(&key, hello(&m)).await.status(), 200);
     let took = started.elapsed();
@@ -258,9 +251,7 @@ async fn a_stall_mid_stream_ends_in_band_without_a_second_upstream_call() {
     let gw = gateway(Engine::Sqlite).await;
     let timeouts = json!({"connect_ms": 1000, "first_byte_ms": 1000, "idle_ms": 300, "total_ms": 5000});
     let url = mock.scenario_url("stall_after=2");
-    let (pname, _, _) = provider(&gw, &url, &[("sk-a", 1), ("sk-b", 1)], Some(timeouts)).await;
-    let m = model(&gw, &[(&pname, "mock-gpt", 1)], &[]).await;
-    let (key, key_id) = client(&gw).await;
+    let Rig { model: m, key, key_id, .. } = Rig::new(&gw, &url, &[("sk-a", 1), ("sk-b", 1)], Some(timeouts)).await;
     let started = Instant::now();
     let resp =
         gw.chat(&key, json!({"model": m, "stream": true, "messages": [{"role": "user", "content": "hi"}]})).await;
@@ -312,9 +303,8 @@ async fn fallback_models_serve_in_order_and_a_request_may_name_its_own() {
 async fn a_provider_400_is_returned_and_not_retried() {
     let mock = mock().await;
     let gw = gateway(Engine::Sqlite).await;
-    let (pname, _, _) = provider(&gw, &mock.scenario_url("status=400"), &[("sk-a", 1), ("sk-b", 1)], None).await;
-    let m = model(&gw, &[(&pname, "mock-gpt", 1)], &[]).await;
-    let (key, key_id) = client(&gw).await;
+    let Rig { model: m, key, key_id, .. } =
+        Rig::new(&gw, &mock.scenario_url("status=400"), &[("sk-a", 1), ("sk-b", 1)], None).await;
     let resp = gw.chat(&key, hello(&m)).await;
     assert_eq!(resp.status(), 400);
     let err: Value = resp.json().await.unwrap();
@@ -329,9 +319,8 @@ async fn a_client_that_goes_away_cancels_the_upstream_and_the_call_is_recorded()
     let mock = mock().await;
     let gw = gateway(Engine::Sqlite).await;
     // 40 chunks, 100 ms apart: four seconds if nobody cancels.
-    let (pname, _, _) = provider(&gw, &mock.scenario_url("chunks=40,chunk_delay_ms=100"), &[("sk-a", 1)], None).await;
-    let m = model(&gw, &[(&pname, "mock-gpt", 1)], &[]).await;
-    let (key, key_id) = client(&gw).await;
+    let Rig { model: m, key, key_id, .. } =
+        Rig::new(&gw, &mock.scenario_url("chunks=40,chunk_delay_ms=100"), &[("sk-a", 1)], None).await;
     let resp =
         gw.chat(&key, json!({"model": m, "stream": true, "messages": [{"role": "user", "content": "hi"}]})).await;
     assert_eq!(resp.status(), 200);
@@ -354,9 +343,8 @@ async fn a_client_that_goes_away_cancels_the_upstream_and_the_call_is_recorded()
 async fn a_stream_cut_after_some_chunks_ends_in_band_without_a_retry() {
     let mock = mock().await;
     let gw = gateway(Engine::Sqlite).await;
-    let (pname, _, _) = provider(&gw, &mock.scenario_url("cut_after=3"), &[("sk-a", 1), ("sk-b", 1)], None).await;
-    let m = model(&gw, &[(&pname, "mock-gpt", 1)], &[]).await;
-    let (key, key_id) = client(&gw).await;
+    let Rig { model: m, key, key_id, .. } =
+        Rig::new(&gw, &mock.scenario_url("cut_after=3"), &[("sk-a", 1), ("sk-b", 1)], None).await;
     let resp =
         gw.chat(&key, json!({"model": m, "stream": true, "messages": [{"role": "user", "content": "hi"}]})).await;
     assert_eq!(resp.status(), 200);
@@ -380,9 +368,7 @@ async fn retries_under_half_failures_stay_within_the_budget() {
     env.push(("TOLLGATE_RETRY_FLOOR_PER_SEC".into(), "0".into()));
     let gw = Gateway::start_with(GatewayOptions { env, ..GatewayOptions::default() }).await;
     let failing = "mock:status=500";
-    let (pname, _, _) = provider(&gw, &mock.base_url(), &[(failing, 1), ("sk-ok", 1)], None).await;
-    let m = model(&gw, &[(&pname, "mock-gpt", 1)], &[]).await;
-    let (key, _) = client(&gw).await;
+    let Rig { model: m, key, .. } = Rig::new(&gw, &mock.base_url(), &[(failing, 1), ("sk-ok", 1)], None).await;
     let calls = 200;
     let mut ok = 0;
     for _ in 0..calls {
