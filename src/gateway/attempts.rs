@@ -211,18 +211,24 @@ fn healthy(state: &AppState, choice: &Choice, latency: Duration) {
     state.routing.health.record(&choice.target_key, now, Outcome::Ok { latency });
 }
 
-/// A 5xx, timeout or broken connection: counts toward the target's breaker, and the
-/// credential's unless the connection never reached the provider.
+/// A 5xx, timeout or broken connection: counts toward the credential's breaker unless the
+/// connection never reached the provider, and toward the target's when the credential is not
+/// to blame alone (`Choice::blames_target`).
 fn failed(state: &AppState, choice: &Choice, detail: &str, credential_too: bool) {
     let now = Instant::now();
+    let health = &state.routing.health;
     let outcome = || Outcome::Failed { error: detail.to_string() };
     if credential_too {
-        state.routing.health.record(&choice.credential_key, now, outcome());
+        health.record(&choice.credential_key, now, outcome());
     } else {
         // The credential was not tried: give back a probe it may hold.
-        state.routing.health.release(&choice.credential_key);
+        health.release(&choice.credential_key);
     }
-    state.routing.health.record(&choice.target_key, now, outcome());
+    if !credential_too || choice.blames_target(health, now) {
+        health.record(&choice.target_key, now, outcome());
+    } else {
+        health.release(&choice.target_key);
+    }
 }
 
 /// Reads a non-stream body: each chunk within the provider's idle timeout, the whole attempt
