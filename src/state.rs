@@ -33,7 +33,7 @@ pub struct AppState {
     pub usage: UsageLog,
     /// Counters and histograms for `GET /metrics` (atomics, no lock on the request path).
     pub metrics: Metrics,
-    pub http: reqwest::Client,
+    pub http: crate::providers::http::Client,
     /// Fetches image URLs for providers that take only inline images (its own guarded client).
     pub images: crate::providers::image_fetch::ImageFetcher,
     /// SHA-256 digests of the keys accepted by the management API.

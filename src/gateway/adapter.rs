@@ -190,7 +190,7 @@ impl Inbound {
     pub fn stream_body(
         &self,
         protocol: Protocol,
-        resp: reqwest::Response,
+        resp: crate::providers::http::Response,
         call: CallGuard,
         verdict: Verdict,
         timeouts: &Timeouts,

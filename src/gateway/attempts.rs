@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use bytes::Bytes;
+use http_body_util::BodyExt;
 
 use super::adapter::Inbound;
 use super::call::CallGuard;
@@ -19,7 +20,7 @@ use super::upstream::{self, UpstreamFailure};
 use super::verdict::Verdict;
 use crate::error::{ApiError, ErrorKind};
 use crate::metrics::AttemptOutcome;
-use crate::providers::{Operation, Outbound};
+use crate::providers::{Operation, Outbound, http};
 use crate::routing::failover::{Choice, Plan, Planner};
 use crate::routing::health::Outcome;
 use crate::routing::resolve::Route;
@@ -41,7 +42,7 @@ enum Next {
 /// What the upstream answered with success headers.
 pub enum Reply {
     /// A stream to relay; `verdict` judges the attempt when the stream ends.
-    Stream { resp: reqwest::Response, verdict: Verdict },
+    Stream { resp: http::Response, verdict: Verdict },
     /// A non-stream answer, read whole.
     Whole { status: StatusCode, content_type: Option<HeaderValue>, body: Bytes },
 }
@@ -122,7 +123,7 @@ pub async fn send(
                 if resp.status().is_success() {
                     let (status, content_type) = (resp.status(), resp.headers().get("content-type").cloned());
                     let read_started = Instant::now();
-                    match read_whole(resp, provider, attempt_started).await {
+                    match read_whole(resp.into_body(), provider, attempt_started).await {
                         Ok(body) => {
                             call.add_upstream_time(read_started.elapsed());
                             counted.record(AttemptOutcome::Ok);
@@ -151,7 +152,8 @@ pub async fn send(
                 let status = resp.status();
                 let retry_after = upstream::retry_after_secs(resp.headers());
                 let idle = Duration::from_millis(provider.timeouts.idle_ms);
-                let body = tokio::time::timeout(idle, resp.bytes()).await.ok().and_then(Result::ok).unwrap_or_default();
+                let read = tokio::time::timeout(idle, resp.into_body().collect()).await;
+                let body = read.ok().and_then(Result::ok).map(|b| b.to_bytes()).unwrap_or_default();
                 let f = upstream::failure_from_response(provider, choice.credential(), status, retry_after, &body);
                 counted.record(match status.as_u16() {
                     400 | 413 | 422 => AttemptOutcome::BadRequest,
@@ -211,37 +213,53 @@ fn healthy(state: &AppState, choice: &Choice, latency: Duration) {
     state.routing.health.record(&choice.target_key, now, Outcome::Ok { latency });
 }
 
-/// A 5xx, timeout or broken connection: counts toward the target's breaker, and the
-/// credential's unless the connection never reached the provider.
+/// A 5xx, timeout or broken connection: counts toward the credential's breaker unless the
+/// connection never reached the provider, and toward the target's when the credential is not
+/// to blame alone (`Choice::blames_target`).
 fn failed(state: &AppState, choice: &Choice, detail: &str, credential_too: bool) {
     let now = Instant::now();
+    let health = &state.routing.health;
     let outcome = || Outcome::Failed { error: detail.to_string() };
     if credential_too {
-        state.routing.health.record(&choice.credential_key, now, outcome());
+        health.record(&choice.credential_key, now, outcome());
     } else {
         // The credential was not tried: give back a probe it may hold.
-        state.routing.health.release(&choice.credential_key);
+        health.release(&choice.credential_key);
     }
-    state.routing.health.record(&choice.target_key, now, outcome());
+    if !credential_too || choice.blames_target(health, now) {
+        health.record(&choice.target_key, now, outcome());
+    } else {
+        health.release(&choice.target_key);
+    }
 }
 
 /// Reads a non-stream body: each chunk within the provider's idle timeout, the whole attempt
 /// within its total cap (counted from the attempt's start).
-async fn read_whole(
-    mut resp: reqwest::Response,
+async fn read_whole<B>(
+    body: B,
     provider: &ProviderEntry,
     attempt_started: tokio::time::Instant,
-) -> Result<Bytes, UpstreamFailure> {
+) -> Result<Bytes, UpstreamFailure>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
+    let mut resp = std::pin::pin!(body);
     let t = &provider.timeouts;
     let cap = attempt_started + Duration::from_millis(t.total_ms);
     let idle = Duration::from_millis(t.idle_ms);
     let mut body = bytes::BytesMut::new();
     loop {
         let wait_until = (tokio::time::Instant::now() + idle).min(cap);
-        match tokio::time::timeout_at(wait_until, resp.chunk()).await {
-            Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk),
-            Ok(Ok(None)) => return Ok(body.freeze()),
-            Ok(Err(e)) => {
+        match tokio::time::timeout_at(wait_until, resp.frame()).await {
+            // Trailers carry nothing the gateway reads.
+            Ok(Some(Ok(frame))) => {
+                if let Some(chunk) = frame.data_ref() {
+                    body.extend_from_slice(chunk);
+                }
+            }
+            Ok(None) => return Ok(body.freeze()),
+            Ok(Some(Err(e))) => {
                 return Err(UpstreamFailure {
                     class: "upstream_io_error",
                     detail: format!("provider {}: reading the body failed: {e}", provider.name),
@@ -307,8 +325,10 @@ mod tests {
         }
     }
 
-    fn response(body: impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static) -> reqwest::Response {
-        axum::http::Response::new(reqwest::Body::wrap_stream(body)).into()
+    fn response(
+        body: impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+    ) -> impl hyper::body::Body<Data = Bytes, Error = std::io::Error> {
+        http_body_util::StreamBody::new(body.map(|piece| piece.map(hyper::body::Frame::data)))
     }
 
     fn piece(s: &'static str) -> std::io::Result<Bytes> {

@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use http_body_util::BodyExt;
 
 use super::adapter::Inbound;
 use super::auth::authenticate;
@@ -94,7 +95,7 @@ async fn count(state: Arc<AppState>, request_id: &str, headers: &HeaderMap, body
     };
     let (resp, _) = upstream::send(&state.http, outbound).await.map_err(|f| f.error)?;
     let status = resp.status();
-    let body = resp.bytes().await.map_err(|_| {
+    let body = resp.into_body().collect().await.map(|b| b.to_bytes()).map_err(|_| {
         ApiError::new(ErrorKind::Upstream, format!("provider `{}` failed mid-response", route.provider.name))
     })?;
     if !status.is_success() {

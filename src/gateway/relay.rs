@@ -21,6 +21,7 @@ use axum::body::Body;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
+use http_body_util::BodyExt;
 
 use super::call::CallGuard;
 use super::verdict::Verdict;
@@ -28,6 +29,7 @@ use crate::billing::estimate::OutputCount;
 use crate::billing::pricing::Usage;
 use crate::config::Timeouts;
 use crate::protocol::stream::{ByteTranslator, EventStreamTranslator, SseTranslator, Translate, encode_all};
+use crate::providers::http;
 
 /// Where a stream is, as its shape sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +70,7 @@ pub trait Shape: Send + 'static {
 }
 
 struct RelayState<S> {
-    upstream: BoxStream<'static, reqwest::Result<Bytes>>,
+    upstream: BoxStream<'static, Result<Bytes, hyper::Error>>,
     shape: S,
     /// `None` once settled.
     call: Option<CallGuard>,
@@ -92,7 +94,7 @@ struct Relay<S: Shape>(Option<RelayState<S>>);
 
 /// The client's streamed body for an upstream response, through `shape`.
 pub fn stream<S: Shape>(
-    resp: reqwest::Response,
+    resp: http::Response,
     call: CallGuard,
     verdict: Verdict,
     timeouts: &Timeouts,
@@ -100,7 +102,7 @@ pub fn stream<S: Shape>(
     shape: S,
 ) -> Body {
     let state = RelayState {
-        upstream: resp.bytes_stream().boxed(),
+        upstream: resp.into_body().into_data_stream().boxed(),
         shape,
         call: Some(call),
         verdict: Some(verdict),
@@ -141,7 +143,7 @@ impl<S: Shape> RelayState<S> {
         }
     }
 
-    fn on_next(&mut self, next: Option<reqwest::Result<Bytes>>) {
+    fn on_next(&mut self, next: Option<Result<Bytes, hyper::Error>>) {
         match next {
             Some(Ok(chunk)) => {
                 self.heard = Instant::now();

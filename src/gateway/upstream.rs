@@ -3,11 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
+use axum::http::header::ACCEPT;
+use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 use bytes::Bytes;
+use http_body_util::Full;
 
 use crate::error::{ApiError, ErrorKind};
-use crate::providers::{self, Outbound};
+use crate::providers::{self, Outbound, http};
 use crate::snapshot::{CredentialEntry, ProviderEntry};
 
 /// An upstream attempt that failed, with what to record and what to tell the client.
@@ -20,28 +22,37 @@ pub struct UpstreamFailure {
 
 /// Sends one request to the provider (addressed and authenticated by `providers`), waiting at
 /// most the provider's first-byte timeout for response headers.
-pub async fn send(http: &reqwest::Client, o: Outbound<'_>) -> Result<(reqwest::Response, Duration), UpstreamFailure> {
+pub async fn send(http: &http::Client, o: Outbound<'_>) -> Result<(http::Response, Duration), UpstreamFailure> {
     let provider = o.provider;
     let (url, headers) = providers::upstream_request(&o).map_err(|e| UpstreamFailure {
         class: "upstream_bad_request",
         detail: format!("provider {}: {e}", provider.name),
         error: ApiError::invalid(e).with_code("unsupported_by_provider"),
     })?;
-    let body = o.body.clone();
+    let unreachable = |detail: String| UpstreamFailure {
+        class: "upstream_io_error",
+        detail: format!("provider {}: {detail}", provider.name),
+        error: ApiError::new(ErrorKind::Upstream, format!("could not reach provider `{}`", provider.name))
+            .with_code("upstream_unreachable"),
+    };
+    let uri = http::uri(&url).map_err(unreachable)?;
+    let mut req = Request::new(Full::new(o.body.clone()));
+    *req.method_mut() = Method::POST;
+    *req.uri_mut() = uri;
+    *req.headers_mut() = headers;
+    req.headers_mut().entry(ACCEPT).or_insert(HeaderValue::from_static("*/*"));
     let started = Instant::now();
     let first_byte = Duration::from_millis(provider.timeouts.first_byte_ms);
-    let sent = tokio::time::timeout(first_byte, http.post(url).headers(headers).body(body).send()).await;
+    let sent = tokio::time::timeout(first_byte, http.request(req)).await;
     let elapsed = started.elapsed();
     match sent {
         Ok(Ok(resp)) => Ok((resp, elapsed)),
         Ok(Err(e)) => {
-            let class = if e.is_connect() { "connect_error" } else { "upstream_io_error" };
-            Err(UpstreamFailure {
-                class,
-                detail: format!("provider {}: {}", provider.name, without_url(&e)),
-                error: ApiError::new(ErrorKind::Upstream, format!("could not reach provider `{}`", provider.name))
-                    .with_code("upstream_unreachable"),
-            })
+            let mut f = unreachable(error_chain(&e));
+            if e.is_connect() {
+                f.class = "connect_error";
+            }
+            Err(f)
         }
         Err(_) => Err(UpstreamFailure {
             class: "timeout",
@@ -52,13 +63,10 @@ pub async fn send(http: &reqwest::Client, o: Outbound<'_>) -> Result<(reqwest::R
     }
 }
 
-/// reqwest errors print the URL; keep only the cause.
-fn without_url(e: &reqwest::Error) -> String {
+/// An error and its causes on one line. The client's errors do not print the URL.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
-    if let Some(url) = e.url() {
-        msg = msg.replace(url.as_str(), "<upstream>");
-    }
-    let mut source = std::error::Error::source(e);
+    let mut source = e.source();
     while let Some(s) = source {
         msg.push_str(": ");
         msg.push_str(&s.to_string());
@@ -122,6 +130,6 @@ fn provider_message(body: &[u8]) -> Option<String> {
     m.as_str().map(|s| s.chars().take(500).collect())
 }
 
-pub fn retry_after_secs(headers: &reqwest::header::HeaderMap) -> Option<u64> {
-    headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
+pub fn retry_after_secs(headers: &HeaderMap) -> Option<u64> {
+    headers.get(axum::http::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
 }

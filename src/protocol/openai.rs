@@ -5,7 +5,9 @@
 pub mod chat;
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
+use memchr::memmem;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -99,8 +101,9 @@ pub fn usage_of(body: &[u8]) -> Option<Usage> {
 /// True if a stream chunk's JSON carries a usage object (not `"usage":null`), checked
 /// without parsing so ordinary chunks cost a substring search.
 pub fn chunk_has_usage(data: &str) -> bool {
+    static USAGE: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new("\"usage\""));
     let mut rest = data;
-    while let Some(i) = rest.find("\"usage\"") {
+    while let Some(i) = USAGE.find(rest.as_bytes()) {
         rest = &rest[i + 7..];
         let after = rest.trim_start();
         if let Some(v) = after.strip_prefix(':')
@@ -131,9 +134,8 @@ pub fn chunk_usage(data: &str) -> Option<Usage> {
 /// The message of a stream chunk that is an error object (`{"error": {...}}`), as providers
 /// send when a stream fails after it started. Ordinary chunks cost a substring search.
 pub fn chunk_error(data: &str) -> Option<String> {
-    if !data.contains("\"error\"") {
-        return None;
-    }
+    static ERROR: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new("\"error\""));
+    ERROR.find(data.as_bytes())?;
     let v: Map<String, Value> = serde_json::from_str(data).ok()?;
     let e = v.get("error").filter(|e| !e.is_null())?;
     let message = e.get("message").and_then(Value::as_str).or_else(|| e.as_str()).unwrap_or("unknown error");

@@ -2,7 +2,7 @@
 //! `anthropic-version` (the client's when it sent one, else the one version there is). The
 //! base URL is the API root, as in Anthropic's SDKs (`https://api.anthropic.com`).
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::Operation;
 
@@ -34,8 +34,8 @@ pub fn headers(api_key: &str, version: Option<&HeaderValue>, request_id: &str) -
     h.insert(HeaderName::from_static("x-api-key"), key);
     let version = version.cloned().unwrap_or(HeaderValue::from_static(VERSION));
     h.insert(HeaderName::from_static("anthropic-version"), version);
-    h.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(reqwest::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+    h.insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(axum::http::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert(HeaderName::from_static("x-request-id"), v);
     }

@@ -3,8 +3,8 @@
 //! in `api-key`. The deployment is the target's upstream model name; the base URL is the
 //! resource endpoint (`https://RESOURCE.openai.azure.com`), so it has no default.
 
-use reqwest::Url;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::header::{HeaderMap, HeaderName, HeaderValue};
+use url::Url;
 
 use super::Operation;
 
@@ -43,8 +43,8 @@ pub fn headers(api_key: &str, request_id: &str) -> HeaderMap {
     let mut key = HeaderValue::from_str(api_key).unwrap_or_else(|_| HeaderValue::from_static("invalid-key-characters"));
     key.set_sensitive(true);
     h.insert(HeaderName::from_static("api-key"), key);
-    h.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(reqwest::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+    h.insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(axum::http::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert(HeaderName::from_static("x-request-id"), v);
     }

@@ -6,7 +6,7 @@
 //! credentials. The default base URL is `https://bedrock-runtime.{region}.amazonaws.com`, the
 //! region taken from the credential.
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
 use super::sigv4::{self, AwsCredentials};
@@ -56,7 +56,7 @@ pub fn request(
     let (creds, region) = credential(stored_credential)?;
     let base = base_url.replace("{region}", &region);
     let url = format!("{}{}", base.trim_end_matches('/'), bedrock::endpoint_path(model, stream)?);
-    let parsed = reqwest::Url::parse(&url).map_err(|e| format!("the Bedrock URL is not valid: {e}"))?;
+    let parsed = url::Url::parse(&url).map_err(|e| format!("the Bedrock URL is not valid: {e}"))?;
     let host = match (parsed.host_str(), parsed.port()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
         (Some(h), None) => h.to_string(),
@@ -77,8 +77,8 @@ pub fn request(
         now,
     );
     let mut h = HeaderMap::with_capacity(6);
-    h.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(reqwest::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+    h.insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(axum::http::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     for (name, value) in signed.headers {
         let mut v = HeaderValue::from_str(&value).map_err(|_| "the Bedrock credential has invalid characters")?;
         v.set_sensitive(name != "x-amz-date");

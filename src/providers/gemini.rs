@@ -1,7 +1,7 @@
 //! Gemini API upstreams: `{base_url}/v1beta/models/{model}:generateContent` (or
 //! `:streamGenerateContent?alt=sse`), the key in the `x-goog-api-key` header, never in the URL.
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::protocol::gemini;
 
@@ -17,8 +17,8 @@ pub fn headers(api_key: &str) -> HeaderMap {
     let mut key = HeaderValue::from_str(api_key).unwrap_or_else(|_| HeaderValue::from_static("invalid-key-characters"));
     key.set_sensitive(true);
     h.insert(HeaderName::from_static("x-goog-api-key"), key);
-    h.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(reqwest::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+    h.insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(axum::http::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     h
 }
 

@@ -17,7 +17,7 @@ pub mod openai;
 pub mod sigv4;
 pub mod ssrf;
 
-use reqwest::header::HeaderMap;
+use axum::http::header::HeaderMap;
 
 use crate::snapshot::{CredentialEntry, ProviderEntry};
 

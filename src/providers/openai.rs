@@ -1,6 +1,6 @@
 //! OpenAI and OpenAI-compatible upstreams: `{base_url}/chat/completions` etc. with a Bearer key.
 
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use axum::http::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 
 use super::Operation;
 
@@ -26,8 +26,8 @@ pub fn headers(api_key: &str, request_id: &str) -> HeaderMap {
         .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid-key-characters"));
     auth.set_sensitive(true);
     h.insert(AUTHORIZATION, auth);
-    h.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(reqwest::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+    h.insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(axum::http::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert(HeaderName::from_static("x-request-id"), v);
     }

@@ -135,7 +135,7 @@ impl PrivateAccess {
 /// Checks a provider base URL's shape, and its host when that is an IP literal. Host names are
 /// checked when they are resolved, by the client's resolver (see `http.rs`).
 pub fn check_base_url(raw: &str, allow_private: bool) -> Result<(), String> {
-    let url = reqwest::Url::parse(raw).map_err(|e| format!("base_url is not a valid URL: {e}"))?;
+    let url = url::Url::parse(raw).map_err(|e| format!("base_url is not a valid URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err("base_url must use http or https".into());
     }

@@ -10,7 +10,7 @@ use std::time::Instant;
 use serde_json::{Map, Value};
 
 use super::RoutingState;
-use super::health::{credential_key, target_key};
+use super::health::{Health, credential_key, target_key};
 use super::resolve::{self, Route};
 use super::rotation::{model_key, provider_key};
 use crate::billing::catalog;
@@ -141,6 +141,16 @@ pub struct Choice {
 impl Choice {
     pub fn credential(&self) -> &CredentialEntry {
         &self.route.provider.credentials[self.credential]
+    }
+
+    /// Whether a 5xx or timeout from this attempt's credential counts against the target too.
+    /// Not while another credential of the target could still be tried: then the failure is
+    /// this key's (its own breaker takes it out), and counting it on the target would shut
+    /// the healthy keys out with it. When every other key is out too, the target is blamed,
+    /// so a provider that is down for all its keys still opens the target's breaker.
+    pub fn blames_target(&self, health: &Health, now: Instant) -> bool {
+        let mut others = self.route.provider.credentials.iter().enumerate().filter(|(i, _)| *i != self.credential);
+        !others.any(|(_, c)| c.enabled && health.available(&credential_key(&c.id), now))
     }
 }
 

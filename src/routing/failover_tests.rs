@@ -188,3 +188,18 @@ fn a_target_probe_is_given_back_when_no_credential_can_use_it() {
     assert!(walk(&plan, &r, half_open).is_empty(), "the only credential is cooling");
     assert!(r.health.available(&target_key("p3", "up-backup"), half_open), "the target's probe is free again");
 }
+
+#[test]
+fn a_failing_key_blames_its_target_only_when_no_other_key_could_be_tried() {
+    let snap = snapshot();
+    let plan = Plan::build(&snap, &key(None), "main", Some(vec![])).unwrap();
+    let r = routing();
+    let t0 = Instant::now();
+    let first = Planner::new(&plan, &r).next(t0).unwrap();
+    assert_eq!(first.credential().id, "a");
+    assert!(!first.blames_target(&r.health, t0), "b could still answer for p1");
+    r.health.disable(&credential_key("b"), t0, "refused");
+    assert!(first.blames_target(&r.health, t0), "a is p1's last usable key");
+    let only = Planner::new(&Plan::build(&snap, &key(None), "backup", Some(vec![])).unwrap(), &r).next(t0).unwrap();
+    assert!(only.blames_target(&r.health, t0), "a target with one key: its failure is the target's");
+}

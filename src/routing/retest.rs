@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::health::credential_key;
-use crate::providers;
+use crate::providers::{self, http};
 use crate::snapshot::{CredentialEntry, ProviderEntry};
 use crate::state::AppState;
 use crate::store::providers as q;
@@ -30,22 +30,29 @@ pub struct Probe {
 }
 
 /// Lists the provider's models with `cred`: does the provider accept the key?
-pub async fn probe(http: &reqwest::Client, provider: &ProviderEntry, cred: &CredentialEntry) -> Probe {
+pub async fn probe(http: &http::Client, provider: &ProviderEntry, cred: &CredentialEntry) -> Probe {
     let (url, headers) = match providers::probe_request(provider, cred) {
         Ok(r) => r,
         Err(e) => return Probe { ok: false, status: None, latency: Duration::ZERO, error: Some(e) },
     };
+    let uri = match http::uri(&url) {
+        Ok(uri) => uri,
+        Err(e) => return Probe { ok: false, status: None, latency: Duration::ZERO, error: Some(e) },
+    };
+    let mut req = axum::http::Request::new(http_body_util::Full::default());
+    *req.uri_mut() = uri;
+    *req.headers_mut() = headers;
     let started = Instant::now();
     let timeout = Duration::from_millis(provider.timeouts.first_byte_ms.min(30_000));
-    let sent = http.get(url).headers(headers).timeout(timeout).send().await;
+    let sent = tokio::time::timeout(timeout, http.request(req)).await;
     let latency = started.elapsed();
     let (ok, status, error) = match sent {
-        Ok(r) if r.status().is_success() => (true, Some(r.status().as_u16()), None),
-        Ok(r) => {
+        Ok(Ok(r)) if r.status().is_success() => (true, Some(r.status().as_u16()), None),
+        Ok(Ok(r)) => {
             (false, Some(r.status().as_u16()), Some(format!("the provider answered HTTP {}", r.status().as_u16())))
         }
-        Err(e) if e.is_timeout() => (false, None, Some("the provider did not answer in time".to_string())),
-        Err(_) => (false, None, Some("the provider could not be reached".to_string())),
+        Err(_) => (false, None, Some("the provider did not answer in time".to_string())),
+        Ok(Err(_)) => (false, None, Some("the provider could not be reached".to_string())),
     };
     Probe { ok, status, latency, error }
 }

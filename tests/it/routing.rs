@@ -207,6 +207,26 @@ async fn a_burst_of_500s_opens_the_breaker_and_a_probe_closes_it() {
 }
 
 #[tokio::test]
+async fn a_key_that_always_fails_does_not_shut_out_its_targets_healthy_keys() {
+    let mock = mock().await;
+    let gw = gateway(Engine::Sqlite).await;
+    let failing = "mock:status=500";
+    let Rig { provider_id: pid, credentials: ids, model: m, key, .. } =
+        Rig::new(&gw, &mock.base_url(), &[(failing, 1), ("sk-ok", 1)], None).await;
+    for i in 0..10 {
+        assert_eq!(gw.chat(&key, hello(&m)).await.status(), 200, "call {i}");
+    }
+    let h = gw.admin_ok("GET", &format!("/api/v1/providers/{pid}/health"), None, 200).await;
+    let cred = |id: &str| h["credentials"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap().clone();
+    assert_eq!(cred(&ids[0])["health"]["state"], "open", "{h}");
+    assert_eq!(cred(&ids[1])["health"]["state"], "healthy", "{h}");
+    assert_eq!(h["targets"][0]["health"]["state"], "healthy", "{h}");
+    assert_eq!(h["targets"][0]["health"]["recent_error_rate"], 0.0, "the other key answered every call: {h}");
+    assert!(count(&mock, failing) >= 4, "tried until its own breaker opened");
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn an_unreachable_provider_fails_over_to_the_next_target() {
     let mock = mock().await;
     let gw = gateway(Engine::Sqlite).await;
