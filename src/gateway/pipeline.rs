@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::adapter::Inbound;
@@ -144,7 +144,7 @@ impl Forward<'_> {
                 let h = out.headers_mut();
                 h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
                 h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-                h.insert("x-tollgate-overhead-ms", ms_header(overhead));
+                h.insert(X_TOLLGATE_OVERHEAD_MS.clone(), ms_header(overhead));
                 rate_headers::insert(h, dialect, &rate, ratelimit::now_us());
                 Ok(out)
             }
@@ -181,6 +181,10 @@ fn fail(call: CallGuard, f: UpstreamFailure) -> ApiError {
     f.error
 }
 
+// Parsed once: a `&str` header name is validated again on every insert.
+static X_TOLLGATE_OVERHEAD_MS: HeaderName = HeaderName::from_static("x-tollgate-overhead-ms");
+static X_TOLLGATE_COST: HeaderName = HeaderName::from_static("x-tollgate-cost");
+
 fn ms_header(d: Duration) -> HeaderValue {
     HeaderValue::from_str(&format!("{:.3}", d.as_secs_f64() * 1000.0)).expect("digits")
 }
@@ -195,7 +199,7 @@ fn json_response(
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, content_type.unwrap_or(HeaderValue::from_static("application/json")));
-    h.insert("x-tollgate-cost", HeaderValue::from_str(&format_credits(cost)).expect("digits"));
-    h.insert("x-tollgate-overhead-ms", ms_header(overhead));
+    h.insert(X_TOLLGATE_COST.clone(), HeaderValue::from_str(&format_credits(cost)).expect("digits"));
+    h.insert(X_TOLLGATE_OVERHEAD_MS.clone(), ms_header(overhead));
     resp
 }

@@ -7,35 +7,46 @@
 //! gets no header for it. Every handler writes its headers through [`render`], so both
 //! dialects report the same numbers.
 
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::billing::ratelimit::{RateState, Window};
 use crate::error::Dialect;
 
 /// The headers for `state`, resets counted from `now_us` (Unix microseconds).
 pub fn render(dialect: Dialect, state: &RateState, now_us: i64) -> Vec<(&'static str, HeaderValue)> {
-    let mut out = Vec::new();
     let names = match dialect {
-        Dialect::OpenAi => OPENAI,
-        Dialect::Anthropic => ANTHROPIC,
+        Dialect::OpenAi => &OPENAI,
+        Dialect::Anthropic => &ANTHROPIC,
     };
-    for (window, [limit, remaining, reset]) in [(state.requests, names[0]), (state.tokens, names[1])] {
+    let mut out = Vec::new();
+    each(dialect, state, now_us, |window, slot, value| out.push((names[window][slot], value)));
+    out
+}
+
+/// Adds [`render`]'s headers to a response's, under names parsed once: this runs on every
+/// answer, and a `&str` name is validated again on each insert.
+pub fn insert(headers: &mut HeaderMap, dialect: Dialect, state: &RateState, now_us: i64) {
+    let names = match dialect {
+        Dialect::OpenAi => &OPENAI_NAMES,
+        Dialect::Anthropic => &ANTHROPIC_NAMES,
+    };
+    each(dialect, state, now_us, |window, slot, value| {
+        headers.insert(names[window][slot].clone(), value);
+    });
+}
+
+/// Each header's value, by window (0 requests, 1 tokens) and slot (0 limit, 1 remaining,
+/// 2 reset).
+fn each(dialect: Dialect, state: &RateState, now_us: i64, mut put: impl FnMut(usize, usize, HeaderValue)) {
+    for (i, window) in [state.requests, state.tokens].into_iter().enumerate() {
         let Some(w) = window else { continue };
-        out.push((limit, HeaderValue::from(w.limit)));
-        out.push((remaining, HeaderValue::from(w.remaining.max(0))));
+        put(i, 0, HeaderValue::from(w.limit));
+        put(i, 1, HeaderValue::from(w.remaining.max(0)));
         let reset_text = match dialect {
             Dialect::OpenAi => duration_text(w.reset_at_us - now_us),
             Dialect::Anthropic => instant_text(&w, now_us),
         };
-        out.push((reset, HeaderValue::from_str(&reset_text).expect("ascii")));
-    }
-    out
-}
-
-/// Adds [`render`]'s headers to a response's.
-pub fn insert(headers: &mut HeaderMap, dialect: Dialect, state: &RateState, now_us: i64) {
-    for (name, value) in render(dialect, state, now_us) {
-        headers.insert(name, value);
+        put(i, 2, HeaderValue::from_str(&reset_text).expect("ascii"));
     }
 }
 
@@ -54,6 +65,14 @@ const ANTHROPIC: Names = [
     ],
     ["anthropic-ratelimit-tokens-limit", "anthropic-ratelimit-tokens-remaining", "anthropic-ratelimit-tokens-reset"],
 ];
+
+static OPENAI_NAMES: [[HeaderName; 3]; 2] = header_names(&OPENAI);
+static ANTHROPIC_NAMES: [[HeaderName; 3]; 2] = header_names(&ANTHROPIC);
+
+const fn header_names(n: &Names) -> [[HeaderName; 3]; 2] {
+    let name = HeaderName::from_static;
+    [[name(n[0][0]), name(n[0][1]), name(n[0][2])], [name(n[1][0]), name(n[1][1]), name(n[1][2])]]
+}
 
 /// A duration the way OpenAI writes its reset headers: `20ms`, `1.5s`, `6m0s`.
 fn duration_text(us: i64) -> String {
