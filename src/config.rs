@@ -236,15 +236,13 @@ impl Config {
             self.allow_private_upstreams = parse_bool("TOLLGATE_ALLOW_PRIVATE_UPSTREAMS", &v)?;
         }
         if let Some(v) = non_empty("TOLLGATE_MAX_BODY_BYTES") {
-            self.max_body_bytes = v.parse().map_err(|_| format!("TOLLGATE_MAX_BODY_BYTES: not a number: {v}"))?;
+            self.max_body_bytes = parse_number("TOLLGATE_MAX_BODY_BYTES", &v)?;
         }
         if let Some(v) = non_empty("TOLLGATE_SHUTDOWN_GRACE_SECS") {
-            self.shutdown_grace_secs =
-                v.parse().map_err(|_| format!("TOLLGATE_SHUTDOWN_GRACE_SECS: not a number: {v}"))?;
+            self.shutdown_grace_secs = parse_number("TOLLGATE_SHUTDOWN_GRACE_SECS", &v)?;
         }
         if let Some(v) = non_empty("TOLLGATE_STREAM_KEEPALIVE_MS") {
-            self.stream_keepalive_ms =
-                v.parse().map_err(|_| format!("TOLLGATE_STREAM_KEEPALIVE_MS: not a number: {v}"))?;
+            self.stream_keepalive_ms = parse_number("TOLLGATE_STREAM_KEEPALIVE_MS", &v)?;
         }
         if let Some(v) = non_empty("TOLLGATE_METRICS_PUBLIC") {
             self.metrics_public = parse_bool("TOLLGATE_METRICS_PUBLIC", &v)?;
@@ -253,16 +251,13 @@ impl Config {
             self.image_fetch.allow_private = AllowPrivate::parse_env(&v);
         }
         if let Some(v) = non_empty("TOLLGATE_IMAGE_FETCH_TIMEOUT_MS") {
-            self.image_fetch.timeout_ms =
-                v.parse().map_err(|_| format!("TOLLGATE_IMAGE_FETCH_TIMEOUT_MS: not a number: {v}"))?;
+            self.image_fetch.timeout_ms = parse_number("TOLLGATE_IMAGE_FETCH_TIMEOUT_MS", &v)?;
         }
         if let Some(v) = non_empty("TOLLGATE_IMAGE_FETCH_MAX_BYTES") {
-            self.image_fetch.max_bytes =
-                v.parse().map_err(|_| format!("TOLLGATE_IMAGE_FETCH_MAX_BYTES: not a number: {v}"))?;
+            self.image_fetch.max_bytes = parse_number("TOLLGATE_IMAGE_FETCH_MAX_BYTES", &v)?;
         }
         if let Some(v) = non_empty("TOLLGATE_IMAGE_FETCH_MAX_IMAGES") {
-            self.image_fetch.max_images =
-                v.parse().map_err(|_| format!("TOLLGATE_IMAGE_FETCH_MAX_IMAGES: not a number: {v}"))?;
+            self.image_fetch.max_images = parse_number("TOLLGATE_IMAGE_FETCH_MAX_IMAGES", &v)?;
         }
         if let Some(v) = non_empty("TOLLGATE_LOG_FORMAT") {
             self.log_format = v;
@@ -314,6 +309,10 @@ impl Config {
             None => format!("sqlite://{}", self.data_dir.join("tollgate.db").display()),
         }
     }
+}
+
+fn parse_number<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, String> {
+    v.trim().parse().map_err(|_| format!("{name}: not a number: {v}"))
 }
 
 fn parse_bool(name: &str, v: &str) -> Result<bool, String> {
