@@ -110,11 +110,19 @@ fn refresh_prices(from: &str, out: &std::path::Path) -> Result<(), String> {
     let text = if from.starts_with("http://") || from.starts_with("https://") {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
         runtime.block_on(async {
-            let resp = reqwest::get(from).await.map_err(|e| format!("cannot download {from}: {e}"))?;
+            use http_body_util::BodyExt;
+            use tollgate::providers::http;
+            let failed = |e: &dyn std::fmt::Display| format!("cannot download {from}: {e}");
+            // The operator names the source, so a private mirror is allowed.
+            let client = http::client(true, &tollgate::config::Timeouts::default());
+            let req = http::request(axum::http::Method::GET, from, Default::default(), Default::default())
+                .map_err(|e| failed(&e))?;
+            let resp = client.request(req).await.map_err(|e| failed(&e))?;
             if !resp.status().is_success() {
-                return Err(format!("cannot download {from}: HTTP {}", resp.status()));
+                return Err(failed(&format!("HTTP {}", resp.status())));
             }
-            resp.text().await.map_err(|e| format!("cannot download {from}: {e}"))
+            let body = resp.into_body().collect().await.map_err(|e| failed(&e))?.to_bytes();
+            String::from_utf8(body.to_vec()).map_err(|e| failed(&e))
         })?
     } else {
         std::fs::read_to_string(from).map_err(|e| format!("cannot read {from}: {e}"))?

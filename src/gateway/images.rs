@@ -196,7 +196,7 @@ fn refused(error: ApiError, what: &str, detail: &str) -> UpstreamFailure {
 
 /// `scheme://host[:port]/path`, with `?…` when the URL had a query.
 fn shown(url: &str) -> String {
-    let Ok(mut u) = reqwest::Url::parse(url) else {
+    let Ok(mut u) = url::Url::parse(url) else {
         return "(invalid)".into();
     };
     let had_query = u.query().is_some();
@@ -208,7 +208,7 @@ fn shown(url: &str) -> String {
 }
 
 fn host(url: &str) -> String {
-    reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_else(|| "(none)".into())
+    url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_else(|| "(none)".into())
 }
 
 #[cfg(test)]

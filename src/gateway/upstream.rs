@@ -3,10 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use axum::http::header::ACCEPT;
-use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use bytes::Bytes;
-use http_body_util::Full;
 
 use crate::error::{ApiError, ErrorKind};
 use crate::providers::{self, Outbound, http};
@@ -35,12 +33,7 @@ pub async fn send(http: &http::Client, o: Outbound<'_>) -> Result<(http::Respons
         error: ApiError::new(ErrorKind::Upstream, format!("could not reach provider `{}`", provider.name))
             .with_code("upstream_unreachable"),
     };
-    let uri = http::uri(&url).map_err(unreachable)?;
-    let mut req = Request::new(Full::new(o.body.clone()));
-    *req.method_mut() = Method::POST;
-    *req.uri_mut() = uri;
-    *req.headers_mut() = headers;
-    req.headers_mut().entry(ACCEPT).or_insert(HeaderValue::from_static("*/*"));
+    let req = http::request(Method::POST, &url, headers, o.body.clone()).map_err(unreachable)?;
     let started = Instant::now();
     let first_byte = Duration::from_millis(provider.timeouts.first_byte_ms);
     let sent = tokio::time::timeout(first_byte, http.request(req)).await;

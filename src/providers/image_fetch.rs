@@ -10,22 +10,24 @@
 
 pub mod sniff;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, USER_AGENT};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use bytes::{Bytes, BytesMut};
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
-use reqwest::{StatusCode, Url};
+use http_body_util::BodyExt;
+use url::Url;
 
+use super::http;
 use super::ssrf::PrivateAccess;
 use crate::config::ImageFetchConfig;
 
 /// Hops followed before giving up; each is checked like the first URL.
 pub const MAX_REDIRECTS: usize = 3;
 
-const USER_AGENT: &str = concat!("Tollgate/", env!("CARGO_PKG_VERSION"), " (image fetch for an AI gateway)");
+const GATEWAY_AGENT: &str = concat!("Tollgate/", env!("CARGO_PKG_VERSION"), " (image fetch for an AI gateway)");
 
 /// The formats both inline-image providers are asked for (what [`sniff`] recognises).
 const ACCEPT_IMAGES: &str = "image/png, image/jpeg, image/gif, image/webp";
@@ -39,7 +41,8 @@ pub struct Fetched {
 
 /// The client and limits of image fetching (one per process, in `AppState`).
 pub struct ImageFetcher {
-    client: reqwest::Client,
+    /// The shared client build with the fetch address policy (`http::fetch_client`).
+    client: http::Client,
     access: Arc<PrivateAccess>,
     max_bytes: u64,
     /// For the whole of a request's images (applied by the caller).
@@ -52,16 +55,8 @@ impl ImageFetcher {
     pub fn new(config: &ImageFetchConfig) -> ImageFetcher {
         let access = Arc::new(PrivateAccess::from_config(&config.allow_private));
         let timeout = Duration::from_millis(config.timeout_ms);
-        let client = reqwest::Client::builder()
-            .dns_resolver(Arc::new(CheckedResolver { access: access.clone() }))
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .user_agent(USER_AGENT)
-            // The whole fetch is bounded by the caller's deadline (one for a request's images).
-            .connect_timeout(timeout)
-            .pool_max_idle_per_host(4)
-            .build()
-            .expect("the image fetch client builds");
+        // The whole fetch is bounded by the caller's deadline (one for a request's images).
+        let client = http::fetch_client(access.clone(), timeout);
         ImageFetcher { client, access, max_bytes: config.max_bytes, timeout, max_images: config.max_images }
     }
 
@@ -71,8 +66,8 @@ impl ImageFetcher {
         let mut url = check_url(raw, &self.access)?;
         let mut hops = 0;
         loop {
-            let resp =
-                self.client.get(url.clone()).header(ACCEPT, ACCEPT_IMAGES).send().await.map_err(|e| cause(&e))?;
+            let req = http::request(Method::GET, url.as_str(), fetch_headers(), Bytes::new())?;
+            let resp = self.client.request(req).await.map_err(|e| cause(&e))?;
             let status = resp.status();
             if !is_redirect(status) {
                 if !status.is_success() {
@@ -92,7 +87,7 @@ impl ImageFetcher {
     }
 
     /// The body, within the size cap, if its first bytes are an image's.
-    async fn read(&self, mut resp: reqwest::Response) -> Result<Fetched, String> {
+    async fn read(&self, resp: http::Response) -> Result<Fetched, String> {
         let max = self.max_bytes;
         let too_large = || format!("the image is larger than the {max}-byte limit");
         let declared = resp.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
@@ -104,11 +99,14 @@ impl ImageFetcher {
         let capacity = declared.unwrap_or(0).min(max) as usize;
         let mut body = BytesMut::with_capacity(capacity);
         let mut media_type = None;
-        while let Some(chunk) = resp.chunk().await.map_err(|e| cause(&e))? {
+        let mut incoming = resp.into_body();
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(|_| "the body could not be read".to_string())?;
+            let Some(chunk) = frame.data_ref() else { continue };
             if body.len() as u64 + chunk.len() as u64 > max {
                 return Err(too_large());
             }
-            body.extend_from_slice(&chunk);
+            body.extend_from_slice(chunk);
             // Decided as soon as the first bytes are in: a non-image stops here.
             if media_type.is_none() && body.len() >= sniff::SNIFF_LEN {
                 media_type = Some(sniff::image_type(&body).ok_or_else(not_an_image)?);
@@ -147,60 +145,24 @@ pub fn check_url(raw: &str, access: &PrivateAccess) -> Result<Url, String> {
     Ok(url)
 }
 
-/// The reason a request failed, without the URL reqwest would print.
-fn cause(e: &reqwest::Error) -> String {
-    let mut source: Option<&dyn std::error::Error> = Some(e);
-    while let Some(s) = source {
-        if let Some(refused) = s.downcast_ref::<Refused>() {
-            return refused.0.to_string();
-        }
-        source = s.source();
-    }
-    if e.is_timeout() {
-        "timed out".into()
+/// What every fetch sends: the image types wanted and who is asking. No cookies, no
+/// compression asked for.
+fn fetch_headers() -> HeaderMap {
+    let mut h = HeaderMap::with_capacity(2);
+    h.insert(ACCEPT, HeaderValue::from_static(ACCEPT_IMAGES));
+    h.insert(USER_AGENT, HeaderValue::from_static(GATEWAY_AGENT));
+    h
+}
+
+/// The reason a request failed, fit for the client: the address policy's refusal as it is,
+/// otherwise only the kind of failure (an error's text could repeat the URL).
+fn cause(e: &hyper_util::client::legacy::Error) -> String {
+    if let Some(refused) = http::refusal(e) {
+        refused.to_string()
     } else if e.is_connect() {
         "could not connect to the host".into()
-    } else if e.is_body() || e.is_decode() {
-        "the body could not be read".into()
     } else {
         "the request failed".into()
-    }
-}
-
-/// A resolution the policy refused (found again in the error's source chain by [`cause`]).
-#[derive(Debug)]
-struct Refused(&'static str);
-
-impl std::fmt::Display for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
-impl std::error::Error for Refused {}
-
-/// Resolves a host and refuses it if any of its addresses is not permitted: a name that
-/// mixes public and private answers is not an image host worth the risk.
-struct CheckedResolver {
-    access: Arc<PrivateAccess>,
-}
-
-impl Resolve for CheckedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let access = self.access.clone();
-        Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
-                .await
-                .map_err(|_| Box::new(Refused("the host could not be resolved")))?
-                .collect();
-            if addrs.is_empty() {
-                return Err(Box::new(Refused("the host could not be resolved")) as _);
-            }
-            if addrs.iter().any(|a| !access.permits(a.ip())) {
-                return Err(Box::new(Refused("host resolves to a private address")) as _);
-            }
-            Ok(Box::new(addrs.into_iter()) as Addrs)
-        })
     }
 }
 

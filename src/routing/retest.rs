@@ -31,17 +31,12 @@ pub struct Probe {
 
 /// Lists the provider's models with `cred`: does the provider accept the key?
 pub async fn probe(http: &http::Client, provider: &ProviderEntry, cred: &CredentialEntry) -> Probe {
-    let (url, headers) = match providers::probe_request(provider, cred) {
-        Ok(r) => r,
+    let req = providers::probe_request(provider, cred)
+        .and_then(|(url, headers)| http::request(axum::http::Method::GET, &url, headers, bytes::Bytes::new()));
+    let req = match req {
+        Ok(req) => req,
         Err(e) => return Probe { ok: false, status: None, latency: Duration::ZERO, error: Some(e) },
     };
-    let uri = match http::uri(&url) {
-        Ok(uri) => uri,
-        Err(e) => return Probe { ok: false, status: None, latency: Duration::ZERO, error: Some(e) },
-    };
-    let mut req = axum::http::Request::new(http_body_util::Full::default());
-    *req.uri_mut() = uri;
-    *req.headers_mut() = headers;
     let started = Instant::now();
     let timeout = Duration::from_millis(provider.timeouts.first_byte_ms.min(30_000));
     let sent = tokio::time::timeout(timeout, http.request(req)).await;
