@@ -62,8 +62,9 @@ pub struct Ask<'a> {
 }
 
 /// Sends the request (built per route by `inbound`: each route's provider may speak another
-/// protocol, and its body may first need image URLs fetched, whose failure ends the call) until an upstream answers with success headers (and, unless streaming, a whole
-/// body); otherwise the failure the client should see.
+/// protocol, and its body may first need image URLs fetched, whose failure ends the call)
+/// until an upstream answers with success headers (and, unless streaming, a whole body);
+/// otherwise the failure the client should see.
 pub async fn send(
     state: &Arc<AppState>,
     plan: &Plan,

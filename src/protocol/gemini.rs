@@ -39,8 +39,8 @@
 //! inside a tool result travel as `inlineData` parts right after the `functionResponse`.
 //! Refused: image URLs (Gemini takes only its own `fileData` URIs: the gateway fetches a URL
 //! itself and swaps the bytes in before conversion, see `gateway/images.rs`; one that still
-//! reaches here is refused), a tool result whose call is not in the conversation (Gemini needs its name),
-//! documents other than inline PDF.
+//! reaches here is refused), a tool result whose call is not in the conversation (Gemini
+//! needs its name), documents other than inline PDF.
 //!
 //! Deliberate losses, Gemini → IR: candidates other than the first, `safetyRatings`,
 //! `citationMetadata`, grounding, `logprobs`, and parts with no IR form

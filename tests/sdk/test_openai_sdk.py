@@ -242,20 +242,14 @@ def test_tool_result_round_trip(client, gateway):
 
 
 def test_streamed_tool_call_reassembles(client, gateway):
-    calls: dict[int, dict[str, str]] = {}
-    finish_reason = None
-    stream = client.chat.completions.create(
-        model=gateway.model, messages=WEATHER_QUESTION, tools=[WEATHER_TOOL], stream=True
+    chunks = list(
+        client.chat.completions.create(
+            model=gateway.model, messages=WEATHER_QUESTION, tools=[WEATHER_TOOL], stream=True
+        )
     )
-    for chunk in stream:
-        for choice in chunk.choices:
-            for delta in choice.delta.tool_calls or []:
-                call = calls.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
-                call["id"] = delta.id or call["id"]
-                if delta.function is not None:
-                    call["name"] += delta.function.name or ""
-                    call["arguments"] += delta.function.arguments or ""
-            finish_reason = choice.finish_reason or finish_reason
+    calls = streamed_calls(chunks)
+    reasons = [c.finish_reason for chunk in chunks for c in chunk.choices if c.finish_reason]
+    finish_reason = reasons[-1] if reasons else None
 
     assert list(calls) == [0]
     assert calls[0]["id"]
