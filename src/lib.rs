@@ -21,6 +21,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod gateway;
+pub mod jobs;
 pub mod metrics;
 pub mod protocol;
 pub mod providers;
@@ -96,7 +97,7 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
         db,
         config,
     });
-    routing::retest::resume(&state).await?;
+    jobs::retest::resume(&state).await?;
     Ok((state, writer))
 }
 
