@@ -29,6 +29,7 @@ pub async fn list(State(state): State<Arc<AppState>>, Query(q): Query<CatalogQue
                 "max_output_tokens": m.max_output_tokens})
         })
         .collect();
-    let counts: serde_json::Map<String, Value> = c.counts().into_iter().map(|(k, n)| (k.to_string(), n.into())).collect();
+    let counts: serde_json::Map<String, Value> =
+        c.counts().into_iter().map(|(k, n)| (k.to_string(), n.into())).collect();
     Json(json!({"object": "list", "source": c.source, "models_by_provider": counts, "data": data})).into_response()
 }

@@ -180,7 +180,8 @@ impl CatalogFile {
     }
 
     pub fn poll(&mut self) -> Polled {
-        let stamp = std::fs::metadata(&self.path).ok().map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
+        let stamp =
+            std::fs::metadata(&self.path).ok().map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
         if stamp == self.seen {
             return Polled::Unchanged;
         }
@@ -236,7 +237,8 @@ mod tests {
         let c = embedded();
         assert!(c.source.contains("LiteLLM"), "{}", c.source);
         let counts: HashMap<&str, usize> = c.counts().into_iter().collect();
-        for (kind, at_least) in [("openai", 130), ("anthropic", 20), ("azure-openai", 200), ("gemini", 50), ("bedrock", 450)]
+        for (kind, at_least) in
+            [("openai", 130), ("anthropic", 20), ("azure-openai", 200), ("gemini", 50), ("bedrock", 450)]
         {
             assert!(counts.get(kind).copied().unwrap_or(0) >= at_least, "{kind}: {counts:?}");
         }

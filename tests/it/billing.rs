@@ -197,7 +197,8 @@ async fn refresh_prices_updates_a_running_gateways_catalog_without_a_restart() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stdout).contains("wrote 1 models"));
     assert!(gw.data_dir().join("prices.json").exists());
-    let cost = |resp: &reqwest::Response| resp.headers().get("x-tollgate-cost").map(|v| v.to_str().unwrap().to_string());
+    let cost =
+        |resp: &reqwest::Response| resp.headers().get("x-tollgate-cost").map(|v| v.to_str().unwrap().to_string());
     let mut priced = None;
     for _ in 0..50 {
         let resp = gw.chat(&f.key, json!({"model": direct, "messages": msgs})).await;

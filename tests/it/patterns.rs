@@ -23,9 +23,7 @@ async fn a_pattern_model_serves_every_name_it_matches_priced_from_the_catalog_or
         .await;
     let path = format!("/api/v1/providers/{}/credentials", p["id"].as_str().unwrap());
     gw.admin_ok("POST", &path, Some(json!({"api_key": PROVIDER_KEY})), 201).await;
-    let model = |name: &str, target: &str, provider: &str, pricing: Value| {
-        json!({"name": name, "targets": [{"provider": provider, "model": target}], "pricing": pricing})
-    };
+    let model = |name: &str, target: &str, provider: &str, pricing: Value| json!({"name": name, "targets": [{"provider": provider, "model": target}], "pricing": pricing});
     for body in [
         model("claude-*", "claude-*", &anthropic, Value::Null),
         // More specific: its own price, its own provider.
@@ -48,7 +46,8 @@ async fn a_pattern_model_serves_every_name_it_matches_priced_from_the_catalog_or
     let resp = gw.chat(&f.key, json!({"model": "claude-opus-4-7", "messages": msgs})).await;
     assert_eq!(resp.headers()["x-tollgate-cost"], "0.0015");
     assert_eq!(mock.last_request().unwrap().body["model"], "claude-opus-4-7");
-    let resp = gw.messages(&f.key, json!({"model": "vendor/claude-sonnet-4-5", "max_tokens": 64, "messages": msgs})).await;
+    let resp =
+        gw.messages(&f.key, json!({"model": "vendor/claude-sonnet-4-5", "max_tokens": 64, "messages": msgs})).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(mock.last_request().unwrap().body["model"], "claude-sonnet-4-5");
 
