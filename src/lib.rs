@@ -22,7 +22,9 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod gateway;
+pub mod guards;
 pub mod metrics;
+pub mod network;
 pub mod protocol;
 pub mod providers;
 pub mod routing;
@@ -32,6 +34,7 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod testing;
+pub mod throttle;
 pub mod usage;
 
 use std::sync::Arc;
@@ -94,6 +97,8 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
         accounts,
         budgets,
         limiter: Arc::default(),
+        trusted_proxies: throttle::client_addr::TrustedProxies::parse(&config.client_address.trusted_proxies)?,
+        auth_throttle: throttle::FailureThrottle::new(config.auth_throttle.policy()),
         metrics: metrics::Metrics::default(),
         usage,
         vault,
@@ -123,8 +128,12 @@ pub async fn serve(
             tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
         }
     });
+    // Connection info gives every request its peer address (`guards::client_addr`).
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let mut server =
-        tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await });
+        tokio::spawn(
+            async move { axum::serve(listener, service).with_graceful_shutdown(stop.cancelled_owned()).await },
+        );
     let served = tokio::select! {
         r = &mut server => r,
         _ = shutdown.cancelled() => match tokio::time::timeout(grace, &mut server).await {

@@ -7,6 +7,7 @@ mod setup;
 
 mod anthropic;
 mod anthropic_provider;
+mod auth_throttle;
 mod azure;
 mod billing;
 mod durability;
