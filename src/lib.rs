@@ -17,12 +17,15 @@ pub mod admin;
 pub mod app;
 pub mod billing;
 pub mod bootstrap;
+pub mod catalog_reload;
 pub mod clock;
 pub mod config;
 pub mod error;
 pub mod gateway;
+pub mod guards;
 pub mod jobs;
 pub mod metrics;
+pub mod network;
 pub mod protocol;
 pub mod providers;
 pub mod routing;
@@ -32,6 +35,7 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod testing;
+pub mod throttle;
 pub mod usage;
 
 use std::sync::Arc;
@@ -78,19 +82,24 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
     let spend =
         store::calls::spend_by_day(&db, billing::budgets::window_start(now)).await.map_err(|e| e.to_string())?;
     budgets.load(spend, now);
-    let snapshot = Snapshot::load(&db, &vault, config.timeouts).await.map_err(|e| e.to_string())?;
+    let mut catalog_file = billing::catalog::CatalogFile::new(&config.data_dir);
+    let catalog = catalog_file.load()?;
+    let snapshot = Snapshot::load(&db, &vault, config.timeouts, catalog.clone()).await.map_err(|e| e.to_string())?;
     let (usage, writer) =
         usage::start(db.clone(), &journal_dir, quarantine).map_err(|e| format!("usage journal: {e}"))?;
     let state = Arc::new(AppState {
         http: providers::http::client(config.allow_private_upstreams, &config.timeouts),
         images: providers::image_fetch::ImageFetcher::new(&config.image_fetch),
         snapshot: ArcSwap::from_pointee(snapshot),
+        catalog: ArcSwap::new(catalog),
         routing: routing::RoutingState::new(routing::settings::RoutingSettings::from_env()),
         reload_lock: tokio::sync::Mutex::new(()),
         admin_key_hashes,
         accounts,
         budgets,
         limiter: Arc::default(),
+        trusted_proxies: throttle::client_addr::TrustedProxies::parse(&config.client_address.trusted_proxies)?,
+        auth_throttle: throttle::FailureThrottle::new(config.auth_throttle.policy()),
         metrics: metrics::Metrics::default(),
         usage,
         vault,
@@ -98,6 +107,7 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
         config,
     });
     jobs::retest::resume(&state).await?;
+    tokio::spawn(catalog_reload::watch(Arc::downgrade(&state), catalog_file));
     Ok((state, writer))
 }
 
@@ -119,8 +129,12 @@ pub async fn serve(
             tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
         }
     });
+    // Connection info gives every request its peer address (`guards::client_addr`).
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let mut server =
-        tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await });
+        tokio::spawn(
+            async move { axum::serve(listener, service).with_graceful_shutdown(stop.cancelled_owned()).await },
+        );
     let served = tokio::select! {
         r = &mut server => r,
         _ = shutdown.cancelled() => match tokio::time::timeout(grace, &mut server).await {

@@ -6,6 +6,7 @@ use arc_swap::ArcSwap;
 
 use crate::billing::accounts::Accounts;
 use crate::billing::budgets::Budgets;
+use crate::billing::catalog::Catalog;
 use crate::billing::ratelimit::RateLimiter;
 use crate::config::Config;
 use crate::error::ApiError;
@@ -15,6 +16,8 @@ use crate::secrets::api_keys;
 use crate::secrets::vault::Vault;
 use crate::snapshot::Snapshot;
 use crate::store::Db;
+use crate::throttle::FailureThrottle;
+use crate::throttle::client_addr::{AddrKey, TrustedProxies};
 use crate::usage::UsageLog;
 
 pub struct AppState {
@@ -23,6 +26,9 @@ pub struct AppState {
     pub vault: Vault,
     /// The configuration the hot path reads; replaced whole by [`AppState::reload`].
     pub snapshot: ArcSwap<Snapshot>,
+    /// The price catalog in effect (the data directory's, else the compiled-in one); every
+    /// snapshot is built with it.
+    pub catalog: ArcSwap<Catalog>,
     /// Health, rotations and the retry budget: kept across snapshot reloads.
     pub routing: RoutingState,
     pub accounts: Arc<Accounts>,
@@ -30,6 +36,10 @@ pub struct AppState {
     pub budgets: Arc<Budgets>,
     /// Requests, tokens per minute and concurrency per key and user.
     pub limiter: Arc<RateLimiter>,
+    /// Whose `X-Forwarded-For` names the client (`guards::client_addr`).
+    pub trusted_proxies: TrustedProxies,
+    /// Authentication failures per client address (`guards::auth_throttle`).
+    pub auth_throttle: FailureThrottle<AddrKey>,
     pub usage: UsageLog,
     /// Counters and histograms for `GET /metrics` (atomics, no lock on the request path).
     pub metrics: Metrics,
@@ -46,7 +56,7 @@ impl AppState {
     /// Rebuilds the snapshot from the database; called after every management write.
     pub async fn reload(&self) -> Result<(), ApiError> {
         let _guard = self.reload_lock.lock().await;
-        let snap = Snapshot::load(&self.db, &self.vault, self.config.timeouts).await?;
+        let snap = Snapshot::load(&self.db, &self.vault, self.config.timeouts, self.catalog.load_full()).await?;
         self.metrics.forget_deleted(&snap);
         self.snapshot.store(Arc::new(snap));
         Ok(())

@@ -7,6 +7,7 @@ mod setup;
 
 mod anthropic;
 mod anthropic_provider;
+mod auth_throttle;
 mod azure;
 mod billing;
 mod durability;
@@ -15,6 +16,7 @@ mod images;
 mod limits;
 mod management;
 mod metrics;
+mod patterns;
 mod provider_kinds;
 mod provider_wire;
 mod resilience;
