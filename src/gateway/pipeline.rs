@@ -53,7 +53,7 @@ pub fn refused(request_id: &str, dialect: Dialect, e: ApiError) -> Response {
 /// `models` fallbacks first, taken out of the body: they are the gateway's, not the upstream's).
 pub fn plan(caller: &Caller, inbound: &mut Inbound) -> Result<Plan, ApiError> {
     let model = &inbound.model;
-    if !caller.key.may_use(model) {
+    if !caller.snapshot.key_may_use(&caller.key, model) {
         return Err(if resolve::is_known(&caller.snapshot, model) {
             resolve::forbidden_model(model)
         } else {

@@ -16,6 +16,7 @@ mod images;
 mod limits;
 mod management;
 mod metrics;
+mod patterns;
 mod provider_kinds;
 mod provider_wire;
 mod resilience;
