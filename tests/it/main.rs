@@ -25,3 +25,4 @@ mod routing;
 mod routing_fixture;
 mod sdk;
 mod traffic;
+mod upstream_answers;
