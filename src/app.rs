@@ -20,9 +20,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::error::{ApiError, Dialect, ErrorKind};
+use crate::error::{ApiError, ErrorKind};
 use crate::gateway::request_id;
 use crate::guards;
+use crate::protocol::Dialect;
 use crate::state::AppState;
 
 pub fn app(state: Arc<AppState>) -> Router {

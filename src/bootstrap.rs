@@ -74,7 +74,7 @@ pub async fn apply_declared(config: &Config, db: &Db, vault: &Vault) -> Result<(
 }
 
 async fn apply_provider(config: &Config, db: &Db, vault: &Vault, p: &DeclaredProvider) -> Result<(), String> {
-    let kind = crate::providers::ProviderKind::parse(&p.kind)?;
+    let kind = crate::providers::kind::ProviderKind::parse(&p.kind)?;
     crate::providers::check_settings(kind, p.base_url.as_deref(), p.api_version.as_deref())?;
     if let Some(url) = &p.base_url {
         crate::providers::ssrf::check_base_url(url, config.allow_private_upstreams)?;

@@ -13,7 +13,7 @@ use crate::billing::catalog::{self, Catalog};
 use crate::billing::limits::{Limits, Period};
 use crate::billing::pricing::Pricing;
 use crate::config::Timeouts;
-use crate::providers::ProviderKind;
+use crate::providers::kind::ProviderKind;
 use crate::secrets::vault::Vault;
 use crate::store::{self, Db};
 

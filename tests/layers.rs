@@ -13,19 +13,6 @@ use std::path::{Path, PathBuf};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-/// Faults that stand today and are being removed (issue 15): each is `from -> to` for an arrow
-/// against the rule, or `circle: a b ...` for files that import each other. A fault not listed
-/// here fails the test, and so does a listed one that is gone (strike it).
-const KNOWN: &[&str] = &[
-    "circle: billing/accounts.rs billing/reservations.rs",
-    "circle: gateway/admission.rs gateway/call.rs",
-    "circle: providers/mod.rs snapshot.rs",
-];
-
-/// The same for `mock-provider/src/`.
-const MOCK_KNOWN: &[&str] =
-    &["circle: anthropic.rs anthropic_stream.rs", "circle: chat.rs chat_json.rs chat_stream.rs"];
-
 #[test]
 fn src_imports_run_down_the_layers_only() {
     let layers = layer_rule();
@@ -40,13 +27,10 @@ fn src_imports_run_down_the_layers_only() {
             .max_by_key(|(_, entry)| entry.len())
             .map(|(i, _)| i)
     };
-    let mut faults: BTreeMap<String, String> = BTreeMap::new();
+    let mut faults = Vec::new();
     for file in krate.files.values() {
         if layer_of(file).is_none() {
-            faults.insert(
-                format!("unplaced: {file}"),
-                format!("src/{file} is in no layer of ARCHITECTURE.md's layer rule: add it (or its folder)"),
-            );
+            faults.push(format!("src/{file} is in no layer of ARCHITECTURE.md's layer rule: add it (or its folder)"));
         }
     }
     for (from, tos) in &krate.edges {
@@ -54,40 +38,24 @@ fn src_imports_run_down_the_layers_only() {
             if let (Some(a), Some(b)) = (layer_of(from), layer_of(to))
                 && b < a
             {
-                let detail =
-                    format!("src/{from} (layer {}) imports src/{to} (layer {}): {}", a + 1, b + 1, join(names));
-                faults.insert(format!("{from} -> {to}"), detail);
+                faults.push(format!(
+                    "src/{from} (layer {}) imports src/{to} (layer {}): {}",
+                    a + 1,
+                    b + 1,
+                    join(names)
+                ));
             }
         }
     }
-    for (members, detail) in krate.circles() {
-        faults.insert(format!("circle: {members}"), format!("circle in src/: {detail}"));
-    }
-    let new: Vec<&String> = faults.iter().filter(|(k, _)| !KNOWN.contains(&k.as_str())).map(|(_, d)| d).collect();
-    let gone: Vec<&&str> = KNOWN.iter().filter(|k| !faults.contains_key(**k)).collect();
-    assert!(
-        new.is_empty() && gone.is_empty(),
-        "the layer rule is broken:\n{}\nfixed (strike from KNOWN): {gone:?}",
-        new.iter().map(|d| d.as_str()).collect::<Vec<_>>().join("\n")
-    );
+    faults.extend(krate.circles().into_iter().map(|detail| format!("circle in src/: {detail}")));
+    assert!(faults.is_empty(), "the layer rule is broken:\n{}", faults.join("\n"));
 }
 
 #[test]
 fn the_mock_provider_imports_in_no_circle() {
     let krate = Crate::load(Path::new(ROOT).join("mock-provider/src"), &["lib.rs", "main.rs"], Some("mock_provider"));
     let circles = krate.circles();
-    let new: Vec<&String> = circles
-        .iter()
-        .filter(|(m, _)| !MOCK_KNOWN.contains(&format!("circle: {m}").as_str()))
-        .map(|(_, d)| d)
-        .collect();
-    let gone: Vec<&&str> =
-        MOCK_KNOWN.iter().filter(|k| !circles.iter().any(|(m, _)| format!("circle: {m}") == **k)).collect();
-    assert!(
-        new.is_empty() && gone.is_empty(),
-        "circles in mock-provider/src/:\n{}\nfixed (strike from MOCK_KNOWN): {gone:?}",
-        new.iter().map(|d| d.as_str()).collect::<Vec<_>>().join("\n")
-    );
+    assert!(circles.is_empty(), "circles in mock-provider/src/:\n{}", circles.join("\n"));
 }
 
 #[test]
@@ -285,10 +253,10 @@ impl Crate {
         Some((self.files.get(&base)?.clone(), item))
     }
 
-    /// Every circle of files: its members, and its arrows with the names taken. A module's own
+    /// Every circle of files, as its arrows with the names taken. A module's own
     /// file using the modules it contains (`pub use child::Item`) is containment, not an arrow
     /// of a circle; the child's use of its parent is.
-    fn circles(&self) -> Vec<(String, String)> {
+    fn circles(&self) -> Vec<String> {
         let module_of: BTreeMap<&str, &Vec<String>> = self.files.iter().map(|(m, f)| (f.as_str(), m)).collect();
         let contains = |outer: &str, inner: &str| {
             let (o, i) = (module_of[outer], module_of[inner]);
@@ -368,7 +336,7 @@ impl Crate {
                         }
                     }
                 }
-                (members.into_iter().collect::<Vec<_>>().join(" "), lines.join("; "))
+                lines.join("; ")
             })
             .collect()
     }

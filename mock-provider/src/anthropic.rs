@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::anthropic_plan::{Plan, stop_reason, usage};
 use crate::options::Effective;
-use crate::reply::{self, Answer, Ask, Finish, Reply, TOOL_ARGS, Tokens, ToolChoice, content_text, content_words};
+use crate::reply::{self, Ask, Reply, TOOL_ARGS, Tokens, ToolChoice, content_text, content_words};
 use crate::route::Dialect;
 use crate::{anthropic_stream, errors, script};
 
@@ -65,14 +66,6 @@ struct ToolChoiceIn {
 struct Typed {
     #[serde(rename = "type", default)]
     kind: String,
-}
-
-/// The decided reply to one Messages request.
-pub(crate) struct Plan {
-    pub id: String,
-    pub model: String,
-    pub answer: Answer,
-    pub tokens: Tokens,
 }
 
 /// Refuses a request without a key (`x-api-key`, or a bearer token as Claude Code sends)
@@ -134,26 +127,6 @@ fn ask(req: &MessagesRequest) -> Ask {
         max_tokens: req.max_tokens,
         thinking: req.thinking.as_ref().is_some_and(|t| t.kind == "enabled" || t.kind == "adaptive"),
     }
-}
-
-/// The Anthropic name of a finish reason.
-pub(crate) fn stop_reason(finish: Finish) -> &'static str {
-    match finish {
-        Finish::Stop => "end_turn",
-        Finish::Length => "max_tokens",
-        Finish::ToolUse => "tool_use",
-    }
-}
-
-/// The `usage` object with Anthropic's cache semantics: `input_tokens` excludes cache reads
-/// and writes.
-pub(crate) fn usage(tokens: &Tokens, output_tokens: u64) -> Value {
-    json!({
-        "input_tokens": tokens.uncached_prompt(),
-        "cache_creation_input_tokens": tokens.cache_write,
-        "cache_read_input_tokens": tokens.cached,
-        "output_tokens": output_tokens,
-    })
 }
 
 /// Serves `POST /v1/messages` once latency and scripted errors are done with.

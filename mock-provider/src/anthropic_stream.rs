@@ -7,7 +7,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::anthropic::{Plan, stop_reason, usage};
+use crate::anthropic_plan::{Plan, stop_reason, usage};
 use crate::errors;
 use crate::options::Effective;
 use crate::reply::{Reply, TOOL_ARG_FRAGMENTS};

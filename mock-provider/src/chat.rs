@@ -4,16 +4,15 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
+use crate::chat_plan::{CompletionDetails, Plan, PromptDetails, Usage};
 use crate::options::Effective;
-use crate::reply::{self, Ask, Finish, Reply, ToolChoice, content_text, content_words};
+use crate::reply::{self, Ask, Finish, ToolChoice, content_text, content_words};
 use crate::route::Dialect;
 use crate::{chat_json, chat_stream, errors};
 
-/// Fixed `created` timestamp of every response.
-pub(crate) const CREATED: u64 = 1_700_000_000;
 /// Most choices a request may ask for with `n`.
 const MAX_N: u64 = 128;
 
@@ -75,59 +74,6 @@ struct ToolFunction {
 struct ResponseFormat {
     #[serde(rename = "type", default)]
     kind: String,
-}
-
-/// `usage` of a completion.
-#[derive(Serialize, Clone, Copy, Debug)]
-pub(crate) struct Usage {
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    pub total_tokens: u64,
-    pub prompt_tokens_details: PromptDetails,
-    pub completion_tokens_details: CompletionDetails,
-}
-
-#[derive(Serialize, Clone, Copy, Debug)]
-pub(crate) struct PromptDetails {
-    pub cached_tokens: u64,
-}
-
-#[derive(Serialize, Clone, Copy, Debug)]
-pub(crate) struct CompletionDetails {
-    pub reasoning_tokens: u64,
-}
-
-/// The decided reply to one chat request.
-pub(crate) struct Plan {
-    pub id: String,
-    pub model: String,
-    pub choices: u64,
-    pub reply: Reply,
-    pub finish_reason: &'static str,
-    pub logprobs: bool,
-    pub include_usage: bool,
-    pub usage: Usage,
-}
-
-/// One entry of a `logprobs.content` list.
-#[derive(Serialize)]
-pub(crate) struct TokenLogprob<'a> {
-    pub token: &'a str,
-    pub logprob: f64,
-    pub bytes: &'a [u8],
-    pub top_logprobs: [u8; 0],
-}
-
-impl<'a> TokenLogprob<'a> {
-    pub(crate) fn new(token: &'a str) -> Self {
-        TokenLogprob { token, logprob: -0.1, bytes: token.as_bytes(), top_logprobs: [] }
-    }
-}
-
-/// A `logprobs` object.
-#[derive(Serialize)]
-pub(crate) struct Logprobs<'a> {
-    pub content: &'a [TokenLogprob<'a>],
 }
 
 /// Serves `POST /v1/chat/completions` (and Azure's deployment route, in `dialect`'s errors) once latency and scripted errors are done with.

@@ -3,7 +3,7 @@
 use axum::response::Response;
 use serde::Serialize;
 
-use crate::chat::{CREATED, Logprobs, Plan, TokenLogprob, Usage};
+use crate::chat_plan::{CREATED, Logprobs, Plan, TokenLogprob, Usage};
 use crate::options::Effective;
 use crate::reply::{Reply, TOOL_ARGS};
 use crate::script;

@@ -5,7 +5,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::chat::{CREATED, Logprobs, Plan, TokenLogprob, Usage};
+use crate::chat_plan::{CREATED, Logprobs, Plan, TokenLogprob, Usage};
 use crate::errors;
 use crate::options::Effective;
 use crate::reply::{Reply, TOOL_ARG_FRAGMENTS};

@@ -4,6 +4,7 @@
 //! `mock-provider` binary). This file owns the public API and the in-process server.
 
 mod anthropic;
+mod anthropic_plan;
 mod anthropic_stream;
 mod azure;
 mod bedrock;
@@ -11,6 +12,7 @@ mod bedrock_auth;
 mod body;
 mod chat;
 mod chat_json;
+mod chat_plan;
 mod chat_stream;
 mod embeddings;
 mod errors;

@@ -2,6 +2,7 @@
 //! budgets, rate limits (GCRA), the estimate calls are admitted on, and the built-in price
 //! catalog (generated from LiteLLM's price data).
 
+pub mod account;
 pub mod accounts;
 pub mod budgets;
 pub mod catalog;

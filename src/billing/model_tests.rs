@@ -12,7 +12,8 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
-use super::accounts::{Account, Accounts};
+use super::account::Account;
+use super::accounts::Accounts;
 use super::reservations::CreditHold;
 use crate::store::ledger::{self, NewEntry};
 use crate::store::users::{self, UserRow};

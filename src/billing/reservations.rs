@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use super::accounts::{Cell, lock};
+use super::account::{Cell, lock};
 
 #[must_use = "a reservation is released when dropped"]
 pub struct CreditHold {

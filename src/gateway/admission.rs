@@ -15,7 +15,6 @@
 //! short mutex sections (account, budgets, limiter) and a few small allocations (subject ids);
 //! settling takes the same three locks once more.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::http::HeaderValue;
@@ -28,7 +27,8 @@ use crate::billing::limits::Limits;
 use crate::billing::money::format_credits;
 use crate::billing::ratelimit::{self, Dimension, RatePermit, RateState, Rejected, Scope, Subject};
 use crate::billing::reservations::CreditHold;
-use crate::error::{ApiError, Dialect, ErrorKind};
+use crate::error::{ApiError, ErrorKind};
+use crate::protocol::Dialect;
 use crate::routing::resolve::Route;
 use crate::state::AppState;
 
@@ -102,23 +102,20 @@ fn subjects(caller: &Caller) -> [(Subject, Limits); 2] {
     ]
 }
 
-/// Admits the call or answers the client's 402/429 (and records the refusal).
-pub fn admit(state: &Arc<AppState>, caller: &Caller, route: &Route, req: &Request) -> Result<Admitted, ApiError> {
-    match try_admit(state, caller, route, req) {
-        Ok(a) => Ok(a),
-        Err((err, class)) => {
-            super::call::record_rejected(state, caller, route, req, &err, class);
-            Err(err)
-        }
+/// Why a call was refused: the client's 402/429, and the class its record is filed under.
+pub struct Refused {
+    pub error: ApiError,
+    pub class: &'static str,
+}
+
+impl From<(ApiError, &'static str)> for Refused {
+    fn from((error, class): (ApiError, &'static str)) -> Refused {
+        Refused { error, class }
     }
 }
 
-fn try_admit(
-    state: &AppState,
-    caller: &Caller,
-    route: &Route,
-    req: &Request,
-) -> Result<Admitted, (ApiError, &'static str)> {
+/// Admits the call, or says why not (the caller records the refusal: `call::record_rejected`).
+pub fn admit(state: &AppState, caller: &Caller, route: &Route, req: &Request) -> Result<Admitted, Refused> {
     let subjects = subjects(caller);
     // Free models cost nothing: no budget or credit is at stake.
     let cost = match (&route.pricing, route.free) {

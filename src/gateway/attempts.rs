@@ -320,7 +320,7 @@ mod tests {
 
     use super::read_whole;
     use crate::config::Timeouts;
-    use crate::providers::ProviderKind;
+    use crate::providers::kind::ProviderKind;
     use crate::snapshot::ProviderEntry;
 
     fn provider(idle_ms: u64, total_ms: u64) -> ProviderEntry {

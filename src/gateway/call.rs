@@ -14,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::billing::estimate::{self, OutputCount};
 use crate::billing::pricing::{Pricing, Usage};
-use crate::error::Dialect;
 use crate::metrics::CallSeries;
 use crate::routing::resolve::Route;
 use crate::state::AppState;
@@ -60,29 +59,24 @@ pub struct Settled {
 }
 
 impl CallGuard {
-    #[expect(clippy::too_many_arguments, reason = "one call site; the fields of a record being opened")]
+    /// Opens the record of the admitted call `req` on its first `route`.
     pub fn start(
         state: Arc<AppState>,
         caller: &Caller,
-        request_id: &str,
-        dialect: Dialect,
-        endpoint: &str,
-        model: &str,
+        req: &admission::Request,
         route: &Route,
-        stream: bool,
-        started: Instant,
         admitted: Admitted,
     ) -> CallGuard {
-        let record = open_record(caller, request_id, dialect, endpoint, model, route, stream);
+        let record = open_record(caller, req, route);
         state.usage.record(CallWrite { record: record.clone(), charge: None });
-        let series = state.metrics.calls.get(model, &route.provider.name);
+        let series = state.metrics.calls.get(req.model, &route.provider.name);
         CallGuard {
             series,
             deduct: !caller.user.unlimited && !route.free,
             plan_deducts: !caller.user.unlimited,
             state,
             record,
-            started,
+            started: req.started,
             upstream: Duration::ZERO,
             usage: None,
             answered: false,
@@ -240,26 +234,18 @@ impl CallGuard {
     }
 }
 
-fn open_record(
-    caller: &Caller,
-    request_id: &str,
-    dialect: Dialect,
-    endpoint: &str,
-    model: &str,
-    route: &Route,
-    stream: bool,
-) -> CallRecord {
+fn open_record(caller: &Caller, req: &admission::Request, route: &Route) -> CallRecord {
     CallRecord {
         id: crate::store::new_id(),
-        request_id: request_id.to_string(),
+        request_id: req.request_id.to_string(),
         user_id: caller.user.id.clone(),
         key_id: caller.key.id.clone(),
-        dialect: dialect.as_str().to_string(),
-        endpoint: endpoint.to_string(),
-        model: model.to_string(),
+        dialect: req.dialect.as_str().to_string(),
+        endpoint: req.endpoint.to_string(),
+        model: req.model.to_string(),
         provider_id: Some(route.provider.id.clone()),
         upstream_model: Some(route.upstream_model.clone()),
-        stream,
+        stream: req.stream,
         status: "processing".into(),
         price: route.pricing,
         started_at: crate::clock::now_ms(),
@@ -267,16 +253,17 @@ fn open_record(
     }
 }
 
-/// Records a call refused at admission: `failed` with the refusal's class, no cost, no charge.
+/// Records a call refused at admission — `failed` with the refusal's class, no cost, no
+/// charge — and returns the client's answer.
 pub fn record_rejected(
     state: &AppState,
     caller: &Caller,
     route: &Route,
     req: &admission::Request,
-    err: &ApiError,
-    class: &str,
-) {
-    let mut record = open_record(caller, req.request_id, req.dialect, req.endpoint, req.model, route, req.stream);
+    refused: admission::Refused,
+) -> ApiError {
+    let admission::Refused { error: err, class } = refused;
+    let mut record = open_record(caller, req, route);
     record.status = "failed".into();
     record.http_status = Some(err.status().as_u16() as i64);
     record.error_class = Some(class.to_string());
@@ -286,6 +273,7 @@ pub fn record_rejected(
     let series = state.metrics.calls.get(req.model, &route.provider.name);
     series.record(err.status().as_u16(), req.started.elapsed(), None, 0);
     state.usage.record(CallWrite { record, charge: None });
+    err
 }
 
 impl Drop for CallGuard {

@@ -19,9 +19,9 @@ use serde_json::{Map, Value};
 
 use super::upstream::UpstreamFailure;
 use crate::error::ApiError;
+use crate::protocol::Protocol;
 use crate::protocol::ir::{self, ImageSource};
 use crate::protocol::{bedrock, gemini};
-use crate::providers::Protocol;
 use crate::providers::image_fetch::{Fetched, ImageFetcher};
 
 /// True for the protocols whose providers need image bytes inline.

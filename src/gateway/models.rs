@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::auth::authenticate;
-use crate::error::Dialect;
+use crate::protocol::Dialect;
 use crate::protocol::anthropic;
 use crate::state::AppState;
 

@@ -16,14 +16,15 @@ use super::adapter::Inbound;
 use super::admission;
 use super::attempts::{self, Ask, Reply};
 use super::auth::Caller;
-use super::call::CallGuard;
+use super::call::{self, CallGuard};
 use super::detach;
 use super::rate_headers;
 use super::upstream::{self, UpstreamFailure};
 use crate::billing::estimate::Estimate;
 use crate::billing::money::format_credits;
 use crate::billing::ratelimit;
-use crate::error::{ApiError, Dialect, ErrorKind};
+use crate::error::{ApiError, ErrorKind};
+use crate::protocol::Dialect;
 use crate::routing::failover::{self, Plan};
 use crate::routing::resolve;
 use crate::state::AppState;
@@ -84,9 +85,9 @@ pub async fn run(
     let (dialect, model, stream) = (inbound.dialect, inbound.model.as_str(), inbound.stream);
     let estimate = estimate(&inbound);
     let ask = admission::Request { request_id, dialect, endpoint, model, stream, started, estimate };
-    let admitted = admission::admit(&state, caller, route, &ask)?;
-    let call =
-        CallGuard::start(state.clone(), caller, request_id, dialect, endpoint, model, route, stream, started, admitted);
+    let admitted = admission::admit(&state, caller, route, &ask)
+        .map_err(|refused| call::record_rejected(&state, caller, route, &ask, refused))?;
+    let call = CallGuard::start(state.clone(), caller, &ask, route, admitted);
     let drain = Duration::from_millis(route.provider.timeouts.drain_ms);
     let f =
         Forward { state, plan, call, inbound, request_id: Cow::Borrowed(request_id), headers: Cow::Borrowed(headers) };

@@ -10,7 +10,7 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::billing::ratelimit::{RateState, Window};
-use crate::error::Dialect;
+use crate::protocol::Dialect;
 
 /// The headers for `state`, resets counted from `now_us` (Unix microseconds).
 pub fn render(dialect: Dialect, state: &RateState, now_us: i64) -> Vec<(&'static str, HeaderValue)> {

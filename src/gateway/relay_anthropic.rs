@@ -13,7 +13,7 @@ use crate::billing::estimate::OutputCount;
 use crate::billing::pricing::Usage;
 use crate::protocol::anthropic::{WireUsage, error_body, fold_stream_usage};
 use crate::protocol::sse;
-use crate::protocol::stream::openai_to_anthropic::AnthropicEvent;
+use crate::protocol::stream::AnthropicEvent;
 
 /// An Anthropic provider's stream relayed to an Anthropic client.
 #[derive(Default)]

@@ -13,7 +13,8 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::error::{ApiError, Dialect, ErrorKind};
+use crate::error::{ApiError, ErrorKind};
+use crate::protocol::Dialect;
 use crate::state::AppState;
 use crate::throttle::Throttled;
 use crate::throttle::client_addr::ClientAddr;

@@ -6,10 +6,11 @@
 use serde_json::Value;
 
 use super::sse::{SseFramer, event_data};
+use super::stream::AnthropicEvent;
 use super::stream::anthropic_to_openai::{AnthropicToOpenAi, OpenAiEvent};
 use super::stream::bedrock_to_anthropic::BedrockToAnthropic;
 use super::stream::gemini_to_anthropic::GeminiToAnthropic;
-use super::stream::openai_to_anthropic::{AnthropicEvent, OpenAiToAnthropic};
+use super::stream::openai_to_anthropic::OpenAiToAnthropic;
 use super::stream::via_anthropic::ViaAnthropic;
 use super::stream::{ByteTranslator, EventStreamTranslator, SseTranslator, Translate};
 use super::{anthropic, bedrock, eventstream, gemini, openai::chat};

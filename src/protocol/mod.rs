@@ -29,6 +29,7 @@ use serde_json::{Map, Value};
 
 pub mod anthropic;
 pub mod bedrock;
+pub mod dialect;
 pub mod eventstream;
 pub mod gemini;
 pub mod invariants;
@@ -36,6 +37,8 @@ pub mod ir;
 pub mod openai;
 pub mod sse;
 pub mod stream;
+
+pub use dialect::{Dialect, Protocol};
 
 /// Why a whole (non-streamed) provider body is not an answer of its protocol: it is not a JSON
 /// object, or it lacks the member every answer of its kind has (`member`: OpenAI `choices` or

@@ -3,8 +3,8 @@
 //! it authenticates; what the bodies look like is `protocol/`'s business, and which
 //! conversion a call needs is the gateway's (`gateway/adapter.rs`).
 //!
-//! Adding a kind: a variant here, its [`Protocol`] (a new one when its bodies are a dialect of
-//! their own), and an arm in [`upstream_request`] building its URL and headers from an
+//! Adding a kind: a variant in [`kind`], its `Protocol` (a new one when its bodies are a
+//! dialect of their own), and an arm in [`upstream_request`] building its URL and headers from an
 //! [`Outbound`] (the body is there for kinds that sign it).
 
 pub mod anthropic;
@@ -13,6 +13,7 @@ pub mod bedrock;
 pub mod gemini;
 pub mod http;
 pub mod image_fetch;
+pub mod kind;
 pub mod openai;
 pub mod probe;
 pub mod sigv4;
@@ -20,36 +21,8 @@ pub mod ssrf;
 
 use axum::http::header::HeaderMap;
 
+use self::kind::ProviderKind;
 use crate::snapshot::{CredentialEntry, ProviderEntry};
-
-/// The provider kinds this build can route traffic to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProviderKind {
-    /// OpenAI and every OpenAI-compatible service, by `base_url`.
-    OpenAi,
-    /// Anthropic's Messages API.
-    Anthropic,
-    /// The Gemini API (generateContent), key in `x-goog-api-key`.
-    Gemini,
-    /// Amazon Bedrock Converse, SigV4-signed from a JSON credential ([`bedrock`]).
-    Bedrock,
-    /// Azure OpenAI: OpenAI bodies at deployment URLs with an `api-version`.
-    AzureOpenAi,
-}
-
-/// The wire protocol of a provider's request and response bodies. Traffic whose inbound
-/// dialect is the provider's protocol passes through; any other pair is converted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    /// OpenAI Chat Completions (and embeddings).
-    OpenAi,
-    /// Anthropic Messages.
-    Anthropic,
-    /// Gemini generateContent / streamGenerateContent (SSE).
-    Gemini,
-    /// Bedrock Converse / ConverseStream (AWS event-stream framing).
-    Bedrock,
-}
 
 /// What one upstream request does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,53 +31,6 @@ pub enum Operation {
     Embeddings,
     /// Anthropic's `count_tokens`.
     CountTokens,
-}
-
-impl ProviderKind {
-    pub const SUPPORTED: &'static [&'static str] = &["openai", "anthropic", "azure-openai", "gemini", "bedrock"];
-
-    pub fn parse(kind: &str) -> Result<ProviderKind, String> {
-        match kind {
-            "openai" => Ok(ProviderKind::OpenAi),
-            "anthropic" => Ok(ProviderKind::Anthropic),
-            "azure-openai" => Ok(ProviderKind::AzureOpenAi),
-            "gemini" => Ok(ProviderKind::Gemini),
-            "bedrock" => Ok(ProviderKind::Bedrock),
-            other => Err(format!("unknown provider kind `{other}`; supported kinds: {}", Self::SUPPORTED.join(", "))),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProviderKind::OpenAi => "openai",
-            ProviderKind::Anthropic => "anthropic",
-            ProviderKind::Gemini => "gemini",
-            ProviderKind::Bedrock => "bedrock",
-            ProviderKind::AzureOpenAi => "azure-openai",
-        }
-    }
-
-    /// The base URL used when a provider of this kind does not set one.
-    pub fn default_base_url(self) -> &'static str {
-        match self {
-            ProviderKind::OpenAi => "https://api.openai.com/v1",
-            ProviderKind::Anthropic => "https://api.anthropic.com",
-            ProviderKind::Gemini => gemini::DEFAULT_BASE_URL,
-            ProviderKind::Bedrock => bedrock::DEFAULT_BASE_URL,
-            // Every Azure resource has its own endpoint: `check_settings` requires one.
-            ProviderKind::AzureOpenAi => "",
-        }
-    }
-
-    pub fn protocol(self) -> Protocol {
-        match self {
-            ProviderKind::OpenAi => Protocol::OpenAi,
-            ProviderKind::Anthropic => Protocol::Anthropic,
-            ProviderKind::Gemini => Protocol::Gemini,
-            ProviderKind::Bedrock => Protocol::Bedrock,
-            ProviderKind::AzureOpenAi => Protocol::OpenAi,
-        }
-    }
 }
 
 /// One upstream request about to be sent: everything a kind may need to address and sign it.

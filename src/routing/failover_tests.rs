@@ -8,7 +8,7 @@ use serde_json::json;
 use super::*;
 use crate::billing::pricing::Pricing;
 use crate::config::Timeouts;
-use crate::providers::ProviderKind;
+use crate::providers::kind::ProviderKind;
 use crate::routing::health::Outcome;
 use crate::routing::settings::RoutingSettings;
 use crate::snapshot::{ModelEntry, ProviderEntry, TargetEntry};

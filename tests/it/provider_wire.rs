@@ -11,9 +11,8 @@ use tollgate::protocol::ir::{self, Part, Role, StopReason, TextPart, ToolResultP
 use tollgate::protocol::stream::anthropic_to_openai::{AnthropicToOpenAi, OpenAiEvent};
 use tollgate::protocol::stream::bedrock_to_anthropic::BedrockToAnthropic;
 use tollgate::protocol::stream::gemini_to_anthropic::GeminiToAnthropic;
-use tollgate::protocol::stream::openai_to_anthropic::AnthropicEvent;
 use tollgate::protocol::stream::via_anthropic::ViaAnthropic;
-use tollgate::protocol::stream::{ByteTranslator, EventStreamTranslator, SseTranslator};
+use tollgate::protocol::stream::{AnthropicEvent, ByteTranslator, EventStreamTranslator, SseTranslator};
 use tollgate::protocol::{bedrock, gemini};
 use tollgate::providers::sigv4::{self, AwsCredentials};
 

@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 
-use super::openai_to_anthropic::AnthropicEvent;
+use super::AnthropicEvent;
 use crate::billing::pricing::Usage;
 use crate::protocol::anthropic::{WireUsage, error_body, stop_reason_to_wire};
 use crate::protocol::ir::StopReason;

@@ -18,9 +18,9 @@
 use bytes::Bytes;
 use serde_json::Value;
 
+use super::AnthropicEvent;
 use super::Translate;
 use super::anthropic_writer::{AnthropicWriter, Block};
-use super::openai_to_anthropic::AnthropicEvent;
 use crate::billing::pricing::Usage;
 use crate::protocol::bedrock::{anthropic_error_type, stop_reason_from_wire, usage_from_wire};
 use crate::protocol::ir::{StopReason, sanitize_tool_id};

@@ -20,9 +20,9 @@
 use bytes::Bytes;
 use serde_json::Value;
 
+use super::AnthropicEvent;
 use super::Translate;
 use super::anthropic_writer::AnthropicWriter;
-use super::openai_to_anthropic::AnthropicEvent;
 use crate::billing::pricing::Usage;
 use crate::protocol::gemini::{
     self, GenerateContentResponse, WirePart, anthropic_error_type, convert::generated_call_id, finish_reason_from_wire,

@@ -41,6 +41,24 @@ pub trait Translate {
     fn encode(out: &Self::Out) -> Bytes;
 }
 
+/// One Anthropic SSE event, its `event:` name and its data: the hub every machine that
+/// translates between other dialects goes through.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnthropicEvent {
+    pub event: &'static str,
+    pub data: Value,
+}
+
+impl AnthropicEvent {
+    pub(crate) fn new(event: &'static str, data: Value) -> Self {
+        AnthropicEvent { event, data }
+    }
+
+    pub fn to_sse(&self) -> Bytes {
+        Bytes::from(format!("event: {}\ndata: {}\n\n", self.event, self.data))
+    }
+}
+
 /// Raw upstream SSE bytes in, client events out.
 pub struct SseTranslator<T> {
     framer: SseFramer,

@@ -20,28 +20,11 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::Translate;
+use super::{AnthropicEvent, Translate};
 use crate::billing::pricing::Usage;
 use crate::protocol::anthropic::{WireUsage, error_body, stop_reason_to_wire};
 use crate::protocol::ir::{StopReason, sanitize_tool_id};
 use crate::protocol::openai::chat::{finish_reason_from_wire, usage_from_wire};
-
-/// One Anthropic SSE event: its `event:` name and its data.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AnthropicEvent {
-    pub event: &'static str,
-    pub data: Value,
-}
-
-impl AnthropicEvent {
-    pub(crate) fn new(event: &'static str, data: Value) -> Self {
-        AnthropicEvent { event, data }
-    }
-
-    pub fn to_sse(&self) -> Bytes {
-        Bytes::from(format!("event: {}\ndata: {}\n\n", self.event, self.data))
-    }
-}
 
 /// Which block is open, so a change of kind closes it first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,9 +5,9 @@
 
 use bytes::Bytes;
 
+use super::AnthropicEvent;
 use super::Translate;
 use super::anthropic_to_openai::{AnthropicToOpenAi, OpenAiEvent};
-use super::openai_to_anthropic::AnthropicEvent;
 use crate::billing::pricing::Usage;
 
 pub struct ViaAnthropic<A> {
