@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::options::Effective;
-use crate::reply::{self, Answer, Ask, Finish, Reply, TOOL_ARGS, Tokens, ToolChoice, content_text, content_words};
+use crate::reply::{self, Answer, Ask, Finish, Reply, Tokens, ToolChoice, content_text, content_words};
 use crate::route::Dialect;
 use crate::{anthropic_stream, errors, script};
 
@@ -133,6 +133,7 @@ fn ask(req: &MessagesRequest) -> Ask {
         json: req.output_format.as_ref().is_some_and(|f| f.kind == "json_schema"),
         max_tokens: req.max_tokens,
         thinking: req.thinking.as_ref().is_some_and(|t| t.kind == "enabled" || t.kind == "adaptive"),
+        directive: None,
     }
 }
 
@@ -162,7 +163,7 @@ pub(crate) fn handle(body: &[u8], eff: &Effective, counter: &AtomicU64) -> Respo
         Ok(r) => r,
         Err(refused) => return *refused,
     };
-    let answer = reply::decide(&ask(&req), eff, counter, "toolu_mock_");
+    let answer = reply::decide(&Ask { directive: reply::directive(body), ..ask(&req) }, eff, counter, "toolu_mock_");
     let plan = Plan {
         id: format!("msg_mock_{}", counter.fetch_add(1, Ordering::Relaxed)),
         model: req.model.clone().unwrap_or_default(),
@@ -185,10 +186,8 @@ fn message(plan: &Plan) -> Value {
     }
     match &plan.answer.reply {
         Reply::Text(_) => content.push(json!({"type": "text", "text": plan.answer.text()})),
-        Reply::Tools(calls) => content.extend(calls.iter().map(|c| {
-            let input: Value = serde_json::from_str(TOOL_ARGS).unwrap_or_default();
-            json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input})
-        })),
+        Reply::Tools(calls) => content
+            .extend(calls.iter().map(|c| json!({"type": "tool_use", "id": c.id, "name": c.name, "input": c.input()}))),
     }
     json!({
         "id": plan.id,
