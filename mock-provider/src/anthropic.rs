@@ -32,9 +32,11 @@ struct MessagesRequest {
     tool_choice: Option<ToolChoiceIn>,
     #[serde(default)]
     thinking: Option<Typed>,
-    /// Structured outputs: the reply is JSON.
+    /// Structured outputs (beta `output_format`, GA `output_config.format`): the reply is JSON.
     #[serde(default)]
     output_format: Option<Typed>,
+    #[serde(default)]
+    output_config: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -130,7 +132,8 @@ fn ask(req: &MessagesRequest) -> Ask {
             _ => ToolChoice::Auto,
         },
         parallel: choice.and_then(|c| c.disable_parallel_tool_use) != Some(true),
-        json: req.output_format.as_ref().is_some_and(|f| f.kind == "json_schema"),
+        json: req.output_format.as_ref().is_some_and(|f| f.kind == "json_schema")
+            || req.output_config.as_ref().and_then(|c| c.pointer("/format/type")) == Some(&json!("json_schema")),
         max_tokens: req.max_tokens,
         thinking: req.thinking.as_ref().is_some_and(|t| t.kind == "enabled" || t.kind == "adaptive"),
         directive: None,
