@@ -22,16 +22,23 @@ pub struct Passthrough {
     usage: Option<Usage>,
     /// The provider's last event, held back until the call settles.
     closing: Option<Bytes>,
-    failed: Option<String>,
+    /// What ended the stream as a failure (the provider's error, or an event that is not
+    /// JSON): its class and message.
+    failed: Option<(&'static str, String)>,
     started: bool,
     produced: OutputCount,
 }
 
 impl Passthrough {
-    /// Reads an event; `false` for the last event, which is held back.
+    /// Reads an event; `false` for what is not relayed: the last event, held back, and an
+    /// event that is not JSON (which ends the stream: the relay reports it in-band).
     fn read(&mut self, event: &Bytes) -> bool {
         let Some(data) = sse::event_data(event) else { return true };
-        let Ok(v) = serde_json::from_str::<Value>(&data) else { return true };
+        let Ok(v) = serde_json::from_str::<Value>(&data) else {
+            let message = "the provider's stream sent an event that is not JSON".to_string();
+            self.failed = Some(("upstream_invalid_response", message));
+            return false;
+        };
         match responses::stream_event(&v) {
             StreamEvent::Progress { output_bytes } => self.produced.add(output_bytes),
             StreamEvent::Done { usage } => {
@@ -41,7 +48,7 @@ impl Passthrough {
             }
             StreamEvent::Failed { message, usage } => {
                 self.usage = usage.or(self.usage);
-                self.failed = Some(message);
+                self.failed = Some(("upstream_stream_error", message));
             }
         }
         true
@@ -57,6 +64,10 @@ impl Shape for Passthrough {
         {
             if self.read(&event) {
                 out.extend_from_slice(&event);
+            } else if let Some((_, message)) = &self.failed {
+                // An event that is not JSON: an error event in its place ends the stream.
+                let error = self.fail(&message.clone());
+                out.extend_from_slice(&error);
             }
         }
         self.started |= !out.is_empty();
@@ -69,7 +80,7 @@ impl Shape for Passthrough {
 
     fn progress(&self) -> Progress {
         match (&self.failed, &self.closing) {
-            (Some(message), _) => Progress::Failed { class: "upstream_stream_error", message: message.clone() },
+            (Some((class, message)), _) => Progress::Failed { class, message: message.clone() },
             (None, Some(_)) => Progress::Complete,
             (None, None) => Progress::Streaming,
         }
@@ -114,6 +125,15 @@ impl ClientEvent for ResponsesEvent {
         match responses::stream_event(&self.0) {
             StreamEvent::Progress { output_bytes } => output_bytes,
             _ => 0,
+        }
+    }
+
+    fn fill_missing_usage(&mut self, usage: &Usage) {
+        if self.is_closing()
+            && let Some(u) = self.0.pointer_mut("/response/usage")
+            && responses::usage_from_wire(u).is_zero()
+        {
+            *u = responses::usage_to_wire(usage);
         }
     }
 }

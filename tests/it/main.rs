@@ -27,3 +27,4 @@ mod routing;
 mod routing_fixture;
 mod sdk;
 mod traffic;
+mod upstream_answers;

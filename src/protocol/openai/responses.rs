@@ -91,6 +91,25 @@ pub fn usage_of(body: &[u8]) -> Option<Usage> {
     v.get("usage").filter(|u| u.is_object()).map(usage_from_wire)
 }
 
+/// Bytes of generated text in a whole response: message text, refusals, reasoning summaries
+/// and function-call arguments (what an answer without usage is charged by).
+pub fn answer_output_bytes(body: &[u8]) -> usize {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else { return 0 };
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map_or(0, str::len);
+    let items = v.get("output").and_then(Value::as_array).into_iter().flatten();
+    items
+        .map(|item| {
+            let parts = ["content", "summary"]
+                .iter()
+                .filter_map(|k| item.get(*k).and_then(Value::as_array))
+                .flatten()
+                .map(|p| text(p, "text") + text(p, "refusal"))
+                .sum::<usize>();
+            parts + text(item, "arguments")
+        })
+        .sum()
+}
+
 /// How a stream event bears on the call.
 #[derive(Debug, PartialEq)]
 pub enum StreamEvent {
