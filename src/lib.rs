@@ -23,6 +23,7 @@ pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod guards;
+pub mod jobs;
 pub mod metrics;
 pub mod network;
 pub mod protocol;
@@ -105,7 +106,7 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
         db,
         config,
     });
-    routing::retest::resume(&state).await?;
+    jobs::retest::resume(&state).await?;
     tokio::spawn(catalog_reload::watch(Arc::downgrade(&state), catalog_file));
     Ok((state, writer))
 }

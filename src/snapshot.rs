@@ -117,6 +117,8 @@ pub struct ProviderEntry {
 
 pub struct CredentialEntry {
     pub id: String,
+    /// The operator's name for it (a label of the health gauges).
+    pub name: String,
     /// Decrypted for use; never logged or returned.
     pub api_key: String,
     pub weight: i64,
@@ -155,9 +157,13 @@ impl Snapshot {
             let mut creds = Vec::new();
             for c in credentials.iter().filter(|c| c.provider_id == p.id) {
                 match vault.open(&c.id, &c.secret_sealed) {
-                    Ok(api_key) => {
-                        creds.push(CredentialEntry { id: c.id.clone(), api_key, weight: c.weight, enabled: c.enabled })
-                    }
+                    Ok(api_key) => creds.push(CredentialEntry {
+                        id: c.id.clone(),
+                        name: c.name.clone(),
+                        api_key,
+                        weight: c.weight,
+                        enabled: c.enabled,
+                    }),
                     Err(e) => tracing::error!(credential = %c.id, key_id = %c.key_id, "credential left out: {e}"),
                 }
             }

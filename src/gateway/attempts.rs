@@ -19,12 +19,12 @@ use super::call::CallGuard;
 use super::upstream::{self, UpstreamFailure};
 use super::verdict::Verdict;
 use crate::error::{ApiError, ErrorKind};
+use crate::jobs::retest;
 use crate::metrics::AttemptOutcome;
 use crate::providers::{Outbound, http};
 use crate::routing::failover::{Choice, Plan, Planner};
 use crate::routing::health::Outcome;
 use crate::routing::resolve::Route;
-use crate::routing::retest;
 use crate::snapshot::ProviderEntry;
 use crate::state::AppState;
 

@@ -1,4 +1,4 @@
-//! Metrics: counters and histograms the request path bumps, exposed at `GET /metrics` in the
+//! Metrics: counters and histograms the request path bumps, rendered for `GET /metrics` in the
 //! Prometheus text format ([`exposition`], [`render`]).
 //!
 //! The request path takes no lock here. Series live in a [`Registry`] whose map is read through

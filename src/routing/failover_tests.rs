@@ -27,7 +27,13 @@ fn provider(id: &str, creds: &[(&str, i64)]) -> Arc<ProviderEntry> {
         api_version: None,
         credentials: creds
             .iter()
-            .map(|(cid, w)| CredentialEntry { id: (*cid).into(), api_key: "sk".into(), weight: *w, enabled: true })
+            .map(|(cid, w)| CredentialEntry {
+                id: (*cid).into(),
+                name: (*cid).into(),
+                api_key: "sk".into(),
+                weight: *w,
+                enabled: true,
+            })
             .collect(),
     })
 }
