@@ -31,6 +31,8 @@ pub enum Operation {
     Embeddings,
     /// Anthropic's `count_tokens`.
     CountTokens,
+    /// OpenAI's Responses API (OpenAI-protocol providers; converted to `Chat` for the others).
+    Responses,
 }
 
 /// One upstream request about to be sent: everything a kind may need to address and sign it.

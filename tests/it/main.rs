@@ -10,6 +10,8 @@ mod anthropic_provider;
 mod auth_throttle;
 mod azure;
 mod billing;
+mod cli_install;
+mod clients;
 mod durability;
 mod errors;
 mod images;
