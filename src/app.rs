@@ -24,6 +24,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(crate::gateway::routes())
         .merge(crate::admin::routes(state.clone()))
+        .merge(crate::console::routes(state.clone()))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::metrics::render::handler))
@@ -48,6 +49,9 @@ async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 }
 
 async fn not_found(uri: Uri, headers: HeaderMap) -> Response {
+    if crate::console::wants_html(&headers) && !uri.path().starts_with("/v1/") && !uri.path().starts_with("/api/") {
+        return crate::console::not_found_page(&headers);
+    }
     let dialect = Dialect::of_request(uri.path(), &headers);
     ApiError::not_found("no such endpoint").with_code("unknown_endpoint").into_response_in(dialect)
 }

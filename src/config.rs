@@ -36,6 +36,8 @@ pub struct Config {
     pub metrics_public: bool,
     /// Fetching image URLs for providers that only take inline images (Gemini, Bedrock).
     pub image_fetch: ImageFetchConfig,
+    /// Console sign-in sessions.
+    pub console: ConsoleConfig,
     /// Providers, credentials and models declared as code, applied at start-up.
     pub providers: Vec<DeclaredProvider>,
     pub models: Vec<DeclaredModel>,
@@ -83,6 +85,25 @@ impl Default for ImageFetchConfig {
             max_bytes: 20 * 1024 * 1024,
             max_images: 16,
         }
+    }
+}
+
+/// Console sessions: how long they last and whether their cookie is `Secure`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// A session unused this long ends (minutes).
+    pub session_idle_minutes: u64,
+    /// A session ends this long after sign-in however much it is used (hours).
+    pub session_max_hours: u64,
+    /// The session cookie's `Secure` flag: unset means "when the request came over TLS", as
+    /// a TLS-terminating proxy reports with `X-Forwarded-Proto: https`.
+    pub secure_cookies: Option<bool>,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig { session_idle_minutes: 12 * 60, session_max_hours: 7 * 24, secure_cookies: None }
     }
 }
 
@@ -177,6 +198,7 @@ impl Default for Config {
             log_format: "text".into(),
             metrics_public: false,
             image_fetch: ImageFetchConfig::default(),
+            console: ConsoleConfig::default(),
             providers: Vec::new(),
             models: Vec::new(),
         }
@@ -285,6 +307,9 @@ impl Config {
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err("log_format must be text or json".into());
+        }
+        if self.console.session_idle_minutes == 0 || self.console.session_max_hours == 0 {
+            return Err("console.session_idle_minutes and console.session_max_hours must be positive".into());
         }
         let images = &self.image_fetch;
         if images.timeout_ms == 0 {

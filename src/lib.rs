@@ -19,6 +19,7 @@ pub mod billing;
 pub mod bootstrap;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod gateway;
 pub mod metrics;
@@ -26,6 +27,7 @@ pub mod protocol;
 pub mod providers;
 pub mod routing;
 pub mod secrets;
+pub mod sessions;
 pub mod snapshot;
 pub mod state;
 pub mod store;
@@ -118,8 +120,12 @@ pub async fn serve(
             tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
         }
     });
+    // Connection info gives the console the client's address (sign-in throttling, sessions).
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let mut server =
-        tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await });
+        tokio::spawn(
+            async move { axum::serve(listener, service).with_graceful_shutdown(stop.cancelled_owned()).await },
+        );
     let served = tokio::select! {
         r = &mut server => r,
         _ = shutdown.cancelled() => match tokio::time::timeout(grace, &mut server).await {

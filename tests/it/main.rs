@@ -4,11 +4,13 @@
 
 mod harness;
 mod setup;
+mod webdriver;
 
 mod anthropic;
 mod anthropic_provider;
 mod azure;
 mod billing;
+mod console;
 mod durability;
 mod errors;
 mod images;
