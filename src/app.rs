@@ -1,9 +1,13 @@
 //! The HTTP application: every route and the layer order, in one place.
 //!
-//! Layers, outermost first: request id (every response carries `x-request-id`) → routes.
-//! Model traffic (`/v1`) authenticates with Tollgate keys inside its handlers so errors come
-//! out in the caller's dialect; the management API (`/api/v1`) sits behind the admin check;
-//! health endpoints are open; `/metrics` needs the master key unless configured public.
+//! Layers, outermost first: request id (every response carries `x-request-id`) → client
+//! address (`guards::client_addr`: the peer, or the client a trusted proxy names) → routes.
+//! The routes that authenticate — model traffic (`/v1`), the management API (`/api/v1`) and
+//! `/metrics` — sit behind the auth throttle (`guards::auth_throttle`: an address that keeps
+//! failing authentication gets 429s). Model traffic authenticates with Tollgate keys inside
+//! its handlers so errors come out in the caller's dialect; the management API sits behind
+//! the admin check; health endpoints are open; `/metrics` needs the master key unless
+//! configured public.
 //! Unknown paths (404) and wrong methods (405) answer in the caller's dialect
 //! ([`Dialect::of_request`]), so an Anthropic SDK can read the error too.
 
@@ -18,18 +22,24 @@ use serde_json::json;
 
 use crate::error::{ApiError, Dialect};
 use crate::gateway::request_id;
+use crate::guards;
 use crate::state::AppState;
 
 pub fn app(state: Arc<AppState>) -> Router {
-    Router::new()
+    let authenticated = Router::new()
         .merge(crate::gateway::routes())
         .merge(crate::admin::routes(state.clone()))
+        .route("/metrics", get(crate::metrics::render::handler))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guards::auth_throttle::layer));
+    Router::new()
+        .merge(authenticated)
+        // The console throttles its own sign-in failures (per account and per address).
         .merge(crate::console::routes(state.clone()))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(crate::metrics::render::handler))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guards::client_addr::layer))
         .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
 }

@@ -38,6 +38,10 @@ pub struct Config {
     pub image_fetch: ImageFetchConfig,
     /// Console sign-in sessions.
     pub console: ConsoleConfig,
+    /// Who the client is behind a reverse proxy (for per-address throttling).
+    pub client_address: ClientAddressConfig,
+    /// Throttling of repeated authentication failures per client address.
+    pub auth_throttle: AuthThrottleConfig,
     /// Providers, credentials and models declared as code, applied at start-up.
     pub providers: Vec<DeclaredProvider>,
     pub models: Vec<DeclaredModel>,
@@ -99,11 +103,24 @@ pub struct ConsoleConfig {
     /// The session cookie's `Secure` flag: unset means "when the request came over TLS", as
     /// a TLS-terminating proxy reports with `X-Forwarded-Proto: https`.
     pub secure_cookies: Option<bool>,
+    /// Wrong passwords one account may get in a row before its sign-ins wait.
+    pub sign_in_failures_per_account: u32,
+    /// Wrong passwords one client address may get in a row (over any accounts).
+    pub sign_in_failures_per_address: u32,
+    /// Time after which one wrong password is forgotten (seconds).
+    pub sign_in_recover_secs: u64,
 }
 
 impl Default for ConsoleConfig {
     fn default() -> Self {
-        ConsoleConfig { session_idle_minutes: 12 * 60, session_max_hours: 7 * 24, secure_cookies: None }
+        ConsoleConfig {
+            session_idle_minutes: 12 * 60,
+            session_max_hours: 7 * 24,
+            secure_cookies: None,
+            sign_in_failures_per_account: 5,
+            sign_in_failures_per_address: 20,
+            sign_in_recover_secs: 60,
+        }
     }
 }
 
@@ -121,6 +138,53 @@ impl AllowPrivate {
         match parse_bool("", v) {
             Ok(b) => AllowPrivate::Switch(b),
             Err(_) => AllowPrivate::Networks(v.split(',').map(|n| n.trim().to_string()).collect()),
+        }
+    }
+}
+
+/// `[client_address]`: whose `X-Forwarded-For` header names the client. Requests from any other
+/// peer are the peer's own, whatever they claim.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientAddressConfig {
+    /// Addresses or networks of reverse proxies (`["127.0.0.1", "10.0.0.0/8"]`). The default
+    /// trusts loopback, where a proxy in front of a gateway on the same host connects from;
+    /// `[]` believes no header.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for ClientAddressConfig {
+    fn default() -> Self {
+        ClientAddressConfig { trusted_proxies: vec!["127.0.0.0/8".into(), "::1".into()] }
+    }
+}
+
+/// `[auth_throttle]`: a client address that fails authentication (a bad, expired or missing
+/// key, on `/v1`, `/api/v1` and `/metrics`) `burst` times in a row is answered 429 with
+/// `retry-after` until one failure is forgotten, `recover_ms` later (see `throttle`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthThrottleConfig {
+    /// Failures in a row before an address is throttled; 0 turns throttling off.
+    pub burst: u32,
+    /// Time after which one failure is forgotten (the sustained rate an address may fail at).
+    pub recover_ms: u64,
+    /// Most addresses remembered at once (memory stays bounded under an address flood).
+    pub max_addresses: usize,
+}
+
+impl Default for AuthThrottleConfig {
+    fn default() -> Self {
+        AuthThrottleConfig { burst: 20, recover_ms: 3_000, max_addresses: 100_000 }
+    }
+}
+
+impl AuthThrottleConfig {
+    pub fn policy(&self) -> crate::throttle::Policy {
+        crate::throttle::Policy {
+            burst: self.burst,
+            recover: std::time::Duration::from_millis(self.recover_ms),
+            capacity: self.max_addresses,
         }
     }
 }
@@ -199,6 +263,8 @@ impl Default for Config {
             metrics_public: false,
             image_fetch: ImageFetchConfig::default(),
             console: ConsoleConfig::default(),
+            client_address: ClientAddressConfig::default(),
+            auth_throttle: AuthThrottleConfig::default(),
             providers: Vec::new(),
             models: Vec::new(),
         }
@@ -281,6 +347,17 @@ impl Config {
         if let Some(v) = non_empty("TOLLGATE_IMAGE_FETCH_MAX_IMAGES") {
             self.image_fetch.max_images = parse_number("TOLLGATE_IMAGE_FETCH_MAX_IMAGES", &v)?;
         }
+        if let Some(v) = get("TOLLGATE_TRUSTED_PROXIES") {
+            // Set but empty: trust no proxy.
+            self.client_address.trusted_proxies =
+                v.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_string).collect();
+        }
+        if let Some(v) = non_empty("TOLLGATE_AUTH_THROTTLE_BURST") {
+            self.auth_throttle.burst = parse_number("TOLLGATE_AUTH_THROTTLE_BURST", &v)?;
+        }
+        if let Some(v) = non_empty("TOLLGATE_AUTH_THROTTLE_RECOVER_MS") {
+            self.auth_throttle.recover_ms = parse_number("TOLLGATE_AUTH_THROTTLE_RECOVER_MS", &v)?;
+        }
         if let Some(v) = non_empty("TOLLGATE_LOG_FORMAT") {
             self.log_format = v;
         }
@@ -311,6 +388,9 @@ impl Config {
         if self.console.session_idle_minutes == 0 || self.console.session_max_hours == 0 {
             return Err("console.session_idle_minutes and console.session_max_hours must be positive".into());
         }
+        if self.console.sign_in_recover_secs == 0 {
+            return Err("console.sign_in_recover_secs must be positive".into());
+        }
         let images = &self.image_fetch;
         if images.timeout_ms == 0 {
             return Err("image_fetch.timeout_ms must be positive".into());
@@ -320,9 +400,15 @@ impl Config {
         }
         if let AllowPrivate::Networks(networks) = &images.allow_private {
             for n in networks {
-                crate::providers::ssrf::Network::parse(n)
+                crate::network::Network::parse(n)
                     .map_err(|e| format!("image_fetch.allow_private (TOLLGATE_IMAGE_FETCH_ALLOW_PRIVATE): {e}"))?;
             }
+        }
+        crate::throttle::client_addr::TrustedProxies::parse(&self.client_address.trusted_proxies)
+            .map_err(|e| format!("client_address.trusted_proxies (TOLLGATE_TRUSTED_PROXIES): {e}"))?;
+        let throttle = &self.auth_throttle;
+        if throttle.burst > 0 && (throttle.recover_ms == 0 || throttle.max_addresses == 0) {
+            return Err("auth_throttle.recover_ms and auth_throttle.max_addresses must be positive".into());
         }
         Ok(())
     }
@@ -422,6 +508,29 @@ pricing = { input = 2.5, output = 10 }
         c.validate().unwrap();
         c.apply_env(|k| (k == "TOLLGATE_IMAGE_FETCH_ALLOW_PRIVATE").then(|| "maybe".into())).unwrap();
         assert!(c.validate().is_err(), "not a network");
+    }
+
+    #[test]
+    fn trusted_proxies_and_auth_throttle_from_file_and_env() {
+        let d = Config::default();
+        assert_eq!(d.client_address.trusted_proxies, vec!["127.0.0.0/8", "::1"]);
+        assert_eq!((d.auth_throttle.burst, d.auth_throttle.recover_ms), (20, 3_000));
+        let mut c =
+            Config::from_toml("[client_address]\ntrusted_proxies = [\"10.0.0.0/8\"]\n[auth_throttle]\nburst = 5")
+                .unwrap();
+        assert_eq!(c.client_address.trusted_proxies, vec!["10.0.0.0/8"]);
+        assert_eq!(c.auth_throttle.burst, 5);
+        c.validate().unwrap();
+        c.apply_env(|k| match k {
+            "TOLLGATE_TRUSTED_PROXIES" => Some("".into()),
+            "TOLLGATE_AUTH_THROTTLE_RECOVER_MS" => Some("250".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert!(c.client_address.trusted_proxies.is_empty(), "set but empty: no proxy is trusted");
+        assert_eq!(c.auth_throttle.recover_ms, 250);
+        c.apply_env(|k| (k == "TOLLGATE_TRUSTED_PROXIES").then(|| "10.0.0.0/33".into())).unwrap();
+        assert!(c.validate().unwrap_err().contains("trusted_proxies"));
     }
 
     #[test]

@@ -22,7 +22,9 @@ pub mod config;
 pub mod console;
 pub mod error;
 pub mod gateway;
+pub mod guards;
 pub mod metrics;
+pub mod network;
 pub mod protocol;
 pub mod providers;
 pub mod routing;
@@ -33,6 +35,7 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod testing;
+pub mod throttle;
 pub mod usage;
 
 use std::sync::Arc;
@@ -92,6 +95,9 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
         accounts,
         budgets,
         limiter: Arc::default(),
+        trusted_proxies: throttle::client_addr::TrustedProxies::parse(&config.client_address.trusted_proxies)?,
+        auth_throttle: throttle::FailureThrottle::new(config.auth_throttle.policy()),
+        sign_in_throttle: throttle::sign_in::SignInThrottle::new(&config.console),
         metrics: metrics::Metrics::default(),
         usage,
         vault,
@@ -120,7 +126,7 @@ pub async fn serve(
             tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
         }
     });
-    // Connection info gives the console the client's address (sign-in throttling, sessions).
+    // Connection info gives every request its peer address (`guards::client_addr`).
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let mut server =
         tokio::spawn(

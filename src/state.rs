@@ -15,6 +15,8 @@ use crate::secrets::api_keys;
 use crate::secrets::vault::Vault;
 use crate::snapshot::Snapshot;
 use crate::store::Db;
+use crate::throttle::FailureThrottle;
+use crate::throttle::client_addr::{AddrKey, TrustedProxies};
 use crate::usage::UsageLog;
 
 pub struct AppState {
@@ -30,6 +32,12 @@ pub struct AppState {
     pub budgets: Arc<Budgets>,
     /// Requests, tokens per minute and concurrency per key and user.
     pub limiter: Arc<RateLimiter>,
+    /// Whose `X-Forwarded-For` names the client (`guards::client_addr`).
+    pub trusted_proxies: TrustedProxies,
+    /// Authentication failures per client address (`guards::auth_throttle`).
+    pub auth_throttle: FailureThrottle<AddrKey>,
+    /// Wrong console passwords per account and per client address (`console::auth`).
+    pub sign_in_throttle: crate::throttle::sign_in::SignInThrottle,
     pub usage: UsageLog,
     /// Counters and histograms for `GET /metrics` (atomics, no lock on the request path).
     pub metrics: Metrics,

@@ -2,12 +2,12 @@
 //! switch, and the extractors that admit a page's visitor: [`Signed`] (anyone signed in) and
 //! [`Admin`] (administrators; members get 403).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::extract::{Extension, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -19,6 +19,8 @@ use super::{Chrome, Errors, Form};
 use crate::secrets::passwords;
 use crate::sessions::{self, Session};
 use crate::state::AppState;
+use crate::throttle::client_addr::ClientAddr;
+use crate::throttle::sign_in::SignInThrottle;
 
 type S = State<Arc<AppState>>;
 
@@ -129,7 +131,7 @@ pub(crate) async fn verify_password(password: String, hash: Option<String>) -> b
 /// `POST /login` (its CSRF token checked by the console's layer against the sign-in cookie).
 pub async fn login(
     State(state): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(client): Extension<ClientAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -153,18 +155,32 @@ pub async fn login(
     let Some(password) = form.raw("password").map(str::to_string) else {
         return fail(StatusCode::BAD_REQUEST, "password", lang.t("login.need_password").into());
     };
-    let client = peer.ip().to_string();
     let user = match crate::store::users::find_login(&state.db, &username).await {
         Ok(u) => u,
         Err(e) => return error::from_api(lang, &e.into()),
     };
+    let throttle = &state.sign_in_throttle;
+    let account = SignInThrottle::account_key(user.as_ref().map(|u| u.id.as_str()), &username);
+    if let Err(t) = throttle.check(&account, client.key(), Instant::now()) {
+        let secs = t.retry_after_secs();
+        let mut resp =
+            fail(StatusCode::TOO_MANY_REQUESTS, "password", format!("{} {secs} s.", lang.t("login.throttled")));
+        resp.headers_mut().insert(header::RETRY_AFTER, secs.into());
+        return resp;
+    }
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
     if !verify_password(password, hash).await {
-        tracing::info!(client = %client, "console sign-in failed");
+        let user_id = user.as_ref().map_or("", |u| u.id.as_str());
+        if throttle.fail(account, client.key(), Instant::now()).is_err() {
+            tracing::warn!(client = %client.key().show(), user = user_id, "console sign-ins throttled after repeated wrong passwords");
+        } else {
+            tracing::info!(client = %client.key().show(), user = user_id, "console sign-in failed");
+        }
         return fail(StatusCode::UNAUTHORIZED, "password", lang.t("login.wrong").into());
     }
+    throttle.succeed(&account);
     let user = user.expect("a password verified against a user's hash");
-    let (session, cookie) = match sessions::start(&state, user, &headers, Some(client)).await {
+    let (session, cookie) = match sessions::start(&state, user, &headers, Some(client.0.to_string())).await {
         Ok(s) => s,
         Err(e) => return error::from_api(lang, &e),
     };

@@ -235,6 +235,19 @@ async fn console_in_a_real_browser() {
     assert!(!names.contains(&"forged") && !names.contains(&"forged2"), "{names:?}");
     sign_out(&b).await;
 
+    // Wrong passwords are throttled: five per account, then even the right one waits.
+    for attempt in 1..=5 {
+        sign_in(&b, &url, "alice", "wrong-password-000").await;
+        let err = b.text(&b.find("#password-error").await).await;
+        assert!(err.contains("Wrong"), "attempt {attempt}: {err}");
+    }
+    sign_in(&b, &url, "alice@example.com", "wrong-password-000").await;
+    let err = b.text(&b.find("#password-error").await).await;
+    assert!(err.contains("Too many failed sign-ins"), "by e-mail too, the same account: {err}");
+    b.shot("22-sign-in-throttled").await;
+    sign_in(&b, &url, "alice", "alice-password-123").await;
+    assert!(b.body_text().await.contains("Too many failed sign-ins"), "the right password waits too while throttled");
+
     let total = started.elapsed();
     println!("console browser flow: browser ready after {browser_ready:?}, whole flow {total:?}");
     b.quit().await;

@@ -8,6 +8,7 @@ mod webdriver;
 
 mod anthropic;
 mod anthropic_provider;
+mod auth_throttle;
 mod azure;
 mod billing;
 mod console;

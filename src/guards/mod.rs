@@ -1,0 +1,6 @@
+//! Layers that stand in front of the handlers: who the client is (`client_addr`), and the
+//! throttle of clients that keep failing authentication (`auth_throttle`). Their order is
+//! documented where the router is built (`app.rs`).
+
+pub mod auth_throttle;
+pub mod client_addr;
