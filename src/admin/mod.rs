@@ -154,6 +154,16 @@ pub(crate) fn not_found(what: &str, id: &str) -> ApiError {
     ApiError::not_found(format!("{what} `{id}` does not exist")).with_code("not_found")
 }
 
+/// A write's database error, a clash on a unique column answered as a 409 on `field` (so the
+/// console shows it next to that field) with `message`.
+pub(crate) fn clash(e: sqlx::Error, field: &'static str, message: impl Into<String>) -> ApiError {
+    if crate::store::is_unique_violation(&e) {
+        ApiError::new(ErrorKind::Conflict, message).with_code("conflict").with_param(field)
+    } else {
+        e.into()
+    }
+}
+
 /// Strings that must not be blank, trimmed.
 pub(crate) fn required_name(field: &'static str, v: &str) -> Result<String, ApiError> {
     let t = v.trim();

@@ -157,14 +157,7 @@ pub(crate) async fn create_model(state: &AppState, b: ModelBody) -> Result<Model
 
 /// Stores a model, a clash on the name answered as a 409 on that field.
 async fn save(state: &AppState, row: &ModelRow) -> Result<(), ApiError> {
-    q::save(&state.db, row).await.map_err(|e| {
-        if crate::store::is_unique_violation(&e) {
-            ApiError::new(crate::error::ErrorKind::Conflict, format!("a model named `{}` exists", row.name))
-                .with_param("name")
-        } else {
-            e.into()
-        }
-    })
+    q::save(&state.db, row).await.map_err(|e| super::clash(e, "name", format!("a model named `{}` exists", row.name)))
 }
 
 pub(crate) async fn load(state: &AppState, id: &str) -> Result<ModelRow, ApiError> {

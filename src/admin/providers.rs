@@ -104,13 +104,9 @@ pub(crate) async fn create_provider(state: &AppState, b: ProviderBody) -> Result
 
 /// Stores a provider, a clash on the name answered as a 409 on that field.
 async fn save(state: &AppState, row: &ProviderRow) -> Result<(), ApiError> {
-    q::save(&state.db, row).await.map_err(|e| {
-        if crate::store::is_unique_violation(&e) {
-            ApiError::new(ErrorKind::Conflict, format!("a provider named `{}` exists", row.name)).with_param("name")
-        } else {
-            e.into()
-        }
-    })
+    q::save(&state.db, row)
+        .await
+        .map_err(|e| super::clash(e, "name", format!("a provider named `{}` exists", row.name)))
 }
 
 pub(crate) async fn load(state: &AppState, id: &str) -> Result<ProviderRow, ApiError> {

@@ -123,13 +123,7 @@ pub(crate) async fn create_user(state: &AppState, b: UserBody) -> Result<UserRow
 
 /// Stores a user, a clash on the e-mail answered as a 409 on that field.
 async fn save(state: &AppState, row: &UserRow) -> Result<(), ApiError> {
-    q::save(&state.db, row).await.map_err(|e| {
-        if crate::store::is_unique_violation(&e) {
-            ApiError::new(crate::error::ErrorKind::Conflict, "another user has this e-mail").with_param("email")
-        } else {
-            e.into()
-        }
-    })
+    q::save(&state.db, row).await.map_err(|e| super::clash(e, "email", "another user has this e-mail"))
 }
 
 pub(crate) async fn load(state: &AppState, id: &str) -> Result<UserRow, ApiError> {
