@@ -14,13 +14,13 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::error::{ApiError, Dialect};
+use crate::error::{ApiError, Dialect, ErrorKind};
 use crate::gateway::request_id;
 use crate::guards;
 use crate::state::AppState;
@@ -29,7 +29,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     let authenticated = Router::new()
         .merge(crate::gateway::routes())
         .merge(crate::admin::routes(state.clone()))
-        .route("/metrics", get(crate::metrics::render::handler))
+        .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guards::auth_throttle::layer));
     Router::new()
         .merge(authenticated)
@@ -56,6 +56,23 @@ async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "database": state.db.engine()})))
         }
     }
+}
+
+/// `GET /metrics`: the Prometheus text format, master key only unless configured public.
+async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if !state.config.metrics_public && !crate::gateway::presented_key(&headers).is_some_and(|k| state.is_admin_key(k)) {
+        return ApiError::new(
+            ErrorKind::Authentication,
+            "metrics need the master key as `Authorization: Bearer` (or TOLLGATE_METRICS_PUBLIC=true)",
+        )
+        .with_code("invalid_api_key")
+        .into_response();
+    }
+    let snap = state.snapshot.load_full();
+    let text = crate::metrics::render::render(&state.metrics, state.usage.rejected(), &snap, &state.routing.health);
+    let mut resp = text.into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(crate::metrics::render::CONTENT_TYPE));
+    resp
 }
 
 async fn not_found(uri: Uri, headers: HeaderMap) -> Response {

@@ -17,12 +17,14 @@ pub mod admin;
 pub mod app;
 pub mod billing;
 pub mod bootstrap;
+pub mod catalog_reload;
 pub mod clock;
 pub mod config;
 pub mod console;
 pub mod error;
 pub mod gateway;
 pub mod guards;
+pub mod jobs;
 pub mod metrics;
 pub mod network;
 pub mod protocol;
@@ -82,13 +84,16 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
     let spend =
         store::calls::spend_by_day(&db, billing::budgets::window_start(now)).await.map_err(|e| e.to_string())?;
     budgets.load(spend, now);
-    let snapshot = Snapshot::load(&db, &vault, config.timeouts).await.map_err(|e| e.to_string())?;
+    let mut catalog_file = billing::catalog::CatalogFile::new(&config.data_dir);
+    let catalog = catalog_file.load()?;
+    let snapshot = Snapshot::load(&db, &vault, config.timeouts, catalog.clone()).await.map_err(|e| e.to_string())?;
     let (usage, writer) =
         usage::start(db.clone(), &journal_dir, quarantine).map_err(|e| format!("usage journal: {e}"))?;
     let state = Arc::new(AppState {
         http: providers::http::client(config.allow_private_upstreams, &config.timeouts),
         images: providers::image_fetch::ImageFetcher::new(&config.image_fetch),
         snapshot: ArcSwap::from_pointee(snapshot),
+        catalog: ArcSwap::new(catalog),
         routing: routing::RoutingState::new(routing::settings::RoutingSettings::from_env()),
         reload_lock: tokio::sync::Mutex::new(()),
         admin_key_hashes,
@@ -104,7 +109,8 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
         db,
         config,
     });
-    routing::retest::resume(&state).await?;
+    jobs::retest::resume(&state).await?;
+    tokio::spawn(catalog_reload::watch(Arc::downgrade(&state), catalog_file));
     Ok((state, writer))
 }
 

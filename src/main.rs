@@ -26,29 +26,25 @@ enum Command {
         #[arg(long)]
         retire_old_keys: bool,
     },
-    /// Regenerate the built-in price catalog from LiteLLM's model_prices_and_context_window.json
-    /// (a file path or an http(s) URL); the catalog is compiled in, so rebuild afterwards.
+    /// Update the price catalog from LiteLLM's model_prices_and_context_window.json (a file
+    /// path or an http(s) URL): writes the data directory's prices.json, which a running
+    /// gateway on that data directory picks up within seconds (no rebuild, no restart).
     RefreshPrices {
         /// LiteLLM's price file: a path, or a URL to download it from.
         #[arg(long)]
         from: String,
-        /// Where to write the catalog.
-        #[arg(long, default_value = "catalog/prices.json")]
-        out: PathBuf,
+        /// Write the catalog here instead (`catalog/prices.json` regenerates the compiled-in one).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    // Needs no settings, database or key: it only turns one file into another.
-    if let Some(Command::RefreshPrices { from, out }) = &cli.command {
-        return match refresh_prices(from, out) {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("tollgate: {e}");
-                std::process::ExitCode::FAILURE
-            }
-        };
+    // Needs no database or key: it only turns one file into another (the settings only when
+    // the data directory is where it goes).
+    if let Some(Command::RefreshPrices { from, out: Some(out) }) = &cli.command {
+        return exit_with(refresh_prices(from, out, false));
     }
     let config = match tollgate::config::Config::load(cli.config.as_deref()) {
         Ok(c) => c,
@@ -57,13 +53,17 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    if let Some(Command::RefreshPrices { from, out: None }) = &cli.command {
+        let out = config.data_dir.join(tollgate::billing::catalog::DATA_FILE);
+        return exit_with(refresh_prices(from, &out, true));
+    }
     tollgate::telemetry::init(&config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let result = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config).await,
             Command::RotateKey { retire_old_keys } => rotate_key(config, retire_old_keys).await,
-            Command::RefreshPrices { .. } => unreachable!("handled before settings are loaded"),
+            Command::RefreshPrices { .. } => unreachable!("handled before the runtime starts"),
         }
     });
     match result {
@@ -106,7 +106,19 @@ async fn rotate_key(config: tollgate::config::Config, retire_old_keys: bool) -> 
     Ok(())
 }
 
-fn refresh_prices(from: &str, out: &std::path::Path) -> Result<(), String> {
+fn exit_with(result: Result<(), String>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Converts LiteLLM's file into a catalog at `out`, written whole (a gateway watching the data
+/// directory never sees half a file).
+fn refresh_prices(from: &str, out: &std::path::Path, in_data_dir: bool) -> Result<(), String> {
     let text = if from.starts_with("http://") || from.starts_with("https://") {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
         runtime.block_on(async {
@@ -129,12 +141,18 @@ fn refresh_prices(from: &str, out: &std::path::Path) -> Result<(), String> {
     };
     let source = format!("LiteLLM model_prices_and_context_window.json (MIT, see LICENSE-litellm) from {from}");
     let converted = tollgate::billing::litellm::convert(&text, &source)?;
-    std::fs::write(out, &converted.text).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-    let kept: Vec<String> = converted.kept.iter().map(|(k, n)| format!("{k} {n}")).collect();
     let total: usize = converted.kept.values().sum();
+    if total == 0 {
+        return Err(format!("{from} prices no model of the five provider kinds; the catalog is left as it was"));
+    }
+    tollgate::billing::catalog::write_atomically(out, &converted.text)?;
+    let kept: Vec<String> = converted.kept.iter().map(|(k, n)| format!("{k} {n}")).collect();
     println!("wrote {total} models to {} ({})", out.display(), kept.join(", "));
     for (key, why) in &converted.left_out {
         println!("left out {key}: {why}");
+    }
+    if in_data_dir {
+        println!("a gateway running on this data directory uses the new prices within seconds");
     }
     Ok(())
 }

@@ -2,9 +2,14 @@
 //! decrypted credentials, and prices. Built whole from the database and swapped atomically
 //! when the management API changes anything, so a request never queries the database.
 
+pub mod pattern;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use pattern::Pattern;
+
+use crate::billing::catalog::{self, Catalog};
 use crate::billing::limits::{Limits, Period};
 use crate::billing::pricing::Pricing;
 use crate::config::Timeouts;
@@ -17,14 +22,35 @@ pub struct Snapshot {
     /// Active (not revoked) keys by SHA-256 of the secret.
     pub keys: HashMap<[u8; 32], Arc<KeyEntry>>,
     pub users: HashMap<String, Arc<UserEntry>>,
-    /// Enabled models by public name.
+    /// Enabled models by public name (plain names; patterns are in `patterns`).
     pub models: HashMap<String, Arc<ModelEntry>>,
+    /// Enabled pattern models (`claude-*`), most specific first.
+    pub patterns: Vec<Arc<ModelEntry>>,
     /// Providers by id and by name.
     pub providers: HashMap<String, Arc<ProviderEntry>>,
     pub providers_by_name: HashMap<String, Arc<ProviderEntry>>,
     /// Price and free flag of `provider/model` addressing, taken from any configured model
     /// that targets the same provider and upstream model. Keyed by [`direct_key`].
     pub direct_prices: HashMap<String, (Option<Pricing>, bool)>,
+    /// The price catalog in effect when this snapshot was built.
+    pub catalog: CatalogRef,
+}
+
+/// The catalog a snapshot prices with (the compiled-in one unless told otherwise).
+#[derive(Clone)]
+pub struct CatalogRef(pub Arc<Catalog>);
+
+impl Default for CatalogRef {
+    fn default() -> Self {
+        CatalogRef(catalog::embedded())
+    }
+}
+
+impl std::ops::Deref for CatalogRef {
+    type Target = Catalog;
+    fn deref(&self) -> &Catalog {
+        &self.0
+    }
 }
 
 /// The key of [`Snapshot::direct_prices`].
@@ -61,6 +87,8 @@ pub struct UserEntry {
 pub struct ModelEntry {
     pub id: String,
     pub name: String,
+    /// Set when `name` is a pattern; its targets' upstream models may hold a `*` to fill.
+    pub pattern: Option<Pattern>,
     pub targets: Vec<TargetEntry>,
     pub fallbacks: Vec<String>,
     pub free: bool,
@@ -89,6 +117,8 @@ pub struct ProviderEntry {
 
 pub struct CredentialEntry {
     pub id: String,
+    /// The operator's name for it (a label of the health gauges).
+    pub name: String,
     /// Decrypted for use; never logged or returned.
     pub api_key: String,
     pub weight: i64,
@@ -104,8 +134,13 @@ impl ProviderEntry {
 impl Snapshot {
     /// Reads everything from the database. Rows that cannot be used (a provider kind this build
     /// does not know, a credential that does not decrypt) are logged and left out.
-    pub async fn load(db: &Db, vault: &Vault, default_timeouts: Timeouts) -> Result<Snapshot, sqlx::Error> {
-        let mut snap = Snapshot::default();
+    pub async fn load(
+        db: &Db,
+        vault: &Vault,
+        default_timeouts: Timeouts,
+        catalog: Arc<Catalog>,
+    ) -> Result<Snapshot, sqlx::Error> {
+        let mut snap = Snapshot { catalog: CatalogRef(catalog), ..Snapshot::default() };
         // Picks up a key `tollgate rotate-key` added to the key file while this process runs.
         if let Err(e) = vault.refresh() {
             tracing::error!("encryption keys not refreshed: {e}");
@@ -122,9 +157,13 @@ impl Snapshot {
             let mut creds = Vec::new();
             for c in credentials.iter().filter(|c| c.provider_id == p.id) {
                 match vault.open(&c.id, &c.secret_sealed) {
-                    Ok(api_key) => {
-                        creds.push(CredentialEntry { id: c.id.clone(), api_key, weight: c.weight, enabled: c.enabled })
-                    }
+                    Ok(api_key) => creds.push(CredentialEntry {
+                        id: c.id.clone(),
+                        name: c.name.clone(),
+                        api_key,
+                        weight: c.weight,
+                        enabled: c.enabled,
+                    }),
                     Err(e) => tracing::error!(credential = %c.id, key_id = %c.key_id, "credential left out: {e}"),
                 }
             }
@@ -145,7 +184,15 @@ impl Snapshot {
             if !m.enabled {
                 continue;
             }
-            for t in &m.targets {
+            let pattern = match Pattern::parse(&m.name).transpose() {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(model = %m.id, "model left out: {e}");
+                    continue;
+                }
+            };
+            // A pattern's targets name no one upstream model to price `provider/model` with.
+            for t in m.targets.iter().filter(|_| pattern.is_none()) {
                 snap.direct_prices
                     .entry(direct_key(&t.provider_id, &t.upstream_model))
                     .or_insert((t.pricing.or(m.pricing), m.free));
@@ -160,11 +207,18 @@ impl Snapshot {
                     pricing: t.pricing.or(m.pricing),
                 })
                 .collect();
-            snap.models.insert(
-                m.name.clone(),
-                Arc::new(ModelEntry { id: m.id, name: m.name, targets, fallbacks: m.fallbacks, free: m.free }),
-            );
+            let entry =
+                Arc::new(ModelEntry { id: m.id, name: m.name, pattern, targets, fallbacks: m.fallbacks, free: m.free });
+            if entry.pattern.is_some() {
+                snap.patterns.push(entry);
+            } else {
+                snap.models.insert(entry.name.clone(), entry);
+            }
         }
+        snap.patterns.sort_by(|a, b| {
+            let len = |m: &ModelEntry| m.pattern.as_ref().map_or(0, Pattern::literal_len);
+            len(b).cmp(&len(a)).then_with(|| a.name.cmp(&b.name))
+        });
         for u in store::users::all(db).await? {
             // The users API validates limits; a row that does not parse (edited by hand) is
             // enforced as no limits rather than locking the user out, and said loudly.
@@ -205,10 +259,46 @@ impl Snapshot {
         Ok(snap)
     }
 
-    /// The model names a key may use, sorted.
-    pub fn models_for(&self, key: &KeyEntry) -> Vec<&str> {
-        let mut names: Vec<&str> = self.models.keys().map(String::as_str).filter(|m| key.may_use(m)).collect();
+    /// The configured model serving `requested`: its exact name, else the most specific
+    /// pattern matching it, with what the pattern's `*` matched.
+    pub fn model_for<'a>(&self, requested: &'a str) -> Option<(&Arc<ModelEntry>, Option<&'a str>)> {
+        if let Some(m) = self.models.get(requested) {
+            return Some((m, None));
+        }
+        self.patterns.iter().find_map(|m| Some((m, Some(m.pattern.as_ref()?.capture(requested)?))))
+    }
+
+    /// Whether `key` may use `requested`: the key lists it, or lists the pattern serving it.
+    pub fn key_may_use(&self, key: &KeyEntry, requested: &str) -> bool {
+        key.may_use(requested)
+            || self.model_for(requested).is_some_and(|(m, capture)| capture.is_some() && key.may_use(&m.name))
+    }
+
+    /// The model names a key may use, sorted: its configured models, and for each pattern the
+    /// catalog's models of its targets' providers that the pattern serves (a pattern also
+    /// serves names no catalog knows, priced by its own price; those cannot be listed).
+    pub fn models_for(&self, key: &KeyEntry) -> Vec<String> {
+        let mut names: Vec<String> = self.models.keys().filter(|m| key.may_use(m)).cloned().collect();
+        for m in self.patterns.iter().filter(|m| key.may_use(&m.name)) {
+            let Some(p) = &m.pattern else { continue };
+            for t in &m.targets {
+                let (Some(provider), Some(Ok(upstream))) =
+                    (self.providers.get(&t.provider_id), Pattern::parse(&t.upstream_model))
+                else {
+                    continue;
+                };
+                for c in self.catalog.models.iter().filter(|c| c.provider == provider.kind.as_str()) {
+                    let Some(capture) = upstream.capture(&c.model) else { continue };
+                    let name = p.name_for(capture);
+                    // Listed only where this pattern is what serves the name.
+                    if self.model_for(&name).is_some_and(|(served, _)| Arc::ptr_eq(served, m)) {
+                        names.push(name);
+                    }
+                }
+            }
+        }
         names.sort_unstable();
+        names.dedup();
         names
     }
 }

@@ -6,6 +6,7 @@ use arc_swap::ArcSwap;
 
 use crate::billing::accounts::Accounts;
 use crate::billing::budgets::Budgets;
+use crate::billing::catalog::Catalog;
 use crate::billing::ratelimit::RateLimiter;
 use crate::config::Config;
 use crate::error::ApiError;
@@ -25,6 +26,9 @@ pub struct AppState {
     pub vault: Vault,
     /// The configuration the hot path reads; replaced whole by [`AppState::reload`].
     pub snapshot: ArcSwap<Snapshot>,
+    /// The price catalog in effect (the data directory's, else the compiled-in one); every
+    /// snapshot is built with it.
+    pub catalog: ArcSwap<Catalog>,
     /// Health, rotations and the retry budget: kept across snapshot reloads.
     pub routing: RoutingState,
     pub accounts: Arc<Accounts>,
@@ -54,7 +58,7 @@ impl AppState {
     /// Rebuilds the snapshot from the database; called after every management write.
     pub async fn reload(&self) -> Result<(), ApiError> {
         let _guard = self.reload_lock.lock().await;
-        let snap = Snapshot::load(&self.db, &self.vault, self.config.timeouts).await?;
+        let snap = Snapshot::load(&self.db, &self.vault, self.config.timeouts, self.catalog.load_full()).await?;
         self.metrics.forget_deleted(&snap);
         self.snapshot.store(Arc::new(snap));
         Ok(())

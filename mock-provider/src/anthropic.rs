@@ -172,7 +172,13 @@ pub(crate) fn handle(body: &[u8], eff: &Effective, counter: &AtomicU64) -> Respo
     if req.stream == Some(true) {
         anthropic_stream::response(&plan, eff)
     } else {
-        script::json_response(message(&plan).to_string().into_bytes(), eff)
+        let mut message = message(&plan);
+        if eff.no_usage
+            && let Some(m) = message.as_object_mut()
+        {
+            m.remove("usage");
+        }
+        script::json_response(message.to_string().into_bytes(), eff)
     }
 }
 

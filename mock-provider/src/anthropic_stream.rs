@@ -58,10 +58,15 @@ fn blocks(plan: &Plan) -> Vec<Block> {
 
 fn script<'e>(plan: &Plan, eff: &'e Effective) -> Script<'e> {
     let mut script = Script::new(eff);
-    let message = json!({
+    let mut message = json!({
         "id": plan.id, "type": "message", "role": "assistant", "model": plan.model, "content": [],
         "stop_reason": null, "stop_sequence": null, "usage": usage(&plan.tokens, 1),
     });
+    if eff.no_usage
+        && let Some(m) = message.as_object_mut()
+    {
+        m.remove("usage");
+    }
     script.send(event("message_start", &json!({"type": "message_start", "message": message})));
     for (index, block) in blocks(plan).into_iter().enumerate() {
         let start = json!({"type": "content_block_start", "index": index, "content_block": block.start});
@@ -89,11 +94,16 @@ fn script<'e>(plan: &Plan, eff: &'e Effective) -> Script<'e> {
     if script.finish(stream_error) {
         return script;
     }
-    let delta = json!({
+    let mut delta = json!({
         "type": "message_delta",
         "delta": {"stop_reason": stop_reason(plan.answer.finish), "stop_sequence": null},
         "usage": {"output_tokens": plan.tokens.output},
     });
+    if eff.no_usage
+        && let Some(m) = delta.as_object_mut()
+    {
+        m.remove("usage");
+    }
     script.send(event("message_delta", &delta));
     script.send(event("message_stop", &json!({"type": "message_stop"})));
     script

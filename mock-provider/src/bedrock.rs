@@ -175,7 +175,8 @@ fn blocks(answer: &Answer) -> Vec<Block> {
 }
 
 fn stream<'e>(answer: &Answer, tokens: &Tokens, eff: &'e Effective) -> Script<'e> {
-    let mut script = Script::new(eff);
+    let garbage = event_stream::event("contentBlockDelta", crate::script::GARBAGE.as_bytes());
+    let mut script = Script::new(eff).garbage_frame(garbage);
     script.send(event("messageStart", json!({"role": "assistant"})));
     for (index, block) in blocks(answer).into_iter().enumerate() {
         if let Some(start) = block.start {
@@ -196,7 +197,9 @@ fn stream<'e>(answer: &Answer, tokens: &Tokens, eff: &'e Effective) -> Script<'e
         return script;
     }
     script.send(event("messageStop", json!({"stopReason": stop_reason(answer.finish)})));
-    script.send(event("metadata", json!({"usage": usage(tokens), "metrics": {"latencyMs": LATENCY_MS}})));
+    if !eff.no_usage {
+        script.send(event("metadata", json!({"usage": usage(tokens), "metrics": {"latencyMs": LATENCY_MS}})));
+    }
     script
 }
 
@@ -219,6 +222,12 @@ pub(crate) fn handle(body: &[u8], eff: &Effective, counter: &AtomicU64, stream_i
     if stream_it {
         stream(&answer, &tokens, eff).into_response("application/vnd.amazon.eventstream")
     } else {
-        script::json_response(converse(&answer, &tokens).to_string().into_bytes(), eff)
+        let mut body = converse(&answer, &tokens);
+        if eff.no_usage
+            && let Some(m) = body.as_object_mut()
+        {
+            m.remove("usage");
+        }
+        script::json_response(body.to_string().into_bytes(), eff)
     }
 }

@@ -15,7 +15,8 @@ struct Completion<'a> {
     created: u64,
     model: &'a str,
     choices: Vec<Choice<'a>>,
-    usage: &'a Usage,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<&'a Usage>,
     system_fingerprint: &'static str,
 }
 
@@ -51,7 +52,7 @@ struct FunctionOut<'a> {
 }
 
 /// Serializes the whole reply of `plan`.
-fn encode(plan: &Plan) -> Vec<u8> {
+fn encode(plan: &Plan, no_usage: bool) -> Vec<u8> {
     let (text, tokens, calls) = match &plan.reply {
         Reply::Text(pieces) => {
             let tokens: Vec<TokenLogprob> =
@@ -89,7 +90,7 @@ fn encode(plan: &Plan) -> Vec<u8> {
         created: CREATED,
         model: &plan.model,
         choices,
-        usage: &plan.usage,
+        usage: (!no_usage).then_some(&plan.usage),
         system_fingerprint: "fp_mock",
     };
     serde_json::to_vec(&completion).unwrap_or_default()
@@ -97,5 +98,5 @@ fn encode(plan: &Plan) -> Vec<u8> {
 
 /// The `chat.completion` response; with `cut_after` set, half the body then an abort.
 pub(crate) fn response(plan: &Plan, eff: &Effective) -> Response {
-    script::json_response(encode(plan), eff)
+    script::json_response(encode(plan, eff.no_usage), eff)
 }

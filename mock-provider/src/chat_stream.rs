@@ -176,7 +176,7 @@ fn script<'e>(plan: &Plan, eff: &'e Effective) -> Script<'e> {
         let choice = ChunkChoice { index, delta: &empty, logprobs: None, finish_reason: Some(plan.finish_reason) };
         script.send(chunk(std::slice::from_ref(&choice)));
     }
-    if plan.include_usage {
+    if plan.include_usage && !eff.no_usage {
         script.send(sse(&Chunk {
             id: &plan.id,
             object: "chat.completion.chunk",

@@ -33,7 +33,8 @@ struct EmbeddingList<'a> {
     object: &'static str,
     data: Vec<Embedding>,
     model: &'a str,
-    usage: EmbeddingUsage,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<EmbeddingUsage>,
 }
 
 #[derive(Serialize)]
@@ -130,8 +131,11 @@ pub(crate) fn handle(body: &[u8], eff: &Effective, dialect: Dialect, default_mod
         object: "list",
         data,
         model: req.model.as_deref().unwrap_or(default_model),
-        usage: EmbeddingUsage { prompt_tokens, total_tokens: prompt_tokens },
+        usage: (!eff.no_usage).then_some(EmbeddingUsage { prompt_tokens, total_tokens: prompt_tokens }),
     };
+    if eff.garbage_after.is_some() {
+        return crate::script::garbage_response();
+    }
     let body = serde_json::to_vec(&list).unwrap_or_default();
     ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }

@@ -168,12 +168,17 @@ fn merged(parts: Vec<Value>) -> Vec<Value> {
 }
 
 /// One `GenerateContentResponse`.
-fn response_object(parts: Vec<Value>, finish: Option<Finish>, usage: Value, model: &str, id: &str) -> Value {
+/// `usage` of `None` leaves `usageMetadata` out (`no_usage`).
+fn response_object(parts: Vec<Value>, finish: Option<Finish>, usage: Option<Value>, model: &str, id: &str) -> Value {
     let mut candidate = json!({"content": {"parts": parts, "role": "model"}, "index": 0});
     if let Some(finish) = finish {
         candidate["finishReason"] = json!(finish_reason(finish));
     }
-    json!({"candidates": [candidate], "usageMetadata": usage, "modelVersion": model, "responseId": id})
+    let mut object = json!({"candidates": [candidate], "modelVersion": model, "responseId": id});
+    if let Some(usage) = usage {
+        object["usageMetadata"] = usage;
+    }
+    object
 }
 
 /// Gemini's SSE framing: `data: ...` and CRLF line ends.
@@ -201,7 +206,8 @@ pub(crate) fn handle(body: &[u8], eff: &Effective, counter: &AtomicU64, model: &
     let tokens = Tokens::new(words, &answer, eff);
     let id = format!("mock-response-{}", counter.fetch_add(1, Ordering::Relaxed));
     if !stream {
-        let object = response_object(merged(parts(&answer)), Some(answer.finish), usage_metadata(&tokens), model, &id);
+        let usage = (!eff.no_usage).then(|| usage_metadata(&tokens));
+        let object = response_object(merged(parts(&answer)), Some(answer.finish), usage, model, &id);
         return script::json_response(object.to_string().into_bytes(), eff);
     }
     let mut script = Script::new(eff);
@@ -215,10 +221,12 @@ pub(crate) fn handle(body: &[u8], eff: &Effective, counter: &AtomicU64, model: &
         if script.content(stream_error) {
             return script.into_response("text/event-stream");
         }
-        script.send(sse(&response_object(vec![part], None, running.clone(), model, &id)));
+        let usage = (!eff.no_usage).then(|| running.clone());
+        script.send(sse(&response_object(vec![part], None, usage, model, &id)));
     }
     if !script.finish(stream_error) {
-        let last = response_object(vec![json!({"text": ""})], Some(answer.finish), usage_metadata(&tokens), model, &id);
+        let usage = (!eff.no_usage).then(|| usage_metadata(&tokens));
+        let last = response_object(vec![json!({"text": ""})], Some(answer.finish), usage, model, &id);
         script.send(sse(&last));
     }
     script.into_response("text/event-stream")

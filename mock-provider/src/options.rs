@@ -88,6 +88,14 @@ pub struct Behaviour {
     /// Reply size: small or large (small).
     #[arg(long, value_enum)]
     pub size: Option<Size>,
+    /// 1: the reply carries no usage at all, as some OpenAI-compatible servers answer (0).
+    #[arg(long)]
+    pub no_usage: Option<u64>,
+    /// A reply that is not what its protocol promises (none): non-stream, a 200 whose body is
+    /// an HTML page; stream, after this many content chunks a frame whose data is not JSON,
+    /// then the stream goes on.
+    #[arg(long)]
+    pub garbage_after: Option<u64>,
 }
 
 /// A malformed scenario option string.
@@ -125,7 +133,9 @@ impl Behaviour {
             cached_tokens,
             cache_write_tokens,
             reasoning_tokens,
-            size
+            size,
+            no_usage,
+            garbage_after
         )
     }
 
@@ -171,6 +181,8 @@ impl Behaviour {
             "cache_write_tokens" => self.cache_write_tokens = Some(num()?),
             "reasoning_tokens" => self.reasoning_tokens = Some(num()?),
             "size" => self.size = Some(value.parse().map_err(OptionError)?),
+            "no_usage" => self.no_usage = Some(num()?),
+            "garbage_after" => self.garbage_after = Some(num()?),
             _ => return Err(OptionError(format!("unknown scenario option {key:?}"))),
         }
         Ok(())
@@ -196,6 +208,8 @@ impl Behaviour {
             cache_write_tokens: self.cache_write_tokens.unwrap_or(0),
             reasoning_tokens: self.reasoning_tokens.unwrap_or(0),
             size: self.size.unwrap_or_default(),
+            no_usage: self.no_usage.unwrap_or(0) != 0,
+            garbage_after: self.garbage_after,
         }
     }
 }
@@ -220,6 +234,8 @@ pub struct Effective {
     pub cache_write_tokens: u64,
     pub reasoning_tokens: u64,
     pub size: Size,
+    pub no_usage: bool,
+    pub garbage_after: Option<u64>,
 }
 
 #[cfg(test)]

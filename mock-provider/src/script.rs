@@ -1,6 +1,7 @@
 //! The scenario machinery every dialect's replies share: pacing stream frames
 //! (`chunk_delay_ms`), mid-stream stalls (`stall_after`), aborts (`cut_after`), in-stream
-//! errors (`error_after`), and the truncated non-stream body.
+//! errors (`error_after`), frames that are not JSON (`garbage_after`), and the truncated (or
+//! not JSON) non-stream body.
 
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -18,11 +19,24 @@ pub(crate) struct Script<'e> {
     steps: Vec<Step>,
     sent_any: bool,
     emitted: u64,
+    /// The frame `garbage_after` sends: SSE data that is not JSON unless the dialect says
+    /// otherwise ([`Script::garbage_frame`]).
+    garbage: Bytes,
 }
+
+/// What a provider behind a misconfigured proxy answers instead of its protocol.
+pub(crate) const GARBAGE: &str = "<html><body><h1>502 Bad Gateway</h1></body></html>";
 
 impl<'e> Script<'e> {
     pub(crate) fn new(eff: &'e Effective) -> Self {
-        Script { eff, steps: Vec::new(), sent_any: false, emitted: 0 }
+        let garbage = Bytes::from(format!("data: {GARBAGE}\n\n"));
+        Script { eff, steps: Vec::new(), sent_any: false, emitted: 0, garbage }
+    }
+
+    /// The dialect's frame for `garbage_after` when SSE data is not its framing.
+    pub(crate) fn garbage_frame(mut self, frame: Bytes) -> Self {
+        self.garbage = frame;
+        self
     }
 
     /// Sends `bytes` as one frame, `chunk_delay_ms` after the previous one.
@@ -59,6 +73,9 @@ impl<'e> Script<'e> {
             self.send(error());
             return true;
         }
+        if self.eff.garbage_after == Some(self.emitted) {
+            self.send(self.garbage.clone());
+        }
         false
     }
 
@@ -73,8 +90,12 @@ impl<'e> Script<'e> {
 }
 
 /// A whole JSON reply; with `cut_after` set, the first half of the body and then an abort;
-/// with `stall_after` set, the first half, a `stall_mid_ms` stall, then the rest.
+/// with `stall_after` set, the first half, a `stall_mid_ms` stall, then the rest; with
+/// `garbage_after` set, an HTML page instead (still a 200).
 pub(crate) fn json_response(bytes: Vec<u8>, eff: &Effective) -> Response {
+    if eff.garbage_after.is_some() {
+        return garbage_response();
+    }
     let bytes = Bytes::from(bytes);
     let half = bytes.len() / 2;
     let body = if eff.cut_after.is_some() {
@@ -88,5 +109,12 @@ pub(crate) fn json_response(bytes: Vec<u8>, eff: &Effective) -> Response {
     let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::OK;
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+/// A 200 whose body is not JSON.
+pub(crate) fn garbage_response() -> Response {
+    let mut resp = Response::new(Body::from(GARBAGE));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
     resp
 }

@@ -1,13 +1,16 @@
-//! `GET /api/v1/catalog`: the built-in price catalog (LiteLLM-derived), in the same decimal
+//! `GET /api/v1/catalog`: the price catalog in effect (LiteLLM-derived: the compiled-in one,
+//! or the data directory's after `tollgate refresh-prices`), in the same decimal
 //! credits-per-million-tokens form as a model's `pricing`; `?provider=KIND` narrows it.
 
+use std::sync::Arc;
+
 use axum::Json;
-use axum::extract::Query;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::billing::catalog;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -15,8 +18,8 @@ pub struct CatalogQuery {
     provider: Option<String>,
 }
 
-pub async fn list(Query(q): Query<CatalogQuery>) -> Response {
-    let c = catalog::embedded();
+pub async fn list(State(state): State<Arc<AppState>>, Query(q): Query<CatalogQuery>) -> Response {
+    let c = state.catalog.load_full();
     let data: Vec<Value> = c
         .models
         .iter()
@@ -26,5 +29,7 @@ pub async fn list(Query(q): Query<CatalogQuery>) -> Response {
                 "max_output_tokens": m.max_output_tokens})
         })
         .collect();
-    Json(json!({"object": "list", "source": c.source, "data": data})).into_response()
+    let counts: serde_json::Map<String, Value> =
+        c.counts().into_iter().map(|(k, n)| (k.to_string(), n.into())).collect();
+    Json(json!({"object": "list", "source": c.source, "models_by_provider": counts, "data": data})).into_response()
 }

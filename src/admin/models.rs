@@ -1,5 +1,6 @@
 //! `/api/v1/models`: public model names, their targets (provider + upstream model, weight,
-//! price) and fallbacks.
+//! price) and fallbacks. A name may be a pattern with one `*` (`claude-*`, `anthropic/*`);
+//! its targets' models may then hold a `*`, filled with what the name's `*` matched.
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use serde_json::{Value, json};
 use super::{created, not_found, parse_body, required_name};
 use crate::billing::pricing::{Pricing, PricingInput};
 use crate::error::ApiError;
+use crate::snapshot::pattern::Pattern;
 use crate::state::AppState;
 use crate::store::models::{self as q, ModelRow, TargetRow};
 
@@ -111,6 +113,26 @@ pub(crate) fn apply(state: &AppState, row: &mut ModelRow, b: ModelBody) -> Resul
     }
     if let Some(e) = b.enabled {
         row.enabled = e;
+    }
+    check_pattern(row)
+}
+
+/// A pattern name has one `*`; a target's model may hold one `*` only under a pattern name.
+fn check_pattern(row: &ModelRow) -> Result<(), ApiError> {
+    let is_pattern = match Pattern::parse(&row.name) {
+        None => false,
+        Some(Ok(_)) => true,
+        Some(Err(e)) => return Err(ApiError::invalid(e).with_param("name")),
+    };
+    for t in &row.targets {
+        let stars = t.upstream_model.matches('*').count();
+        if stars > 1 || (stars == 1 && !is_pattern) {
+            return Err(ApiError::invalid(format!(
+                "target model `{}`: a `*` (at most one) is filled from a pattern name such as `claude-*`; `{}` is not one",
+                t.upstream_model, row.name
+            ))
+            .with_param("targets"));
+        }
     }
     Ok(())
 }

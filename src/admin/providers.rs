@@ -15,9 +15,9 @@ use serde_json::{Value, json};
 use super::{created, not_found, parse_body, required_name};
 use crate::config::Timeouts;
 use crate::error::{ApiError, ErrorKind};
+use crate::jobs::retest;
 use crate::providers::{ProviderKind, ssrf};
 use crate::routing::health::{credential_key, target_key};
-use crate::routing::retest;
 use crate::secrets::vault::mask;
 use crate::state::AppState;
 use crate::store::providers::{self as q, CredentialRow, ProviderRow};
@@ -384,7 +384,7 @@ pub(crate) async fn check_credential(state: &AppState, id: &str) -> Result<Value
         provider.credentials.iter().find(|c| c.id == row.id).ok_or_else(|| {
             ApiError::new(ErrorKind::Internal, "the credential cannot be decrypted with the current key")
         })?;
-    let probe = retest::probe(&state.http, provider, cred).await;
+    let probe = crate::providers::probe::probe(&state.http, provider, cred).await;
     let (ok, status, message, latency_ms) = (probe.ok, probe.status, probe.error, probe.latency.as_millis() as i64);
     // A key the provider refused earlier and accepts now goes back into the rotation at once,
     // rather than at its next background re-test.

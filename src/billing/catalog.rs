@@ -1,14 +1,18 @@
-//! The built-in price catalog: per-token prices of known models by provider kind, compiled
-//! in from `catalog/prices.json` (generated from LiteLLM's MIT-licensed price data by
-//! `tollgate refresh-prices`, see [`super::litellm`]). It prices `provider/model` calls and
-//! configured targets that carry no price of their own; an operator's configured price always
-//! wins, and a model in neither place stays unpriced (refused, never billed at zero).
+//! The price catalog: per-token (and per-image) prices of known models by provider kind,
+//! compiled in from `catalog/prices.json` (generated from LiteLLM's MIT-licensed price data by
+//! `tollgate refresh-prices`, see [`super::litellm`]), or the data directory's `prices.json`
+//! when `tollgate refresh-prices` has written one there (a running gateway picks it up, see
+//! [`CatalogFile`]). It prices `provider/model` calls, pattern models and configured targets
+//! that carry no price of their own; an operator's configured price always wins, and a model
+//! in neither place stays unpriced (refused, never billed at zero).
 //!
 //! Prices in the file are integers already (nano-credits per million tokens, 1 credit =
 //! 1 USD), so loading it involves no decimal parsing and no float.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +38,9 @@ pub struct CatalogModel {
     /// The most output tokens the model produces in one call, when the source says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_output_tokens: Option<i64>,
+    /// Nano-credits per generated image (image models priced by the image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_image: Option<i64>,
 }
 
 impl CatalogModel {
@@ -43,6 +50,7 @@ impl CatalogModel {
             output: self.output,
             cached_input: self.cached_input,
             cache_write: self.cache_write,
+            per_image: self.per_image.unwrap_or(0),
             ..Pricing::default()
         }
     }
@@ -50,7 +58,7 @@ impl CatalogModel {
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CatalogFile {
+struct CatalogText {
     source: String,
     unit: String,
     models: Vec<CatalogModel>,
@@ -70,13 +78,13 @@ pub const UNIT: &str = "nano-credits per million tokens (1 credit = 1 USD)";
 
 impl Catalog {
     pub fn parse(text: &str) -> Result<Catalog, String> {
-        let file: CatalogFile = serde_json::from_str(text).map_err(|e| format!("price catalog: {e}"))?;
+        let file: CatalogText = serde_json::from_str(text).map_err(|e| format!("price catalog: {e}"))?;
         if file.unit != UNIT {
             return Err(format!("price catalog: unit {:?} is not {UNIT:?}", file.unit));
         }
         let mut index: HashMap<String, HashMap<String, usize>> = HashMap::new();
         for (i, m) in file.models.iter().enumerate() {
-            let prices = [Some(m.input), Some(m.output), m.cached_input, m.cache_write];
+            let prices = [Some(m.input), Some(m.output), m.cached_input, m.cache_write, m.per_image];
             if prices.into_iter().flatten().any(|p| p < 0) {
                 return Err(format!("price catalog: negative price for {}/{}", m.provider, m.model));
             }
@@ -111,13 +119,98 @@ impl Catalog {
     pub fn price(&self, provider_kind: &str, model: &str) -> Option<Pricing> {
         self.get(provider_kind, model).map(CatalogModel::pricing)
     }
+
+    /// Models priced per provider kind.
+    pub fn counts(&self) -> Vec<(&str, usize)> {
+        let mut counts: Vec<(&str, usize)> = self.index.iter().map(|(k, m)| (k.as_str(), m.len())).collect();
+        counts.sort_unstable();
+        counts
+    }
 }
 
 /// The catalog compiled into this build (parsed once; a malformed file fails the unit tests,
 /// never a running gateway).
-pub fn embedded() -> &'static Catalog {
-    static CATALOG: OnceLock<Catalog> = OnceLock::new();
-    CATALOG.get_or_init(|| Catalog::parse(EMBEDDED).expect("catalog/prices.json is checked by the unit tests"))
+pub fn embedded() -> Arc<Catalog> {
+    static CATALOG: OnceLock<Arc<Catalog>> = OnceLock::new();
+    CATALOG
+        .get_or_init(|| Arc::new(Catalog::parse(EMBEDDED).expect("catalog/prices.json is checked by the unit tests")))
+        .clone()
+}
+
+/// The catalog file's name in the data directory.
+pub const DATA_FILE: &str = "prices.json";
+
+/// The data directory's catalog file, as a running gateway watches it: `tollgate
+/// refresh-prices` writes it whole (a temporary file renamed over it), and [`CatalogFile::poll`]
+/// notices a new version by its modification time and size. While the file is absent the
+/// compiled-in catalog is in effect; a file that does not parse is reported and the catalog in
+/// effect is kept (prices never silently disappear).
+pub struct CatalogFile {
+    path: PathBuf,
+    seen: Option<(SystemTime, u64)>,
+}
+
+/// What a poll found.
+pub enum Polled {
+    Unchanged,
+    /// A new catalog to use (the file's, or the compiled-in one after the file was removed).
+    Changed(Arc<Catalog>),
+    /// The file changed but cannot be used; the message says why.
+    Invalid(String),
+}
+
+impl CatalogFile {
+    pub fn new(data_dir: &Path) -> CatalogFile {
+        CatalogFile { path: data_dir.join(DATA_FILE), seen: None }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The catalog in effect at start-up: the file's if it exists and parses, else an error
+    /// (a gateway does not start on prices it cannot read), or the compiled-in one when the
+    /// file is absent.
+    pub fn load(&mut self) -> Result<Arc<Catalog>, String> {
+        match self.poll() {
+            Polled::Changed(c) => Ok(c),
+            Polled::Unchanged => Ok(embedded()),
+            Polled::Invalid(e) => Err(e),
+        }
+    }
+
+    pub fn poll(&mut self) -> Polled {
+        let stamp =
+            std::fs::metadata(&self.path).ok().map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
+        if stamp == self.seen {
+            return Polled::Unchanged;
+        }
+        self.seen = stamp;
+        if stamp.is_none() {
+            return Polled::Changed(embedded());
+        }
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) => return Polled::Invalid(format!("cannot read {}: {e}", self.path.display())),
+        };
+        match Catalog::parse(&text) {
+            Ok(c) => Polled::Changed(Arc::new(c)),
+            Err(e) => Polled::Invalid(format!("{}: {e}", self.path.display())),
+        }
+    }
+}
+
+/// Writes a catalog file whole: a temporary file in the same directory, renamed over `path`,
+/// so a watching gateway never reads half a file.
+pub fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let tmp = dir.join(format!(".{}.tmp-{}", DATA_FILE, std::process::id()));
+    std::fs::write(&tmp, text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("cannot write {}: {e}", path.display())
+    })
 }
 
 #[cfg(test)]
@@ -140,11 +233,50 @@ mod tests {
     }
 
     #[test]
-    fn the_embedded_catalog_is_what_the_generator_makes_of_the_committed_excerpt() {
-        let excerpt = include_str!("../../tests/fixtures/litellm/model_prices_excerpt.json");
-        let converted = super::super::litellm::convert(excerpt, "test").unwrap();
-        let regenerated = Catalog::parse(&converted.text).unwrap();
-        assert_eq!(regenerated.models, embedded().models, "run scripts/refresh-prices to regenerate the catalog");
+    fn the_embedded_catalog_is_litellms_full_data_for_the_five_kinds() {
+        let c = embedded();
+        assert!(c.source.contains("LiteLLM"), "{}", c.source);
+        let counts: HashMap<&str, usize> = c.counts().into_iter().collect();
+        for (kind, at_least) in
+            [("openai", 130), ("anthropic", 20), ("azure-openai", 200), ("gemini", 50), ("bedrock", 450)]
+        {
+            assert!(counts.get(kind).copied().unwrap_or(0) >= at_least, "{kind}: {counts:?}");
+        }
+        // The models the 45-entry excerpt lacked.
+        for (kind, model) in [
+            ("openai", "gpt-4o"),
+            ("openai", "gpt-4.1"),
+            ("openai", "o3"),
+            ("openai", "text-embedding-3-small"),
+            ("anthropic", "claude-haiku-4-5"),
+            ("gemini", "gemini-2.5-flash"),
+            ("azure-openai", "gpt-4o"),
+            ("bedrock", "amazon.titan-embed-text-v2:0"),
+        ] {
+            assert!(c.get(kind, model).is_some(), "{kind}/{model} is not in the catalog");
+        }
+        let p = c.price("openai", "gpt-4o").unwrap();
+        assert_eq!((p.input, p.output, p.cached_input), (2_500_000_000, 10_000_000_000, Some(1_250_000_000)));
+    }
+
+    #[test]
+    fn a_data_directory_catalog_replaces_the_compiled_in_one_while_it_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = CatalogFile::new(dir.path());
+        assert!(Arc::ptr_eq(&file.load().unwrap(), &embedded()), "no file: the compiled-in catalog");
+        assert!(matches!(file.poll(), Polled::Unchanged));
+        let line = r#"{"provider": "openai", "model": "only-here", "input": 1, "output": 2}"#;
+        let text = format!(r#"{{"source": "test", "unit": "{UNIT}", "models": [{line}]}}"#);
+        write_atomically(file.path(), &text).unwrap();
+        let Polled::Changed(c) = file.poll() else { panic!("a new file is a change") };
+        assert_eq!((c.source.as_str(), c.models.len()), ("test", 1));
+        assert!(matches!(file.poll(), Polled::Unchanged));
+        // A broken file is reported; the caller keeps what it had.
+        std::fs::write(file.path(), "{ not json").unwrap();
+        assert!(matches!(file.poll(), Polled::Invalid(e) if e.contains("prices.json")));
+        assert!(CatalogFile::new(dir.path()).load().is_err(), "a gateway does not start on unreadable prices");
+        std::fs::remove_file(file.path()).unwrap();
+        assert!(matches!(file.poll(), Polled::Changed(c) if Arc::ptr_eq(&c, &embedded())));
     }
 
     #[test]
@@ -170,6 +302,7 @@ mod tests {
             cached_input: None,
             cache_write: Some(3),
             max_output_tokens: None,
+            per_image: None,
         };
         let text = Catalog::render("src", vec![m("openai", "b"), m("anthropic", "z"), m("openai", "a")]);
         assert_eq!(text.lines().filter(|l| l.contains("\"provider\"")).count(), 3);

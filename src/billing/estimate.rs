@@ -64,6 +64,17 @@ impl OutputCount {
     pub fn tokens(&self) -> i64 {
         text_tokens(self.bytes)
     }
+
+    /// `bytes` of output, counted at once (a whole answer).
+    pub fn of(bytes: usize) -> OutputCount {
+        OutputCount { bytes }
+    }
+}
+
+/// The usage a call is charged when its provider reported none: the prompt as counted at
+/// admission and the output as counted from what was relayed, by the same rule.
+pub fn counted(prompt_tokens: i64, output: OutputCount) -> Usage {
+    Usage { input_tokens: prompt_tokens, output_tokens: output.tokens(), ..Usage::default() }
 }
 
 /// Bytes of every string inside a JSON value (message contents, parts, tool arguments).

@@ -5,6 +5,11 @@
 //! arithmetic on the number's text. A price that is not a whole nano-credit per million
 //! tokens (float noise such as `2.9999900000000002e-06`) is left out and reported, never
 //! rounded: a model without a catalog price is refused until an operator prices it.
+//!
+//! Image models are kept when LiteLLM gives a flat `output_cost_per_image` (dollars per image
+//! → nano-credits per image) or prices their tokens (`gpt-image-*`: text in, image tokens
+//! out); the ones priced per pixel by size and quality (`hd/1024-x-1024/dall-e-3`) are left
+//! out, since a call's cost would depend on fields no usage report carries.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -28,8 +33,11 @@ const PROVIDERS: &[(&str, &str, &str)] = &[
     ("azure", "azure-openai", "azure/"),
 ];
 
-/// Modes whose calls Tollgate prices by tokens.
-const MODES: &[&str] = &["chat", "completion", "responses", "embedding"];
+/// Dollars per image × 10^9 = nano-credits per image.
+const PER_IMAGE_TO_NANOS: i32 = 9;
+
+/// Modes whose calls Tollgate prices (by tokens, and images by the image).
+const MODES: &[&str] = &["chat", "completion", "responses", "embedding", "image_generation"];
 
 pub struct Converted {
     /// The catalog file's text.
@@ -93,11 +101,28 @@ fn model_of(
             .map(|t| parse_scaled(&t, PER_TOKEN_TO_NANOS_PER_MILLION).map_err(|e| format!("{field}: {e}")))
             .transpose()
     };
-    let input = price("input_cost_per_token")?.ok_or("no input_cost_per_token")?;
-    let output = match price("output_cost_per_token")? {
+    let per_image = text_of("output_cost_per_image")
+        .map(|t| parse_scaled(&t, PER_IMAGE_TO_NANOS).map_err(|e| format!("output_cost_per_image: {e}")))
+        .transpose()?;
+    let image_mode = mode == "image_generation";
+    if image_mode && per_image.is_none() && text_of("output_cost_per_image_token").is_none() {
+        return Err("an image model priced per pixel or per size, not per image or token".into());
+    }
+    let input = match price("input_cost_per_token")? {
+        Some(p) => p,
+        None if image_mode => 0,
+        None => return Err("no input_cost_per_token".into()),
+    };
+    // An image model's output tokens are image tokens where LiteLLM prices them apart.
+    let output_field = if image_mode && text_of("output_cost_per_image_token").is_some() {
+        "output_cost_per_image_token"
+    } else {
+        "output_cost_per_token"
+    };
+    let output = match price(output_field)? {
         Some(p) => p,
         // Embeddings produce no output tokens; every other mode must say what output costs.
-        None if mode == "embedding" => 0,
+        None if mode == "embedding" || image_mode => 0,
         None => return Err("no output_cost_per_token".into()),
     };
     let max_output_tokens = text_of("max_output_tokens").and_then(|t| t.parse::<i64>().ok()).filter(|n| *n > 0);
@@ -109,6 +134,7 @@ fn model_of(
         cached_input: price("cache_read_input_token_cost")?,
         cache_write: price("cache_creation_input_token_cost")?,
         max_output_tokens,
+        per_image: per_image.filter(|p| *p > 0),
     })
 }
 
@@ -155,10 +181,11 @@ mod tests {
                 .iter()
                 .all(|m| ["openai", "anthropic", "gemini", "bedrock", "azure-openai"].contains(&m.provider.as_str()))
         );
-        assert!(cat.get("openai", "1024-x-1024/dall-e-2").is_none());
+        assert!(cat.get("openai", "1024-x-1024/dall-e-2").is_none(), "priced per pixel");
         // Audio models are priced per second, not per token: not in the catalog either.
         assert!(cat.get("azure-openai", "whisper-1").is_none());
-        assert!(c.left_out.is_empty(), "every token-priced entry of the excerpt is exact: {:?}", c.left_out);
+        let left_out: Vec<&str> = c.left_out.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(left_out, ["1024-x-1024/dall-e-2"], "every other entry of the excerpt is exact");
         assert_eq!(c.kept.values().sum::<usize>(), cat.models.len());
         assert_eq!(c.kept["anthropic"], 11);
     }
@@ -174,6 +201,15 @@ mod tests {
         let embedding = r#"{"e": {"litellm_provider": "openai", "mode": "embedding", "input_cost_per_token": 2e-08}}"#;
         let cat = Catalog::parse(&convert(embedding, "s").unwrap().text).unwrap();
         assert_eq!((cat.models[0].input, cat.models[0].output), (20_000_000, 0));
+        let images = r#"{"gemini/imagen-3.0-generate-001": {"litellm_provider": "gemini",
+                "mode": "image_generation", "output_cost_per_image": 0.04},
+            "gpt-image-1": {"litellm_provider": "openai", "mode": "image_generation",
+                "input_cost_per_token": 5e-06, "output_cost_per_image_token": 4e-05}}"#;
+        let cat = Catalog::parse(&convert(images, "s").unwrap().text).unwrap();
+        let imagen = cat.get("gemini", "imagen-3.0-generate-001").unwrap();
+        assert_eq!((imagen.input, imagen.output, imagen.per_image), (0, 0, Some(40_000_000)));
+        let gpt_image = cat.get("openai", "gpt-image-1").unwrap();
+        assert_eq!((gpt_image.input, gpt_image.output, gpt_image.per_image), (5_000_000_000, 40_000_000_000, None));
         assert!(convert("[1, 2]", "s").is_err());
         assert!(convert("not json", "s").is_err());
     }

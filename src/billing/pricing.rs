@@ -100,6 +100,14 @@ pub struct Usage {
     pub images: i64,
 }
 
+impl Usage {
+    /// Nothing counted at all: what a provider that reports no usage amounts to (an answer
+    /// always has a prompt, so a report of all zeros is no report).
+    pub fn is_zero(&self) -> bool {
+        *self == Usage::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

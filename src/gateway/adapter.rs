@@ -22,6 +22,7 @@ use super::relay::{self, Translated};
 use super::upstream::UpstreamFailure;
 use super::verdict::Verdict;
 use super::{relay_anthropic, relay_openai};
+use crate::billing::estimate::{self, OutputCount};
 use crate::billing::pricing::Usage;
 use crate::config::Timeouts;
 use crate::error::{ApiError, Dialect};
@@ -39,6 +40,15 @@ use crate::routing::resolve::Route;
 /// `max_tokens` sent to providers that require one when the client set none: the output
 /// admission reserves for such a call.
 const DEFAULT_MAX_TOKENS: u32 = crate::billing::estimate::DEFAULT_OUTPUT_CAP as u32;
+
+/// A whole answer in the client's dialect.
+pub struct Answer {
+    pub body: Bytes,
+    /// The usage the provider reported; `None` when it reported none (or only zeros).
+    pub usage: Option<Usage>,
+    /// The output the answer carries, counted (what it is charged for without usage).
+    pub output: OutputCount,
+}
 
 /// A request as the client sent it, ready to be built for any route of its plan.
 pub struct Inbound {
@@ -160,16 +170,37 @@ impl Inbound {
         Bytes::from(serde_json::to_vec(&outgoing).expect("a JSON map serializes"))
     }
 
-    /// A whole upstream response body in the client's dialect, and the usage it reports.
-    /// An error is a provider answer that is not what its protocol promises.
-    pub fn response(&self, protocol: Protocol, upstream: Bytes) -> Result<(Bytes, Option<Usage>), String> {
+    /// Why a whole upstream body is not an answer of `protocol` for this request (checked
+    /// while attempts may still fail over): see [`crate::protocol::not_an_answer`].
+    pub fn check_answer(&self, protocol: Protocol, body: &[u8]) -> Result<(), String> {
+        let member = match (protocol, self.operation) {
+            (Protocol::OpenAi, Operation::Embeddings) => Some("data"),
+            (Protocol::OpenAi, _) => Some("choices"),
+            (Protocol::Anthropic, _) => Some("content"),
+            (Protocol::Bedrock, _) => Some("output"),
+            // A blocked prompt is an answer without candidates; its parser tells the rest.
+            (Protocol::Gemini, _) => None,
+        };
+        match crate::protocol::not_an_answer(body, member) {
+            Some(why) => Err(why),
+            None => Ok(()),
+        }
+    }
+
+    /// A whole upstream response body in the client's dialect, the usage it reports (`None`
+    /// when it reports none, or only zeros) and the output it carries. A converted answer
+    /// without usage tells the client the counted estimate it is charged (`prompt_tokens`
+    /// from admission and the output counted here), never zeros; a passed-through body is
+    /// relayed as it is. An error is a provider answer that is not what its protocol promises.
+    pub fn response(&self, protocol: Protocol, upstream: Bytes, prompt_tokens: i64) -> Result<Answer, String> {
+        let reported = |u: Option<Usage>| u.filter(|u| !u.is_zero());
         if self.passes_through(protocol) {
-            let usage = match protocol {
-                Protocol::OpenAi => openai::usage_of(&upstream),
-                Protocol::Anthropic => anthropic::usage_of(&upstream),
+            let (usage, output) = match protocol {
+                Protocol::OpenAi => (openai::usage_of(&upstream), openai::answer_output_bytes(&upstream)),
+                Protocol::Anthropic => (anthropic::usage_of(&upstream), anthropic::answer_output_bytes(&upstream)),
                 Protocol::Gemini | Protocol::Bedrock => unreachable!("no client dialect is Gemini's or Bedrock's"),
             };
-            return Ok((upstream, usage));
+            return Ok(Answer { body: upstream, usage: reported(usage), output: OutputCount::of(output) });
         }
         let mut response = match protocol {
             Protocol::OpenAi => openai::chat::parse_response(&upstream)?,
@@ -178,12 +209,16 @@ impl Inbound {
             Protocol::Bedrock => bedrock::parse_response(&upstream, &message_id())?,
         };
         response.model = self.model.clone();
-        let usage = response.usage;
+        let output = OutputCount::of(response.output_bytes());
+        let usage = reported(Some(response.usage));
+        if usage.is_none() {
+            response.usage = estimate::counted(prompt_tokens, output);
+        }
         let body = match self.dialect {
             Dialect::OpenAi => openai::chat::response_from_ir(&response, crate::clock::now_ms() / 1000),
             Dialect::Anthropic => serde_json::to_value(anthropic::response_from_ir(&response)).expect("serializes"),
         };
-        Ok((Bytes::from(serde_json::to_vec(&body).expect("serializes")), Some(usage)))
+        Ok(Answer { body: Bytes::from(serde_json::to_vec(&body).expect("serializes")), usage, output })
     }
 
     /// The client's streamed body for an upstream stream of `protocol`.

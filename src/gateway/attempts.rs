@@ -19,12 +19,12 @@ use super::call::CallGuard;
 use super::upstream::{self, UpstreamFailure};
 use super::verdict::Verdict;
 use crate::error::{ApiError, ErrorKind};
+use crate::jobs::retest;
 use crate::metrics::AttemptOutcome;
 use crate::providers::{Operation, Outbound, http};
 use crate::routing::failover::{Choice, Plan, Planner};
 use crate::routing::health::Outcome;
 use crate::routing::resolve::Route;
-use crate::routing::retest;
 use crate::snapshot::ProviderEntry;
 use crate::state::AppState;
 
@@ -124,7 +124,14 @@ pub async fn send(
                 if resp.status().is_success() {
                     let (status, content_type) = (resp.status(), resp.headers().get("content-type").cloned());
                     let read_started = Instant::now();
-                    match read_whole(resp.into_body(), provider, attempt_started).await {
+                    let mut read = read_whole(resp.into_body(), provider, attempt_started).await;
+                    // A body that is not an answer of its protocol is a failed attempt, like a 5xx.
+                    if let Ok(body) = &read
+                        && let Err(why) = inbound.check_answer(provider.kind.protocol(), body)
+                    {
+                        read = Err(upstream::invalid_answer(provider, &why));
+                    }
+                    match read {
                         Ok(body) => {
                             call.add_upstream_time(read_started.elapsed());
                             counted.record(AttemptOutcome::Ok);
@@ -134,8 +141,11 @@ pub async fn send(
                         }
                         Err(f) => {
                             call.add_upstream_time(read_started.elapsed());
-                            let outcome =
-                                if f.class == "timeout" { AttemptOutcome::Timeout } else { AttemptOutcome::IoError };
+                            let outcome = match f.class {
+                                "timeout" => AttemptOutcome::Timeout,
+                                "upstream_invalid_response" => AttemptOutcome::Error,
+                                _ => AttemptOutcome::IoError,
+                            };
                             counted.record(outcome);
                             failed(state, &choice, &f.detail, true);
                             tracing::info!(

@@ -1,8 +1,9 @@
 //! One call's record and charge. A `CallGuard` is created when a request is admitted and
 //! settles exactly once: explicitly on success or failure, or in `Drop` when the client went
-//! away (or a handler panicked) — charged for the usage the provider reported, or, for a
-//! stream cut short before that, for a counted estimate of what it produced (flagged
-//! `usage_estimated` on the record). Settling also ends what
+//! away (or a handler panicked) — charged for the usage the provider reported, or, when it
+//! reported none (an answer without usage, a stream cut short before it), for a counted
+//! estimate of what it produced (flagged `usage_estimated` on the record): an answer is never
+//! free, and a failed call is charged only if output reached the client. Settling also ends what
 //! the call was admitted with (credit reservation, budget holds, rate-limit permit), in the
 //! same step as the charge, so a reservation ends exactly when its call does.
 
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::billing::estimate::OutputCount;
+use crate::billing::estimate::{self, OutputCount};
 use crate::billing::pricing::{Pricing, Usage};
 use crate::error::Dialect;
 use crate::metrics::CallSeries;
@@ -36,6 +37,8 @@ pub struct CallGuard {
     upstream: Duration,
     /// Usage reported so far (a stream's usage chunk, or a complete body's).
     pub usage: Option<Usage>,
+    /// The provider answered in full (a success, even one whose client then left).
+    answered: bool,
     /// What the provider has produced so far, counted from the stream as it is relayed;
     /// `None` until the first event arrives.
     output: Option<OutputCount>,
@@ -82,6 +85,7 @@ impl CallGuard {
             started,
             upstream: Duration::ZERO,
             usage: None,
+            answered: false,
             output: None,
             prompt_estimate: admitted.prompt_tokens(),
             admitted: Some(admitted),
@@ -118,16 +122,27 @@ impl CallGuard {
         self.output = Some(produced);
     }
 
-    /// The usage to charge: the provider's report, else — for a stream that started and was
-    /// cut short — the counted estimate (admission's prompt count and the output relayed),
-    /// flagged on the record; else nothing (the provider produced nothing).
+    /// Prompt tokens counted at admission (what an answer without usage is charged for its
+    /// prompt).
+    pub fn prompt_estimate(&self) -> i64 {
+        self.prompt_estimate
+    }
+
+    /// The usage to charge. A call that failed before any output reached its client is not
+    /// charged at all (whatever the provider reported of the prompt). Otherwise: the
+    /// provider's report, else — an answer without usage, a stream that broke after output
+    /// reached the client — the counted estimate (admission's prompt count and the output
+    /// relayed), flagged on the record. A report of all zeros is no report.
     fn usage_to_charge(&mut self) -> Option<Usage> {
-        if self.usage.is_some() {
-            return self.usage;
+        let output = self.output.unwrap_or_default();
+        if !self.answered && output.tokens() == 0 {
+            return None;
         }
-        let output = self.output?;
+        if let Some(u) = self.usage.filter(|u| !u.is_zero()) {
+            return Some(u);
+        }
         self.record.usage_estimated = true;
-        Some(Usage { input_tokens: self.prompt_estimate, output_tokens: output.tokens(), ..Usage::default() })
+        Some(estimate::counted(self.prompt_estimate, output))
     }
 
     pub fn add_upstream_time(&mut self, d: Duration) {
@@ -157,6 +172,7 @@ impl CallGuard {
     }
 
     pub fn success(mut self, http_status: u16) -> Settled {
+        self.answered = true;
         if self.client_left() {
             let message = "the client left; the provider's answer was read to its end";
             self.fail_fields(499, "client_disconnected_drained", message);

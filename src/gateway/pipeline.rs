@@ -19,7 +19,7 @@ use super::auth::Caller;
 use super::call::CallGuard;
 use super::detach;
 use super::rate_headers;
-use super::upstream::UpstreamFailure;
+use super::upstream::{self, UpstreamFailure};
 use crate::billing::estimate::Estimate;
 use crate::billing::money::format_credits;
 use crate::billing::ratelimit;
@@ -53,7 +53,7 @@ pub fn refused(request_id: &str, dialect: Dialect, e: ApiError) -> Response {
 /// `models` fallbacks first, taken out of the body: they are the gateway's, not the upstream's).
 pub fn plan(caller: &Caller, inbound: &mut Inbound) -> Result<Plan, ApiError> {
     let model = &inbound.model;
-    if !caller.key.may_use(model) {
+    if !caller.snapshot.key_may_use(&caller.key, model) {
         return Err(if resolve::is_known(&caller.snapshot, model) {
             resolve::forbidden_model(model)
         } else {
@@ -150,19 +150,13 @@ impl Forward<'_> {
             }
             Reply::Whole { status, content_type, body } => {
                 let content_type = content_type.filter(|_| inbound.passes_through(protocol));
-                let (body, usage) = match inbound.response(protocol, body) {
-                    Ok(converted) => converted,
-                    Err(e) => {
-                        let detail = format!("provider {}: {e}", route.provider.name);
-                        let error = ApiError::new(
-                            ErrorKind::Upstream,
-                            format!("provider `{}` sent a response that could not be read", route.provider.name),
-                        )
-                        .with_code("upstream_invalid_response");
-                        return Err(fail(call, UpstreamFailure { class: "upstream_invalid_response", detail, error }));
-                    }
+                let answer = match inbound.response(protocol, body, call.prompt_estimate()) {
+                    Ok(answer) => answer,
+                    Err(e) => return Err(fail(call, upstream::invalid_answer(&route.provider, &e))),
                 };
-                call.usage = usage;
+                call.usage = answer.usage;
+                call.note_output(answer.output);
+                let body = answer.body;
                 call.mark_first_token();
                 let overhead = call.overhead();
                 let settled = call.success(status.as_u16());

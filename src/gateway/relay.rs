@@ -25,7 +25,7 @@ use http_body_util::BodyExt;
 
 use super::call::CallGuard;
 use super::verdict::Verdict;
-use crate::billing::estimate::OutputCount;
+use crate::billing::estimate::{self, OutputCount};
 use crate::billing::pricing::Usage;
 use crate::config::Timeouts;
 use crate::protocol::stream::{ByteTranslator, EventStreamTranslator, SseTranslator, Translate, encode_all};
@@ -67,6 +67,10 @@ pub trait Shape: Send + 'static {
     fn keepalive(&self) -> Option<Bytes> {
         None
     }
+    /// The prompt tokens admission counted: a shape that writes the client's usage itself (a
+    /// translated stream) tells the counted estimate the call is charged, not zeros, when the
+    /// provider reports no usage. A passthrough relays what the provider sent.
+    fn estimate_missing_usage(&mut self, _prompt_tokens: i64) {}
 }
 
 struct RelayState<S> {
@@ -99,8 +103,9 @@ pub fn stream<S: Shape>(
     verdict: Verdict,
     timeouts: &Timeouts,
     keepalive: Duration,
-    shape: S,
+    mut shape: S,
 ) -> Body {
+    shape.estimate_missing_usage(call.prompt_estimate());
     let state = RelayState {
         upstream: resp.into_body().into_data_stream().boxed(),
         shape,
@@ -271,6 +276,9 @@ pub trait ClientEvent {
     fn keepalive() -> Option<Bytes>;
     /// Bytes of generated text this event carries.
     fn output_bytes(&self) -> usize;
+    /// Puts `usage` in place of a final usage of all zeros (the provider reported none), if
+    /// this event carries the final usage.
+    fn fill_missing_usage(&mut self, usage: &Usage);
 }
 
 /// A stream translated from the provider's protocol into the client's dialect by one of
@@ -283,6 +291,9 @@ pub struct Translated<T: Translate> {
     /// Whether the client got its first event (keep-alives may only follow it).
     started: bool,
     produced: OutputCount,
+    /// Prompt tokens counted at admission, to tell the client a counted estimate when the
+    /// provider reports no usage (`None`: relay the zeros).
+    prompt_tokens: Option<i64>,
 }
 
 impl<T: Translate + Send + 'static> Translated<T> {
@@ -303,6 +314,7 @@ impl<T: Translate + Send + 'static> Translated<T> {
             closing: None,
             started: false,
             produced: OutputCount::default(),
+            prompt_tokens: None,
         }
     }
 }
@@ -316,9 +328,13 @@ where
     /// failure reported by these events is recorded as.
     fn take(&mut self, outs: Vec<T::Out>, class: &'static str) -> Bytes {
         let mut buf = BytesMut::new();
-        for o in outs {
+        let missing_usage = self.prompt_tokens.filter(|_| self.sse.usage().is_zero());
+        for mut o in outs {
             if self.progress != Progress::Streaming {
                 break;
+            }
+            if let Some(prompt_tokens) = missing_usage {
+                o.fill_missing_usage(&estimate::counted(prompt_tokens, self.produced));
             }
             if o.is_closing() {
                 self.closing = Some(T::encode(&o));
@@ -375,5 +391,9 @@ where
 
     fn keepalive(&self) -> Option<Bytes> {
         if self.started && self.progress == Progress::Streaming { T::Out::keepalive() } else { None }
+    }
+
+    fn estimate_missing_usage(&mut self, prompt_tokens: i64) {
+        self.prompt_tokens = Some(prompt_tokens);
     }
 }

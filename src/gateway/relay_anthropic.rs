@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::relay::{ClientEvent, Progress, Shape};
 use crate::billing::estimate::OutputCount;
 use crate::billing::pricing::Usage;
-use crate::protocol::anthropic::{error_body, fold_stream_usage};
+use crate::protocol::anthropic::{WireUsage, error_body, fold_stream_usage};
 use crate::protocol::sse;
 use crate::protocol::stream::openai_to_anthropic::AnthropicEvent;
 
@@ -22,17 +22,24 @@ pub struct Passthrough {
     usage: Option<Usage>,
     /// The provider's `message_stop`, held back until the call settles.
     closing: Option<Bytes>,
-    /// The provider's in-band error, which ended the stream.
-    failed: Option<String>,
+    /// What ended the stream as a failure (the provider's in-band error, or an event that is
+    /// not JSON): its class and message.
+    failed: Option<(&'static str, String)>,
     started: bool,
     produced: OutputCount,
 }
 
 impl Passthrough {
-    /// Reads usage from an event; `false` for the `message_stop` that is held back.
+    /// Reads usage from an event; `false` for what is not relayed: the `message_stop` held
+    /// back, and an event that is not JSON (which ends the stream: the relay reports it
+    /// in-band).
     fn read(&mut self, event: &Bytes) -> bool {
         let Some(data) = sse::event_data(event) else { return true };
-        let Ok(v) = serde_json::from_str::<Value>(&data) else { return true };
+        let Ok(v) = serde_json::from_str::<Value>(&data) else {
+            let message = "the provider's stream sent an event that is not JSON".to_string();
+            self.failed = Some(("upstream_invalid_response", message));
+            return false;
+        };
         self.produced.add(crate::protocol::anthropic::event_output_bytes(&v));
         let usage = match v.get("type").and_then(Value::as_str) {
             Some("message_start") => v.pointer("/message/usage"),
@@ -43,7 +50,8 @@ impl Passthrough {
             }
             Some("error") => {
                 let message = v.pointer("/error/message").and_then(Value::as_str).unwrap_or("");
-                self.failed = Some(format!("the provider's stream reported an error: {message}"));
+                self.failed =
+                    Some(("upstream_stream_error", format!("the provider's stream reported an error: {message}")));
                 None
             }
             _ => None,
@@ -64,6 +72,10 @@ impl Shape for Passthrough {
         {
             if self.read(&event) {
                 out.extend_from_slice(&event);
+            } else if let Some((_, message)) = &self.failed {
+                // An event that is not JSON: an error event in its place ends the stream.
+                let error = self.fail(&message.clone());
+                out.extend_from_slice(&error);
             }
         }
         self.started |= !out.is_empty();
@@ -77,7 +89,7 @@ impl Shape for Passthrough {
 
     fn progress(&self) -> Progress {
         match (&self.failed, &self.closing) {
-            (Some(message), _) => Progress::Failed { class: "upstream_stream_error", message: message.clone() },
+            (Some((class, message)), _) => Progress::Failed { class, message: message.clone() },
             (None, Some(_)) => Progress::Complete,
             (None, None) => Progress::Streaming,
         }
@@ -123,6 +135,21 @@ impl ClientEvent for AnthropicEvent {
 
     fn output_bytes(&self) -> usize {
         crate::protocol::anthropic::event_output_bytes(&self.data)
+    }
+
+    /// `message_delta` carries the final usage (`message_start`'s is only what is known
+    /// before the answer, zeros from a provider that reports usage last).
+    fn fill_missing_usage(&mut self, usage: &Usage) {
+        if self.event != "message_delta" {
+            return;
+        }
+        if let Some(u) = self.data.get_mut("usage") {
+            let mut reported = Usage::default();
+            fold_stream_usage(&mut reported, u);
+            if reported.is_zero() {
+                *u = serde_json::to_value(WireUsage::from_usage(usage)).expect("usage serializes");
+            }
+        }
     }
 }
 

@@ -16,8 +16,9 @@ pub struct Passthrough {
     client_wants_usage: bool,
     usage: Option<Usage>,
     saw_done: bool,
-    /// The provider's in-band error, which ended the stream.
-    failed: Option<String>,
+    /// What ended the stream as a failure (the provider's in-band error, or an event that is
+    /// not JSON): its class and message.
+    failed: Option<(&'static str, String)>,
     produced: OutputCount,
 }
 
@@ -46,10 +47,19 @@ impl Passthrough {
         if let Some(message) = openai::chunk_error(&data) {
             // The provider ended the stream with an error event, already in the client's
             // dialect: it goes out as the stream's last event, in place of the gateway's own.
-            self.failed = Some(format!("the provider's stream reported an error: {message}"));
+            let message = format!("the provider's stream reported an error: {message}");
+            self.failed = Some(("upstream_stream_error", message));
             return Some(event);
         }
-        self.produced.add(openai::chunk_output_bytes(&data));
+        let Some(output) = openai::chunk_output_bytes(&data) else {
+            // Not an event of the protocol: never relayed; the stream ends with an error event
+            // in its place.
+            let message = "the provider's stream sent an event that is not JSON".to_string();
+            let error = self.fail(&message);
+            self.failed = Some(("upstream_invalid_response", message));
+            return Some(error);
+        };
+        self.produced.add(output);
         if !openai::chunk_has_usage(&data) {
             return Some(event);
         }
@@ -84,7 +94,7 @@ impl Shape for Passthrough {
 
     fn progress(&self) -> Progress {
         match (&self.failed, self.saw_done) {
-            (Some(message), _) => Progress::Failed { class: "upstream_stream_error", message: message.clone() },
+            (Some((class, message)), _) => Progress::Failed { class, message: message.clone() },
             (None, true) => Progress::Complete,
             (None, false) => Progress::Streaming,
         }
@@ -130,6 +140,16 @@ impl ClientEvent for OpenAiEvent {
             _ => 0,
         }
     }
+
+    /// The usage chunk (`choices: []`, the client asked for it) carries the final usage.
+    fn fill_missing_usage(&mut self, usage: &Usage) {
+        if let OpenAiEvent::Chunk(v) = self
+            && let Some(u) = v.get_mut("usage").filter(|u| u.is_object())
+            && openai::chat::usage_from_wire(u).is_none_or(|reported| reported.is_zero())
+        {
+            *u = openai::chat::usage_to_wire(usage);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -162,6 +182,20 @@ mod tests {
         assert!(
             matches!(p.progress(), Progress::Failed { class: "upstream_stream_error", message } if message.contains("boom"))
         );
+    }
+
+    #[test]
+    fn an_event_that_is_not_json_ends_the_stream_unrelayed() {
+        let mut p = Passthrough::new(false);
+        let out = p.push(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\ndata: <html>502</html>\n\ndata: [DONE]\n\n");
+        let out = String::from_utf8(out.to_vec()).unwrap();
+        assert!(out.contains("\"hi\"") && !out.contains("html") && !out.contains("[DONE]"), "{out}");
+        assert!(
+            out.ends_with("\"type\":\"upstream_error\"}}\n\n") || out.contains("\"error\""),
+            "in-band error: {out}"
+        );
+        assert!(matches!(p.progress(), Progress::Failed { class: "upstream_invalid_response", .. }));
+        assert_eq!(p.produced().tokens(), 1, "what was relayed is counted");
     }
 
     #[test]

@@ -18,6 +18,20 @@ pub struct UpstreamFailure {
     pub error: ApiError,
 }
 
+/// A provider's answer that is not what its protocol promises (a body that is not JSON, a
+/// stream of such events): the provider's fault, answered 502 and never charged as an answer.
+pub fn invalid_answer(provider: &ProviderEntry, why: &str) -> UpstreamFailure {
+    UpstreamFailure {
+        class: "upstream_invalid_response",
+        detail: format!("provider {}: the answer is not valid for its protocol: {why}", provider.name),
+        error: ApiError::new(
+            ErrorKind::Upstream,
+            format!("provider `{}` sent a response that could not be read", provider.name),
+        )
+        .with_code("upstream_invalid_response"),
+    }
+}
+
 /// Sends one request to the provider (addressed and authenticated by `providers`), waiting at
 /// most the provider's first-byte timeout for response headers.
 pub async fn send(http: &http::Client, o: Outbound<'_>) -> Result<(http::Response, Duration), UpstreamFailure> {

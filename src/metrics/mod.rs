@@ -1,4 +1,4 @@
-//! Metrics: counters and histograms the request path bumps, exposed at `GET /metrics` in the
+//! Metrics: counters and histograms the request path bumps, rendered for `GET /metrics` in the
 //! Prometheus text format ([`exposition`], [`render`]).
 //!
 //! The request path takes no lock here. Series live in a [`Registry`] whose map is read through
@@ -296,7 +296,7 @@ impl Metrics {
     pub fn forget_deleted(&self, snap: &Snapshot) {
         self.calls.retain(|model, provider| {
             snap.providers_by_name.contains_key(provider)
-                && (snap.models.contains_key(model)
+                && (snap.model_for(model).is_some()
                     || model.split_once('/').is_some_and(|(p, _)| snap.providers_by_name.contains_key(p)))
         });
         self.attempts.retain(|provider, credential| {

@@ -1,46 +1,27 @@
-//! `GET /metrics`: every family in the Prometheus text format. Counters come from
+//! Every family in the Prometheus text format, for `GET /metrics`. Counters come from
 //! [`super::Metrics`]; health gauges are read from the routing state at scrape time, for every
-//! credential (stored rows, so a disabled key shows) and every target of an enabled model.
-//! Protected by the master key unless `TOLLGATE_METRICS_PUBLIC=true`.
+//! credential of the snapshot (disabled ones too) and every target of an enabled model.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+pub use super::exposition::CONTENT_TYPE;
+use super::exposition::{Exposition, Value};
+use super::{AttemptOutcome, Metrics, STATUSES};
+use crate::routing::health::{Health, target_key};
+use crate::snapshot::Snapshot;
 
-use super::exposition::{CONTENT_TYPE, Exposition, Value};
-use super::{AttemptOutcome, STATUSES};
-use crate::error::{ApiError, ErrorKind};
-use crate::routing::health::target_key;
-use crate::state::AppState;
-
-pub async fn handler(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if !state.config.metrics_public && !crate::gateway::presented_key(&headers).is_some_and(|k| state.is_admin_key(k)) {
-        return ApiError::new(
-            ErrorKind::Authentication,
-            "metrics need the master key as `Authorization: Bearer` (or TOLLGATE_METRICS_PUBLIC=true)",
-        )
-        .with_code("invalid_api_key")
-        .into_response();
-    }
-    let credentials = match crate::store::providers::list_credentials(&state.db, None).await {
-        Ok(rows) => rows,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+/// The exposition: the counters of `metrics`, `usage_rejected` (usage writes the database
+/// refused for good) and the health gauges of `snap`'s credentials and targets.
+pub fn render(metrics: &Metrics, usage_rejected: u64, snap: &Snapshot, health: &Health) -> String {
     let mut e = Exposition::default();
-    counters(&state, &mut e);
-    health(&state, &credentials, &mut e);
-    let mut resp = e.finish().into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-    resp
+    counters(metrics, usage_rejected, &mut e);
+    health_gauges(snap, health, &mut e);
+    e.finish()
 }
 
-fn counters(state: &AppState, e: &mut Exposition) {
-    let m = &state.metrics;
+fn counters(m: &Metrics, usage_rejected: u64, e: &mut Exposition) {
     e.family("tollgate_requests_total", "counter", "Settled calls by requested model, provider and HTTP status.");
     m.calls.each(|model, provider, s| {
         for (i, c) in s.by_status.iter().enumerate() {
@@ -103,20 +84,19 @@ fn counters(state: &AppState, e: &mut Exposition) {
         "counter",
         "Usage writes the database refused for good (e.g. the user's row is gone), set aside in the journal's rejected.jsonl.",
     );
-    e.sample("tollgate_usage_writes_rejected_total", &[], Value::Int(state.usage.rejected()));
+    e.sample("tollgate_usage_writes_rejected_total", &[], Value::Int(usage_rejected));
 }
 
-fn health(state: &AppState, credentials: &[crate::store::providers::CredentialRow], e: &mut Exposition) {
+fn health_gauges(snap: &Snapshot, health: &Health, e: &mut Exposition) {
     let now = Instant::now();
-    let snap = state.snapshot.load_full();
     let provider_name = |id: &str| snap.providers.get(id).map_or_else(|| id.to_string(), |p| p.name.clone());
-    let health = &state.routing.health;
-    let creds: Vec<_> = credentials
+    // By provider id, then in the provider's own order (creation): as the store lists them.
+    let mut providers: Vec<_> = snap.providers.values().collect();
+    providers.sort_by(|a, b| a.id.cmp(&b.id));
+    let creds: Vec<_> = providers
         .iter()
-        .map(|c| {
-            let r = health.credential_report(&c.id, c.enabled, c.disabled_reason.as_deref(), now);
-            (provider_name(&c.provider_id), c, r)
-        })
+        .flat_map(|p| p.credentials.iter().map(move |c| (p, c)))
+        .map(|(p, c)| (p.name.clone(), c, health.credential_report(&c.id, c.enabled, None, now)))
         .collect();
     let state_help = "0 healthy, 1 cooling, 2 half_open, 3 open, 4 disabled.";
     e.family("tollgate_credential_health_state", "gauge", state_help);

@@ -47,8 +47,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 pub use self::convert::{
-    parse_count_tokens_request, parse_request, parse_response, request_from_ir, request_to_ir, response_from_ir,
-    response_to_ir, usage_of,
+    answer_output_bytes, parse_count_tokens_request, parse_request, parse_response, request_from_ir, request_to_ir,
+    response_from_ir, response_to_ir, usage_of,
 };
 use super::ir::StopReason;
 use crate::billing::pricing::Usage;
@@ -262,6 +262,9 @@ pub struct MessagesResponse {
     pub content: Vec<Block>,
     pub stop_reason: Option<String>,
     pub stop_sequence: Option<String>,
+    /// Absent from a provider that reports none: read as zeros, which the gateway replaces
+    /// with its counted estimate.
+    #[serde(default)]
     pub usage: WireUsage,
 }
 

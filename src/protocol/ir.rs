@@ -224,6 +224,22 @@ pub struct Response {
     pub usage: Usage,
 }
 
+impl Response {
+    /// Bytes of generated text: text and thinking, each tool call's name and JSON input (what
+    /// an answer without usage is charged for as output, counted like a stream's).
+    pub fn output_bytes(&self) -> usize {
+        self.content
+            .iter()
+            .map(|p| match p {
+                Part::Text(t) => t.text.len(),
+                Part::Thinking { thinking, .. } => thinking.len(),
+                Part::ToolUse { name, input, .. } => name.len() + input.to_string().len(),
+                _ => 0,
+            })
+            .sum()
+    }
+}
+
 /// Makes a tool-call id acceptable everywhere: Anthropic requires `^[a-zA-Z0-9_-]+$`, while
 /// some OpenAI-compatible servers use ids such as `functions.get:0`. The mapping is
 /// deterministic, so a call and its result still match after conversion.

@@ -37,6 +37,30 @@ pub mod openai;
 pub mod sse;
 pub mod stream;
 
+/// Why a whole (non-streamed) provider body is not an answer of its protocol: it is not a JSON
+/// object, or it lacks the member every answer of its kind has (`member`: OpenAI `choices` or
+/// embeddings' `data`, Anthropic `content`, Bedrock `output`; an array or an object);
+/// `None` when it is an answer. Read without
+/// building the values (members are borrowed raw), so it costs one scan of the body.
+pub fn not_an_answer(body: &[u8], member: Option<&str>) -> Option<String> {
+    use std::borrow::Cow;
+    use std::collections::HashMap;
+    let members = match serde_json::from_slice::<HashMap<Cow<str>, &serde_json::value::RawValue>>(body) {
+        Ok(m) => m,
+        Err(_) => {
+            let start = String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned();
+            return Some(format!("the body is not a JSON object (it starts {start:?})"));
+        }
+    };
+    let member = member?;
+    match members.get(member) {
+        Some(v) if v.get().starts_with(['[', '{']) => None,
+        Some(_) => Some(format!("`{member}` is not an array or object")),
+        None if members.contains_key("error") => Some("the body is an error object".into()),
+        None => Some(format!("the body has no `{member}`")),
+    }
+}
+
 /// A request body that must be a JSON object; errors are messages for a 400.
 fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
     match serde_json::from_slice::<Value>(bytes) {

@@ -181,9 +181,35 @@ struct OutputFunction<'a> {
 }
 
 /// Bytes of generated text in one stream chunk: message text, reasoning, refusals and
-/// tool-call names and arguments of every choice (0 for anything else).
-pub fn chunk_output_bytes(data: &str) -> usize {
-    serde_json::from_str::<OutputChunk>(data).map_or(0, |c| output_bytes(&c))
+/// tool-call names and arguments of every choice (0 for chunks without them); `None` when the
+/// chunk is not a JSON object (a stream that is not what it claims).
+pub fn chunk_output_bytes(data: &str) -> Option<usize> {
+    match serde_json::from_str::<OutputChunk>(data) {
+        Ok(c) => Some(output_bytes(&c)),
+        // Shapes this reader does not know (a `content` array) are still JSON: no text counted.
+        Err(_) => serde_json::from_str::<Map<String, Value>>(data).ok().map(|_| 0),
+    }
+}
+
+#[derive(Deserialize)]
+struct OutputAnswer<'a> {
+    #[serde(default, borrow)]
+    choices: Vec<OutputMessage<'a>>,
+}
+
+#[derive(Deserialize)]
+struct OutputMessage<'a> {
+    #[serde(default, borrow)]
+    message: Option<OutputDelta<'a>>,
+}
+
+/// Bytes of generated text in a whole chat completion: [`chunk_output_bytes`]' fields, read
+/// from every choice's `message` (so `n` choices count `n` times).
+pub fn answer_output_bytes(body: &[u8]) -> usize {
+    let Ok(answer) = serde_json::from_slice::<OutputAnswer>(body) else { return 0 };
+    let as_chunk =
+        OutputChunk { choices: answer.choices.into_iter().map(|c| OutputChoice { delta: c.message }).collect() };
+    output_bytes(&as_chunk)
 }
 
 /// [`chunk_output_bytes`] of a chunk already parsed (a translated stream's events).
@@ -217,13 +243,19 @@ mod tests {
     #[test]
     fn output_bytes_count_generated_text_only() {
         let text = r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Hello \u00e9"}}]}"#;
-        assert_eq!(chunk_output_bytes(text), "Hello é".len());
+        assert_eq!(chunk_output_bytes(text), Some("Hello é".len()));
         let tools = r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"name":"get","arguments":"{\"a\":1}"}}]}},
             {"delta":{"reasoning_content":"hmm"}}]}"#;
-        assert_eq!(chunk_output_bytes(tools), 3 + 7 + 3);
-        assert_eq!(chunk_output_bytes(r#"{"choices":[],"usage":{"prompt_tokens":1}}"#), 0);
-        assert_eq!(chunk_output_bytes("not json"), 0);
-        assert_eq!(chunk_output_bytes(r#"{"choices":[{"delta":{"content":null}}]}"#), 0);
+        assert_eq!(chunk_output_bytes(tools), Some(3 + 7 + 3));
+        assert_eq!(chunk_output_bytes(r#"{"choices":[],"usage":{"prompt_tokens":1}}"#), Some(0));
+        assert_eq!(chunk_output_bytes("not json"), None);
+        assert_eq!(chunk_output_bytes("<html>"), None);
+        assert_eq!(chunk_output_bytes("[1]"), None, "not an object");
+        assert_eq!(chunk_output_bytes(r#"{"choices":[{"delta":{"content":[{"type":"text"}]}}]}"#), Some(0));
+        assert_eq!(chunk_output_bytes(r#"{"choices":[{"delta":{"content":null}}]}"#), Some(0));
+        let answer = r#"{"choices":[{"message":{"content":"abcd"}},{"message":{"content":"ef","tool_calls":[{"function":{"name":"f","arguments":"{}"}}]}}]}"#;
+        assert_eq!(answer_output_bytes(answer.as_bytes()), 4 + 2 + 1 + 2, "every choice counts");
+        assert_eq!(answer_output_bytes(b"{\"data\":[]}"), 0);
         let v: Value = serde_json::from_str(tools).unwrap();
         assert_eq!(chunk_value_output_bytes(&v), 13);
     }

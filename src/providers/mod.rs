@@ -14,6 +14,7 @@ pub mod gemini;
 pub mod http;
 pub mod image_fetch;
 pub mod openai;
+pub mod probe;
 pub mod sigv4;
 pub mod ssrf;
 

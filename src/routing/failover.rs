@@ -13,10 +13,9 @@ use super::RoutingState;
 use super::health::{Health, credential_key, target_key};
 use super::resolve::{self, Route};
 use super::rotation::{model_key, provider_key};
-use crate::billing::catalog;
 use crate::billing::pricing::Pricing;
 use crate::error::ApiError;
-use crate::snapshot::{CredentialEntry, KeyEntry, ProviderEntry, Snapshot, direct_key};
+use crate::snapshot::{CredentialEntry, KeyEntry, ProviderEntry, Snapshot, direct_key, pattern};
 
 /// One model of the plan and the targets it routes to.
 struct PlannedModel {
@@ -49,14 +48,19 @@ pub fn take_request_models(body: &mut Map<String, Value>) -> Result<Option<Vec<S
 
 /// A priced (or free) route to every target of `name`, or `None` if `name` is not a model.
 fn planned_model(snap: &Snapshot, name: &str) -> Option<PlannedModel> {
-    if let Some(model) = snap.models.get(name) {
+    if let Some((model, capture)) = snap.model_for(name) {
         let targets = model
             .targets
             .iter()
             .filter_map(|t| {
                 let provider = snap.providers.get(&t.provider_id)?.clone();
-                let pricing = t.pricing.or_else(|| catalog_price(&provider, &t.upstream_model));
-                let route = Route { provider, upstream_model: t.upstream_model.clone(), pricing, free: model.free };
+                // A pattern forwards the requested name (its `*` part) upstream.
+                let upstream_model = match capture {
+                    Some(c) => pattern::fill(&t.upstream_model, c),
+                    None => t.upstream_model.clone(),
+                };
+                let pricing = t.pricing.or_else(|| catalog_price(snap, &provider, &upstream_model));
+                let route = Route { provider, upstream_model, pricing, free: model.free };
                 Some((route, t.weight))
             })
             .collect();
@@ -68,14 +72,14 @@ fn planned_model(snap: &Snapshot, name: &str) -> Option<PlannedModel> {
         return None;
     }
     let (pricing, free) = snap.direct_prices.get(&direct_key(&provider.id, upstream)).copied().unwrap_or((None, false));
-    let pricing = pricing.or_else(|| catalog_price(&provider, upstream));
+    let pricing = pricing.or_else(|| catalog_price(snap, &provider, upstream));
     let route = Route { provider, upstream_model: upstream.to_string(), pricing, free };
     Some(PlannedModel { rotation: None, targets: vec![(route, 1)] })
 }
 
-/// The built-in catalog's price for a provider's model, used when no configured price applies.
-fn catalog_price(provider: &ProviderEntry, upstream_model: &str) -> Option<Pricing> {
-    catalog::embedded().price(provider.kind.as_str(), upstream_model)
+/// The catalog's price for a provider's model, used when no configured price applies.
+fn catalog_price(snap: &Snapshot, provider: &ProviderEntry, upstream_model: &str) -> Option<Pricing> {
+    snap.catalog.price(provider.kind.as_str(), upstream_model)
 }
 
 impl Plan {
@@ -100,11 +104,11 @@ impl Plan {
             .with_param("model"));
         }
         let fallbacks = request_models
-            .unwrap_or_else(|| snap.models.get(requested).map(|m| m.fallbacks.clone()).unwrap_or_default());
+            .unwrap_or_else(|| snap.model_for(requested).map(|(m, _)| m.fallbacks.clone()).unwrap_or_default());
         let mut names = vec![requested.to_string()];
         let mut models = vec![first];
         for name in fallbacks {
-            if names.contains(&name) || !key.may_use(&name) {
+            if names.contains(&name) || !snap.key_may_use(key, &name) {
                 continue;
             }
             if let Some(mut m) = planned_model(snap, &name) {

@@ -27,7 +27,13 @@ fn provider(id: &str, creds: &[(&str, i64)]) -> Arc<ProviderEntry> {
         api_version: None,
         credentials: creds
             .iter()
-            .map(|(cid, w)| CredentialEntry { id: (*cid).into(), api_key: "sk".into(), weight: *w, enabled: true })
+            .map(|(cid, w)| CredentialEntry {
+                id: (*cid).into(),
+                name: (*cid).into(),
+                api_key: "sk".into(),
+                weight: *w,
+                enabled: true,
+            })
             .collect(),
     })
 }
@@ -36,6 +42,7 @@ fn model(name: &str, targets: &[(&str, i64)], fallbacks: &[&str], pricing: Optio
     Arc::new(ModelEntry {
         id: format!("id-{name}"),
         name: name.into(),
+        pattern: crate::snapshot::pattern::Pattern::parse(name).map(|p| p.unwrap()),
         targets: targets
             .iter()
             .map(|(p, w)| TargetEntry {
@@ -202,4 +209,64 @@ fn a_failing_key_blames_its_target_only_when_no_other_key_could_be_tried() {
     assert!(first.blames_target(&r.health, t0), "a is p1's last usable key");
     let only = Planner::new(&Plan::build(&snap, &key(None), "backup", Some(vec![])).unwrap(), &r).next(t0).unwrap();
     assert!(only.blames_target(&r.health, t0), "a target with one key: its failure is the target's");
+}
+
+/// A pattern model whose one target on `provider` has `template` as its upstream model.
+fn pattern_model(name: &str, provider: &str, template: &str, pricing: Option<Pricing>) -> Arc<ModelEntry> {
+    let m = model(name, &[(provider, 1)], &[], pricing);
+    let mut m = Arc::into_inner(m).unwrap();
+    m.targets[0].upstream_model = template.into();
+    Arc::new(m)
+}
+
+fn with_patterns(patterns: Vec<Arc<ModelEntry>>) -> Snapshot {
+    let mut s = snapshot();
+    s.patterns = patterns;
+    let len = |m: &ModelEntry| m.pattern.as_ref().unwrap().literal_len();
+    s.patterns.sort_by(|a, b| len(b).cmp(&len(a)).then_with(|| a.name.cmp(&b.name)));
+    s
+}
+
+#[test]
+fn patterns_forward_the_requested_name_exact_names_win_and_longer_patterns_beat_shorter() {
+    let own = Some(Pricing { input: 7, ..PRICE.unwrap() });
+    let s = with_patterns(vec![
+        pattern_model("gpt-*", "p1", "gpt-*", None),
+        pattern_model("gpt-4o*", "p2", "gpt-4o*", own),
+        pattern_model("vendor/*", "p3", "*", own),
+    ]);
+    let k = key(None);
+    let route = |name: &str| {
+        let plan = Plan::build(&s, &k, name, None).unwrap_or_else(|e| panic!("{name}: {}", e.message));
+        let r = plan.primary();
+        (r.provider.id.clone(), r.upstream_model.clone(), r.pricing.map(|p| p.input))
+    };
+    // Priced from the catalog (the openai kind's gpt-4.1 at 2 USD per million input tokens).
+    assert_eq!(route("gpt-4.1"), ("p1".into(), "gpt-4.1".into(), Some(2_000_000_000)));
+    // The longer pattern wins, priced by its own price.
+    assert_eq!(route("gpt-4o-mini"), ("p2".into(), "gpt-4o-mini".into(), Some(7)));
+    // `vendor/*` forwards what its star matched.
+    assert_eq!(route("vendor/anything-at-all"), ("p3".into(), "anything-at-all".into(), Some(7)));
+    // An exact name wins over every pattern.
+    assert_eq!(route("main").1, "up-main");
+    // A name the catalog does not know and the pattern does not price is refused.
+    let e = Plan::build(&s, &k, "gpt-unknown-model", None).err().unwrap();
+    assert_eq!(e.code, Some("model_not_priced"));
+    // A key listing the pattern may use every name it serves, and nothing else.
+    let only = key(Some(&["gpt-4o*"]));
+    assert!(s.key_may_use(&only, "gpt-4o-mini"));
+    assert!(!s.key_may_use(&only, "gpt-4.1"));
+    assert!(!s.key_may_use(&only, "main"));
+}
+
+#[test]
+fn models_for_lists_the_catalog_models_a_pattern_serves() {
+    let s = with_patterns(vec![pattern_model("gpt-4o*", "p2", "gpt-4o*", None), pattern_model("o*", "p1", "o*", None)]);
+    let names = s.models_for(&key(Some(&["gpt-4o*", "main"])));
+    assert!(names.contains(&"main".to_string()));
+    assert!(names.contains(&"gpt-4o".to_string()) && names.contains(&"gpt-4o-mini".to_string()), "{names:?}");
+    assert!(names.iter().all(|n| n == "main" || n.starts_with("gpt-4o")), "{names:?}");
+    let all = s.models_for(&key(None));
+    assert!(all.contains(&"o3".to_string()));
+    assert!(!all.contains(&"gpt-4o*".to_string()), "a pattern itself is not a model name to send");
 }

@@ -1,11 +1,10 @@
 //! Routing: which target and credential serve a request, and what the gateway remembers about
-//! their health. Decisions are pure over the snapshot and [`RoutingState`]; the one piece of
-//! I/O here is the background re-test of refused credentials ([`retest`]).
+//! their health. Decisions are pure over the snapshot and [`RoutingState`]; no I/O here (the
+//! re-test of refused credentials is a job: `jobs::retest`).
 
 pub mod failover;
 pub mod health;
 pub mod resolve;
-pub mod retest;
 pub mod retry_budget;
 pub mod rotation;
 pub mod settings;

@@ -1,5 +1,5 @@
-//! Model addressing: a configured model name, or `provider/model` straight to a provider's
-//! upstream model. Answers whether a name is known, and the client's errors; the routes
+//! Model addressing: a configured model name, a name a configured pattern serves
+//! (`snapshot::pattern`), or `provider/model` straight to a provider's upstream model. Answers whether a name is known, and the client's errors; the routes
 //! themselves are planned by `failover`.
 
 use std::sync::Arc;
@@ -31,6 +31,6 @@ pub fn forbidden_model(name: &str) -> ApiError {
 }
 
 pub fn is_known(snap: &Snapshot, requested: &str) -> bool {
-    snap.models.contains_key(requested)
+    snap.model_for(requested).is_some()
         || requested.split_once('/').is_some_and(|(p, m)| !m.is_empty() && snap.providers_by_name.contains_key(p))
 }

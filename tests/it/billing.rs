@@ -144,7 +144,7 @@ async fn catalog_prices_known_models_configured_prices_override_and_unknown_ones
 }
 
 #[tokio::test]
-async fn refresh_prices_regenerates_the_catalog_from_litellm_data() {
+async fn refresh_prices_converts_litellm_data_into_a_catalog_file() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("prices.json");
     let excerpt = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/litellm/model_prices_excerpt.json");
@@ -156,10 +156,10 @@ async fn refresh_prices_regenerates_the_catalog_from_litellm_data() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let said = String::from_utf8_lossy(&output.stdout);
     assert!(said.contains("wrote 45 models"), "{said}");
+    assert!(said.contains("left out 1024-x-1024/dall-e-2: an image model priced per pixel"), "{said}");
     let written: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    let committed: Value =
-        serde_json::from_str(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/catalog/prices.json"))).unwrap();
-    assert_eq!(written["models"], committed["models"], "the committed catalog is the command's output");
+    let mini = written["models"].as_array().unwrap().iter().find(|m| m["model"] == "gpt-4o-mini").unwrap();
+    assert_eq!((mini["input"].as_i64(), mini["output"].as_i64()), (Some(150_000_000), Some(600_000_000)));
     let missing = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
         .args(["refresh-prices", "--from", "/nonexistent/prices.json", "--out"])
         .arg(&out)
@@ -167,6 +167,85 @@ async fn refresh_prices_regenerates_the_catalog_from_litellm_data() {
         .unwrap();
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read /nonexistent/prices.json"));
+}
+
+/// LiteLLM-format price data pricing one model of the openai kind.
+fn litellm_file(dir: &std::path::Path, model: &str, input: &str, output: &str) -> String {
+    let path = dir.join(format!("litellm-{model}-{input}.json"));
+    let text = format!(
+        r#"{{"{model}": {{"litellm_provider": "openai", "mode": "chat",
+            "input_cost_per_token": {input}, "output_cost_per_token": {output}}}}}"#
+    );
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test]
+async fn refresh_prices_updates_a_running_gateways_catalog_without_a_restart() {
+    let mock = mock().await;
+    let gw = Gateway::start(Engine::Sqlite).await;
+    let f = Fixture::new(&gw, &mock.scenario_url("prompt_tokens=1000,completion_tokens=500"), "10").await;
+    let msgs = json!([{"role": "user", "content": "hi"}]);
+    let direct = format!("{}/tollgate-test-model", f.provider_name);
+    let resp = gw.chat(&f.key, json!({"model": direct, "messages": msgs})).await;
+    assert_eq!(resp.status(), 400, "not in the compiled-in catalog");
+
+    // The command writes the data directory's catalog; the running gateway picks it up.
+    let scratch = tempfile::tempdir().unwrap();
+    let from = litellm_file(scratch.path(), "tollgate-test-model", "1e-06", "2e-06");
+    let output = gw.run_command(&["refresh-prices", "--from", &from]).await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("wrote 1 models"));
+    assert!(gw.data_dir().join("prices.json").exists());
+    let cost =
+        |resp: &reqwest::Response| resp.headers().get("x-tollgate-cost").map(|v| v.to_str().unwrap().to_string());
+    let mut priced = None;
+    for _ in 0..50 {
+        let resp = gw.chat(&f.key, json!({"model": direct, "messages": msgs})).await;
+        if resp.status() == 200 {
+            priced = cost(&resp);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // 1000 × 1/1M + 500 × 2/1M
+    assert_eq!(priced.as_deref(), Some("0.002"), "the new catalog was not picked up; log:\n{}", gw.log());
+    let cat = gw.admin_ok("GET", "/api/v1/catalog", None, 200).await;
+    assert!(cat["source"].as_str().unwrap().contains(&from), "{}", cat["source"]);
+    assert_eq!(cat["models_by_provider"]["openai"], 1);
+
+    // A second refresh with a new price replaces it.
+    let from = litellm_file(scratch.path(), "tollgate-test-model", "3e-06", "2e-06");
+    assert!(gw.run_command(&["refresh-prices", "--from", &from]).await.status.success());
+    let mut repriced = None;
+    for _ in 0..50 {
+        let resp = gw.chat(&f.key, json!({"model": direct, "messages": msgs})).await;
+        repriced = cost(&resp);
+        if repriced.as_deref() == Some("0.004") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(repriced.as_deref(), Some("0.004"));
+
+    // A file broken by hand is reported and the prices in effect are kept.
+    std::fs::write(gw.data_dir().join("prices.json"), "{ truncated").unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let resp = gw.chat(&f.key, json!({"model": direct, "messages": msgs})).await;
+    assert_eq!(cost(&resp).as_deref(), Some("0.004"));
+    assert!(gw.log().contains("price catalog not reloaded"), "{}", gw.log());
+    // Removing the file goes back to the compiled-in catalog.
+    std::fs::remove_file(gw.data_dir().join("prices.json")).unwrap();
+    let mut refused = false;
+    for _ in 0..50 {
+        if gw.chat(&f.key, json!({"model": direct, "messages": msgs})).await.status() == 400 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(refused);
+    gw.stop().await;
 }
 
 /// A model on its own mock provider answering with `scenario`, priced like the fixture's.

@@ -421,6 +421,34 @@ pub fn response_from_ir(r: &ir::Response) -> MessagesResponse {
     }
 }
 
+/// Bytes of generated text in a non-streamed Anthropic response body: text and thinking
+/// blocks, and each tool call's name and input as sent.
+pub fn answer_output_bytes(body: &[u8]) -> usize {
+    use std::borrow::Cow;
+    #[derive(Deserialize)]
+    struct Answer<'a> {
+        #[serde(default, borrow)]
+        content: Vec<AnswerBlock<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct AnswerBlock<'a> {
+        #[serde(default, borrow)]
+        text: Option<Cow<'a, str>>,
+        #[serde(default, borrow)]
+        thinking: Option<Cow<'a, str>>,
+        #[serde(default, borrow)]
+        name: Option<Cow<'a, str>>,
+        #[serde(default, borrow)]
+        input: Option<&'a serde_json::value::RawValue>,
+    }
+    let Ok(a) = serde_json::from_slice::<Answer>(body) else { return 0 };
+    let len = |s: &Option<Cow<str>>| s.as_ref().map_or(0, |s| s.len());
+    a.content
+        .iter()
+        .map(|b| len(&b.text) + len(&b.thinking) + len(&b.name) + b.input.map_or(0, |i| i.get().len()))
+        .sum()
+}
+
 /// Usage of a non-streamed Anthropic response body.
 pub fn usage_of(body: &[u8]) -> Option<Usage> {
     #[derive(Deserialize)]

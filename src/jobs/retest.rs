@@ -1,14 +1,14 @@
 //! Refused credentials: a 401/403 disables the credential at once in memory and, in the
 //! background, in the database with the reason (so a restart does not bring it back), then
-//! re-tests it by listing the provider's models — never a billable completion — with
-//! exponential backoff, and re-enables it when the provider accepts it again.
+//! re-tests it by listing the provider's models ([`crate::providers::probe`]) — never a
+//! billable completion — with exponential backoff, and re-enables it when the provider
+//! accepts it again.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::health::credential_key;
-use crate::providers::{self, http};
-use crate::snapshot::{CredentialEntry, ProviderEntry};
+use crate::providers::probe::probe;
+use crate::routing::health::credential_key;
 use crate::state::AppState;
 use crate::store::providers as q;
 
@@ -19,37 +19,6 @@ pub const REFUSED_PREFIX: &str = "refused by the provider";
 /// The recorded reason of a refusal (`detail` is the attempt's, already free of the key).
 pub fn refused_reason(detail: &str) -> String {
     format!("{REFUSED_PREFIX}: {detail}")
-}
-
-/// What a key check found.
-pub struct Probe {
-    pub ok: bool,
-    pub status: Option<u16>,
-    pub latency: Duration,
-    pub error: Option<String>,
-}
-
-/// Lists the provider's models with `cred`: does the provider accept the key?
-pub async fn probe(http: &http::Client, provider: &ProviderEntry, cred: &CredentialEntry) -> Probe {
-    let req = providers::probe_request(provider, cred)
-        .and_then(|(url, headers)| http::request(axum::http::Method::GET, &url, headers, bytes::Bytes::new()));
-    let req = match req {
-        Ok(req) => req,
-        Err(e) => return Probe { ok: false, status: None, latency: Duration::ZERO, error: Some(e) },
-    };
-    let started = Instant::now();
-    let timeout = Duration::from_millis(provider.timeouts.first_byte_ms.min(30_000));
-    let sent = tokio::time::timeout(timeout, http.request(req)).await;
-    let latency = started.elapsed();
-    let (ok, status, error) = match sent {
-        Ok(Ok(r)) if r.status().is_success() => (true, Some(r.status().as_u16()), None),
-        Ok(Ok(r)) => {
-            (false, Some(r.status().as_u16()), Some(format!("the provider answered HTTP {}", r.status().as_u16())))
-        }
-        Err(_) => (false, None, Some("the provider did not answer in time".to_string())),
-        Ok(Err(_)) => (false, None, Some("the provider could not be reached".to_string())),
-    };
-    Probe { ok, status, latency, error }
 }
 
 /// A 401/403 on `credential_id`: skip it from now on and start its re-test (once, however

@@ -1,0 +1,3 @@
+//! Background jobs: work the gateway starts on its own, outside any request's lifetime.
+
+pub mod retest;
