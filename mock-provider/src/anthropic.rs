@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::options::Effective;
-use crate::reply::{self, Answer, Ask, Finish, Reply, TOOL_ARGS, Tokens, ToolChoice, content_text, content_words};
+use crate::reply::{self, Answer, Ask, Finish, Reply, Tokens, ToolChoice, content_text, content_words};
 use crate::route::Dialect;
 use crate::{anthropic_stream, errors, script};
 
@@ -32,9 +32,11 @@ struct MessagesRequest {
     tool_choice: Option<ToolChoiceIn>,
     #[serde(default)]
     thinking: Option<Typed>,
-    /// Structured outputs: the reply is JSON.
+    /// Structured outputs (beta `output_format`, GA `output_config.format`): the reply is JSON.
     #[serde(default)]
     output_format: Option<Typed>,
+    #[serde(default)]
+    output_config: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -130,9 +132,11 @@ fn ask(req: &MessagesRequest) -> Ask {
             _ => ToolChoice::Auto,
         },
         parallel: choice.and_then(|c| c.disable_parallel_tool_use) != Some(true),
-        json: req.output_format.as_ref().is_some_and(|f| f.kind == "json_schema"),
+        json: req.output_format.as_ref().is_some_and(|f| f.kind == "json_schema")
+            || req.output_config.as_ref().and_then(|c| c.pointer("/format/type")) == Some(&json!("json_schema")),
         max_tokens: req.max_tokens,
         thinking: req.thinking.as_ref().is_some_and(|t| t.kind == "enabled" || t.kind == "adaptive"),
+        directive: None,
     }
 }
 
@@ -162,7 +166,7 @@ pub(crate) fn handle(body: &[u8], eff: &Effective, counter: &AtomicU64) -> Respo
         Ok(r) => r,
         Err(refused) => return *refused,
     };
-    let answer = reply::decide(&ask(&req), eff, counter, "toolu_mock_");
+    let answer = reply::decide(&Ask { directive: reply::directive(body), ..ask(&req) }, eff, counter, "toolu_mock_");
     let plan = Plan {
         id: format!("msg_mock_{}", counter.fetch_add(1, Ordering::Relaxed)),
         model: req.model.clone().unwrap_or_default(),
@@ -191,10 +195,8 @@ fn message(plan: &Plan) -> Value {
     }
     match &plan.answer.reply {
         Reply::Text(_) => content.push(json!({"type": "text", "text": plan.answer.text()})),
-        Reply::Tools(calls) => content.extend(calls.iter().map(|c| {
-            let input: Value = serde_json::from_str(TOOL_ARGS).unwrap_or_default();
-            json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input})
-        })),
+        Reply::Tools(calls) => content
+            .extend(calls.iter().map(|c| json!({"type": "tool_use", "id": c.id, "name": c.name, "input": c.input()}))),
     }
     json!({
         "id": plan.id,

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::anthropic::{Plan, stop_reason, usage};
 use crate::errors;
 use crate::options::Effective;
-use crate::reply::{Reply, TOOL_ARG_FRAGMENTS};
+use crate::reply::Reply;
 use crate::script::Script;
 
 /// One named SSE event.
@@ -49,7 +49,7 @@ fn blocks(plan: &Plan) -> Vec<Block> {
         }),
         Reply::Tools(calls) => blocks.extend(calls.iter().map(|c| Block {
             start: json!({"type": "tool_use", "id": c.id, "name": c.name, "input": {}}),
-            deltas: TOOL_ARG_FRAGMENTS.iter().map(|f| json!({"type": "input_json_delta", "partial_json": f})).collect(),
+            deltas: c.fragments().iter().map(|f| json!({"type": "input_json_delta", "partial_json": f})).collect(),
             closing: None,
         })),
     }

@@ -11,9 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::options::Effective;
-use crate::reply::{
-    self, Answer, Ask, Finish, Reply, TOOL_ARG_FRAGMENTS, TOOL_ARGS, Tokens, ToolChoice, content_words,
-};
+use crate::reply::{self, Answer, Ask, Finish, Reply, Tokens, ToolChoice, content_words};
 use crate::script::{self, Script};
 use crate::{errors, event_stream};
 
@@ -75,6 +73,7 @@ fn ask(req: &ConverseRequest) -> Ask {
         json: false,
         max_tokens: req.inference_config.as_ref().and_then(|c| c["maxTokens"].as_u64()),
         thinking: thinking == "enabled",
+        directive: None,
     }
 }
 
@@ -104,10 +103,6 @@ fn usage(tokens: &Tokens) -> Value {
     usage
 }
 
-fn tool_input() -> Value {
-    serde_json::from_str(TOOL_ARGS).unwrap_or_default()
-}
-
 /// The non-stream `ConverseResponse`.
 fn converse(answer: &Answer, tokens: &Tokens) -> Value {
     let mut content = Vec::new();
@@ -117,9 +112,8 @@ fn converse(answer: &Answer, tokens: &Tokens) -> Value {
     }
     match &answer.reply {
         Reply::Text(_) => content.push(json!({ "text": answer.text() })),
-        Reply::Tools(calls) => content.extend(
-            calls.iter().map(|c| json!({"toolUse": {"toolUseId": c.id, "name": c.name, "input": tool_input()}})),
-        ),
+        Reply::Tools(calls) => content
+            .extend(calls.iter().map(|c| json!({"toolUse": {"toolUseId": c.id, "name": c.name, "input": c.input()}}))),
     }
     json!({
         "output": {"message": {"role": "assistant", "content": content}},
@@ -167,7 +161,7 @@ fn blocks(answer: &Answer) -> Vec<Block> {
         }),
         Reply::Tools(calls) => blocks.extend(calls.iter().map(|c| Block {
             start: Some(json!({"toolUse": {"toolUseId": c.id, "name": c.name}})),
-            deltas: TOOL_ARG_FRAGMENTS.iter().map(|f| json!({"toolUse": {"input": f}})).collect(),
+            deltas: c.fragments().iter().map(|f| json!({"toolUse": {"input": f}})).collect(),
             closing: None,
         })),
     }
@@ -215,7 +209,7 @@ pub(crate) fn handle(body: &[u8], eff: &Effective, counter: &AtomicU64, stream_i
             "A conversation must start with a user message. Try again with a conversation that starts with a user message.",
         );
     }
-    let answer = reply::decide(&ask(&req), eff, counter, "tooluse_mock_");
+    let answer = reply::decide(&Ask { directive: reply::directive(body), ..ask(&req) }, eff, counter, "tooluse_mock_");
     let words = req.system.as_ref().map_or(0, content_words)
         + req.messages.iter().map(|m| content_words(&m.content)).sum::<u64>();
     let tokens = Tokens::new(words, &answer, eff);

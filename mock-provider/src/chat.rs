@@ -145,7 +145,7 @@ pub(crate) fn handle(
         Err(e) => return errors::bad_request(dialect, &format!("invalid chat completion request: {e}")),
     };
     let stream = req.stream == Some(true);
-    let plan = plan(req, eff, counter, default_model);
+    let plan = plan(req, reply::directive(body), eff, counter, default_model);
     if stream { chat_stream::response(&plan, eff) } else { chat_json::response(&plan, eff) }
 }
 
@@ -175,6 +175,7 @@ fn ask(req: &ChatRequest) -> Ask {
         json: req.response_format.as_ref().is_some_and(|f| f.kind == "json_object" || f.kind == "json_schema"),
         max_tokens: req.max_completion_tokens.or(req.max_tokens),
         thinking: false,
+        directive: None,
     }
 }
 
@@ -188,8 +189,14 @@ pub(crate) fn finish_reason(finish: Finish) -> &'static str {
 }
 
 /// Decides the reply to `req` under `eff`; `default_model` names it when the body does not.
-fn plan(req: ChatRequest, eff: &Effective, counter: &AtomicU64, default_model: &str) -> Plan {
-    let answer = reply::decide(&ask(&req), eff, counter, "call_mock_");
+fn plan(
+    req: ChatRequest,
+    directive: Option<reply::Directive>,
+    eff: &Effective,
+    counter: &AtomicU64,
+    default_model: &str,
+) -> Plan {
+    let answer = reply::decide(&Ask { directive, ..ask(&req) }, eff, counter, "call_mock_");
     let choices = req.n.unwrap_or(1).clamp(1, MAX_N);
     let prompt_tokens = eff.prompt_tokens.unwrap_or_else(|| prompt_words(&req.messages).max(1));
     let completion_tokens = eff.completion_tokens.unwrap_or(answer.chunks() * choices);

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::chat::{CREATED, Logprobs, Plan, TokenLogprob, Usage};
 use crate::options::Effective;
-use crate::reply::{Reply, TOOL_ARGS};
+use crate::reply::Reply;
 use crate::script;
 
 #[derive(Serialize)]
@@ -48,7 +48,7 @@ struct ToolCallOut<'a> {
 #[derive(Serialize)]
 struct FunctionOut<'a> {
     name: &'a str,
-    arguments: &'static str,
+    arguments: &'a str,
 }
 
 /// Serializes the whole reply of `plan`.
@@ -65,7 +65,7 @@ fn encode(plan: &Plan, no_usage: bool) -> Vec<u8> {
                 .map(|c| ToolCallOut {
                     id: &c.id,
                     kind: "function",
-                    function: FunctionOut { name: &c.name, arguments: TOOL_ARGS },
+                    function: FunctionOut { name: &c.name, arguments: &c.args },
                 })
                 .collect();
             (None, Vec::new(), calls)

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::chat::{CREATED, Logprobs, Plan, TokenLogprob, Usage};
 use crate::errors;
 use crate::options::Effective;
-use crate::reply::{Reply, TOOL_ARG_FRAGMENTS};
+use crate::reply::Reply;
 use crate::script::Script;
 
 #[derive(Serialize)]
@@ -112,7 +112,7 @@ fn events(plan: &Plan) -> Vec<Event<'_>> {
                     content: false,
                     token: None,
                 });
-                events.extend(TOOL_ARG_FRAGMENTS.iter().map(|frag| Event {
+                events.extend(call.fragments().into_iter().map(|frag| Event {
                     delta: Delta {
                         tool_calls: Some([ToolCallDelta {
                             index,

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::errors;
 use crate::options::Effective;
-use crate::reply::{self, Answer, Ask, Finish, Reply, TOOL_ARGS, Tokens, ToolChoice, content_text, content_words};
+use crate::reply::{self, Answer, Ask, Finish, Reply, Tokens, ToolChoice, content_text, content_words};
 use crate::route::Dialect;
 use crate::script::{self, Script};
 
@@ -102,6 +102,7 @@ fn ask(req: &GenerateRequest) -> Ask {
         json: config(&["responseMimeType"]).and_then(Value::as_str) == Some("application/json"),
         max_tokens: config(&["maxOutputTokens"]).and_then(Value::as_u64),
         thinking: config(&["thinkingConfig", "includeThoughts"]).and_then(Value::as_bool) == Some(true),
+        directive: None,
     }
 }
 
@@ -140,10 +141,9 @@ fn parts(answer: &Answer) -> Vec<Value> {
     let first_reply = parts.len();
     match &answer.reply {
         Reply::Text(pieces) => parts.extend(pieces.iter().map(|p| json!({"text": p}))),
-        Reply::Tools(calls) => parts.extend(calls.iter().map(|c| {
-            let args: Value = serde_json::from_str(TOOL_ARGS).unwrap_or_default();
-            json!({"functionCall": {"name": c.name, "args": args}})
-        })),
+        Reply::Tools(calls) => {
+            parts.extend(calls.iter().map(|c| json!({"functionCall": {"name": c.name, "args": c.input()}})))
+        }
     }
     if let (Some(thinking), Some(part)) = (&answer.thinking, parts.get_mut(first_reply)) {
         part["thoughtSignature"] = json!(thinking.signature);
@@ -201,7 +201,7 @@ pub(crate) fn handle(body: &[u8], eff: &Effective, counter: &AtomicU64, model: &
     if req.contents.is_empty() {
         return errors::bad_request(Dialect::Gemini, "* GenerateContentRequest.contents: contents is not specified");
     }
-    let answer = reply::decide(&ask(&req), eff, counter, "call_mock_");
+    let answer = reply::decide(&Ask { directive: reply::directive(body), ..ask(&req) }, eff, counter, "call_mock_");
     let words = req.system_instruction.iter().chain(&req.contents).map(|c| content_words(&c.parts)).sum();
     let tokens = Tokens::new(words, &answer, eff);
     let id = format!("mock-response-{}", counter.fetch_add(1, Ordering::Relaxed));

@@ -21,6 +21,7 @@ mod key_scenario;
 mod models;
 mod options;
 mod reply;
+mod responses;
 mod route;
 mod script;
 mod server;

@@ -27,6 +27,55 @@ const LARGE_CONTENT: usize = 9_600;
 pub(crate) struct ToolCall {
     pub id: String,
     pub name: String,
+    /// The arguments, a JSON object's text ([`TOOL_ARGS`] unless a directive chose them).
+    pub args: Cow<'static, str>,
+}
+
+impl ToolCall {
+    /// The arguments as a stream sends them: three fragments whose concatenation is `args`.
+    pub(crate) fn fragments(&self) -> Vec<&str> {
+        if self.args == TOOL_ARGS {
+            return TOOL_ARG_FRAGMENTS.to_vec();
+        }
+        let cut = |n: usize| (n..=self.args.len()).find(|&i| self.args.is_char_boundary(i)).unwrap_or(self.args.len());
+        let (a, b) = (cut(self.args.len() / 3), cut(2 * self.args.len() / 3));
+        vec![&self.args[..a], &self.args[a..b], &self.args[b..]]
+    }
+
+    /// The arguments as JSON.
+    pub(crate) fn input(&self) -> Value {
+        serde_json::from_str(&self.args).unwrap_or_default()
+    }
+}
+
+/// What a `mock-tool:` directive in the request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Directive {
+    /// `mock-tool:none`: answer with text even though tools are offered.
+    NoTool,
+    /// `mock-tool:NAME:ARGS`: call the offered tool NAME with ARGS (base64url of a JSON
+    /// object, so no JSON escaping can touch it).
+    Call { name: String, args: String },
+}
+
+/// The last `mock-tool:` directive anywhere in a request body (a client's prompt carries it,
+/// whatever the dialect wraps it in), for tests that drive real clients.
+pub(crate) fn directive(body: &[u8]) -> Option<Directive> {
+    const MARK: &[u8] = b"mock-tool:";
+    let at = body.windows(MARK.len()).rposition(|w| w == MARK)? + MARK.len();
+    let rest = &body[at..];
+    let is_name = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
+    let name_len = rest.iter().take_while(|b| is_name(b)).count();
+    let name = std::str::from_utf8(&rest[..name_len]).ok()?;
+    if name == "none" {
+        return Some(Directive::NoTool);
+    }
+    let encoded = rest[name_len..].strip_prefix(b":")?;
+    let len = encoded.iter().take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-')).count();
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&encoded[..len]).ok()?;
+    let args =
+        String::from_utf8(raw).ok().filter(|a| serde_json::from_str::<serde_json::Map<String, Value>>(a).is_ok())?;
+    Some(Directive::Call { name: name.to_string(), args })
 }
 
 /// What the assistant says.
@@ -69,6 +118,8 @@ pub(crate) struct Ask {
     pub max_tokens: Option<u64>,
     /// The request asked for thinking (extended thinking, reasoning): a thinking block first.
     pub thinking: bool,
+    /// A `mock-tool:` directive found in the request (see [`directive`]).
+    pub directive: Option<Directive>,
 }
 
 /// A thinking block: its text as streamed pieces, and the opaque signature that vouches for it.
@@ -90,7 +141,7 @@ impl Answer {
         let thinking = self.thinking.as_ref().map_or(0, |t| t.pieces.len());
         let reply = match &self.reply {
             Reply::Text(pieces) => pieces.len(),
-            Reply::Tools(calls) => calls.len() * TOOL_ARG_FRAGMENTS.len(),
+            Reply::Tools(calls) => calls.iter().map(|c| c.fragments().len()).sum(),
         };
         (thinking + reply) as u64
     }
@@ -207,7 +258,7 @@ pub(crate) fn text_pieces(chunks: u64, size: Size) -> Vec<Cow<'static, str>> {
 
 /// The tools to call, or `None` if no tool should be called.
 fn chosen_tools(ask: &Ask) -> Option<Vec<&str>> {
-    if ask.tools.is_empty() {
+    if ask.tools.is_empty() || ask.directive == Some(Directive::NoTool) {
         return None;
     }
     let names = ask.tools.iter().map(String::as_str);
@@ -222,8 +273,23 @@ fn chosen_tools(ask: &Ask) -> Option<Vec<&str>> {
 /// Decides the answer to `ask` under `eff`; tool call ids are `{id_prefix}{n}`.
 pub(crate) fn decide(ask: &Ask, eff: &Effective, counter: &AtomicU64, id_prefix: &str) -> Answer {
     let mut finish = Finish::Stop;
+    let directed = match &ask.directive {
+        Some(Directive::Call { name, args })
+            if ask.tools.contains(name) && !matches!(ask.choice, ToolChoice::Never) =>
+        {
+            Some((name, args))
+        }
+        _ => None,
+    };
     let reply = if let Some(result) = &ask.tool_result {
         Reply::Text(split_words(&format!("tool result received: {result}")))
+    } else if let Some((name, args)) = directed {
+        finish = Finish::ToolUse;
+        Reply::Tools(vec![ToolCall {
+            id: format!("{id_prefix}{}", counter.fetch_add(1, Ordering::Relaxed)),
+            name: name.clone(),
+            args: Cow::Owned(args.clone()),
+        }])
     } else if let Some(names) = chosen_tools(ask) {
         finish = Finish::ToolUse;
         let calls = names
@@ -231,6 +297,7 @@ pub(crate) fn decide(ask: &Ask, eff: &Effective, counter: &AtomicU64, id_prefix:
             .map(|name| ToolCall {
                 id: format!("{id_prefix}{}", counter.fetch_add(1, Ordering::Relaxed)),
                 name: name.to_owned(),
+                args: Cow::Borrowed(TOOL_ARGS),
             })
             .collect();
         Reply::Tools(calls)
@@ -272,6 +339,21 @@ mod tests {
         assert_eq!(text_pieces(3, Size::Small).concat(), "Hello from the");
         let large: usize = text_pieces(8, Size::Large).iter().map(|p| p.len()).sum();
         assert!((9_000..=LARGE_CONTENT).contains(&large), "{large}");
+    }
+
+    #[test]
+    fn directives_are_found_anywhere_in_a_body() {
+        let args = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"file_path":"/tmp/a b.txt"}"#);
+        let body = format!(r#"{{"messages":[{{"content":"read it mock-tool:Read:{args} please"}}]}}"#);
+        let d = directive(body.as_bytes()).unwrap();
+        assert_eq!(d, Directive::Call { name: "Read".into(), args: r#"{"file_path":"/tmp/a b.txt"}"#.into() });
+        assert_eq!(directive(b"say hi mock-tool:none"), Some(Directive::NoTool));
+        assert_eq!(directive(b"no directive here"), None);
+        assert_eq!(directive(b"mock-tool:Read:!!"), None, "arguments must be a JSON object");
+        let call =
+            ToolCall { id: "t".into(), name: "Read".into(), args: Cow::Owned("{\"k\":\"\u{e9}t\u{e9}\"}".into()) };
+        assert_eq!(call.fragments().concat(), call.args);
+        assert_eq!(call.input()["k"], "\u{e9}t\u{e9}");
     }
 
     #[test]

@@ -56,12 +56,22 @@ pub(crate) enum Endpoint {
     AzureEmbeddings {
         deployment: String,
     },
+    /// OpenAI Responses `POST /v1/responses`; `azure`: Azure's v1 API `/openai/v1/responses`.
+    Responses {
+        azure: bool,
+    },
+    /// `GET /v1/responses/{id}` (or its `/input_items`).
+    StoredResponse {
+        id: String,
+        items: bool,
+        azure: bool,
+    },
 }
 
 impl Endpoint {
     /// The method the route answers.
     pub(crate) fn method(&self) -> Method {
-        if *self == Endpoint::Models { Method::GET } else { Method::POST }
+        if matches!(self, Endpoint::Models | Endpoint::StoredResponse { .. }) { Method::GET } else { Method::POST }
     }
 
     /// The dialect of a request to this route.
@@ -74,6 +84,8 @@ impl Endpoint {
             Endpoint::Generate { .. } => Dialect::Gemini,
             Endpoint::Converse { .. } => Dialect::Bedrock,
             Endpoint::AzureChat { .. } | Endpoint::AzureEmbeddings { .. } => Dialect::Azure,
+            Endpoint::Responses { azure: true } | Endpoint::StoredResponse { azure: true, .. } => Dialect::Azure,
+            Endpoint::Responses { azure: false } | Endpoint::StoredResponse { azure: false, .. } => Dialect::OpenAi,
         }
     }
 }
@@ -91,7 +103,22 @@ pub(crate) fn classify(path: &str) -> Option<Endpoint> {
         "/v1/models" => return Some(Endpoint::Models),
         "/v1/messages" => return Some(Endpoint::Messages),
         "/v1/messages/count_tokens" => return Some(Endpoint::CountTokens),
+        "/v1/responses" => return Some(Endpoint::Responses { azure: false }),
+        "/openai/v1/responses" => return Some(Endpoint::Responses { azure: true }),
         _ => {}
+    }
+    for (prefix, azure) in [("/v1/responses/", false), ("/openai/v1/responses/", true)] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            let (id, items) = match rest.strip_suffix("/input_items") {
+                Some(id) => (id, true),
+                None => (rest, false),
+            };
+            return (!id.is_empty() && !id.contains('/')).then(|| Endpoint::StoredResponse {
+                id: id.to_string(),
+                items,
+                azure,
+            });
+        }
     }
     if let Some(rest) = path.strip_prefix("/v1beta/models/").or_else(|| path.strip_prefix("/v1/models/")) {
         let (model, method) = rest.rsplit_once(':')?;

@@ -20,7 +20,7 @@ use crate::options::{Behaviour, Effective};
 use crate::route::{self, Dialect, Endpoint};
 use crate::sigv4::Signed;
 use crate::stats::{RecordedRequest, Recorder, Stats};
-use crate::{anthropic, azure, bedrock, bedrock_auth, body, chat, embeddings, errors, gemini, models};
+use crate::{anthropic, azure, bedrock, bedrock_auth, body, chat, embeddings, errors, gemini, models, responses};
 
 /// Largest request body accepted.
 const BODY_LIMIT: usize = 64 << 20;
@@ -35,6 +35,8 @@ pub(crate) struct App {
     keys: KeyScenarios,
     /// Requests to the image routes (`/_img/...`).
     images: ImageLog,
+    /// Stored Responses-API responses (`GET /v1/responses/{id}`).
+    responses: responses::Store,
     /// Response bodies dropped before their end (see [`Stats::unfinished_bodies`]).
     unfinished: Arc<AtomicU64>,
     /// Numbers completion ids and tool call ids.
@@ -79,6 +81,7 @@ pub(crate) fn build(config: MockConfig) -> (Router, MockHandle) {
         recorder: Recorder::default(),
         keys: KeyScenarios::default(),
         images: ImageLog::default(),
+        responses: responses::Store::default(),
         unfinished: Arc::new(AtomicU64::new(0)),
         counter: AtomicU64::new(1),
         rng: AtomicU64::new(0x2545_F491_4F6C_DD1D),
@@ -150,6 +153,8 @@ async fn dispatch(State(app): State<Arc<App>>, method: Method, uri: Uri, headers
         Endpoint::Converse { stream, .. } => bedrock::handle(&body, &eff, counter, *stream),
         Endpoint::AzureChat { deployment } => chat::handle(&body, &eff, counter, Dialect::Azure, deployment),
         Endpoint::AzureEmbeddings { deployment } => embeddings::handle(&body, &eff, Dialect::Azure, deployment),
+        Endpoint::Responses { .. } => responses::handle(&body, &eff, counter, &app.responses),
+        Endpoint::StoredResponse { id, items, .. } => app.responses.get(id, *items),
     };
     resp.map(|b| body::counting_drops(b, app.unfinished.clone()))
 }
@@ -164,6 +169,10 @@ fn refusal(app: &App, dialect: Dialect, endpoint: &Endpoint, req: &Signed) -> Op
         Dialect::Anthropic => anthropic::refusal(headers),
         Dialect::Gemini => gemini::refusal(headers, query, matches!(endpoint, Endpoint::Generate { stream: true, .. })),
         Dialect::Bedrock => bedrock_auth::refusal(req, app.aws_secret.as_deref()),
+        // Azure's v1 API (`/openai/v1/...`) takes no api-version.
+        Dialect::Azure if matches!(endpoint, Endpoint::Responses { .. } | Endpoint::StoredResponse { .. }) => {
+            azure::refusal(headers, "api-version=v1")
+        }
         Dialect::Azure => azure::refusal(headers, query),
     }
 }
@@ -198,6 +207,7 @@ impl App {
         self.recorder.reset();
         self.keys.reset();
         self.images.reset();
+        self.responses.reset();
         self.unfinished.store(0, Ordering::Relaxed);
     }
 }

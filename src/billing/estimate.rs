@@ -92,6 +92,16 @@ pub fn openai(body: &Map<String, Value>, generates_text: bool) -> Estimate {
     estimate(body, &["input", "prompt", "tools"], generates_text)
 }
 
+/// Estimates an OpenAI Responses body: `input`, `instructions`, `tools`; output capped at
+/// `max_output_tokens`.
+pub fn responses(body: &Map<String, Value>) -> Estimate {
+    let mut e = estimate(body, &["input", "instructions", "tools"], true);
+    if let Some(n) = body.get("max_output_tokens").and_then(Value::as_i64).map(|n| n.max(0)) {
+        (e.max_output, e.output_tokens) = (Some(n), n);
+    }
+    e
+}
+
 /// Estimates an Anthropic Messages (or count_tokens) body: `messages`, `system`, `tools`.
 pub fn messages(body: &Map<String, Value>) -> Estimate {
     estimate(body, &["system", "tools"], true)

@@ -21,12 +21,13 @@ use super::images::{self, Deferred};
 use super::relay::{self, Translated};
 use super::upstream::UpstreamFailure;
 use super::verdict::Verdict;
-use super::{relay_anthropic, relay_openai};
+use super::{relay_anthropic, relay_openai, relay_responses};
 use crate::billing::estimate::{self, OutputCount};
 use crate::billing::pricing::Usage;
 use crate::config::Timeouts;
 use crate::error::{ApiError, Dialect};
 use crate::protocol::stream::anthropic_to_openai::AnthropicToOpenAi;
+use crate::protocol::stream::anthropic_to_responses::AnthropicToResponses;
 use crate::protocol::stream::bedrock_to_anthropic::BedrockToAnthropic;
 use crate::protocol::stream::gemini_to_anthropic::GeminiToAnthropic;
 use crate::protocol::stream::openai_to_anthropic::OpenAiToAnthropic;
@@ -115,7 +116,9 @@ impl Inbound {
             }
             let ir = match &mut parsed {
                 Some(ir) => ir,
-                None => parsed.insert(request_to_ir(self.dialect, &self.body).map_err(ApiError::invalid)?),
+                None => {
+                    parsed.insert(request_to_ir(self.dialect, self.operation, &self.body).map_err(ApiError::invalid)?)
+                }
             };
             match convert_request(ir, protocol) {
                 Ok(body) => {
@@ -165,7 +168,7 @@ impl Inbound {
             // Gemini and Bedrock name the model in the URL (`providers/`), not in the body.
             model: matches!(protocol, Protocol::OpenAi | Protocol::Anthropic).then_some(route.upstream_model.as_str()),
             // The gateway bills on usage: always asked for, stripped again if the client did not.
-            force_usage: protocol == Protocol::OpenAi && self.stream,
+            force_usage: protocol == Protocol::OpenAi && self.stream && self.operation == Operation::Chat,
         };
         Bytes::from(serde_json::to_vec(&outgoing).expect("a JSON map serializes"))
     }
@@ -175,6 +178,7 @@ impl Inbound {
     pub fn check_answer(&self, protocol: Protocol, body: &[u8]) -> Result<(), String> {
         let member = match (protocol, self.operation) {
             (Protocol::OpenAi, Operation::Embeddings) => Some("data"),
+            (Protocol::OpenAi, Operation::Responses) => Some("output"),
             (Protocol::OpenAi, _) => Some("choices"),
             (Protocol::Anthropic, _) => Some("content"),
             (Protocol::Bedrock, _) => Some("output"),
@@ -196,6 +200,9 @@ impl Inbound {
         let reported = |u: Option<Usage>| u.filter(|u| !u.is_zero());
         if self.passes_through(protocol) {
             let (usage, output) = match protocol {
+                Protocol::OpenAi if self.operation == Operation::Responses => {
+                    (openai::responses::usage_of(&upstream), openai::responses::answer_output_bytes(&upstream))
+                }
                 Protocol::OpenAi => (openai::usage_of(&upstream), openai::answer_output_bytes(&upstream)),
                 Protocol::Anthropic => (anthropic::usage_of(&upstream), anthropic::answer_output_bytes(&upstream)),
                 Protocol::Gemini | Protocol::Bedrock => unreachable!("no client dialect is Gemini's or Bedrock's"),
@@ -214,8 +221,12 @@ impl Inbound {
         if usage.is_none() {
             response.usage = estimate::counted(prompt_tokens, output);
         }
+        let now = crate::clock::now_ms() / 1000;
         let body = match self.dialect {
-            Dialect::OpenAi => openai::chat::response_from_ir(&response, crate::clock::now_ms() / 1000),
+            Dialect::OpenAi if self.operation == Operation::Responses => {
+                openai::responses::response_from_ir(&response, now)
+            }
+            Dialect::OpenAi => openai::chat::response_from_ir(&response, now),
             Dialect::Anthropic => serde_json::to_value(anthropic::response_from_ir(&response)).expect("serializes"),
         };
         Ok(Answer { body: Bytes::from(serde_json::to_vec(&body).expect("serializes")), usage, output })
@@ -233,6 +244,9 @@ impl Inbound {
     ) -> Body {
         let (r, c, v, t, k) = (resp, call, verdict, timeouts, keepalive);
         match (self.dialect, protocol) {
+            (Dialect::OpenAi, Protocol::OpenAi) if self.operation == Operation::Responses => {
+                relay::stream(r, c, v, t, k, relay_responses::Passthrough::default())
+            }
             (Dialect::OpenAi, Protocol::OpenAi) => {
                 relay::stream(r, c, v, t, k, relay_openai::Passthrough::new(self.client_wants_usage))
             }
@@ -241,6 +255,18 @@ impl Inbound {
             }
             (Dialect::Anthropic, Protocol::Anthropic) => {
                 relay::stream(r, c, v, t, k, relay_anthropic::Passthrough::default())
+            }
+            (Dialect::OpenAi, Protocol::Anthropic) if self.operation == Operation::Responses => {
+                relay::stream(r, c, v, t, k, Translated::new(self.to_responses()))
+            }
+            (Dialect::OpenAi, Protocol::Gemini) if self.operation == Operation::Responses => {
+                let machine = ViaAnthropic::new(GeminiToAnthropic::new(self.model.clone()), self.to_responses());
+                relay::stream(r, c, v, t, k, Translated::new(machine))
+            }
+            (Dialect::OpenAi, Protocol::Bedrock) if self.operation == Operation::Responses => {
+                let machine =
+                    ViaAnthropic::new(BedrockToAnthropic::new(self.model.clone(), message_id()), self.to_responses());
+                relay::stream(r, c, v, t, k, Translated::event_stream(machine))
             }
             (Dialect::OpenAi, Protocol::Anthropic) => relay::stream(r, c, v, t, k, Translated::new(self.to_openai())),
             (Dialect::Anthropic, Protocol::Gemini) => {
@@ -259,6 +285,21 @@ impl Inbound {
                     ViaAnthropic::new(BedrockToAnthropic::new(self.model.clone(), message_id()), self.to_openai());
                 relay::stream(r, c, v, t, k, Translated::event_stream(machine))
             }
+        }
+    }
+
+    /// Anthropic events to Responses events: the last leg of a converted Responses stream.
+    fn to_responses(&self) -> AnthropicToResponses {
+        AnthropicToResponses::new(self.model.clone(), crate::clock::now_ms() / 1000)
+    }
+
+    /// The operation an upstream of `protocol` is asked for: a Responses request converted for
+    /// another protocol is that protocol's chat call.
+    pub fn upstream_operation(&self, protocol: Protocol) -> Operation {
+        if self.operation == Operation::Responses && !self.passes_through(protocol) {
+            Operation::Chat
+        } else {
+            self.operation
         }
     }
 
@@ -318,8 +359,9 @@ fn message_id() -> String {
 }
 
 /// The client's body in the canonical form.
-fn request_to_ir(dialect: Dialect, body: &Map<String, Value>) -> Result<ir::Request, String> {
+fn request_to_ir(dialect: Dialect, operation: Operation, body: &Map<String, Value>) -> Result<ir::Request, String> {
     match dialect {
+        Dialect::OpenAi if operation == Operation::Responses => openai::responses::request_to_ir(body),
         Dialect::OpenAi => openai::chat::request_to_ir(body),
         Dialect::Anthropic => {
             let req: anthropic::MessagesRequest = serde_json::from_value(Value::Object(body.clone()))

@@ -21,7 +21,7 @@ use super::verdict::Verdict;
 use crate::error::{ApiError, ErrorKind};
 use crate::jobs::retest;
 use crate::metrics::AttemptOutcome;
-use crate::providers::{Operation, Outbound, http};
+use crate::providers::{Outbound, http};
 use crate::routing::failover::{Choice, Plan, Planner};
 use crate::routing::health::Outcome;
 use crate::routing::resolve::Route;
@@ -55,7 +55,6 @@ pub struct Answered {
 
 /// What every attempt of a call sends, whatever the route.
 pub struct Ask<'a> {
-    pub operation: Operation,
     pub stream: bool,
     pub request_id: &'a str,
     pub client_headers: &'a HeaderMap,
@@ -104,7 +103,7 @@ pub async fn send(
         let outbound = Outbound {
             provider,
             credential: choice.credential(),
-            operation: ask.operation,
+            operation: inbound.upstream_operation(provider.kind.protocol()),
             upstream_model: &choice.route.upstream_model,
             stream: ask.stream,
             body,

@@ -1,5 +1,6 @@
 //! The `/v1` model-traffic handlers: authenticate → admit → route → forward → relay → settle
-//! (`pipeline.rs`), in the OpenAI (`passthrough.rs`) and Anthropic (`messages.rs`) dialects.
+//! (`pipeline.rs`), in the OpenAI (`passthrough.rs`, `responses.rs`: the Responses API) and
+//! Anthropic (`messages.rs`) dialects.
 
 mod adapter;
 mod admission;
@@ -16,7 +17,9 @@ pub mod rate_headers;
 mod relay;
 mod relay_anthropic;
 mod relay_openai;
+mod relay_responses;
 pub mod request_id;
+mod responses;
 mod upstream;
 mod verdict;
 
@@ -32,6 +35,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v1/chat/completions", post(passthrough::chat))
         .route("/v1/embeddings", post(passthrough::embeddings))
         .route("/v1/messages", post(messages::create))
+        .route("/v1/responses", post(responses::create))
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/models", get(models::list))
 }

@@ -125,7 +125,7 @@ impl Forward<'_> {
     async fn run(self) -> Result<Response, ApiError> {
         let Forward { state, plan, mut call, mut inbound, request_id, headers } = self;
         let (dialect, stream) = (inbound.dialect, inbound.stream);
-        let ask = Ask { operation: inbound.operation, stream, request_id: &request_id, client_headers: &headers };
+        let ask = Ask { stream, request_id: &request_id, client_headers: &headers };
         let sent = attempts::send(&state, &plan, &mut call, &ask, &mut inbound).await;
         // Fetching image URLs is waiting on another host, not gateway overhead.
         call.add_upstream_time(inbound.image_fetch_time());

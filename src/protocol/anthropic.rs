@@ -8,10 +8,19 @@
 //!   it: such breakpoints only matter to Anthropic, and same-dialect traffic passes through).
 //! - Text-block `citations` of responses are dropped (no other dialect has them).
 //! - `output_config.format` (and the beta `output_format`) become a strict `json_schema`
-//!   response format; other `output_config` settings (`effort`) are dropped.
+//!   response format; `output_config.effort` and `thinking` (a budget, or `adaptive`) are
+//!   kept in the IR, each dialect expressing them its own way (OpenAI `reasoning_effort`,
+//!   Gemini `thinkingConfig`, Bedrock `thinking` or `reasoningConfig`); `thinking.display`
+//!   has no equivalent and is dropped.
+//! - System-role entries inside `messages` (as Claude Code sends them) are kept in place
+//!   (text blocks only): OpenAI gets `system` messages where they were, Gemini the leading
+//!   ones in `systemInstruction` and later ones as user text in place, Bedrock all of them
+//!   in `system` in order (Converse has no system role in `messages`).
 //! - Top-level fields this module does not know (`service_tier`, `container`,
-//!   `mcp_servers`, `context_management`, ...) are dropped: they configure Anthropic
-//!   features that another provider does not have.
+//!   `mcp_servers`, `context_management`, ...) are dropped with a debug log: they
+//!   configure Anthropic features that another provider does not have.
+//! - `metadata.user_id` passes as the end-user id as it is (Claude Code sends a JSON string
+//!   there).
 //!
 //! - A document's `context` and `citations` settings are dropped (no other dialect has them).
 //! - `metadata` fields other than `user_id` are dropped (`user_id` becomes OpenAI `user`).

@@ -15,7 +15,14 @@
 //! (`inputSchema.json`); tool_choice `auto` / `required` / a named tool → `auto` / `any` /
 //! `tool`; max tokens, temperature, top_p, stop sequences → `inferenceConfig`; top_k and the
 //! thinking budget → `additionalModelRequestFields` (`top_k`, `thinking`), the fields
-//! Anthropic models on Bedrock read.
+//! Anthropic models on Bedrock read. Adaptive thinking or an effort without a budget
+//! (Anthropic `thinking: {type: adaptive}`, `output_config.effort`) → on Claude models a
+//! `thinking` budget of the effort's level (minimal 1024, low 4096, medium (also adaptive
+//! alone) 16384, high 32768, max 65536), capped below `max_tokens` and left out under 1024
+//! (Anthropic's floor); on Nova 2 models `reasoningConfig` (`maxReasoningEffort` low,
+//! medium or high); other models take no reasoning setting (dropped). System-role messages
+//! (Anthropic entries inside `messages`) join `system` after the system prompt, in order:
+//! Converse has no system role in `messages`, so where they were said is lost.
 //!
 //! Stop reasons are mapped: `end_turn`, `tool_use`, `max_tokens`, `stop_sequence` as named;
 //! `model_context_window_exceeded` is `max_tokens`; `guardrail_intervened` and

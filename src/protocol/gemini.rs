@@ -12,7 +12,13 @@
 //! ANY, a named tool ANY + `allowedFunctionNames`); JSON mode → `responseMimeType:
 //! application/json`, a schema → `responseJsonSchema`; stop sequences, temperature, top_p,
 //! top_k, max tokens → `generationConfig`; a thinking budget → `thinkingConfig`
-//! (`thinkingBudget`, `includeThoughts: true`).
+//! (`thinkingBudget`, `includeThoughts: true`); an effort without a budget (Anthropic
+//! `output_config.effort`) → `thinkingLevel` (`low` up to low, else `high`) on Gemini 3, a
+//! `thinkingBudget` of its level on Gemini 2.5 (minimal 1024, low 4096, medium 8192, high and
+//! max 24576), nothing on older models (they do not think); adaptive thinking alone →
+//! nothing (Gemini 2.5 and later think dynamically by default). System-role messages
+//! (Anthropic entries inside `messages`): the leading ones join `systemInstruction`, later
+//! ones go as user text where they were said (Gemini has no system role in `contents`).
 //!
 //! Thinking: a thought part (`thought: true`) is a thinking block, its `thoughtSignature`
 //! the block's signature, byte-exact. Gemini also puts signatures on text and
@@ -204,6 +210,9 @@ pub struct ThinkingConfig {
     pub thinking_budget: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_thoughts: Option<bool>,
+    /// Gemini 3's coarse setting (`low`, `high`) in place of a budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_level: Option<String>,
 }
 
 /// A `GenerateContentResponse`: the whole answer, or one stream chunk.

@@ -37,6 +37,58 @@ pub struct Request {
     pub user: Option<String>,
     /// Extended thinking budget (Anthropic `thinking: {type: enabled, budget_tokens}`).
     pub thinking_budget: Option<u32>,
+    /// Thinking as much as the model sees fit (Anthropic `thinking: {type: adaptive}`).
+    pub adaptive_thinking: bool,
+    /// How hard the model should work (Anthropic `output_config.effort`, OpenAI
+    /// `reasoning_effort`, Responses `reasoning.effort`).
+    pub effort: Option<Effort>,
+}
+
+/// A reasoning-effort level, in the union of the dialects' vocabularies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Effort {
+    /// OpenAI `none` / `minimal`: as little reasoning as the model allows.
+    Minimal,
+    Low,
+    Medium,
+    High,
+    /// Anthropic `max`, OpenAI `xhigh`.
+    Max,
+}
+
+impl Effort {
+    /// Reads any dialect's word for it (`none` and `minimal` are one level here).
+    pub fn parse(word: &str) -> Option<Effort> {
+        Some(match word {
+            "none" | "minimal" => Effort::Minimal,
+            "low" => Effort::Low,
+            "medium" => Effort::Medium,
+            "high" => Effort::High,
+            "max" | "xhigh" => Effort::Max,
+            _ => return None,
+        })
+    }
+
+    /// The level a thinking budget amounts to (for dialects that take a level, not tokens).
+    pub fn of_budget(budget: u32) -> Effort {
+        match budget {
+            0..=1024 => Effort::Minimal,
+            1025..=4096 => Effort::Low,
+            4097..=16384 => Effort::Medium,
+            _ => Effort::High,
+        }
+    }
+
+    /// A thinking budget for the level (for dialects that take tokens, not a level).
+    pub fn budget(self) -> u32 {
+        match self {
+            Effort::Minimal => 1024,
+            Effort::Low => 4096,
+            Effort::Medium => 16384,
+            Effort::High => 32768,
+            Effort::Max => 65536,
+        }
+    }
 }
 
 impl Request {
@@ -58,12 +110,22 @@ impl Request {
     }
 }
 
-/// Who speaks. System prompts live in [`Request::system`]; tool results are user content
-/// (as in Anthropic), so two roles suffice.
+/// Who speaks. The system prompt lives in [`Request::system`]; a `System` message is an
+/// instruction given in the course of the conversation (Anthropic `role: "system"` entries
+/// inside `messages`, as Claude Code sends them), kept where it was said and holding text
+/// only. Tool results are user content (as in Anthropic).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     User,
     Assistant,
+    System,
+}
+
+impl Message {
+    /// The text parts of a message (all of a `System` message's content).
+    pub fn texts(&self) -> impl Iterator<Item = &TextPart> {
+        self.content.iter().filter_map(|p| if let Part::Text(t) = p { Some(t) } else { None })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

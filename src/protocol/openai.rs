@@ -3,6 +3,7 @@
 //! form lives in [`chat`].
 
 pub mod chat;
+pub mod responses;
 
 use std::borrow::Cow;
 use std::sync::LazyLock;

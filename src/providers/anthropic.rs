@@ -18,6 +18,7 @@ pub fn path(op: Operation) -> Result<&'static str, String> {
         Operation::Chat => Ok("/v1/messages"),
         Operation::CountTokens => Ok("/v1/messages/count_tokens"),
         Operation::Embeddings => Err("Anthropic providers have no embeddings endpoint".into()),
+        Operation::Responses => Err("Anthropic providers have no Responses endpoint".into()),
     }
 }
 

@@ -1,7 +1,9 @@
 //! Azure OpenAI upstreams: OpenAI bodies sent to deployment URLs,
 //! `{base_url}/openai/deployments/{deployment}/chat/completions?api-version=…`, with the key
 //! in `api-key`. The deployment is the target's upstream model name; the base URL is the
-//! resource endpoint (`https://RESOURCE.openai.azure.com`), so it has no default.
+//! resource endpoint (`https://RESOURCE.openai.azure.com`), so it has no default. The
+//! Responses API is Azure's v1 API, `{base_url}/openai/v1/responses`, the deployment named by
+//! the body's `model`.
 
 use axum::http::header::{HeaderMap, HeaderName, HeaderValue};
 use url::Url;
@@ -14,6 +16,17 @@ pub const DEFAULT_API_VERSION: &str = "2024-10-21";
 /// The deployment URL of an operation; the deployment name is escaped as a path segment.
 pub fn url(base_url: &str, deployment: &str, op: Operation, api_version: Option<&str>) -> Result<String, String> {
     let endpoint = match op {
+        // The Responses API lives in Azure's v1 API: no deployment segment, no api-version;
+        // the deployment is the body's `model`.
+        Operation::Responses => {
+            let mut url = Url::parse(base_url).map_err(|e| format!("base_url is not a valid URL: {e}"))?;
+            url.path_segments_mut().map_err(|_| "base_url cannot take a path".to_string())?.pop_if_empty().extend([
+                "openai",
+                "v1",
+                "responses",
+            ]);
+            return Ok(url.into());
+        }
         Operation::Chat => ["chat", "completions"].as_slice(),
         Operation::Embeddings => ["embeddings"].as_slice(),
         Operation::CountTokens => return Err("Azure OpenAI providers have no token-counting endpoint".into()),
@@ -78,6 +91,10 @@ mod tests {
             "http://h/s/x/openai/deployments/my%20dep%2F1/embeddings?api-version=2025-01-01-preview"
         );
         assert!(url("http://h", "d", Operation::CountTokens, None).is_err());
+        assert_eq!(
+            url("https://r.openai.azure.com", "d", Operation::Responses, None).unwrap(),
+            "https://r.openai.azure.com/openai/v1/responses"
+        );
         let h = headers("az-key", "r");
         assert!(h["api-key"].is_sensitive() && h.get("authorization").is_none());
         assert!(check_api_version("2024-10-21").is_ok() && check_api_version("x&y=1").is_err());

@@ -58,6 +58,8 @@ pub enum Operation {
     Embeddings,
     /// Anthropic's `count_tokens`.
     CountTokens,
+    /// OpenAI's Responses API (OpenAI-protocol providers; converted to `Chat` for the others).
+    Responses,
 }
 
 impl ProviderKind {

@@ -9,6 +9,7 @@ pub fn path(op: Operation) -> Result<&'static str, String> {
     match op {
         Operation::Chat => Ok("/chat/completions"),
         Operation::Embeddings => Ok("/embeddings"),
+        Operation::Responses => Ok("/responses"),
         Operation::CountTokens => Err("OpenAI-protocol providers have no token-counting endpoint".into()),
     }
 }

@@ -11,6 +11,8 @@ mod anthropic_provider;
 mod auth_throttle;
 mod azure;
 mod billing;
+mod cli_install;
+mod clients;
 mod console;
 mod durability;
 mod errors;

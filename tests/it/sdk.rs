@@ -78,6 +78,11 @@ async fn official_openai_sdk_conformance() {
 }
 
 #[tokio::test]
+async fn official_openai_sdk_responses_conformance() {
+    run_suite("test_openai_responses.py").await;
+}
+
+#[tokio::test]
 async fn official_anthropic_sdk_conformance() {
     run_suite("test_anthropic_sdk.py").await;
 }

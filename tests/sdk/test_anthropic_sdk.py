@@ -438,3 +438,77 @@ def test_thinking_signatures_pass_through_byte_exact(client, served, mock):
     assert second.stop_reason == "end_turn"
     # The mock's signatures hold "+", "/" and "=": any re-encoding would show here.
     assert signatures[0] in json.dumps(mock.last()["body"])
+
+
+#: A conversation as Claude Code sends it today: system-role entries inside ``messages``.
+CLAUDE_CODE_TURNS = [
+    {"role": "user", "content": "Say hello"},
+    {"role": "system", "content": "Reminder: be brief."},
+    {"role": "assistant", "content": "Hello."},
+    {"role": "system", "content": [{"type": "text", "text": "Now in plan mode."}]},
+    {"role": "user", "content": "Again"},
+]
+
+
+def texts(parts: list, key: str = "text") -> list[str]:
+    return [p[key] for p in parts if key in p]
+
+
+def test_system_role_messages_adaptive_thinking_and_output_config(client, served, mock, admin, account):
+    """Claude Code's current request shape is answered on every kind: system-role entries
+    stay where they were said (Gemini: as user text; Bedrock: in ``system``, in order),
+    adaptive thinking and ``output_config.effort`` are accepted, ``context_management`` is
+    dropped where no provider has it, and a passthrough keeps all of it."""
+    message = client.messages.create(
+        model=served.model,
+        max_tokens=1000,
+        system=[{"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}],
+        messages=CLAUDE_CODE_TURNS,
+        thinking={"type": "adaptive"},
+        output_config={"effort": "high"},
+        extra_body={"context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]}},
+        metadata={"user_id": json.dumps({"device_id": "d1", "session_id": "s1"})},
+    )
+    [text] = [b for b in message.content if b.type == "text"]
+    assert text.text.startswith("Hello")
+    assert_usage(message.usage)
+    assert admin.wait_for_balance(account.user["id"], GRANT - CALL_COST) == GRANT - CALL_COST
+    body = mock.last()["body"]
+    if served.kind == "anthropic":
+        assert [m["role"] for m in body["messages"]] == [m["role"] for m in CLAUDE_CODE_TURNS]
+        assert body["thinking"] == {"type": "adaptive"}
+        assert body["output_config"] == {"effort": "high"}
+        assert "context_management" in body
+    elif served.kind == "gemini":
+        assert texts(body["systemInstruction"]["parts"]) == ["You are terse."]
+        turns = [(c["role"], texts(c["parts"])) for c in body["contents"]]
+        assert turns == [
+            ("user", ["Say hello", "Reminder: be brief."]),
+            ("model", ["Hello."]),
+            ("user", ["Now in plan mode.", "Again"]),
+        ]
+    elif served.kind == "bedrock":
+        assert texts(body["system"]) == ["You are terse.", "Reminder: be brief.", "Now in plan mode."]
+        assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
+    else:
+        roles = [m["role"] for m in body["messages"]]
+        assert roles == ["system", "user", "system", "assistant", "system", "user"]
+        assert body["messages"][2]["content"] == "Reminder: be brief."
+        # mock-gpt is no OpenAI reasoning model: no reasoning setting is sent to it.
+        assert "reasoning_effort" not in body
+    assert "context_management" not in body or served.kind == "anthropic"
+
+
+def test_streamed_adaptive_thinking_with_effort(client, served):
+    with client.messages.stream(
+        model=served.model,
+        max_tokens=1000,
+        messages=CLAUDE_CODE_TURNS,
+        thinking={"type": "adaptive"},
+        output_config={"effort": "low"},
+    ) as stream:
+        final = stream.get_final_message()
+    [text] = [b for b in final.content if b.type == "text"]
+    assert text.text.startswith("Hello")
+    assert final.stop_reason == "end_turn"
+    assert_usage(final.usage)

@@ -57,9 +57,14 @@ pub fn request_to_ir(req: MessagesRequest) -> Result<ir::Request, String> {
         let role = match m.role.as_str() {
             "user" => Role::User,
             "assistant" => Role::Assistant,
+            // Claude Code sends instructions as system-role entries in the conversation.
+            "system" => Role::System,
             other => return Err(format!("messages.{i}.role: unexpected role `{other}`")),
         };
         let content = content_to_ir(m.content).map_err(|e| format!("messages.{i}.content: {e}"))?;
+        if role == Role::System && !content.iter().all(|p| matches!(p, Part::Text(_))) {
+            return Err(format!("messages.{i}.content: a system message may hold only text blocks"));
+        }
         messages.push(ir::Message { role, content });
     }
     let tools = req
@@ -92,10 +97,26 @@ pub fn request_to_ir(req: MessagesRequest) -> Result<ir::Request, String> {
                     .and_then(|b| u32::try_from(b).ok())
                     .ok_or("thinking.budget_tokens must be a positive integer")?,
             ),
-            Some("disabled") => None,
-            _ => return Err("thinking.type must be `enabled` or `disabled`".into()),
+            Some("disabled" | "adaptive") => None,
+            _ => return Err("thinking.type must be `enabled`, `adaptive` or `disabled`".into()),
         },
     };
+    // `display` (summarized or omitted thinking text) has no other provider's equivalent.
+    let adaptive_thinking =
+        req.thinking.as_ref().and_then(|t| t.get("type")).and_then(Value::as_str) == Some("adaptive");
+    let effort = match req.extra.get("output_config").and_then(|c| c.get("effort")) {
+        None | Some(Value::Null) => None,
+        Some(e) => {
+            let parsed = e.as_str().and_then(ir::Effort::parse);
+            if parsed.is_none() {
+                tracing::debug!(effort = %e, "output_config.effort not understood; dropped");
+            }
+            parsed
+        }
+    };
+    for field in req.extra.keys().filter(|k| !matches!(k.as_str(), "output_config" | "output_format")) {
+        tracing::debug!(field, "Anthropic request field without an equivalent in the canonical form; dropped");
+    }
     // Structured outputs: GA `output_config.format`, or the beta `output_format`.
     let format = req.extra.get("output_config").and_then(|c| c.get("format")).or(req.extra.get("output_format"));
     let response_format = match format {
@@ -128,6 +149,8 @@ pub fn request_to_ir(req: MessagesRequest) -> Result<ir::Request, String> {
         include_usage: true,
         user: req.metadata.and_then(|m| m.user_id),
         thinking_budget,
+        adaptive_thinking,
+        effort,
     })
 }
 
@@ -287,6 +310,16 @@ pub fn request_from_ir(r: &ir::Request, default_max_tokens: u32) -> Result<Messa
                 .into());
         }
     }
+    if let Some(e) = r.effort {
+        let word = match e {
+            ir::Effort::Minimal | ir::Effort::Low => "low",
+            ir::Effort::Medium => "medium",
+            ir::Effort::High => "high",
+            ir::Effort::Max => "max",
+        };
+        let config = extra.entry("output_config").or_insert_with(|| json!({}));
+        config["effort"] = word.into();
+    }
     if let Some(t) = r.temperature
         && !(0.0..=1.0).contains(&t)
     {
@@ -309,7 +342,12 @@ pub fn request_from_ir(r: &ir::Request, default_max_tokens: u32) -> Result<Messa
         match (last_role == Some(m.role), messages.last_mut()) {
             (true, Some(WireMessage { content: Value::Array(prev), .. })) => prev.extend(blocks),
             _ => {
-                let role = if m.role == Role::User { "user" } else { "assistant" };
+                let role = match m.role {
+                    Role::User => "user",
+                    Role::Assistant => "assistant",
+                    // Anthropic takes system-role entries in place, as Claude Code sends them.
+                    Role::System => "system",
+                };
                 messages.push(WireMessage { role: role.into(), content: Value::Array(blocks) });
             }
         }
@@ -366,7 +404,11 @@ pub fn request_from_ir(r: &ir::Request, default_max_tokens: u32) -> Result<Messa
         top_k: r.top_k,
         tools,
         tool_choice,
-        thinking: r.thinking_budget.map(|b| json!({"type": "enabled", "budget_tokens": b})),
+        thinking: match (r.thinking_budget, r.adaptive_thinking) {
+            (Some(b), _) => Some(json!({"type": "enabled", "budget_tokens": b})),
+            (None, true) => Some(json!({"type": "adaptive"})),
+            (None, false) => None,
+        },
         extra,
     })
 }

@@ -117,7 +117,10 @@ fn inexpressible_inputs_are_rejected_with_clear_errors() {
     assert!(request_with(text_doc).unwrap_err().contains("invalid `document` block"));
     let server_tool = json!({"tools": [{"type": "web_search_20250305", "name": "web_search"}]});
     assert!(request_with(server_tool).unwrap_err().contains("Anthropic-defined tool `web_search_20250305`"));
-    assert!(request_with(json!({"messages": [{"role": "system", "content": "x"}]})).unwrap_err().contains("role"));
+    assert!(request_with(json!({"messages": [{"role": "moderator", "content": "x"}]})).unwrap_err().contains("role"));
+    let image = json!({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBO"}});
+    let system_image = json!({"messages": [{"role": "system", "content": [image]}]});
+    assert!(request_with(system_image).unwrap_err().contains("only text"));
     let bad_image = json!({"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "file", "file_id": "f"}}]}]});
     assert!(request_with(bad_image).unwrap_err().contains("invalid `image` block"));
     assert!(request_with(json!({"tool_choice": {"type": "tool"}})).unwrap_err().contains("name"));
@@ -274,4 +277,104 @@ fn event_output_bytes_count_generated_text_only() {
         "content_block": {"type": "tool_use", "id": "t1", "name": "lookup", "input": {}}});
     assert_eq!(event_output_bytes(&tool), 6);
     assert_eq!(event_output_bytes(&json!({"type": "message_delta", "usage": {"output_tokens": 9}})), 0);
+}
+
+/// A request shaped as Claude Code sends it today: system blocks with cache markers,
+/// system-role entries inside `messages`, adaptive thinking, `output_config.effort`,
+/// `context_management`, `metadata.user_id` holding a JSON string.
+fn claude_code_request(model: &str) -> ir::Request {
+    let body = json!({
+        "model": model, "max_tokens": 32000, "stream": true,
+        "system": [{"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}}],
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "Say hello"}]},
+            {"role": "system", "content": "Reminder: be brief."},
+            {"role": "assistant", "content": "Hello."},
+            {"role": "system", "content": [{"type": "text", "text": "The user switched to plan mode."}]},
+            {"role": "user", "content": "Again"}
+        ],
+        "thinking": {"type": "adaptive", "display": "omitted"},
+        "output_config": {"effort": "high"},
+        "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+        "metadata": {"user_id": "{\"device_id\":\"abc\",\"session_id\":\"s1\"}"},
+        "tools": [{"name": "Read", "description": "Read a file", "input_schema": {"type": "object"}}]
+    });
+    parse_request(body.to_string().as_bytes()).unwrap()
+}
+
+#[test]
+fn claude_codes_requests_read_into_the_ir_keeping_system_messages_in_place() {
+    let r = claude_code_request("claude-sonnet-4-5");
+    let roles: Vec<Role> = r.messages.iter().map(|m| m.role).collect();
+    assert_eq!(roles, [Role::User, Role::System, Role::Assistant, Role::System, Role::User]);
+    assert_eq!(r.messages[1].texts().next().unwrap().text, "Reminder: be brief.");
+    assert!(r.adaptive_thinking && r.thinking_budget.is_none());
+    assert_eq!(r.effort, Some(ir::Effort::High));
+    assert_eq!(r.user.as_deref(), Some("{\"device_id\":\"abc\",\"session_id\":\"s1\"}"));
+    assert!(r.system[0].cache_control.is_some());
+    // Back to Anthropic: system entries in place, adaptive thinking and effort kept.
+    let back = serde_json::to_value(request_from_ir(&r, 4096).unwrap()).unwrap();
+    assert_eq!(back["messages"][1]["role"], "system");
+    assert_eq!(back["thinking"], json!({"type": "adaptive"}));
+    assert_eq!(back["output_config"], json!({"effort": "high"}));
+    assert!(back.get("context_management").is_none());
+}
+
+#[test]
+fn claude_codes_requests_convert_to_openai_with_system_messages_in_order_and_effort_for_reasoning_models() {
+    let wire = chat::request_from_ir(&claude_code_request("gpt-5"));
+    let roles: Vec<&str> = wire["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["system", "user", "system", "assistant", "system", "user"]);
+    assert_eq!(wire["messages"][2]["content"], "Reminder: be brief.");
+    assert_eq!(wire["reasoning_effort"], "high");
+    assert_eq!(wire["user"], "{\"device_id\":\"abc\",\"session_id\":\"s1\"}");
+    // gpt-4o takes no reasoning setting: it is left out rather than refused upstream.
+    assert!(chat::request_from_ir(&claude_code_request("gpt-4o")).get("reasoning_effort").is_none());
+    // A budget is turned into its level.
+    let mut budget = claude_code_request("o3");
+    (budget.effort, budget.adaptive_thinking, budget.thinking_budget) = (None, false, Some(2000));
+    assert_eq!(chat::request_from_ir(&budget)["reasoning_effort"], "low");
+}
+
+#[test]
+fn claude_codes_requests_convert_to_gemini_with_leading_system_text_hoisted_and_later_kept_in_place() {
+    let mut r = claude_code_request("gemini-2.5-flash");
+    // A system entry before the first turn joins the system instruction.
+    r.messages.insert(0, ir::Message { role: Role::System, content: vec![Part::Text(TextPart::new("First."))] });
+    let wire = serde_json::to_value(crate::protocol::gemini::request_from_ir(&r).unwrap()).unwrap();
+    let system: Vec<&str> =
+        wire["systemInstruction"]["parts"].as_array().unwrap().iter().map(|p| p["text"].as_str().unwrap()).collect();
+    assert_eq!(system, ["You are Claude Code.", "First."]);
+    let turns: Vec<(&str, usize)> = wire["contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["role"].as_str().unwrap(), c["parts"].as_array().unwrap().len()))
+        .collect();
+    // user + the reminder as user text; model; the plan-mode note + user.
+    assert_eq!(turns, [("user", 2), ("model", 1), ("user", 2)]);
+    assert_eq!(wire["contents"][0]["parts"][1]["text"], "Reminder: be brief.");
+    assert_eq!(wire["generationConfig"]["thinkingConfig"], json!({"thinkingBudget": 24576}));
+    let g3 =
+        serde_json::to_value(crate::protocol::gemini::request_from_ir(&claude_code_request("gemini-3-pro")).unwrap())
+            .unwrap();
+    assert_eq!(g3["generationConfig"]["thinkingConfig"], json!({"thinkingLevel": "high"}));
+    let old = crate::protocol::gemini::request_from_ir(&claude_code_request("gemini-2.0-flash")).unwrap();
+    assert!(serde_json::to_value(old).unwrap()["generationConfig"].get("thinkingConfig").is_none());
+}
+
+#[test]
+fn claude_codes_requests_convert_to_bedrock_with_system_messages_in_system_and_a_capped_thinking_budget() {
+    let wire =
+        crate::protocol::bedrock::request_from_ir(&claude_code_request("us.anthropic.claude-sonnet-4-5-v1:0")).unwrap();
+    let system: Vec<&str> = wire["system"].as_array().unwrap().iter().filter_map(|b| b["text"].as_str()).collect();
+    assert_eq!(system, ["You are Claude Code.", "Reminder: be brief.", "The user switched to plan mode."]);
+    let roles: Vec<&str> = wire["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["user", "assistant", "user"]);
+    // High is 32768 tokens, capped below max_tokens.
+    assert_eq!(wire["additionalModelRequestFields"]["thinking"], json!({"type": "enabled", "budget_tokens": 31999}));
+    let nova = crate::protocol::bedrock::request_from_ir(&claude_code_request("amazon.nova-2-lite-v1:0")).unwrap();
+    assert_eq!(nova["additionalModelRequestFields"]["reasoningConfig"]["maxReasoningEffort"], "high");
+    let titan = crate::protocol::bedrock::request_from_ir(&claude_code_request("meta.llama3-70b")).unwrap();
+    assert!(titan.get("additionalModelRequestFields").is_none());
 }

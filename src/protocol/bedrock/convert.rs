@@ -37,7 +37,12 @@ pub fn request_from_ir(r: &ir::Request) -> Result<Value, String> {
     let mut documents = 0;
     let mut messages: Vec<Value> = Vec::with_capacity(r.messages.len());
     let mut last_role = None;
+    let mut system_messages: Vec<&ir::TextPart> = Vec::new();
     for (i, m) in r.messages.iter().enumerate() {
+        if m.role == Role::System {
+            system_messages.extend(m.texts());
+            continue;
+        }
         let mut blocks = Vec::new();
         for p in &m.content {
             part_to_blocks(p, &mut documents, &mut blocks).map_err(|e| format!("messages.{i}: {e}"))?;
@@ -58,9 +63,9 @@ pub fn request_from_ir(r: &ir::Request) -> Result<Value, String> {
     }
     let mut body = Map::new();
     body.insert("messages".into(), Value::Array(messages));
-    if !r.system.is_empty() {
+    if !r.system.is_empty() || !system_messages.is_empty() {
         let mut system = Vec::new();
-        for t in &r.system {
+        for t in r.system.iter().chain(system_messages) {
             system.push(json!({"text": t.text}));
             if t.cache_control.is_some() {
                 system.push(cache_point());
@@ -110,13 +115,41 @@ pub fn request_from_ir(r: &ir::Request) -> Result<Value, String> {
     if let Some(k) = r.top_k {
         additional.insert("top_k".into(), k.into());
     }
-    if let Some(b) = r.thinking_budget {
-        additional.insert("thinking".into(), json!({"type": "enabled", "budget_tokens": b}));
-    }
+    reasoning_fields(r, &mut additional);
     if !additional.is_empty() {
         body.insert("additionalModelRequestFields".into(), Value::Object(additional));
     }
     Ok(Value::Object(body))
+}
+
+/// The model-specific reasoning settings of `additionalModelRequestFields` (see the module
+/// notes): Anthropic's `thinking` on Claude models, `reasoningConfig` on Nova 2.
+fn reasoning_fields(r: &ir::Request, additional: &mut Map<String, Value>) {
+    if let Some(b) = r.thinking_budget {
+        additional.insert("thinking".into(), json!({"type": "enabled", "budget_tokens": b}));
+        return;
+    }
+    let effort = match (r.effort, r.adaptive_thinking) {
+        (Some(e), _) => e,
+        (None, true) => ir::Effort::Medium,
+        (None, false) => return,
+    };
+    let model = r.model.to_ascii_lowercase();
+    if model.contains("claude") {
+        // Anthropic wants 1024 ≤ budget < max_tokens.
+        let cap = r.max_tokens.map_or(u32::MAX, |m| m.saturating_sub(1));
+        let budget = effort.budget().min(cap);
+        if budget >= 1024 {
+            additional.insert("thinking".into(), json!({"type": "enabled", "budget_tokens": budget}));
+        }
+    } else if model.contains("nova-2") {
+        let level = match effort {
+            ir::Effort::Minimal | ir::Effort::Low => "low",
+            ir::Effort::Medium => "medium",
+            ir::Effort::High | ir::Effort::Max => "high",
+        };
+        additional.insert("reasoningConfig".into(), json!({"type": "enabled", "maxReasoningEffort": level}));
+    }
 }
 
 /// True for the image types Converse takes inline (png, jpeg, gif, webp).
@@ -401,6 +434,8 @@ pub fn request_to_ir(v: &Value, model: &str) -> Result<ir::Request, String> {
         include_usage: true,
         user: None,
         thinking_budget,
+        adaptive_thinking: false,
+        effort: None,
     })
 }
 

@@ -21,7 +21,13 @@ pub fn request_from_ir(r: &ir::Request) -> Result<GenerateContentRequest, String
     // Tool results need their call's name; calls are looked up by id in conversation order.
     let mut names: HashMap<&str, &str> = HashMap::new();
     let mut contents: Vec<Content> = Vec::with_capacity(r.messages.len());
+    let mut system_parts: Vec<WirePart> =
+        r.system.iter().map(|t| WirePart { text: Some(t.text.clone()), ..WirePart::default() }).collect();
     for (i, m) in r.messages.iter().enumerate() {
+        if m.role == Role::System && contents.is_empty() {
+            system_parts.extend(m.texts().map(|t| WirePart { text: Some(t.text.clone()), ..WirePart::default() }));
+            continue;
+        }
         for p in &m.content {
             if let Part::ToolUse { id, name, .. } = p {
                 names.insert(id.as_str(), name.as_str());
@@ -31,17 +37,17 @@ pub fn request_from_ir(r: &ir::Request) -> Result<GenerateContentRequest, String
         if parts.is_empty() {
             continue;
         }
-        let role = if m.role == Role::User { "user" } else { "model" };
+        let role = match m.role {
+            Role::User | Role::System => "user",
+            Role::Assistant => "model",
+        };
         // Consecutive turns of one role are merged: Gemini reads them as one turn anyway.
         match contents.last_mut() {
             Some(prev) if prev.role.as_deref() == Some(role) => prev.parts.extend(parts),
             _ => contents.push(Content { role: Some(role.into()), parts }),
         }
     }
-    let system_instruction = (!r.system.is_empty()).then(|| Content {
-        role: None,
-        parts: r.system.iter().map(|t| WirePart { text: Some(t.text.clone()), ..WirePart::default() }).collect(),
-    });
+    let system_instruction = (!system_parts.is_empty()).then_some(Content { role: None, parts: system_parts });
     let tools = (!r.tools.is_empty()).then(|| {
         let declarations: Vec<Value> = r
             .tools
@@ -87,9 +93,7 @@ pub fn request_from_ir(r: &ir::Request) -> Result<GenerateContentRequest, String
         response_mime_type,
         response_schema: None,
         response_json_schema,
-        thinking_config: r
-            .thinking_budget
-            .map(|b| ThinkingConfig { thinking_budget: Some(i64::from(b)), include_thoughts: Some(true) }),
+        thinking_config: thinking_config(r),
         extra: Map::new(),
     };
     Ok(GenerateContentRequest {
@@ -100,6 +104,40 @@ pub fn request_from_ir(r: &ir::Request) -> Result<GenerateContentRequest, String
         generation_config: (generation_config != GenerationConfig::default()).then_some(generation_config),
         extra: Map::new(),
     })
+}
+
+/// `thinkingConfig` for the request's thinking budget or effort (see the module notes).
+fn thinking_config(r: &ir::Request) -> Option<ThinkingConfig> {
+    if let Some(b) = r.thinking_budget {
+        return Some(ThinkingConfig {
+            thinking_budget: Some(i64::from(b)),
+            include_thoughts: Some(true),
+            thinking_level: None,
+        });
+    }
+    let effort = r.effort?;
+    let version = gemini_version(&r.model)?;
+    if version >= (3, 0) {
+        let level = if effort <= ir::Effort::Low { "low" } else { "high" };
+        return Some(ThinkingConfig { thinking_level: Some(level.into()), ..ThinkingConfig::default() });
+    }
+    let budget = match effort {
+        ir::Effort::Minimal => 1024,
+        ir::Effort::Low => 4096,
+        ir::Effort::Medium => 8192,
+        ir::Effort::High | ir::Effort::Max => 24576,
+    };
+    (version >= (2, 5)).then_some(ThinkingConfig { thinking_budget: Some(budget), ..ThinkingConfig::default() })
+}
+
+/// `gemini-2.5-flash` → (2, 5); `None` for names that are not `gemini-N...`.
+fn gemini_version(model: &str) -> Option<(u32, u32)> {
+    let rest = model.rsplit('/').next()?.strip_prefix("gemini-")?;
+    let number: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    let mut parts = number.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    Some((major, minor))
 }
 
 /// Gemini wants no ids it did not make: the ones the gateway generated are left out.
@@ -383,6 +421,8 @@ pub fn request_to_ir(req: GenerateContentRequest, model: &str) -> Result<ir::Req
         include_usage: true,
         user: None,
         thinking_budget,
+        adaptive_thinking: false,
+        effort: None,
     })
 }
 

@@ -15,9 +15,15 @@
 //!   `response_format: json_object` when the target is Anthropic (see `anthropic`).
 //!
 //! Deliberate losses, IR → OpenAI request (from Anthropic):
-//! - Dropped: `top_k`, `thinking` (Chat Completions has no thinking budget), prior thinking
-//!   blocks in assistant turns (OpenAI cannot take reasoning back), `cache_control`
-//!   markers, tool-result `is_error` (the result text still says what went wrong).
+//! - Dropped: `top_k`, prior thinking blocks in assistant turns (OpenAI cannot take
+//!   reasoning back), `cache_control` markers, tool-result `is_error` (the result text still
+//!   says what went wrong).
+//! - Thinking (a budget, adaptive) and `output_config.effort` become `reasoning_effort` for
+//!   OpenAI reasoning models (o-series, `gpt-5*`): the effort given, else the budget's level
+//!   (≤1024 minimal, ≤4096 low, ≤16384 medium, more high; `max` is `high`); adaptive alone
+//!   leaves the model's default. Other models take no reasoning setting: dropped. The
+//!   thinking text itself is not returned (Chat Completions does not show it).
+//! - System-role messages inside the conversation stay in place as `system` messages.
 //! - Images inside a tool result move into a user message right after the tool messages,
 //!   because OpenAI tool messages carry text only.
 //! - `max_tokens` is sent as `max_completion_tokens` (the current OpenAI name; legacy
@@ -213,6 +219,8 @@ pub fn request_to_ir(o: &Map<String, Value>) -> Result<ir::Request, String> {
             == Some(true),
         user: get_str(o, "user").or(get_str(o, "safety_identifier")).map(str::to_string),
         thinking_budget: None,
+        adaptive_thinking: false,
+        effort: None,
     })
 }
 

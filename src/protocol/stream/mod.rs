@@ -10,6 +10,7 @@
 //! framing.
 
 pub mod anthropic_to_openai;
+pub mod anthropic_to_responses;
 mod anthropic_writer;
 pub mod bedrock_to_anthropic;
 pub mod gemini_to_anthropic;

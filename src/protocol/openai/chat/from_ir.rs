@@ -26,6 +26,13 @@ pub fn request_from_ir(r: &ir::Request) -> Value {
     for m in &r.messages {
         match m.role {
             Role::User => user_to_wire(&m.content, &mut messages),
+            // An instruction given mid-conversation stays where it was given.
+            Role::System => {
+                let texts: Vec<&TextPart> = m.texts().collect();
+                if !texts.is_empty() {
+                    messages.push(json!({"role": "system", "content": text_content(&texts)}));
+                }
+            }
             Role::Assistant => {
                 if let Some(msg) = assistant_message(&m.content, false) {
                     messages.push(msg)
@@ -38,6 +45,9 @@ pub fn request_from_ir(r: &ir::Request) -> Value {
     o.insert("messages".into(), messages.into());
     if let Some(n) = r.max_tokens {
         o.insert("max_completion_tokens".into(), n.into());
+    }
+    if let Some(effort) = reasoning_effort(r) {
+        o.insert("reasoning_effort".into(), effort.into());
     }
     if let Some(t) = r.temperature {
         o.insert("temperature".into(), t.into());
@@ -102,6 +112,32 @@ pub fn request_from_ir(r: &ir::Request) -> Value {
         o.insert("stream_options".into(), json!({"include_usage": true}));
     }
     Value::Object(o)
+}
+
+/// `reasoning_effort` for a request that asked for reasoning (an effort, a thinking budget, or
+/// adaptive thinking: the effort given, else the budget's level; adaptive alone leaves the
+/// model's default). Sent to OpenAI reasoning models only (o-series, `gpt-5*`): the others
+/// refuse the field, and a client asking Claude to think should not fail on `gpt-4o`.
+fn reasoning_effort(r: &ir::Request) -> Option<&'static str> {
+    if !is_reasoning_model(&r.model) {
+        return None;
+    }
+    let effort = r.effort.or(r.thinking_budget.map(ir::Effort::of_budget))?;
+    Some(match effort {
+        ir::Effort::Minimal => "minimal",
+        ir::Effort::Low => "low",
+        ir::Effort::Medium => "medium",
+        ir::Effort::High | ir::Effort::Max => "high",
+    })
+}
+
+/// OpenAI model names that take `reasoning_effort` (deployment names on Azure follow them
+/// when operators keep the model's name, as is usual).
+pub fn is_reasoning_model(model: &str) -> bool {
+    let m = model.rsplit('/').next().unwrap_or(model);
+    m.starts_with("gpt-5")
+        || m.starts_with("codex")
+        || ["o1", "o3", "o4"].iter().any(|p| m == *p || m.starts_with(&format!("{p}-")))
 }
 
 fn user_to_wire(parts: &[Part], messages: &mut Vec<Value>) {
