@@ -14,6 +14,7 @@ mod cli_install;
 mod clients;
 mod durability;
 mod errors;
+mod image_generation;
 mod images;
 mod limits;
 mod management;
