@@ -21,7 +21,8 @@ use crate::route::{self, Dialect, Endpoint};
 use crate::sigv4::Signed;
 use crate::stats::{RecordedRequest, Recorder, Stats};
 use crate::{
-    anthropic, azure, bedrock, bedrock_auth, body, chat, embeddings, errors, gemini, image_generation, models, responses,
+    anthropic, azure, bedrock, bedrock_auth, body, chat, embeddings, errors, gemini, image_generation, models,
+    responses,
 };
 
 /// Largest request body accepted.

@@ -37,7 +37,12 @@ pub async fn embeddings(
     handle(state, rid, headers, body, Operation::Embeddings).await
 }
 
-pub async fn images(state: State<Arc<AppState>>, rid: Extension<RequestId>, headers: HeaderMap, body: Body) -> Response {
+pub async fn images(
+    state: State<Arc<AppState>>,
+    rid: Extension<RequestId>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     handle(state, rid, headers, body, Operation::Images).await
 }
 

@@ -58,7 +58,10 @@ async fn images_are_generated_on_openai_and_azure_and_charged_per_image() {
 
     let calls = gw.calls_until(&f.key_id, |c| c.len() == 3).await;
     let openai = calls.iter().find(|c| c["model"] == "img-openai").unwrap();
-    assert_eq!((openai["endpoint"].as_str(), openai["images"].as_i64(), openai["cost"].as_str()), (Some("images"), Some(2), Some("0.08")));
+    assert_eq!(
+        (openai["endpoint"].as_str(), openai["images"].as_i64(), openai["cost"].as_str()),
+        (Some("images"), Some(2), Some("0.08"))
+    );
     assert_eq!(f.balance(&gw).await, "9.67354");
 
     // No streaming, and no image generation on providers without the endpoint.

@@ -13,7 +13,12 @@ pub fn usage_of(body: &[u8]) -> Option<Usage> {
     let v: Value = serde_json::from_slice(body).ok()?;
     let images = v.get("data")?.as_array()?.len() as i64;
     let n = |p: &str| v.pointer(p).and_then(Value::as_i64).unwrap_or(0).max(0);
-    Some(Usage { images, input_tokens: n("/usage/input_tokens"), output_tokens: n("/usage/output_tokens"), ..Usage::default() })
+    Some(Usage {
+        images,
+        input_tokens: n("/usage/input_tokens"),
+        output_tokens: n("/usage/output_tokens"),
+        ..Usage::default()
+    })
 }
 
 #[cfg(test)]
@@ -24,7 +29,8 @@ mod tests {
     fn images_are_counted_and_tokens_read_when_reported() {
         let u = usage_of(br#"{"created": 1, "data": [{"b64_json": "x"}, {"url": "u"}]}"#).unwrap();
         assert_eq!((u.images, u.input_tokens, u.output_tokens), (2, 0, 0));
-        let u = usage_of(br#"{"data": [{"b64_json": "x"}], "usage": {"input_tokens": 12, "output_tokens": 4160}}"#).unwrap();
+        let u = usage_of(br#"{"data": [{"b64_json": "x"}], "usage": {"input_tokens": 12, "output_tokens": 4160}}"#)
+            .unwrap();
         assert_eq!((u.images, u.input_tokens, u.output_tokens), (1, 12, 4160));
         assert!(usage_of(br#"{"error": {}}"#).is_none());
     }
