@@ -16,6 +16,7 @@ mod embeddings;
 mod errors;
 mod event_stream;
 mod gemini;
+mod image_generation;
 mod images;
 mod key_scenario;
 mod models;

@@ -16,6 +16,7 @@ mod clients;
 mod console;
 mod durability;
 mod errors;
+mod image_generation;
 mod images;
 mod limits;
 mod management;
