@@ -58,6 +58,7 @@ fn main() {
         max_concurrency: Some(64),
         budget: Some(budget_credits * NANOS_PER_CREDIT),
         budget_period: Some(Period::Monthly),
+        max_keys: None,
     };
     let a = Admission {
         accounts: Accounts::default(),

@@ -34,6 +34,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), guards::auth_throttle::layer));
     Router::new()
         .merge(authenticated)
+        // The console throttles its own sign-in failures (per account and per address).
+        .merge(crate::console::routes(state.clone()))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
@@ -75,6 +77,9 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
 }
 
 async fn not_found(uri: Uri, headers: HeaderMap) -> Response {
+    if crate::console::wants_html(&headers) && !uri.path().starts_with("/v1/") && !uri.path().starts_with("/api/") {
+        return crate::console::not_found_page(&headers);
+    }
     let dialect = Dialect::of_request(uri.path(), &headers);
     ApiError::not_found("no such endpoint").with_code("unknown_endpoint").into_response_in(dialect)
 }

@@ -36,6 +36,8 @@ pub struct Config {
     pub metrics_public: bool,
     /// Fetching image URLs for providers that only take inline images (Gemini, Bedrock).
     pub image_fetch: ImageFetchConfig,
+    /// Console sign-in sessions.
+    pub console: ConsoleConfig,
     /// Who the client is behind a reverse proxy (for per-address throttling).
     pub client_address: ClientAddressConfig,
     /// Throttling of repeated authentication failures per client address.
@@ -86,6 +88,38 @@ impl Default for ImageFetchConfig {
             timeout_ms: 10_000,
             max_bytes: 20 * 1024 * 1024,
             max_images: 16,
+        }
+    }
+}
+
+/// Console sessions: how long they last and whether their cookie is `Secure`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// A session unused this long ends (minutes).
+    pub session_idle_minutes: u64,
+    /// A session ends this long after sign-in however much it is used (hours).
+    pub session_max_hours: u64,
+    /// The session cookie's `Secure` flag: unset means "when the request came over TLS", as
+    /// a TLS-terminating proxy reports with `X-Forwarded-Proto: https`.
+    pub secure_cookies: Option<bool>,
+    /// Wrong passwords one account may get in a row before its sign-ins wait.
+    pub sign_in_failures_per_account: u32,
+    /// Wrong passwords one client address may get in a row (over any accounts).
+    pub sign_in_failures_per_address: u32,
+    /// Time after which one wrong password is forgotten (seconds).
+    pub sign_in_recover_secs: u64,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            session_idle_minutes: 12 * 60,
+            session_max_hours: 7 * 24,
+            secure_cookies: None,
+            sign_in_failures_per_account: 5,
+            sign_in_failures_per_address: 20,
+            sign_in_recover_secs: 60,
         }
     }
 }
@@ -228,6 +262,7 @@ impl Default for Config {
             log_format: "text".into(),
             metrics_public: false,
             image_fetch: ImageFetchConfig::default(),
+            console: ConsoleConfig::default(),
             client_address: ClientAddressConfig::default(),
             auth_throttle: AuthThrottleConfig::default(),
             providers: Vec::new(),
@@ -349,6 +384,12 @@ impl Config {
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err("log_format must be text or json".into());
+        }
+        if self.console.session_idle_minutes == 0 || self.console.session_max_hours == 0 {
+            return Err("console.session_idle_minutes and console.session_max_hours must be positive".into());
+        }
+        if self.console.sign_in_recover_secs == 0 {
+            return Err("console.sign_in_recover_secs must be positive".into());
         }
         let images = &self.image_fetch;
         if images.timeout_ms == 0 {

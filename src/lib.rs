@@ -20,6 +20,7 @@ pub mod bootstrap;
 pub mod catalog_reload;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod gateway;
 pub mod guards;
@@ -30,6 +31,7 @@ pub mod protocol;
 pub mod providers;
 pub mod routing;
 pub mod secrets;
+pub mod sessions;
 pub mod snapshot;
 pub mod state;
 pub mod store;
@@ -100,6 +102,7 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
         limiter: Arc::default(),
         trusted_proxies: throttle::client_addr::TrustedProxies::parse(&config.client_address.trusted_proxies)?,
         auth_throttle: throttle::FailureThrottle::new(config.auth_throttle.policy()),
+        sign_in_throttle: throttle::sign_in::SignInThrottle::new(&config.console),
         metrics: metrics::Metrics::default(),
         usage,
         vault,

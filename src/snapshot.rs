@@ -251,6 +251,7 @@ impl Snapshot {
                         max_concurrency: k.max_concurrency,
                         budget: k.budget,
                         budget_period: k.budget_period.as_deref().and_then(Period::parse),
+                        max_keys: None,
                     },
                 }),
             );

@@ -40,6 +40,8 @@ pub struct AppState {
     pub trusted_proxies: TrustedProxies,
     /// Authentication failures per client address (`guards::auth_throttle`).
     pub auth_throttle: FailureThrottle<AddrKey>,
+    /// Wrong console passwords per account and per client address (`console::auth`).
+    pub sign_in_throttle: crate::throttle::sign_in::SignInThrottle,
     pub usage: UsageLog,
     /// Counters and histograms for `GET /metrics` (atomics, no lock on the request path).
     pub metrics: Metrics,

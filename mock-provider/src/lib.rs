@@ -18,6 +18,7 @@ mod embeddings;
 mod errors;
 mod event_stream;
 mod gemini;
+mod image_generation;
 mod images;
 mod key_scenario;
 mod models;

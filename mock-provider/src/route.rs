@@ -36,6 +36,8 @@ impl Dialect {
 pub(crate) enum Endpoint {
     ChatCompletions,
     Embeddings,
+    /// `POST /v1/images/generations`.
+    ImageGenerations,
     /// `GET /v1/models`: the Anthropic list when the request sends `anthropic-version`.
     Models,
     Messages,
@@ -54,6 +56,9 @@ pub(crate) enum Endpoint {
         deployment: String,
     },
     AzureEmbeddings {
+        deployment: String,
+    },
+    AzureImageGenerations {
         deployment: String,
     },
     /// OpenAI Responses `POST /v1/responses`; `azure`: Azure's v1 API `/openai/v1/responses`.
@@ -77,13 +82,15 @@ impl Endpoint {
     /// The dialect of a request to this route.
     pub(crate) fn dialect(&self, headers: &HeaderMap) -> Dialect {
         match self {
-            Endpoint::ChatCompletions | Endpoint::Embeddings => Dialect::OpenAi,
+            Endpoint::ChatCompletions | Endpoint::Embeddings | Endpoint::ImageGenerations => Dialect::OpenAi,
             Endpoint::Models if headers.contains_key("anthropic-version") => Dialect::Anthropic,
             Endpoint::Models => Dialect::OpenAi,
             Endpoint::Messages | Endpoint::CountTokens => Dialect::Anthropic,
             Endpoint::Generate { .. } => Dialect::Gemini,
             Endpoint::Converse { .. } => Dialect::Bedrock,
-            Endpoint::AzureChat { .. } | Endpoint::AzureEmbeddings { .. } => Dialect::Azure,
+            Endpoint::AzureChat { .. } | Endpoint::AzureEmbeddings { .. } | Endpoint::AzureImageGenerations { .. } => {
+                Dialect::Azure
+            }
             Endpoint::Responses { azure: true } | Endpoint::StoredResponse { azure: true, .. } => Dialect::Azure,
             Endpoint::Responses { azure: false } | Endpoint::StoredResponse { azure: false, .. } => Dialect::OpenAi,
         }
@@ -100,6 +107,7 @@ pub(crate) fn classify(path: &str) -> Option<Endpoint> {
     match path {
         "/v1/chat/completions" => return Some(Endpoint::ChatCompletions),
         "/v1/embeddings" => return Some(Endpoint::Embeddings),
+        "/v1/images/generations" => return Some(Endpoint::ImageGenerations),
         "/v1/models" => return Some(Endpoint::Models),
         "/v1/messages" => return Some(Endpoint::Messages),
         "/v1/messages/count_tokens" => return Some(Endpoint::CountTokens),
@@ -146,6 +154,7 @@ pub(crate) fn classify(path: &str) -> Option<Endpoint> {
         _ if deployment.is_empty() => None,
         "chat/completions" => Some(Endpoint::AzureChat { deployment }),
         "embeddings" => Some(Endpoint::AzureEmbeddings { deployment }),
+        "images/generations" => Some(Endpoint::AzureImageGenerations { deployment }),
         _ => None,
     }
 }

@@ -20,7 +20,10 @@ use crate::options::{Behaviour, Effective};
 use crate::route::{self, Dialect, Endpoint};
 use crate::sigv4::Signed;
 use crate::stats::{RecordedRequest, Recorder, Stats};
-use crate::{anthropic, azure, bedrock, bedrock_auth, body, chat, embeddings, errors, gemini, models, responses};
+use crate::{
+    anthropic, azure, bedrock, bedrock_auth, body, chat, embeddings, errors, gemini, image_generation, models,
+    responses,
+};
 
 /// Largest request body accepted.
 const BODY_LIMIT: usize = 64 << 20;
@@ -153,6 +156,8 @@ async fn dispatch(State(app): State<Arc<App>>, method: Method, uri: Uri, headers
         Endpoint::Converse { stream, .. } => bedrock::handle(&body, &eff, counter, *stream),
         Endpoint::AzureChat { deployment } => chat::handle(&body, &eff, counter, Dialect::Azure, deployment),
         Endpoint::AzureEmbeddings { deployment } => embeddings::handle(&body, &eff, Dialect::Azure, deployment),
+        Endpoint::ImageGenerations => image_generation::handle(&body, &eff, Dialect::OpenAi),
+        Endpoint::AzureImageGenerations { .. } => image_generation::handle(&body, &eff, Dialect::Azure),
         Endpoint::Responses { .. } => responses::handle(&body, &eff, counter, &app.responses),
         Endpoint::StoredResponse { id, items, .. } => app.responses.get(id, *items),
     };

@@ -30,18 +30,19 @@ pub(crate) fn key_json(k: &KeyRow) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+/// The API's (and the console's) form of a key.
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct KeyBody {
-    user_id: Option<String>,
-    name: Option<String>,
-    models: Option<Vec<String>>,
-    rpm: Option<i64>,
-    tpm: Option<i64>,
-    max_concurrency: Option<i64>,
-    budget: Option<Credits>,
-    budget_period: Option<String>,
-    expires_at: Option<Value>,
+pub(crate) struct KeyBody {
+    pub user_id: Option<String>,
+    pub name: Option<String>,
+    pub models: Option<Vec<String>>,
+    pub rpm: Option<i64>,
+    pub tpm: Option<i64>,
+    pub max_concurrency: Option<i64>,
+    pub budget: Option<Credits>,
+    pub budget_period: Option<String>,
+    pub expires_at: Option<Value>,
 }
 
 fn positive(field: &'static str, v: Option<i64>) -> Result<Option<i64>, ApiError> {
@@ -93,7 +94,14 @@ fn apply(row: &mut KeyRow, b: KeyBody) -> Result<(), ApiError> {
 }
 
 pub async fn create(State(state): S, body: Bytes) -> Result<Response, ApiError> {
-    let mut b: KeyBody = parse_body(&body)?;
+    let (row, secret) = create_key(&state, parse_body(&body)?).await?;
+    let mut out = key_json(&row);
+    out["key"] = Value::String(secret);
+    Ok(created(out))
+}
+
+/// Validates and stores a new key; answers it and its secret (shown once, never stored).
+pub(crate) async fn create_key(state: &AppState, mut b: KeyBody) -> Result<(KeyRow, String), ApiError> {
     let user_id = b.user_id.take().ok_or_else(|| ApiError::invalid("`user_id` is required").with_param("user_id"))?;
     let user = crate::store::users::get(&state.db, &user_id)
         .await?
@@ -120,9 +128,7 @@ pub async fn create(State(state): S, body: Bytes) -> Result<Response, ApiError> 
     apply(&mut row, b)?;
     q::save(&state.db, &row).await?;
     state.reload().await?;
-    let mut out = key_json(&row);
-    out["key"] = Value::String(new.secret);
-    Ok(created(out))
+    Ok((row, new.secret))
 }
 
 #[derive(Deserialize)]
@@ -138,7 +144,7 @@ pub async fn list(State(state): S, ApiQuery(p): ApiQuery<KeyListQuery>) -> Resul
     Ok(page(rows, limit, |k| k.id.clone(), key_json))
 }
 
-async fn load(state: &AppState, id: &str) -> Result<KeyRow, ApiError> {
+pub(crate) async fn load(state: &AppState, id: &str) -> Result<KeyRow, ApiError> {
     q::get(&state.db, id).await?.ok_or_else(|| not_found("key", id))
 }
 
@@ -161,12 +167,16 @@ pub async fn update(State(state): S, Path(id): Path<String>, body: Bytes) -> Res
 
 /// Revokes the key: it stops working at once and stays listed for the record.
 pub async fn revoke(State(state): S, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let mut row = load(&state, &id).await?;
+    Ok(Json(key_json(&revoke_key(&state, &id).await?)).into_response())
+}
+
+pub(crate) async fn revoke_key(state: &AppState, id: &str) -> Result<KeyRow, ApiError> {
+    let mut row = load(state, id).await?;
     if row.revoked_at.is_none() {
         row.revoked_at = Some(crate::clock::now_ms());
         row.updated_at = crate::clock::now_ms();
         q::save(&state.db, &row).await?;
         state.reload().await?;
     }
-    Ok(Json(key_json(&row)).into_response())
+    Ok(row)
 }

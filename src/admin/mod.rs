@@ -2,18 +2,18 @@
 //! 4xx in the OpenAI error shape. Every write reloads the in-memory snapshot before answering,
 //! so the next model call sees it.
 
-mod calls;
-mod catalog;
-mod keys;
-mod me;
-mod models;
-mod providers;
-mod users;
+pub(crate) mod calls;
+pub(crate) mod catalog;
+pub(crate) mod keys;
+pub(crate) mod me;
+pub(crate) mod models;
+pub(crate) mod providers;
+pub(crate) mod users;
 
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -54,20 +54,43 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new().merge(admin).route("/api/v1/me", get(me::get))
 }
 
-/// Lets a request through only with an admin key as `Authorization: Bearer`.
+/// Lets a request through with an admin key as `Authorization: Bearer`, or with the session
+/// cookie of a signed-in administrator; a session's state changes (every method but GET and
+/// HEAD) must carry its CSRF token in `x-csrf-token`, as the console's scripts send it.
 async fn require_admin(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let presented = crate::gateway::presented_key(req.headers());
-    match presented {
-        Some(k) if state.is_admin_key(k) => next.run(req).await,
-        Some(_) => {
-            ApiError::new(ErrorKind::Authentication, "invalid admin key").with_code("invalid_api_key").into_response()
+    if let Some(k) = crate::gateway::presented_key(req.headers()) {
+        if state.is_admin_key(k) {
+            return next.run(req).await;
         }
-        None => {
-            ApiError::new(ErrorKind::Authentication, "missing admin key: send `Authorization: Bearer <master key>`")
-                .with_code("invalid_api_key")
-                .into_response()
-        }
+        return ApiError::new(ErrorKind::Authentication, "invalid admin key")
+            .with_code("invalid_api_key")
+            .into_response();
     }
+    let session = match crate::sessions::from_headers(&state, req.headers()).await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let Some(session) = session else {
+        return ApiError::new(
+            ErrorKind::Authentication,
+            "missing admin key: send `Authorization: Bearer <master key>` or sign in to the console",
+        )
+        .with_code("invalid_api_key")
+        .into_response();
+    };
+    if !session.is_admin() {
+        return ApiError::new(ErrorKind::PermissionDenied, "this needs an administrator")
+            .with_code("admin_required")
+            .into_response();
+    }
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD);
+    let presented = req.headers().get(crate::sessions::CSRF_HEADER).and_then(|v| v.to_str().ok());
+    if !safe && !session.csrf_ok(presented) {
+        return ApiError::new(ErrorKind::PermissionDenied, "missing or wrong CSRF token (`x-csrf-token`)")
+            .with_code("csrf_failed")
+            .into_response();
+    }
+    next.run(req).await
 }
 
 /// Parses a JSON body with a clear 400 on failure (axum's own rejection is plain text).
@@ -129,6 +152,16 @@ pub(crate) fn created(v: serde_json::Value) -> Response {
 
 pub(crate) fn not_found(what: &str, id: &str) -> ApiError {
     ApiError::not_found(format!("{what} `{id}` does not exist")).with_code("not_found")
+}
+
+/// A write's database error, a clash on a unique column answered as a 409 on `field` (so the
+/// console shows it next to that field) with `message`.
+pub(crate) fn clash(e: sqlx::Error, field: &'static str, message: impl Into<String>) -> ApiError {
+    if crate::store::is_unique_violation(&e) {
+        ApiError::new(ErrorKind::Conflict, message).with_code("conflict").with_param(field)
+    } else {
+        e.into()
+    }
 }
 
 /// Strings that must not be blank, trimmed.

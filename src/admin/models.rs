@@ -39,7 +39,7 @@ fn model_json(m: &ModelRow, state: &AppState) -> Value {
 }
 
 /// The API and declarative-config form of a model.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ModelBody {
     pub name: Option<String>,
@@ -54,10 +54,10 @@ pub(crate) struct ModelBody {
 #[serde(deny_unknown_fields)]
 pub(crate) struct TargetBody {
     /// The provider's name or id.
-    provider: String,
-    model: String,
-    weight: Option<i64>,
-    pricing: Option<PricingInput>,
+    pub provider: String,
+    pub model: String,
+    pub weight: Option<i64>,
+    pub pricing: Option<PricingInput>,
 }
 
 fn pricing_of(p: &PricingInput, param: &'static str) -> Result<Pricing, ApiError> {
@@ -159,7 +159,11 @@ pub(crate) fn new_row() -> ModelRow {
 }
 
 pub async fn create(State(state): S, body: Bytes) -> Result<Response, ApiError> {
-    let b: ModelBody = parse_body(&body)?;
+    let row = create_model(&state, parse_body(&body)?).await?;
+    Ok(created(model_json(&row, &state)))
+}
+
+pub(crate) async fn create_model(state: &AppState, b: ModelBody) -> Result<ModelRow, ApiError> {
     if b.name.is_none() {
         return Err(ApiError::invalid("`name` is required").with_param("name"));
     }
@@ -167,13 +171,18 @@ pub async fn create(State(state): S, body: Bytes) -> Result<Response, ApiError> 
         return Err(ApiError::invalid("`targets` is required").with_param("targets"));
     }
     let mut row = new_row();
-    apply(&state, &mut row, b)?;
-    q::save(&state.db, &row).await?;
+    apply(state, &mut row, b)?;
+    save(state, &row).await?;
     state.reload().await?;
-    Ok(created(model_json(&row, &state)))
+    Ok(row)
 }
 
-async fn load(state: &AppState, id: &str) -> Result<ModelRow, ApiError> {
+/// Stores a model, a clash on the name answered as a 409 on that field.
+async fn save(state: &AppState, row: &ModelRow) -> Result<(), ApiError> {
+    q::save(&state.db, row).await.map_err(|e| super::clash(e, "name", format!("a model named `{}` exists", row.name)))
+}
+
+pub(crate) async fn load(state: &AppState, id: &str) -> Result<ModelRow, ApiError> {
     q::get(&state.db, id).await?.ok_or_else(|| not_found("model", id))
 }
 
@@ -182,18 +191,27 @@ pub async fn get(State(state): S, Path(id): Path<String>) -> Result<Response, Ap
 }
 
 pub async fn update(State(state): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
-    let b: ModelBody = parse_body(&body)?;
-    let mut row = load(&state, &id).await?;
-    apply(&state, &mut row, b)?;
-    row.updated_at = crate::clock::now_ms();
-    q::save(&state.db, &row).await?;
-    state.reload().await?;
+    let row = update_model(&state, &id, parse_body(&body)?).await?;
     Ok(Json(model_json(&row, &state)).into_response())
 }
 
+pub(crate) async fn update_model(state: &AppState, id: &str, b: ModelBody) -> Result<ModelRow, ApiError> {
+    let mut row = load(state, id).await?;
+    apply(state, &mut row, b)?;
+    row.updated_at = crate::clock::now_ms();
+    save(state, &row).await?;
+    state.reload().await?;
+    Ok(row)
+}
+
 pub async fn delete(State(state): S, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let row = load(&state, &id).await?;
+    let row = delete_model(&state, &id).await?;
+    Ok(Json(json!({"id": row.id, "object": "model", "deleted": true})).into_response())
+}
+
+pub(crate) async fn delete_model(state: &AppState, id: &str) -> Result<ModelRow, ApiError> {
+    let row = load(state, id).await?;
     q::delete(&state.db, &row.id).await?;
     state.reload().await?;
-    Ok(Json(json!({"id": row.id, "object": "model", "deleted": true})).into_response())
+    Ok(row)
 }

@@ -42,16 +42,17 @@ pub(crate) fn credential_json(c: &CredentialRow) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+/// The API's (and the console's) form of a provider.
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct ProviderBody {
-    name: Option<String>,
-    kind: Option<String>,
-    base_url: Option<String>,
-    region: Option<String>,
-    enabled: Option<bool>,
-    timeouts: Option<Timeouts>,
-    api_version: Option<String>,
+pub(crate) struct ProviderBody {
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub base_url: Option<String>,
+    pub region: Option<String>,
+    pub enabled: Option<bool>,
+    pub timeouts: Option<Timeouts>,
+    pub api_version: Option<String>,
 }
 
 /// Validates the fields of a provider as they will be stored.
@@ -77,7 +78,10 @@ pub async fn list(State(state): S) -> Result<Response, ApiError> {
 }
 
 pub async fn create(State(state): S, body: Bytes) -> Result<Response, ApiError> {
-    let b: ProviderBody = parse_body(&body)?;
+    Ok(created(provider_json(&create_provider(&state, parse_body(&body)?).await?)))
+}
+
+pub(crate) async fn create_provider(state: &AppState, b: ProviderBody) -> Result<ProviderRow, ApiError> {
     let name = required_name("name", b.name.as_deref().unwrap_or(""))?;
     let kind = b.kind.ok_or_else(|| ApiError::invalid("`kind` is required").with_param("kind"))?;
     let now = crate::clock::now_ms();
@@ -93,13 +97,20 @@ pub async fn create(State(state): S, body: Bytes) -> Result<Response, ApiError> 
         created_at: now,
         updated_at: now,
     };
-    validate_provider(&state, &row)?;
-    q::save(&state.db, &row).await?;
+    validate_provider(state, &row)?;
+    save(state, &row).await?;
     state.reload().await?;
-    Ok(created(provider_json(&row)))
+    Ok(row)
 }
 
-async fn load(state: &AppState, id: &str) -> Result<ProviderRow, ApiError> {
+/// Stores a provider, a clash on the name answered as a 409 on that field.
+async fn save(state: &AppState, row: &ProviderRow) -> Result<(), ApiError> {
+    q::save(&state.db, row)
+        .await
+        .map_err(|e| super::clash(e, "name", format!("a provider named `{}` exists", row.name)))
+}
+
+pub(crate) async fn load(state: &AppState, id: &str) -> Result<ProviderRow, ApiError> {
     q::get(&state.db, id).await?.ok_or_else(|| not_found("provider", id))
 }
 
@@ -108,8 +119,11 @@ pub async fn get(State(state): S, Path(id): Path<String>) -> Result<Response, Ap
 }
 
 pub async fn update(State(state): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
-    let b: ProviderBody = parse_body(&body)?;
-    let mut row = load(&state, &id).await?;
+    Ok(Json(provider_json(&update_provider(&state, &id, parse_body(&body)?).await?)).into_response())
+}
+
+pub(crate) async fn update_provider(state: &AppState, id: &str, b: ProviderBody) -> Result<ProviderRow, ApiError> {
+    let mut row = load(state, id).await?;
     if let Some(n) = b.name {
         row.name = required_name("name", &n)?;
     }
@@ -132,26 +146,32 @@ pub async fn update(State(state): S, Path(id): Path<String>, body: Bytes) -> Res
         row.api_version = b.api_version;
     }
     row.updated_at = crate::clock::now_ms();
-    validate_provider(&state, &row)?;
-    q::save(&state.db, &row).await?;
+    validate_provider(state, &row)?;
+    save(state, &row).await?;
     state.reload().await?;
-    Ok(Json(provider_json(&row)).into_response())
+    Ok(row)
 }
 
 pub async fn delete(State(state): S, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let row = load(&state, &id).await?;
-    q::delete(&state.db, &row.id).await?;
-    state.reload().await?;
+    let row = delete_provider(&state, &id).await?;
     Ok(Json(json!({"id": row.id, "object": "provider", "deleted": true})).into_response())
 }
 
-#[derive(Deserialize)]
+pub(crate) async fn delete_provider(state: &AppState, id: &str) -> Result<ProviderRow, ApiError> {
+    let row = load(state, id).await?;
+    q::delete(&state.db, &row.id).await?;
+    state.reload().await?;
+    Ok(row)
+}
+
+/// The API's (and the console's) form of a credential.
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct CredentialBody {
-    name: Option<String>,
-    api_key: Option<String>,
-    weight: Option<i64>,
-    enabled: Option<bool>,
+pub(crate) struct CredentialBody {
+    pub name: Option<String>,
+    pub api_key: Option<String>,
+    pub weight: Option<i64>,
+    pub enabled: Option<bool>,
 }
 
 fn check_weight(w: i64) -> Result<i64, ApiError> {
@@ -177,7 +197,7 @@ pub async fn list_credentials(State(state): S, Path(id): Path<String>) -> Result
 }
 
 /// A credential's live health; an operator's or a stored refusal's `enabled: false` wins.
-fn credential_health(state: &AppState, c: &CredentialRow, now: Instant) -> Value {
+pub(crate) fn credential_health(state: &AppState, c: &CredentialRow, now: Instant) -> Value {
     let report = state.routing.health.credential_report(&c.id, c.enabled, c.disabled_reason.as_deref(), now);
     serde_json::to_value(report).expect("a health report serializes")
 }
@@ -263,8 +283,15 @@ pub(crate) async fn add_credential(
 }
 
 pub async fn create_credential(State(state): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
-    let p = load(&state, &id).await?;
-    let b: CredentialBody = parse_body(&body)?;
+    Ok(created(credential_json(&new_credential(&state, &id, parse_body(&body)?).await?)))
+}
+
+pub(crate) async fn new_credential(
+    state: &AppState,
+    provider_id: &str,
+    b: CredentialBody,
+) -> Result<CredentialRow, ApiError> {
+    let p = load(state, provider_id).await?;
     let api_key = b.api_key.map(|k| k.trim().to_string()).filter(|k| !k.is_empty());
     let api_key = api_key.ok_or_else(|| ApiError::invalid("`api_key` is required").with_param("api_key"))?;
     let name = match b.name {
@@ -273,16 +300,16 @@ pub async fn create_credential(State(state): S, Path(id): Path<String>, body: By
         None => format!("key-{}", &crate::store::new_id()[28..]),
     };
     let weight = check_weight(b.weight.unwrap_or(100))?;
-    let mut row = add_credential(&state, &p.id, &name, &api_key, weight).await?;
+    let mut row = add_credential(state, &p.id, &name, &api_key, weight).await?;
     if b.enabled == Some(false) {
         row.enabled = false;
         q::save_credential(&state.db, &row).await?;
     }
     state.reload().await?;
-    Ok(created(credential_json(&row)))
+    Ok(row)
 }
 
-async fn load_credential(state: &AppState, id: &str) -> Result<CredentialRow, ApiError> {
+pub(crate) async fn load_credential(state: &AppState, id: &str) -> Result<CredentialRow, ApiError> {
     q::get_credential(&state.db, id).await?.ok_or_else(|| not_found("credential", id))
 }
 
@@ -294,8 +321,15 @@ pub async fn get_credential(State(state): S, Path(id): Path<String>) -> Result<R
 }
 
 pub async fn update_credential(State(state): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
-    let b: CredentialBody = parse_body(&body)?;
-    let mut row = load_credential(&state, &id).await?;
+    Ok(Json(credential_json(&change_credential(&state, &id, parse_body(&body)?).await?)).into_response())
+}
+
+pub(crate) async fn change_credential(
+    state: &AppState,
+    id: &str,
+    b: CredentialBody,
+) -> Result<CredentialRow, ApiError> {
+    let mut row = load_credential(state, id).await?;
     if let Some(n) = b.name {
         row.name = required_name("name", &n)?;
     }
@@ -322,19 +356,29 @@ pub async fn update_credential(State(state): S, Path(id): Path<String>, body: By
     row.updated_at = crate::clock::now_ms();
     q::save_credential(&state.db, &row).await?;
     state.reload().await?;
-    Ok(Json(credential_json(&row)).into_response())
+    Ok(row)
 }
 
 pub async fn delete_credential(State(state): S, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let row = load_credential(&state, &id).await?;
+    let row = remove_credential(&state, &id).await?;
+    Ok(Json(json!({"id": row.id, "object": "credential", "deleted": true})).into_response())
+}
+
+pub(crate) async fn remove_credential(state: &AppState, id: &str) -> Result<CredentialRow, ApiError> {
+    let row = load_credential(state, id).await?;
     q::delete_credential(&state.db, &row.id).await?;
     state.reload().await?;
-    Ok(Json(json!({"id": row.id, "object": "credential", "deleted": true})).into_response())
+    Ok(row)
 }
 
 /// Checks a credential by listing the provider's models: no billable completion is made.
 pub async fn test_credential(State(state): S, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let row = load_credential(&state, &id).await?;
+    Ok((StatusCode::OK, Json(check_credential(&state, &id).await?)).into_response())
+}
+
+/// The key check: `{id, ok, status, latency_ms, error, re_enabled}`.
+pub(crate) async fn check_credential(state: &AppState, id: &str) -> Result<Value, ApiError> {
+    let row = load_credential(state, id).await?;
     let snap = state.snapshot.load_full();
     let provider = snap.providers.get(&row.provider_id).ok_or_else(|| not_found("provider", &row.provider_id))?;
     let cred =
@@ -353,12 +397,8 @@ pub async fn test_credential(State(state): S, Path(id): Path<String>) -> Result<
         state.reload().await?;
         state.routing.health.enable(&credential_key(&row.id));
     }
-    Ok((
-        StatusCode::OK,
-        Json(json!({
-            "id": row.id, "ok": ok, "status": status, "latency_ms": latency_ms, "error": message,
-            "re_enabled": re_enabled,
-        })),
-    )
-        .into_response())
+    Ok(json!({
+        "id": row.id, "ok": ok, "status": status, "latency_ms": latency_ms, "error": message,
+        "re_enabled": re_enabled,
+    }))
 }

@@ -39,16 +39,18 @@ pub(crate) fn entry_json(e: &LedgerEntry) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+/// The API's (and the console's) form of a user: every field optional, so one body serves a
+/// create and a partial update.
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct UserBody {
-    name: Option<String>,
-    email: Option<String>,
-    role: Option<String>,
-    password: Option<String>,
-    plan: Option<String>,
+pub(crate) struct UserBody {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub role: Option<String>,
+    pub password: Option<String>,
+    pub plan: Option<String>,
     /// Raw, so a budget given as a JSON number is read from its digits.
-    limits: Option<Box<serde_json::value::RawValue>>,
+    pub limits: Option<Box<serde_json::value::RawValue>>,
 }
 
 fn apply(row: &mut UserRow, b: UserBody) -> Result<(), ApiError> {
@@ -101,20 +103,30 @@ pub async fn list(State(state): S, ApiQuery(p): ApiQuery<PageQuery>) -> Result<R
 }
 
 pub async fn create(State(state): S, body: Bytes) -> Result<Response, ApiError> {
-    let b: UserBody = parse_body(&body)?;
+    let row = create_user(&state, parse_body(&body)?).await?;
+    Ok(created(user_json(&row, &state)))
+}
+
+/// Validates and stores a new user.
+pub(crate) async fn create_user(state: &AppState, b: UserBody) -> Result<UserRow, ApiError> {
     if b.name.is_none() {
         return Err(ApiError::invalid("`name` is required").with_param("name"));
     }
     let now = crate::clock::now_ms();
     let mut row = UserRow::new_member(String::new(), now);
     apply(&mut row, b)?;
-    q::save(&state.db, &row).await?;
+    save(state, &row).await?;
     state.accounts.set(&row.id, 0);
     state.reload().await?;
-    Ok(created(user_json(&row, &state)))
+    Ok(row)
 }
 
-async fn load(state: &AppState, id: &str) -> Result<UserRow, ApiError> {
+/// Stores a user, a clash on the e-mail answered as a 409 on that field.
+async fn save(state: &AppState, row: &UserRow) -> Result<(), ApiError> {
+    q::save(&state.db, row).await.map_err(|e| super::clash(e, "email", "another user has this e-mail"))
+}
+
+pub(crate) async fn load(state: &AppState, id: &str) -> Result<UserRow, ApiError> {
     q::get(&state.db, id).await?.ok_or_else(|| not_found("user", id))
 }
 
@@ -123,35 +135,64 @@ pub async fn get(State(state): S, Path(id): Path<String>) -> Result<Response, Ap
 }
 
 pub async fn update(State(state): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
-    let b: UserBody = parse_body(&body)?;
-    let mut row = load(&state, &id).await?;
-    apply(&mut row, b)?;
-    row.updated_at = crate::clock::now_ms();
-    q::save(&state.db, &row).await?;
-    state.reload().await?;
+    let row = update_user(&state, &id, parse_body(&body)?, None).await?;
     Ok(Json(user_json(&row, &state)).into_response())
 }
 
-pub async fn delete(State(state): S, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let row = load(&state, &id).await?;
-    q::delete(&state.db, &row.id, crate::clock::now_ms()).await?;
+/// Applies a partial update. A new password signs the user out everywhere except in
+/// `keep_session` (the session that changed its own password).
+pub(crate) async fn update_user(
+    state: &AppState,
+    id: &str,
+    b: UserBody,
+    keep_session: Option<&str>,
+) -> Result<UserRow, ApiError> {
+    let new_password = b.password.is_some();
+    let mut row = load(state, id).await?;
+    apply(&mut row, b)?;
+    row.updated_at = crate::clock::now_ms();
+    save(state, &row).await?;
+    if new_password {
+        crate::sessions::end_all(state, &row.id, keep_session).await?;
+    }
     state.reload().await?;
+    Ok(row)
+}
+
+pub async fn delete(State(state): S, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let row = delete_user(&state, &id).await?;
     Ok(Json(json!({"id": row.id, "object": "user", "deleted": true})).into_response())
+}
+
+/// Deletes the user (records keep pointing at it), revokes its keys and ends its sessions.
+pub(crate) async fn delete_user(state: &AppState, id: &str) -> Result<UserRow, ApiError> {
+    let row = load(state, id).await?;
+    q::delete(&state.db, &row.id, crate::clock::now_ms()).await?;
+    crate::sessions::end_all(state, &row.id, None).await?;
+    state.reload().await?;
+    Ok(row)
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct GrantBody {
-    amount: Credits,
-    kind: Option<String>,
-    note: Option<String>,
-    idempotency_key: Option<String>,
+pub(crate) struct GrantBody {
+    pub amount: Credits,
+    pub kind: Option<String>,
+    pub note: Option<String>,
+    pub idempotency_key: Option<String>,
 }
 
 /// Adds credits. A repeated idempotency key answers the first entry (200) and changes nothing.
 pub async fn grant(State(state): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
-    let b: GrantBody = parse_body(&body)?;
-    let user = load(&state, &id).await?;
+    let (entry, new) = post_credits(&state, &id, parse_body(&body)?).await?;
+    let status = if new { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(entry_json(&entry))).into_response())
+}
+
+/// Posts a grant, top-up, refund or adjustment; answers the entry and whether it is new (a
+/// repeated idempotency key answers the first entry).
+pub(crate) async fn post_credits(state: &AppState, id: &str, b: GrantBody) -> Result<(LedgerEntry, bool), ApiError> {
+    let user = load(state, id).await?;
     let kind = b.kind.unwrap_or_else(|| "grant".into());
     let amount = b.amount.0;
     match kind.as_str() {
@@ -176,16 +217,13 @@ pub async fn grant(State(state): S, Path(id): Path<String>, body: Bytes) -> Resu
     let (entry, new) = ledger::post(&state.db, &entry).await?;
     if new {
         state.accounts.add(&entry.user_id, entry.amount);
-        Ok(created(entry_json(&entry)))
-    } else {
-        if entry.user_id != user.id {
-            return Err(ApiError::new(
-                crate::error::ErrorKind::Conflict,
-                "this idempotency key was already used for another user",
-            ));
-        }
-        Ok((StatusCode::OK, Json(entry_json(&entry))).into_response())
+    } else if entry.user_id != user.id {
+        return Err(ApiError::new(
+            crate::error::ErrorKind::Conflict,
+            "this idempotency key was already used for another user",
+        ));
     }
+    Ok((entry, new))
 }
 
 pub async fn ledger(

@@ -26,6 +26,8 @@ pub struct Estimate {
     pub max_output: Option<i64>,
     /// Output tokens reserved: `max_output`, else [`DEFAULT_OUTPUT_CAP`] (0 for embeddings).
     pub output_tokens: i64,
+    /// Images the call may generate (image generation's `n`), reserved at the per-image price.
+    pub images: i64,
 }
 
 impl Estimate {
@@ -38,7 +40,12 @@ impl Estimate {
 
     /// The reservation in nano-credits.
     pub fn cost(&self, price: &Pricing) -> i64 {
-        price.cost(&Usage { input_tokens: self.prompt_tokens, output_tokens: self.output_tokens, ..Usage::default() })
+        price.cost(&Usage {
+            input_tokens: self.prompt_tokens,
+            output_tokens: self.output_tokens,
+            images: self.images,
+            ..Usage::default()
+        })
     }
 }
 
@@ -102,6 +109,18 @@ pub fn responses(body: &Map<String, Value>) -> Estimate {
     e
 }
 
+/// Image tokens one generated image may cost at most (gpt-image's largest, high quality
+/// 1536×1024, is 6208): the reservation of a model priced by image tokens.
+const IMAGE_OUTPUT_TOKENS_CAP: i64 = 6240;
+
+/// Estimates an image-generation body: the `prompt`, and `n` images (default 1) reserved at
+/// the per-image price and at the most image tokens one image may take.
+pub fn images(body: &Map<String, Value>) -> Estimate {
+    let n = body.get("n").and_then(Value::as_i64).unwrap_or(1).max(1);
+    let prompt = body.get("prompt").map_or(0, |p| text_tokens(text_bytes(p)));
+    Estimate { prompt_tokens: prompt, max_output: None, output_tokens: n * IMAGE_OUTPUT_TOKENS_CAP, images: n }
+}
+
 /// Estimates an Anthropic Messages (or count_tokens) body: `messages`, `system`, `tools`.
 pub fn messages(body: &Map<String, Value>) -> Estimate {
     estimate(body, &["system", "tools"], true)
@@ -123,7 +142,7 @@ fn estimate(body: &Map<String, Value>, fields: &[&str], generates_text: bool) ->
         .find_map(|f| body.get(*f).and_then(Value::as_i64))
         .map(|n| n.max(0));
     let output_tokens = if generates_text { max_output.unwrap_or(DEFAULT_OUTPUT_CAP) } else { 0 };
-    Estimate { prompt_tokens: prompt, max_output: max_output.filter(|_| generates_text), output_tokens }
+    Estimate { prompt_tokens: prompt, max_output: max_output.filter(|_| generates_text), output_tokens, images: 0 }
 }
 
 #[cfg(test)]
@@ -141,7 +160,7 @@ mod tests {
             "messages": [{"role": "user", "content": "12345678"}, {"role": "assistant", "content": [{"type": "text", "text": "abcd"}]}]}));
         let e = openai(&body, true);
         // "user"+"12345678" = 12 bytes → 3 + 4; "assistant"+"text"+"abcd" = 17 bytes → 5 + 4.
-        assert_eq!(e, Estimate { prompt_tokens: 16, max_output: Some(100), output_tokens: 100 });
+        assert_eq!(e, Estimate { prompt_tokens: 16, max_output: Some(100), output_tokens: 100, images: 0 });
         assert_eq!(e.rate_tokens(), 116);
         let p = Pricing { input: 1_000_000_000, output: 2_000_000_000, per_request: 7, ..Pricing::default() };
         assert_eq!(e.cost(&p), (16 * 1000 + 100 * 2000) + 7);
@@ -165,7 +184,7 @@ mod tests {
         let e = openai(&map(json!({"messages": [{"role": "user", "content": "hi"}]})), true);
         assert_eq!((e.output_tokens, e.max_output, e.rate_tokens()), (DEFAULT_OUTPUT_CAP, None, 6));
         let e = openai(&map(json!({"input": ["abcdefgh", "ab"]})), false);
-        assert_eq!(e, Estimate { prompt_tokens: 3, max_output: None, output_tokens: 0 });
+        assert_eq!(e, Estimate { prompt_tokens: 3, max_output: None, output_tokens: 0, images: 0 });
     }
 
     #[test]
@@ -173,6 +192,6 @@ mod tests {
         let body = map(json!({"model": "m", "max_tokens": 10, "system": [{"type": "text", "text": "12345678"}],
             "messages": [{"role": "user", "content": "hi"}]}));
         // system: "text"+"12345678" = 12 bytes → 3; message: "user"+"hi" = 6 bytes → 2 + 4.
-        assert_eq!(messages(&body), Estimate { prompt_tokens: 9, max_output: Some(10), output_tokens: 10 });
+        assert_eq!(messages(&body), Estimate { prompt_tokens: 9, max_output: Some(10), output_tokens: 10, images: 0 });
     }
 }

@@ -2,7 +2,7 @@
 //! requests, and a spend budget with an optional reset period. Keys keep them in columns;
 //! users keep them in the `limits` JSON column, whose one accepted shape is defined here:
 //! `{"rpm": 60, "tpm": 100000, "max_concurrency": 4, "budget": "25.5", "budget_period":
-//! "monthly"}` — every field optional, counts positive integers, the budget in credits
+//! "monthly", "max_keys": 5}` — every field optional, counts positive integers, the budget in credits
 //! (number or decimal string, stored as a decimal string so it stays exact).
 
 use serde::Deserialize;
@@ -46,6 +46,9 @@ pub struct Limits {
     /// Nano-credits of cost allowed per period (or ever, without a period).
     pub budget: Option<i64>,
     pub budget_period: Option<Period>,
+    /// Users only: how many live keys the user may hold, which caps the keys a member creates
+    /// in the console (an administrator's own creations are not refused).
+    pub max_keys: Option<i64>,
 }
 
 /// The API and storage form of [`Limits`].
@@ -57,6 +60,7 @@ struct LimitsInput {
     max_concurrency: Option<i64>,
     budget: Option<Credits>,
     budget_period: Option<String>,
+    max_keys: Option<i64>,
 }
 
 /// A field at fault and why.
@@ -94,6 +98,7 @@ impl Limits {
             max_concurrency: positive("max_concurrency", input.max_concurrency)?,
             budget,
             budget_period,
+            max_keys: positive("max_keys", input.max_keys)?,
         })
     }
 
@@ -111,6 +116,7 @@ impl Limits {
         put("max_concurrency", self.max_concurrency.map(Value::from));
         put("budget", self.budget.map(|b| Value::String(format_credits(b))));
         put("budget_period", self.budget_period.map(|p| Value::String(p.as_str().into())));
+        put("max_keys", self.max_keys.map(Value::from));
         Value::Object(m)
     }
 }

@@ -110,7 +110,7 @@ impl Inbound {
             if self.passes_through(protocol) || self.converted.contains_key(&protocol) || waiting.contains(&protocol) {
                 continue;
             }
-            if self.operation == Operation::Embeddings {
+            if matches!(self.operation, Operation::Embeddings | Operation::Images) {
                 return Err(ApiError::invalid(format!(
                     "this endpoint is not available for the model `{}`: its provider `{}` does not serve it",
                     self.model, route.provider.name
@@ -179,7 +179,7 @@ impl Inbound {
     /// while attempts may still fail over): see [`crate::protocol::not_an_answer`].
     pub fn check_answer(&self, protocol: Protocol, body: &[u8]) -> Result<(), String> {
         let member = match (protocol, self.operation) {
-            (Protocol::OpenAi, Operation::Embeddings) => Some("data"),
+            (Protocol::OpenAi, Operation::Embeddings | Operation::Images) => Some("data"),
             (Protocol::OpenAi, Operation::Responses) => Some("output"),
             (Protocol::OpenAi, _) => Some("choices"),
             (Protocol::Anthropic, _) => Some("content"),
@@ -205,6 +205,7 @@ impl Inbound {
                 Protocol::OpenAi if self.operation == Operation::Responses => {
                     (openai::responses::usage_of(&upstream), openai::responses::answer_output_bytes(&upstream))
                 }
+                Protocol::OpenAi if self.operation == Operation::Images => (openai::images::usage_of(&upstream), 0),
                 Protocol::OpenAi => (openai::usage_of(&upstream), openai::answer_output_bytes(&upstream)),
                 Protocol::Anthropic => (anthropic::usage_of(&upstream), anthropic::answer_output_bytes(&upstream)),
                 Protocol::Gemini | Protocol::Bedrock => unreachable!("no client dialect is Gemini's or Bedrock's"),

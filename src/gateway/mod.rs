@@ -34,6 +34,7 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/v1/chat/completions", post(passthrough::chat))
         .route("/v1/embeddings", post(passthrough::embeddings))
+        .route("/v1/images/generations", post(passthrough::images))
         .route("/v1/messages", post(messages::create))
         .route("/v1/responses", post(responses::create))
         .route("/v1/messages/count_tokens", post(messages::count_tokens))

@@ -1,4 +1,6 @@
-//! The OpenAI-dialect handlers, `/v1/chat/completions` and `/v1/embeddings`: the body is read
+//! The OpenAI-dialect handlers, `/v1/chat/completions`, `/v1/embeddings` and
+//! `/v1/images/generations` (OpenAI and Azure OpenAI providers; charged per image, and by
+//! tokens when the provider reports them, as gpt-image does): the body is read
 //! and checked here, the rest is the shared pipeline. To an OpenAI-protocol provider the body
 //! passes through with only `model` rewritten (and usage requested on streams); the response
 //! is relayed as it arrives.
@@ -36,6 +38,15 @@ pub async fn embeddings(
     handle(state, rid, headers, body, Operation::Embeddings).await
 }
 
+pub async fn images(
+    state: State<Arc<AppState>>,
+    rid: Extension<RequestId>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(state, rid, headers, body, Operation::Images).await
+}
+
 async fn handle(
     State(state): State<Arc<AppState>>,
     Extension(RequestId(request_id)): Extension<RequestId>,
@@ -64,8 +75,15 @@ async fn run(
         return Err(ApiError::invalid("this endpoint does not stream").with_param("stream"));
     }
     let chat = operation == Operation::Chat;
-    let endpoint = if chat { "chat" } else { "embeddings" };
+    let endpoint = match operation {
+        Operation::Chat => "chat",
+        Operation::Images => "images",
+        _ => "embeddings",
+    };
     let inbound = Inbound::new(Dialect::OpenAi, operation, req.body, req.model, req.stream);
-    let estimate = |i: &Inbound| estimate::openai(i.body(), chat);
+    let estimate = move |i: &Inbound| match operation {
+        Operation::Images => estimate::images(i.body()),
+        _ => estimate::openai(i.body(), chat),
+    };
     pipeline::run(state.clone(), &caller, request_id, headers, inbound, endpoint, estimate, started).await
 }

@@ -3,6 +3,7 @@
 //! form lives in [`chat`].
 
 pub mod chat;
+pub mod images;
 pub mod responses;
 
 use std::borrow::Cow;

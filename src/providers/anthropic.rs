@@ -19,6 +19,7 @@ pub fn path(op: Operation) -> Result<&'static str, String> {
         Operation::CountTokens => Ok("/v1/messages/count_tokens"),
         Operation::Embeddings => Err("Anthropic providers have no embeddings endpoint".into()),
         Operation::Responses => Err("Anthropic providers have no Responses endpoint".into()),
+        Operation::Images => Err("Anthropic providers have no image generation endpoint".into()),
     }
 }
 

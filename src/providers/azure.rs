@@ -29,6 +29,7 @@ pub fn url(base_url: &str, deployment: &str, op: Operation, api_version: Option<
         }
         Operation::Chat => ["chat", "completions"].as_slice(),
         Operation::Embeddings => ["embeddings"].as_slice(),
+        Operation::Images => ["images", "generations"].as_slice(),
         Operation::CountTokens => return Err("Azure OpenAI providers have no token-counting endpoint".into()),
     };
     let mut url = Url::parse(base_url).map_err(|e| format!("base_url is not a valid URL: {e}"))?;

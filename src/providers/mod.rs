@@ -31,6 +31,8 @@ pub enum Operation {
     Embeddings,
     /// Anthropic's `count_tokens`.
     CountTokens,
+    /// OpenAI image generation (`/images/generations`).
+    Images,
     /// OpenAI's Responses API (OpenAI-protocol providers; converted to `Chat` for the others).
     Responses,
 }

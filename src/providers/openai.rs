@@ -10,6 +10,7 @@ pub fn path(op: Operation) -> Result<&'static str, String> {
         Operation::Chat => Ok("/chat/completions"),
         Operation::Embeddings => Ok("/embeddings"),
         Operation::Responses => Ok("/responses"),
+        Operation::Images => Ok("/images/generations"),
         Operation::CountTokens => Err("OpenAI-protocol providers have no token-counting endpoint".into()),
     }
 }

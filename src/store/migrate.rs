@@ -11,12 +11,14 @@ const SQLITE: &[(i64, &str)] = &[
     (2, include_str!("migrations/sqlite/0002_usage_estimated.sql")),
     (3, include_str!("migrations/sqlite/0003_provider_api_version.sql")),
     (4, include_str!("migrations/sqlite/0004_calls_processing_index.sql")),
+    (5, include_str!("migrations/sqlite/0005_console_sessions.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("migrations/postgres/0001_initial.sql")),
     (2, include_str!("migrations/postgres/0002_usage_estimated.sql")),
     (3, include_str!("migrations/postgres/0003_provider_api_version.sql")),
     (4, include_str!("migrations/postgres/0004_calls_processing_index.sql")),
+    (5, include_str!("migrations/postgres/0005_console_sessions.sql")),
 ];
 
 /// Arbitrary constant identifying Tollgate's migration lock.

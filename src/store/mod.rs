@@ -8,6 +8,7 @@ pub mod ledger;
 pub mod migrate;
 pub mod models;
 pub mod providers;
+pub mod sessions;
 pub mod settings;
 pub mod users;
 

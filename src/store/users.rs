@@ -89,6 +89,27 @@ pub async fn get(db: &Db, id: &str) -> StoreResult<Option<UserRow>> {
     })
 }
 
+/// The live user who signs in as `login`: the one with that e-mail (any case), else the one
+/// user with that name. A name two users share signs in neither (they use their e-mail).
+pub async fn find_login(db: &Db, login: &str) -> StoreResult<Option<UserRow>> {
+    on_db!(db, |pool| {
+        let rows = sqlx::query(
+            "SELECT * FROM users WHERE deleted_at IS NULL AND (LOWER(email) = LOWER($1) OR name = $1)
+             ORDER BY id LIMIT 3",
+        )
+        .bind(login)
+        .fetch_all(pool)
+        .await?;
+        let users: Vec<UserRow> = rows.iter().map(UserRow::from_row).collect::<StoreResult<_>>()?;
+        let by_email = users.iter().find(|u| u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(login)));
+        Ok(match by_email {
+            Some(u) => Some(u.clone()),
+            None if users.len() == 1 => users.into_iter().next(),
+            None => None,
+        })
+    })
+}
+
 pub async fn count_admins(db: &Db) -> StoreResult<i64> {
     on_db!(db, |pool| {
         sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND deleted_at IS NULL")

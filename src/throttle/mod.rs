@@ -20,6 +20,7 @@
 //! one address).
 
 pub mod client_addr;
+pub mod sign_in;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, RandomState};

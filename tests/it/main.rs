@@ -4,6 +4,7 @@
 
 mod harness;
 mod setup;
+mod webdriver;
 
 mod anthropic;
 mod anthropic_provider;
@@ -12,8 +13,10 @@ mod azure;
 mod billing;
 mod cli_install;
 mod clients;
+mod console;
 mod durability;
 mod errors;
+mod image_generation;
 mod images;
 mod limits;
 mod management;

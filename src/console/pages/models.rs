@@ -1,0 +1,457 @@
+//! Models: public names (or patterns such as `claude-*`) routed to provider targets by weight,
+//! with fallbacks and prices; added by hand or from the built-in price catalog.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::{credits, error, render, render_status};
+use crate::admin::models::{self as ops, ModelBody, TargetBody};
+use crate::billing::money::Credits;
+use crate::billing::pricing::{Pricing, PricingInput};
+use crate::console::auth::Admin;
+use crate::console::i18n::Lang;
+use crate::console::{Chrome, Errors, Form};
+use crate::error::ApiError;
+use crate::sessions::Session;
+use crate::state::AppState;
+use crate::store::models::ModelRow;
+
+type S = State<Arc<AppState>>;
+
+const FIELDS: &[&str] = &[
+    "name",
+    "targets",
+    "fallbacks",
+    "pricing",
+    "input",
+    "output",
+    "cached_input",
+    "cache_write",
+    "per_request",
+    "per_image",
+];
+
+/// A price list as the form shows it: decimal credits, blank when unset.
+#[derive(Default, Clone)]
+pub struct PriceForm {
+    pub input: String,
+    pub output: String,
+    pub cached_input: String,
+    pub cache_write: String,
+    pub per_request: String,
+    pub per_image: String,
+}
+
+impl PriceForm {
+    fn of(p: &Option<Pricing>) -> PriceForm {
+        let Some(p) = p else { return PriceForm::default() };
+        let nz = |n: i64| if n == 0 { String::new() } else { credits(n) };
+        PriceForm {
+            input: credits(p.input),
+            output: credits(p.output),
+            cached_input: p.cached_input.map(credits).unwrap_or_default(),
+            cache_write: p.cache_write.map(credits).unwrap_or_default(),
+            per_request: nz(p.per_request),
+            per_image: nz(p.per_image),
+        }
+    }
+
+    fn read(f: &Form, prefix: &str) -> PriceForm {
+        let g = |n: &str| f.text(&format!("{prefix}{n}"));
+        PriceForm {
+            input: g("input"),
+            output: g("output"),
+            cached_input: g("cached_input"),
+            cache_write: g("cache_write"),
+            per_request: g("per_request"),
+            per_image: g("per_image"),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        [&self.input, &self.output, &self.cached_input, &self.cache_write, &self.per_request, &self.per_image]
+            .iter()
+            .all(|s| s.is_empty())
+    }
+
+    /// The API's form; blank is no price; input and output are needed once any price is given.
+    fn to_input(&self) -> Result<Option<PricingInput>, ApiError> {
+        if self.is_empty() {
+            return Ok(None);
+        }
+        let amount = |field: &'static str, v: &str| -> Result<Option<Credits>, ApiError> {
+            if v.is_empty() {
+                return Ok(None);
+            }
+            crate::billing::money::parse_credits(v)
+                .map(|n| Some(Credits(n)))
+                .map_err(|e| ApiError::invalid(e).with_param(field))
+        };
+        let need = |field: &'static str, v: &str| -> Result<Credits, ApiError> {
+            amount(field, v)?
+                .ok_or_else(|| ApiError::invalid("input and output prices are both needed").with_param(field))
+        };
+        Ok(Some(PricingInput {
+            input: need("input", &self.input)?,
+            output: need("output", &self.output)?,
+            cached_input: amount("cached_input", &self.cached_input)?,
+            cache_write: amount("cache_write", &self.cache_write)?,
+            per_image: amount("per_image", &self.per_image)?,
+            per_request: amount("per_request", &self.per_request)?,
+        }))
+    }
+}
+
+#[derive(Default, Clone)]
+pub struct TargetForm {
+    pub provider: String,
+    pub model: String,
+    pub weight: String,
+}
+
+#[derive(Default)]
+pub struct ModelForm {
+    pub name: String,
+    pub targets: Vec<TargetForm>,
+    pub fallbacks: String,
+    pub price: PriceForm,
+    pub free: bool,
+    pub enabled: bool,
+}
+
+impl ModelForm {
+    fn read(f: &Form) -> ModelForm {
+        let providers = f.all("target_provider");
+        let models = f.all("target_model");
+        let weights = f.all("target_weight");
+        let targets = (0..providers.len().max(models.len()))
+            .map(|i| TargetForm {
+                provider: providers.get(i).unwrap_or(&"").to_string(),
+                model: models.get(i).unwrap_or(&"").to_string(),
+                weight: weights.get(i).unwrap_or(&"").to_string(),
+            })
+            .filter(|t| !t.model.is_empty())
+            .collect();
+        ModelForm {
+            name: f.text("name"),
+            targets,
+            fallbacks: f.text("fallbacks"),
+            price: PriceForm::read(f, ""),
+            free: f.checked("free"),
+            enabled: f.checked("enabled"),
+        }
+    }
+
+    fn to_body(&self) -> Result<ModelBody, ApiError> {
+        let targets = self
+            .targets
+            .iter()
+            .map(|t| {
+                let weight = match t.weight.as_str() {
+                    "" => None,
+                    w => Some(w.parse::<i64>().map_err(|_| {
+                        ApiError::invalid(format!("`{w}` is not a whole number")).with_param("targets")
+                    })?),
+                };
+                Ok(TargetBody { provider: t.provider.clone(), model: t.model.clone(), weight, pricing: None })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        Ok(ModelBody {
+            name: Some(self.name.clone()),
+            targets: Some(targets),
+            fallbacks: Some(
+                self.fallbacks.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            ),
+            pricing: Some(self.price.to_input()?),
+            free: Some(self.free),
+            enabled: Some(self.enabled),
+        })
+    }
+
+    /// The rows the form shows: every target, and one blank row to add another.
+    pub fn rows(&self) -> Vec<TargetForm> {
+        let mut rows = self.targets.clone();
+        rows.push(TargetForm { weight: "100".into(), ..TargetForm::default() });
+        rows
+    }
+}
+
+pub struct ModelView {
+    pub id: String,
+    pub name: String,
+    pub targets: Vec<String>,
+    pub fallbacks: String,
+    pub price_in: String,
+    pub price_out: String,
+    pub free: bool,
+    pub enabled: bool,
+}
+
+fn provider_names(state: &AppState) -> Vec<(String, String)> {
+    let snap = state.snapshot.load();
+    let mut v: Vec<(String, String)> =
+        snap.providers.values().map(|p| (p.name.clone(), format!("{} ({})", p.name, p.kind.as_str()))).collect();
+    v.sort();
+    v
+}
+
+fn views(state: &AppState, rows: Vec<ModelRow>) -> Vec<ModelView> {
+    let snap = state.snapshot.load();
+    rows.into_iter()
+        .map(|m| {
+            let price = m.pricing.or_else(|| m.targets.first().and_then(|t| t.pricing));
+            ModelView {
+                targets: m
+                    .targets
+                    .iter()
+                    .map(|t| {
+                        let p = snap.providers.get(&t.provider_id).map_or("?", |p| p.name.as_str());
+                        format!("{p}/{} ×{}", t.upstream_model, t.weight)
+                    })
+                    .collect(),
+                fallbacks: m.fallbacks.join(", "),
+                price_in: price.map(|p| credits(p.input)).unwrap_or_default(),
+                price_out: price.map(|p| credits(p.output)).unwrap_or_default(),
+                free: m.free,
+                enabled: m.enabled,
+                id: m.id,
+                name: m.name,
+            }
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "models.html")]
+struct ListPage {
+    c: Chrome,
+    models: Vec<ModelView>,
+    providers: Vec<(String, String)>,
+    form: ModelForm,
+    errors: Errors,
+    notice: Option<&'static str>,
+}
+
+async fn list_page(
+    state: &AppState,
+    s: &Session,
+    lang: Lang,
+    form: ModelForm,
+    errors: Errors,
+) -> Result<ListPage, ApiError> {
+    let rows = crate::store::models::list(&state.db).await?;
+    Ok(ListPage {
+        c: Chrome::new(lang, "/models", s),
+        models: views(state, rows),
+        providers: provider_names(state),
+        form,
+        errors,
+        notice: None,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    ok: Option<String>,
+    /// Prefill from the catalog: a provider kind and its model id.
+    kind: Option<String>,
+    model: Option<String>,
+}
+
+pub async fn list(State(state): S, Admin(s, lang): Admin, Query(q): Query<ListQuery>) -> Response {
+    let mut form = ModelForm { enabled: true, ..ModelForm::default() };
+    if let (Some(kind), Some(model)) = (&q.kind, &q.model)
+        && let Some(entry) =
+            crate::billing::catalog::embedded().models.iter().find(|m| &m.provider == kind && &m.model == model)
+    {
+        let snap = state.snapshot.load();
+        let provider = snap
+            .providers
+            .values()
+            .filter(|p| p.kind.as_str() == kind)
+            .map(|p| p.name.clone())
+            .min()
+            .unwrap_or_default();
+        form.name = model.clone();
+        form.targets = vec![TargetForm { provider, model: model.clone(), weight: "100".into() }];
+        form.price = PriceForm::of(&Some(entry.pricing()));
+    }
+    match list_page(&state, &s, lang, form, Errors::none()).await {
+        Ok(mut p) => {
+            p.notice = q.ok.map(|k| lang.t(&format!("notice.{k}")));
+            render(&p)
+        }
+        Err(e) => error::from_api(lang, &e),
+    }
+}
+
+pub async fn create(State(state): S, Admin(s, lang): Admin, body: Bytes) -> Response {
+    let form = ModelForm::read(&Form::parse(&body));
+    let result = async { ops::create_model(&state, form.to_body()?).await }.await;
+    match result {
+        Ok(m) => Redirect::to(&format!("/models/{}?ok=created", m.id)).into_response(),
+        Err(e) => match list_page(&state, &s, lang, form, Errors::from_api(&e, FIELDS)).await {
+            Ok(p) => render_status(e.status(), &p),
+            Err(e) => error::from_api(lang, &e),
+        },
+    }
+}
+
+#[derive(Template)]
+#[template(path = "model.html")]
+struct ShowPage {
+    c: Chrome,
+    id: String,
+    providers: Vec<(String, String)>,
+    form: ModelForm,
+    errors: Errors,
+    notice: Option<&'static str>,
+}
+
+fn form_of(state: &AppState, m: &ModelRow) -> ModelForm {
+    let snap = state.snapshot.load();
+    ModelForm {
+        name: m.name.clone(),
+        targets: m
+            .targets
+            .iter()
+            .map(|t| TargetForm {
+                provider: snap
+                    .providers
+                    .get(&t.provider_id)
+                    .map(|p| p.name.clone())
+                    .unwrap_or_else(|| t.provider_id.clone()),
+                model: t.upstream_model.clone(),
+                weight: t.weight.to_string(),
+            })
+            .collect(),
+        fallbacks: m.fallbacks.join(", "),
+        price: PriceForm::of(&m.pricing),
+        free: m.free,
+        enabled: m.enabled,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct OkQuery {
+    ok: Option<String>,
+}
+
+pub async fn show(
+    State(state): S,
+    Admin(s, lang): Admin,
+    Path(id): Path<String>,
+    Query(q): Query<OkQuery>,
+) -> Response {
+    match ops::load(&state, &id).await {
+        Ok(m) => render(&ShowPage {
+            c: Chrome::new(lang, "/models", &s),
+            form: form_of(&state, &m),
+            id: m.id,
+            providers: provider_names(&state),
+            errors: Errors::none(),
+            notice: q.ok.map(|k| lang.t(&format!("notice.{k}"))),
+        }),
+        Err(e) => error::from_api(lang, &e),
+    }
+}
+
+pub async fn update(State(state): S, Admin(s, lang): Admin, Path(id): Path<String>, body: Bytes) -> Response {
+    let form = ModelForm::read(&Form::parse(&body));
+    let result = async { ops::update_model(&state, &id, form.to_body()?).await }.await;
+    match result {
+        Ok(m) => Redirect::to(&format!("/models/{}?ok=saved", m.id)).into_response(),
+        Err(e) => {
+            let page = ShowPage {
+                c: Chrome::new(lang, "/models", &s),
+                id,
+                providers: provider_names(&state),
+                form,
+                errors: Errors::from_api(&e, FIELDS),
+                notice: None,
+            };
+            render_status(e.status(), &page)
+        }
+    }
+}
+
+pub async fn delete(State(state): S, Admin(_, lang): Admin, Path(id): Path<String>) -> Response {
+    match ops::delete_model(&state, &id).await {
+        Ok(_) => Redirect::to("/models?ok=deleted").into_response(),
+        Err(e) => error::from_api(lang, &e),
+    }
+}
+
+pub struct CatalogView {
+    pub provider: String,
+    pub model: String,
+    pub input: String,
+    pub output: String,
+    pub cached_input: String,
+    pub use_href: String,
+}
+
+#[derive(Template)]
+#[template(path = "catalog.html")]
+struct CatalogPage {
+    c: Chrome,
+    q: String,
+    kind: String,
+    kinds: &'static [&'static str],
+    entries: Vec<CatalogView>,
+    total: usize,
+    source: String,
+}
+
+#[derive(Deserialize)]
+pub struct CatalogQuery {
+    q: Option<String>,
+    kind: Option<String>,
+}
+
+/// `GET /models/catalog?q=&kind=`: searches the built-in price catalog; "Use" prefills the
+/// new-model form with the entry's name and prices.
+pub async fn catalog(Admin(s, lang): Admin, Query(q): Query<CatalogQuery>) -> Response {
+    let c = crate::billing::catalog::embedded();
+    let needle = q.q.clone().unwrap_or_default().trim().to_lowercase();
+    let kind = q.kind.clone().unwrap_or_default();
+    let matching: Vec<_> = c
+        .models
+        .iter()
+        .filter(|m| kind.is_empty() || m.provider == kind)
+        .filter(|m| needle.is_empty() || m.model.to_lowercase().contains(&needle))
+        .collect();
+    let entries = matching
+        .iter()
+        .take(100)
+        .map(|m| {
+            let p = m.pricing();
+            CatalogView {
+                provider: m.provider.clone(),
+                model: m.model.clone(),
+                input: credits(p.input),
+                output: credits(p.output),
+                cached_input: p.cached_input.map(credits).unwrap_or_default(),
+                use_href: format!(
+                    "/models?kind={}&model={}#add",
+                    crate::console::chrome::urlencode(&m.provider),
+                    crate::console::chrome::urlencode(&m.model)
+                ),
+            }
+        })
+        .collect();
+    render(&CatalogPage {
+        c: Chrome::new(lang, "/models", &s),
+        q: q.q.unwrap_or_default(),
+        kind,
+        kinds: super::providers::KINDS,
+        entries,
+        total: matching.len(),
+        source: c.source.clone(),
+    })
+}
