@@ -1,6 +1,8 @@
 //! `GET /api/v1/me`: what a Tollgate key can see about itself — its user, balance and open
 //! reservations, the limits and budgets of the key and of the user (with their live state:
-//! calls in flight, spend in the current period), and recent usage.
+//! calls in flight, spend in the current period), and recent usage. With a console session
+//! instead of a key, the same for the signed-in user (`key` is null, recent usage is the
+//! user's).
 
 use std::sync::Arc;
 
@@ -20,23 +22,33 @@ use crate::gateway::authenticate;
 use crate::state::AppState;
 use crate::store::calls::CallFilter;
 
+/// The user part of the answer, with the live balance.
+fn user_json(state: &AppState, user: &crate::store::users::UserRow) -> Value {
+    let account = state.accounts.account(&user.id);
+    json!({
+        "id": user.id, "name": user.name, "email": user.email, "plan": user.plan, "limits": user.limits,
+        "balance": format_credits(account.balance),
+        "reserved": format_credits(account.reserved),
+        "open_reservations": account.open,
+        "available": format_credits(account.available()),
+    })
+}
+
 pub async fn get(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if crate::gateway::presented_key(&headers).is_none()
+        && let Some(session) = crate::sessions::from_headers(&state, &headers).await?
+    {
+        return session_me(&state, &session).await;
+    }
     let caller = authenticate(&state, &headers)?;
     let key = crate::store::api_keys::get(&state.db, &caller.key.id).await?.ok_or_else(ApiError::internal)?;
     let user = crate::store::users::get(&state.db, &caller.user.id).await?.ok_or_else(ApiError::internal)?;
     let filter = CallFilter { key_id: Some(key.id.clone()), ..CallFilter::default() };
     let recent = crate::store::calls::list(&state.db, &filter, None, 10).await?;
-    let account = state.accounts.account(&user.id);
     let now = crate::clock::now_ms();
     Ok(Json(json!({
         "object": "me",
-        "user": {
-            "id": user.id, "name": user.name, "email": user.email, "plan": user.plan, "limits": user.limits,
-            "balance": format_credits(account.balance),
-            "reserved": format_credits(account.reserved),
-            "open_reservations": account.open,
-            "available": format_credits(account.available()),
-        },
+        "user": user_json(&state, &user),
         "limits": {
             "key": limits_json(&state, (Scope::Key, caller.key.id.clone()), &caller.key.limits, now),
             "user": limits_json(&state, (Scope::User, caller.user.id.clone()), &caller.user.limits, now),
@@ -44,6 +56,36 @@ pub async fn get(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resu
         "key": key_json(&key),
         "models": caller.snapshot.models_for(&caller.key),
         "recent_calls": recent.iter().map(call_json).collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
+
+/// `/me` for a signed-in console user: no key, every model, the user's recent calls.
+async fn session_me(state: &AppState, session: &crate::sessions::Session) -> Result<Response, ApiError> {
+    let user = &session.user;
+    let filter = CallFilter { user_id: Some(user.id.clone()), ..CallFilter::default() };
+    let recent = crate::store::calls::list(&state.db, &filter, None, 10).await?;
+    let snap = state.snapshot.load();
+    let limits = snap.users.get(&user.id).map(|u| u.limits).unwrap_or_default();
+    let mut models: Vec<String> = snap.models.keys().cloned().collect();
+    models.sort();
+    let now = crate::clock::now_ms();
+    Ok(Json(json!({
+        "object": "me",
+        "user": user_json(state, user),
+        "limits": {"key": null, "user": limits_json(state, (Scope::User, user.id.clone()), &limits, now)},
+        "key": null,
+        "models": models,
+        // Members see no provider internals (ids, provider error text).
+        "recent_calls": recent.iter().map(|c| {
+            let mut v = call_json(c);
+            if let Some(o) = v.as_object_mut() {
+                for field in ["provider_id", "credential_id", "error_message", "upstream_model"] {
+                    o.remove(field);
+                }
+            }
+            v
+        }).collect::<Vec<_>>(),
     }))
     .into_response())
 }

@@ -90,8 +90,7 @@ impl Chrome {
         ];
         let map: serde_json::Map<String, serde_json::Value> =
             keys.iter().map(|k| (k.to_string(), self.t(&format!("js.{k}")).into())).collect();
-        // `</` cannot end the script element this is written into.
-        serde_json::Value::Object(map).to_string().replace("</", "<\\/")
+        serde_json::Value::Object(map).to_string()
     }
 }
 

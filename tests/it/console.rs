@@ -189,6 +189,17 @@ async fn console_in_a_real_browser() {
     assert!(page.contains("house-gpt"), "her call is listed:\n{page}");
     assert!(!page.contains("Providers") && !page.contains("mock"), "no operator data:\n{page}");
     b.full_shot("17-member-overview").await;
+    // `GET /api/v1/me` answers for the session too: her user, no key, no provider internals.
+    let me = b
+        .run_async(
+            "const done = arguments[0];
+             fetch('/api/v1/me').then(r => r.json()).then(done, e => done(String(e)));",
+            json!([]),
+        )
+        .await;
+    assert_eq!(me["user"]["name"], "alice", "{me}");
+    assert_eq!(me["user"]["balance"], "9.9999175", "{me}");
+    assert!(me["key"].is_null() && me["recent_calls"][0].get("provider_id").is_none(), "{me}");
     b.goto(&format!("{url}/me/calls")).await;
     b.wait_for_text("house-gpt", false).await;
     b.shot("18-member-calls").await;

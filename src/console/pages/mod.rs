@@ -32,7 +32,7 @@ pub fn render_status(status: StatusCode, page: &impl Template) -> Response {
                 (header::HeaderName::from_static("x-content-type-options"), "nosniff"),
                 (
                     header::CONTENT_SECURITY_POLICY,
-                    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; \
+                    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
                      img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
                 ),
             ],

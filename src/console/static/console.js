@@ -4,7 +4,13 @@
 (function () {
   "use strict";
   const csrf = () => (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
-  const text = (key) => (window.TOLLGATE_TEXT || {})[key] || key;
+  let texts = null;
+  const text = (key) => {
+    if (texts === null) {
+      try { texts = JSON.parse(document.body.dataset.texts || "{}"); } catch (_) { texts = {}; }
+    }
+    return texts[key] || key;
+  };
 
   // Busy state: a form marked data-busy disables its button and says what it is doing.
   document.addEventListener("submit", (ev) => {
@@ -113,7 +119,11 @@
 
   async function stats(url) {
     const resp = await fetch(url, { credentials: "same-origin", headers: { "x-csrf-token": csrf() } });
-    if (!resp.ok) throw new Error((await resp.text()) || resp.status);
+    if (!resp.ok) {
+      let message = resp.status + " " + resp.statusText;
+      try { message = (await resp.json()).error.message || message; } catch (_) { /* not JSON */ }
+      throw new Error(message);
+    }
     return resp.json();
   }
 
@@ -186,7 +196,8 @@
       }
       root.dataset.loaded = "true";
     } catch (e) {
-      if (status) status.textContent = text("stats_failed") + ": " + e.message;
+      if (status) { status.textContent = text("stats_failed") + ": " + e.message; status.className = "notice bad"; }
+      root.querySelectorAll("[data-chart]").forEach((el) => { el.closest(".panel").hidden = true; });
       root.dataset.loaded = "error";
     }
   }
