@@ -145,7 +145,9 @@ async fn console_in_a_real_browser() {
     b.wait_for_text("house-gpt", true).await;
     b.full_shot("09-call-log").await;
     // The export buttons stream the API's export with the session: every call, one line each.
-    let listed = gw.admin_ok("GET", "/api/v1/calls?limit=500", None, 200).await["data"].as_array().unwrap().len();
+    let (status, listed) = gw.request_as(&admin_key, "GET", "/api/v1/calls?limit=500", None).await;
+    assert_eq!(status, 200, "{listed}");
+    let listed = listed["data"].as_array().unwrap().len();
     let export = b.find("button[data-export^=\"/api/v1/calls/export?format=jsonl\"]").await;
     b.click(&export).await;
     b.wait_for_text(&format!("Done. Rows: {listed}"), false).await;
