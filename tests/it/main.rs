@@ -33,3 +33,4 @@ mod routing_fixture;
 mod sdk;
 mod traffic;
 mod upstream_answers;
+mod usage_cost;
