@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ledger::{self, NewEntry};
+use super::rollups;
 use super::{Db, DbRow, StoreResult, WritePool, json_col};
 use crate::billing::pricing::Pricing;
 use crate::on_db;
@@ -83,7 +84,7 @@ fn is_zero(n: &i64) -> bool {
 }
 
 impl CallRecord {
-    fn from_row(r: &impl DbRow) -> StoreResult<Self> {
+    pub(crate) fn from_row(r: &impl DbRow) -> StoreResult<Self> {
         Ok(CallRecord {
             id: r.text("id")?,
             request_id: r.text("request_id")?,
@@ -144,9 +145,11 @@ macro_rules! engine {
         pub(crate) mod $name {
             use super::*;
 
-            pub async fn upsert(conn: &mut $conn, c: &CallRecord) -> StoreResult<()> {
+            /// Writes `c` unless its stored row is already finished (a finished record is
+            /// final: a replayed or late line cannot change it). Answers whether it wrote.
+            pub async fn upsert(conn: &mut $conn, c: &CallRecord) -> StoreResult<bool> {
                 let price = c.price.map(|p| serde_json::to_string(&p).expect("pricing serializes"));
-                sqlx::query(
+                let written = sqlx::query(
                     "INSERT INTO calls (id, request_id, trace_id, user_id, key_id, app, dialect, endpoint, model,
                          provider_id, credential_id, upstream_model, stream, status, http_status, error_class,
                          error_message, input_tokens, output_tokens, cached_tokens, cache_write_tokens,
@@ -158,7 +161,9 @@ macro_rules! engine {
                          status = $14, http_status = $15, error_class = $16, error_message = $17,
                          input_tokens = $18, output_tokens = $19, cached_tokens = $20, cache_write_tokens = $21,
                          reasoning_tokens = $22, images = $23, cost = $24, price = $25, attempts = $26,
-                         duration_ms = $28, ttft_ms = $29, overhead_us = $30, usage_estimated = $31",
+                         duration_ms = $28, ttft_ms = $29, overhead_us = $30, usage_estimated = $31
+                     WHERE calls.status = 'processing'
+                     RETURNING id",
                 )
                 .bind(&c.id)
                 .bind(&c.request_id)
@@ -191,24 +196,46 @@ macro_rules! engine {
                 .bind(c.ttft_ms)
                 .bind(c.overhead_us)
                 .bind(c.usage_estimated)
-                .execute(&mut *conn)
+                .fetch_optional(&mut *conn)
                 .await?;
-                Ok(())
+                Ok(written.is_some())
             }
 
-            /// Writes a batch in one transaction. Returns the charges that were new (not
-            /// already posted under their idempotency key).
+            /// Writes a batch in one transaction, with the rollups of the calls it finishes
+            /// (those whose stored row was absent or still running). Returns the charges that
+            /// were new (not already posted under their idempotency key).
             pub async fn apply(conn: &mut $conn, batch: &[CallWrite], now: i64) -> StoreResult<Vec<(String, i64)>> {
                 let mut posted = Vec::new();
+                let mut finished = rollups::Cells::new();
                 for w in batch {
-                    upsert(conn, &w.record).await?;
+                    if upsert(conn, &w.record).await? && w.record.status != "processing" {
+                        rollups::fold(&mut finished, &w.record);
+                    }
                     if let Some(charge) = &w.charge
                         && ledger::$name::charge(conn, charge, now).await?
                     {
                         posted.push((charge.user_id.clone(), charge.amount));
                     }
                 }
+                rollups::$name::add(conn, &finished).await?;
                 Ok(posted)
+            }
+
+            /// Closes the records a crash left `processing` as failed, and rolls them up.
+            pub async fn close_stale(conn: &mut $conn) -> StoreResult<u64> {
+                let rows = sqlx::query(
+                    "UPDATE calls SET status = 'failed', error_class = 'interrupted',
+                         error_message = 'the gateway stopped before the call finished'
+                     WHERE status = 'processing' RETURNING *",
+                )
+                .fetch_all(&mut *conn)
+                .await?;
+                let mut finished = rollups::Cells::new();
+                for row in &rows {
+                    rollups::fold(&mut finished, &CallRecord::from_row(row)?);
+                }
+                rollups::$name::add(conn, &finished).await?;
+                Ok(rows.len() as u64)
             }
         }
     };
@@ -288,16 +315,21 @@ pub async fn spend_by_day(db: &Db, since_ms: i64) -> StoreResult<Vec<(String, St
     })
 }
 
-/// Closes records a crash left `processing` as failed (the seeds' stale-call cleanup).
+/// Closes records a crash left `processing` as failed (the seeds' stale-call cleanup), with
+/// their rollups.
 pub async fn close_stale(db: &Db) -> StoreResult<u64> {
-    on_db!(db, |pool| {
-        let r = sqlx::query(
-            "UPDATE calls SET status = 'failed', error_class = 'interrupted',
-                 error_message = 'the gateway stopped before the call finished'
-             WHERE status = 'processing'",
-        )
-        .execute(pool)
-        .await?;
-        Ok(r.rows_affected())
-    })
+    match db {
+        Db::Sqlite(pool) => {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlite::close_stale(&mut tx).await?;
+            tx.commit().await?;
+            Ok(n)
+        }
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin_write().await?;
+            let n = pg::close_stale(&mut tx).await?;
+            tx.commit().await?;
+            Ok(n)
+        }
+    }
 }

@@ -8,6 +8,7 @@ pub mod ledger;
 pub mod migrate;
 pub mod models;
 pub mod providers;
+pub mod rollups;
 pub mod sessions;
 pub mod settings;
 pub mod users;
@@ -155,6 +156,8 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+#[cfg(test)]
+mod rollups_tests;
 #[cfg(test)]
 pub(crate) mod test_db;
 #[cfg(test)]
