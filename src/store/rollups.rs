@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use futures_util::TryStreamExt;
 
-use super::calls::CallRecord;
+use super::call_record::CallRecord;
 use super::{Db, DbRow, StoreResult, WritePool};
 use crate::on_db;
 use crate::stats::buckets::Period;
