@@ -12,7 +12,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::calls::call_json;
+use super::calls_format::member_call_json;
 use super::keys::key_json;
 use crate::billing::limits::Limits;
 use crate::billing::money::format_credits;
@@ -44,7 +44,7 @@ pub async fn get(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resu
     let key = crate::store::api_keys::get(&state.db, &caller.key.id).await?.ok_or_else(ApiError::internal)?;
     let user = crate::store::users::get(&state.db, &caller.user.id).await?.ok_or_else(ApiError::internal)?;
     let filter = CallFilter { key_id: Some(key.id.clone()), ..CallFilter::default() };
-    let recent = crate::store::calls::list(&state.db, &filter, None, 10).await?;
+    let recent = crate::store::call_list::list(&state.db, &filter, None, 10).await?;
     let now = crate::clock::now_ms();
     Ok(Json(json!({
         "object": "me",
@@ -55,7 +55,7 @@ pub async fn get(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resu
         },
         "key": key_json(&key),
         "models": caller.snapshot.models_for(&caller.key),
-        "recent_calls": recent.iter().map(call_json).collect::<Vec<_>>(),
+        "recent_calls": recent.iter().map(member_call_json).collect::<Vec<_>>(),
     }))
     .into_response())
 }
@@ -75,7 +75,7 @@ pub(crate) async fn caller_user_id(state: &AppState, headers: &HeaderMap) -> Res
 async fn session_me(state: &AppState, session: &crate::sessions::Session) -> Result<Response, ApiError> {
     let user = &session.user;
     let filter = CallFilter { user_id: Some(user.id.clone()), ..CallFilter::default() };
-    let recent = crate::store::calls::list(&state.db, &filter, None, 10).await?;
+    let recent = crate::store::call_list::list(&state.db, &filter, None, 10).await?;
     let snap = state.snapshot.load();
     let limits = snap.users.get(&user.id).map(|u| u.limits).unwrap_or_default();
     let mut models: Vec<String> = snap.models.keys().cloned().collect();
@@ -87,16 +87,8 @@ async fn session_me(state: &AppState, session: &crate::sessions::Session) -> Res
         "limits": {"key": null, "user": limits_json(state, (Scope::User, user.id.clone()), &limits, now)},
         "key": null,
         "models": models,
-        // Members see no provider internals (ids, provider error text).
-        "recent_calls": recent.iter().map(|c| {
-            let mut v = call_json(c);
-            if let Some(o) = v.as_object_mut() {
-                for field in ["provider_id", "credential_id", "error_message", "upstream_model"] {
-                    o.remove(field);
-                }
-            }
-            v
-        }).collect::<Vec<_>>(),
+        // Members see no provider internals (ids, provider error text) nor the provider cost.
+        "recent_calls": recent.iter().map(member_call_json).collect::<Vec<_>>(),
     }))
     .into_response())
 }

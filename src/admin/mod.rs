@@ -3,8 +3,11 @@
 //! so the next model call sees it.
 
 pub(crate) mod calls;
+pub(crate) mod calls_export;
+pub(crate) mod calls_format;
 pub(crate) mod catalog;
 pub(crate) mod keys;
+pub(crate) mod markup;
 pub(crate) mod me;
 pub(crate) mod models;
 pub(crate) mod providers;
@@ -49,7 +52,9 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/api/v1/keys", get(keys::list).post(keys::create))
         .route("/api/v1/keys/{id}", get(keys::get).patch(keys::update).delete(keys::revoke))
         .route("/api/v1/catalog", get(catalog::list))
+        .route("/api/v1/markup", get(markup::get).put(markup::put))
         .route("/api/v1/calls", get(calls::list))
+        .route("/api/v1/calls/export", get(calls_export::export))
         .route("/api/v1/calls/{id}", get(calls::get))
         .route("/api/v1/stats", get(stats::all))
         .layer(axum::middleware::from_fn_with_state(state, require_admin));

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{DbRow, StoreResult, json_col};
+use crate::billing::markup::{Markup, Multiplier};
 use crate::billing::pricing::Pricing;
 
 /// One client request as the usage log keeps it (SPEC §5).
@@ -58,9 +59,15 @@ pub struct CallRecord {
     /// Nano-credits charged.
     #[serde(skip_serializing_if = "is_zero")]
     pub cost: i64,
-    /// The prices in force when the call was made.
+    /// The base prices in force when the call was made (configured or catalog).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub price: Option<Pricing>,
+    /// The markup over `price` in force (×1 and no fee on records from before markups).
+    #[serde(skip_serializing_if = "Markup::is_none")]
+    pub markup: Markup,
+    /// Nano-credits the call cost at the base price: `cost` minus this is the margin.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub provider_cost: i64,
     #[serde(skip_serializing_if = "is_zero")]
     pub attempts: i64,
     pub started_at: i64,
@@ -109,6 +116,15 @@ impl CallRecord {
             images: r.int("images")?,
             cost: r.int("cost")?,
             price: json_col(r.opt_text("price")?)?,
+            markup: Markup {
+                multiplier: r.opt_int("multiplier_ppm")?.map_or(Multiplier::ONE, Multiplier::from_stored),
+                request_fee: r.opt_int("request_fee")?.unwrap_or(0),
+            },
+            // Records from before markups were charged at cost.
+            provider_cost: match r.opt_int("provider_cost")? {
+                Some(c) => c,
+                None => r.int("cost")?,
+            },
             attempts: r.int("attempts")?,
             started_at: r.int("started_at")?,
             duration_ms: r.opt_int("duration_ms")?,

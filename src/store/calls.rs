@@ -36,19 +36,22 @@ macro_rules! engine {
             /// final: a replayed or late line cannot change it). Answers whether it wrote.
             pub async fn upsert(conn: &mut $conn, c: &CallRecord) -> StoreResult<bool> {
                 let price = c.price.map(|p| serde_json::to_string(&p).expect("pricing serializes"));
+                let effective =
+                    c.price.map(|p| serde_json::to_string(&c.markup.effective(&p)).expect("pricing serializes"));
                 let written = sqlx::query(
                     "INSERT INTO calls (id, request_id, trace_id, user_id, key_id, app, dialect, endpoint, model,
                          provider_id, credential_id, upstream_model, stream, status, http_status, error_class,
                          error_message, input_tokens, output_tokens, cached_tokens, cache_write_tokens,
                          reasoning_tokens, images, cost, price, attempts, started_at, duration_ms, ttft_ms, overhead_us,
-                         usage_estimated)
+                         usage_estimated, multiplier_ppm, request_fee, effective_price, provider_cost)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                         $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)
+                         $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35)
                      ON CONFLICT (id) DO UPDATE SET provider_id = $10, credential_id = $11, upstream_model = $12,
                          status = $14, http_status = $15, error_class = $16, error_message = $17,
                          input_tokens = $18, output_tokens = $19, cached_tokens = $20, cache_write_tokens = $21,
                          reasoning_tokens = $22, images = $23, cost = $24, price = $25, attempts = $26,
-                         duration_ms = $28, ttft_ms = $29, overhead_us = $30, usage_estimated = $31
+                         duration_ms = $28, ttft_ms = $29, overhead_us = $30, usage_estimated = $31,
+                         multiplier_ppm = $32, request_fee = $33, effective_price = $34, provider_cost = $35
                      WHERE calls.status = 'processing'
                      RETURNING id",
                 )
@@ -83,6 +86,10 @@ macro_rules! engine {
                 .bind(c.ttft_ms)
                 .bind(c.overhead_us)
                 .bind(c.usage_estimated)
+                .bind(c.markup.multiplier.ppm())
+                .bind(c.markup.request_fee)
+                .bind(&effective)
+                .bind(c.provider_cost)
                 .fetch_optional(&mut *conn)
                 .await?;
                 Ok(written.is_some())
@@ -148,31 +155,6 @@ pub async fn apply_batch(db: &Db, batch: &[CallWrite]) -> StoreResult<Vec<(Strin
             Ok(posted)
         }
     }
-}
-
-/// Calls newest first, before `cursor` (an id), matching `f`.
-pub async fn list(db: &Db, f: &CallFilter, cursor: Option<&str>, limit: i64) -> StoreResult<Vec<CallRecord>> {
-    on_db!(db, |pool| {
-        let rows = sqlx::query(
-            "SELECT * FROM calls WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR key_id = $2)
-                 AND ($3 IS NULL OR model = $3) AND ($4 IS NULL OR provider_id = $4) AND ($5 IS NULL OR status = $5)
-                 AND ($6 IS NULL OR started_at >= $6) AND ($7 IS NULL OR started_at < $7)
-                 AND ($8 IS NULL OR id < $8)
-             ORDER BY id DESC LIMIT $9",
-        )
-        .bind(&f.user_id)
-        .bind(&f.key_id)
-        .bind(&f.model)
-        .bind(&f.provider_id)
-        .bind(&f.status)
-        .bind(f.from_ms)
-        .bind(f.to_ms)
-        .bind(cursor)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?;
-        rows.iter().map(CallRecord::from_row).collect()
-    })
 }
 
 pub async fn get(db: &Db, id: &str) -> StoreResult<Option<CallRecord>> {

@@ -3,6 +3,7 @@
 //! [`DbRow`] so mapping code is shared. Each resource has its own file of queries.
 
 pub mod api_keys;
+pub mod call_list;
 pub mod call_record;
 pub mod calls;
 pub mod ledger;
@@ -145,6 +146,11 @@ impl_db_row!(PgRow);
 /// Parses a JSON text column, reporting a decode error instead of panicking.
 pub(crate) fn json_col<T: serde::de::DeserializeOwned>(text: Option<String>) -> StoreResult<Option<T>> {
     text.map(|t| serde_json::from_str(&t).map_err(|e| sqlx::Error::Decode(Box::new(e)))).transpose()
+}
+
+/// A markup rule's column: its JSON, or NULL when it sets nothing.
+pub(crate) fn rule_col(rule: &crate::billing::markup::Rule) -> Option<String> {
+    (!rule.is_empty()).then(|| serde_json::to_string(rule).expect("a rule serializes"))
 }
 
 /// True when the error is a unique-constraint violation (a duplicate name or key).
