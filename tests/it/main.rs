@@ -31,6 +31,7 @@ mod rotate_key;
 mod routing;
 mod routing_fixture;
 mod sdk;
+mod stats;
 mod traffic;
 mod upstream_answers;
 mod usage_cost;
