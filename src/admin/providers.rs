@@ -64,10 +64,8 @@ pub(crate) fn validate_provider(state: &AppState, p: &ProviderRow) -> Result<(),
         ssrf::check_base_url(url, state.config.allow_private_upstreams)
             .map_err(|e| ApiError::invalid(e).with_param("base_url"))?;
     }
-    if let Some(t) = &p.timeouts
-        && [t.connect_ms, t.first_byte_ms, t.idle_ms, t.total_ms].contains(&0)
-    {
-        return Err(ApiError::invalid("timeouts must be positive milliseconds").with_param("timeouts"));
+    if let Some(t) = &p.timeouts {
+        t.check().map_err(|e| ApiError::invalid(e).with_param("timeouts"))?;
     }
     Ok(())
 }

@@ -17,7 +17,7 @@ use crate::billing::money::{Credits, format_credits};
 use crate::error::ApiError;
 use crate::secrets::passwords;
 use crate::state::AppState;
-use crate::store::ledger::{self, LedgerEntry, NewEntry};
+use crate::store::ledger::{self, LedgerEntry, NewEntry, PostError};
 use crate::store::users::{self as q, UserRow};
 
 type S = State<Arc<AppState>>;
@@ -182,7 +182,8 @@ pub(crate) struct GrantBody {
     pub idempotency_key: Option<String>,
 }
 
-/// Adds credits. A repeated idempotency key answers the first entry (200) and changes nothing.
+/// Adds credits. A repeated idempotency key answers the first entry (200) and changes nothing;
+/// the key reused for other content is a 409.
 pub async fn grant(State(state): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
     let (entry, new) = post_credits(&state, &id, parse_body(&body)?).await?;
     let status = if new { StatusCode::CREATED } else { StatusCode::OK };
@@ -214,14 +215,25 @@ pub(crate) async fn post_credits(state: &AppState, id: &str, b: GrantBody) -> Re
         None => format!("api:{}", crate::store::new_id()),
     };
     let entry = NewEntry { user_id: user.id.clone(), kind, amount, idempotency_key, call_id: None, note: b.note };
-    let (entry, new) = ledger::post(&state.db, &entry).await?;
+    let (entry, new) = ledger::post(&state.db, &entry).await.map_err(|e| match e {
+        PostError::Db(e) => ApiError::from(e),
+        PostError::OutOfRange { balance } => ApiError::invalid(format!(
+            "this entry would take the balance ({}) out of range: balances are at most {} credits either way",
+            format_credits(balance),
+            format_credits(i64::MAX)
+        ))
+        .with_param("amount")
+        .with_code("balance_out_of_range"),
+        PostError::KeyReused(_) => ApiError::new(
+            crate::error::ErrorKind::Conflict,
+            "this idempotency key was already used for an entry with other content (user, kind, amount or note); \
+             repeat a request unchanged, or use a new key",
+        )
+        .with_param("idempotency_key")
+        .with_code("idempotency_key_reused"),
+    })?;
     if new {
         state.accounts.add(&entry.user_id, entry.amount);
-    } else if entry.user_id != user.id {
-        return Err(ApiError::new(
-            crate::error::ErrorKind::Conflict,
-            "this idempotency key was already used for another user",
-        ));
     }
     Ok((entry, new))
 }

@@ -18,7 +18,7 @@ pub struct Account {
 impl Account {
     /// What a new reservation may take.
     pub fn available(&self) -> i64 {
-        self.balance - self.reserved
+        self.balance.saturating_sub(self.reserved)
     }
 }
 

@@ -63,7 +63,9 @@ impl Accounts {
     pub fn add(&self, user_id: &str, nanos: i64) -> i64 {
         let cell = self.cell(user_id);
         let mut a = lock(&cell);
-        a.balance += nanos;
+        // The database refuses an entry that leaves the i64 range; saturating here only keeps
+        // a mirror that somehow drifted from panicking.
+        a.balance = a.balance.saturating_add(nanos);
         a.balance
     }
 

@@ -137,6 +137,31 @@ fn provider_message(body: &[u8]) -> Option<String> {
     m.as_str().map(|s| s.chars().take(500).collect())
 }
 
+/// The longest rest a provider's `retry-after` may impose: a credential is cooled (and a client
+/// told to wait) for at most this long, whatever the header says. It also keeps the deadline
+/// `now + retry_after` far inside the range of `Instant`.
+pub const MAX_RETRY_AFTER_SECS: u64 = 3600;
+
+/// A provider's `retry-after` in whole seconds, capped at [`MAX_RETRY_AFTER_SECS`].
 pub fn retry_after_secs(headers: &HeaderMap) -> Option<u64> {
-    headers.get(axum::http::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
+    let secs: u64 = headers.get(axum::http::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    Some(secs.min(MAX_RETRY_AFTER_SECS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_retry_after_is_capped() {
+        let mut h = HeaderMap::new();
+        h.insert(axum::http::header::RETRY_AFTER, u64::MAX.to_string().parse().unwrap());
+        assert_eq!(retry_after_secs(&h), Some(MAX_RETRY_AFTER_SECS));
+        // The cooling deadline a capped value makes is representable.
+        let _ = std::time::Instant::now() + std::time::Duration::from_secs(retry_after_secs(&h).unwrap());
+        h.insert(axum::http::header::RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after_secs(&h), Some(7));
+        h.insert(axum::http::header::RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after_secs(&h), None);
+    }
 }

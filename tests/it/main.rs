@@ -16,6 +16,7 @@ mod clients;
 mod console;
 mod durability;
 mod errors;
+mod hostile_input;
 mod image_generation;
 mod images;
 mod limits;
