@@ -36,7 +36,7 @@ impl Admission {
             ((Scope::Key, "key-0190c2d4-9a51".to_string()), self.key_limits),
             ((Scope::User, "user-0190c2d4-7f3e".to_string()), self.user_limits),
         ];
-        let estimate = estimate::openai(body, true);
+        let estimate = estimate::openai(body, true).expect("a valid body");
         let reserve = estimate.cost(&self.price);
         let started_ms = clock::now_ms();
         let budget = self.budgets.reserve(&subjects, reserve, started_ms).expect("budget");
@@ -44,7 +44,7 @@ impl Admission {
         let permit = self.limiter.acquire(&subjects, estimate.rate_tokens(), ratelimit::now_us()).expect("limits");
         let used = Usage { input_tokens: estimate.prompt_tokens, output_tokens: 120, ..Usage::default() };
         let cost = self.price.cost(&used);
-        credit.settle(cost);
+        let _ = credit.settle(cost);
         budget.settle(cost, started_ms, clock::now_ms());
         permit.finish(used.input_tokens + used.output_tokens, ratelimit::now_us());
     }

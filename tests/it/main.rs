@@ -22,6 +22,7 @@ mod images;
 mod limits;
 mod management;
 mod metrics;
+mod overspend;
 mod patterns;
 mod provider_kinds;
 mod provider_wire;
