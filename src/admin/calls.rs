@@ -1,4 +1,5 @@
-//! `/api/v1/calls`: the usage log, filtered and paged by cursor (newest first), as JSON or CSV.
+//! `/api/v1/calls`: the usage log, filtered and paged by cursor (newest first), as JSON or
+//! CSV (`calls_format.rs`); `calls_export.rs` streams all of it.
 
 use std::sync::Arc;
 
@@ -7,31 +8,18 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::{ApiQuery, not_found, page, page_limit, query_time};
-use crate::billing::money::format_credits;
+use super::calls_format::{call_json, csv_header, csv_line};
+use super::{ApiQuery, not_found, page_limit, query_time};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::calls::{self as q, CallFilter, CallRecord};
+use crate::store::call_list::{self, Cursor};
+use crate::store::calls::{self as q, CallFilter};
 
 type S = State<Arc<AppState>>;
 
-pub(crate) fn call_json(c: &CallRecord) -> Value {
-    json!({
-        "id": c.id, "object": "call", "request_id": c.request_id, "trace_id": c.trace_id,
-        "user_id": c.user_id, "key_id": c.key_id, "app": c.app, "dialect": c.dialect, "endpoint": c.endpoint,
-        "model": c.model, "provider_id": c.provider_id, "credential_id": c.credential_id,
-        "upstream_model": c.upstream_model, "stream": c.stream, "status": c.status, "http_status": c.http_status,
-        "error_class": c.error_class, "error_message": c.error_message,
-        "input_tokens": c.input_tokens, "output_tokens": c.output_tokens, "cached_tokens": c.cached_tokens,
-        "cache_write_tokens": c.cache_write_tokens, "reasoning_tokens": c.reasoning_tokens, "images": c.images,
-        "cost": format_credits(c.cost), "price": c.price.map(|p| p.to_json()), "attempts": c.attempts,
-        "started_at": crate::clock::rfc3339(c.started_at), "duration_ms": c.duration_ms, "ttft_ms": c.ttft_ms,
-        "overhead_us": c.overhead_us, "usage_estimated": c.usage_estimated,
-    })
-}
-
+/// The filters of `GET /api/v1/calls`, shared by the export.
 #[derive(Deserialize)]
 pub struct CallQuery {
     user_id: Option<String>,
@@ -41,83 +29,58 @@ pub struct CallQuery {
     status: Option<String>,
     from: Option<String>,
     to: Option<String>,
-    format: Option<String>,
+    pub(super) format: Option<String>,
     limit: Option<i64>,
     cursor: Option<String>,
 }
 
-pub async fn list(State(state): S, ApiQuery(p): ApiQuery<CallQuery>) -> Result<Response, ApiError> {
-    let provider_id = match &p.provider {
-        Some(name_or_id) => {
+impl CallQuery {
+    /// The store's filter; a provider may be named by its name or its id.
+    pub(super) fn filter(&self, state: &AppState) -> Result<CallFilter, ApiError> {
+        let provider_id = self.provider.as_ref().map(|name_or_id| {
             let snap = state.snapshot.load();
-            Some(snap.providers_by_name.get(name_or_id).map_or(name_or_id.clone(), |pr| pr.id.clone()))
-        }
-        None => None,
-    };
-    let filter = CallFilter {
-        user_id: p.user_id.clone(),
-        key_id: p.key_id.clone(),
-        model: p.model.clone(),
-        provider_id,
-        status: p.status.clone(),
-        from_ms: query_time("from", &p.from)?,
-        to_ms: query_time("to", &p.to)?,
-    };
+            snap.providers_by_name.get(name_or_id).map_or(name_or_id.clone(), |pr| pr.id.clone())
+        });
+        Ok(CallFilter {
+            user_id: self.user_id.clone(),
+            key_id: self.key_id.clone(),
+            model: self.model.clone(),
+            provider_id,
+            status: self.status.clone(),
+            from_ms: query_time("from", &self.from)?,
+            to_ms: query_time("to", &self.to)?,
+        })
+    }
+}
+
+/// A page's `cursor` as the store reads it: a `next_cursor` token, or a call id (what the
+/// cursor was before tokens); anything else is a 400.
+pub(crate) async fn cursor(state: &AppState, token: Option<&str>) -> Result<Option<Cursor>, ApiError> {
+    let Some(token) = token.filter(|t| !t.is_empty()) else { return Ok(None) };
+    match call_list::resolve(&state.db, token).await? {
+        Some(c) => Ok(Some(c)),
+        None => Err(ApiError::invalid("`cursor` is not a cursor this list gave out").with_param("cursor")),
+    }
+}
+
+pub async fn list(State(state): S, ApiQuery(p): ApiQuery<CallQuery>) -> Result<Response, ApiError> {
+    let filter = p.filter(&state)?;
+    let after = cursor(&state, p.cursor.as_deref()).await?;
     let limit = page_limit(p.limit);
-    let rows = q::list(&state.db, &filter, p.cursor.as_deref(), limit).await?;
+    let rows = call_list::list(&state.db, &filter, after.as_ref(), limit).await?;
     match p.format.as_deref() {
-        None | Some("json") => Ok(page(rows, limit, |c| c.id.clone(), call_json)),
-        Some("csv") => Ok(csv(&rows)),
+        None | Some("json") => Ok(Json(json!({
+            "data": rows.iter().map(call_json).collect::<Vec<_>>(),
+            "next_cursor": call_list::next_cursor(&rows, limit),
+        }))
+        .into_response()),
+        Some("csv") => {
+            let mut out = csv_header();
+            rows.iter().for_each(|c| csv_line(c, &mut out));
+            Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out).into_response())
+        }
         Some(_) => Err(ApiError::invalid("`format` must be json or csv").with_param("format")),
     }
-}
-
-const CSV_COLUMNS: &[&str] = &[
-    "id",
-    "request_id",
-    "user_id",
-    "key_id",
-    "dialect",
-    "endpoint",
-    "model",
-    "provider_id",
-    "upstream_model",
-    "status",
-    "http_status",
-    "error_class",
-    "input_tokens",
-    "output_tokens",
-    "cached_tokens",
-    "cost",
-    "usage_estimated",
-    "started_at",
-    "duration_ms",
-    "ttft_ms",
-];
-
-fn csv(rows: &[CallRecord]) -> Response {
-    let mut out = CSV_COLUMNS.join(",");
-    out.push('\n');
-    for c in rows {
-        let j = call_json(c);
-        let fields: Vec<String> = CSV_COLUMNS
-            .iter()
-            .map(|col| match &j[*col] {
-                Value::Null => String::new(),
-                Value::String(s) => csv_field(s),
-                other => other.to_string(),
-            })
-            .collect();
-        out.push_str(&fields.join(","));
-        out.push('\n');
-    }
-    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out).into_response()
-}
-
-/// Quotes a CSV field when needed, and defuses spreadsheet formulas.
-fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_string() };
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
 }
 
 pub async fn get(State(state): S, Path(id): Path<String>) -> Result<Response, ApiError> {

@@ -12,7 +12,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::calls::call_json;
+use super::calls_format::call_json;
 use super::keys::key_json;
 use crate::billing::limits::Limits;
 use crate::billing::money::format_credits;
@@ -44,7 +44,7 @@ pub async fn get(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resu
     let key = crate::store::api_keys::get(&state.db, &caller.key.id).await?.ok_or_else(ApiError::internal)?;
     let user = crate::store::users::get(&state.db, &caller.user.id).await?.ok_or_else(ApiError::internal)?;
     let filter = CallFilter { key_id: Some(key.id.clone()), ..CallFilter::default() };
-    let recent = crate::store::calls::list(&state.db, &filter, None, 10).await?;
+    let recent = crate::store::call_list::list(&state.db, &filter, None, 10).await?;
     let now = crate::clock::now_ms();
     Ok(Json(json!({
         "object": "me",
@@ -64,7 +64,7 @@ pub async fn get(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resu
 async fn session_me(state: &AppState, session: &crate::sessions::Session) -> Result<Response, ApiError> {
     let user = &session.user;
     let filter = CallFilter { user_id: Some(user.id.clone()), ..CallFilter::default() };
-    let recent = crate::store::calls::list(&state.db, &filter, None, 10).await?;
+    let recent = crate::store::call_list::list(&state.db, &filter, None, 10).await?;
     let snap = state.snapshot.load();
     let limits = snap.users.get(&user.id).map(|u| u.limits).unwrap_or_default();
     let mut models: Vec<String> = snap.models.keys().cloned().collect();

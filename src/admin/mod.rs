@@ -3,6 +3,8 @@
 //! so the next model call sees it.
 
 pub(crate) mod calls;
+pub(crate) mod calls_export;
+pub(crate) mod calls_format;
 pub(crate) mod catalog;
 pub(crate) mod keys;
 pub(crate) mod me;
@@ -49,6 +51,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/api/v1/keys/{id}", get(keys::get).patch(keys::update).delete(keys::revoke))
         .route("/api/v1/catalog", get(catalog::list))
         .route("/api/v1/calls", get(calls::list))
+        .route("/api/v1/calls/export", get(calls_export::export))
         .route("/api/v1/calls/{id}", get(calls::get))
         .layer(axum::middleware::from_fn_with_state(state, require_admin));
     Router::new().merge(admin).route("/api/v1/me", get(me::get))

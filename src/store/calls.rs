@@ -83,7 +83,7 @@ fn is_zero(n: &i64) -> bool {
 }
 
 impl CallRecord {
-    fn from_row(r: &impl DbRow) -> StoreResult<Self> {
+    pub(crate) fn from_row(r: &impl DbRow) -> StoreResult<Self> {
         Ok(CallRecord {
             id: r.text("id")?,
             request_id: r.text("request_id")?,
@@ -234,31 +234,6 @@ pub async fn apply_batch(db: &Db, batch: &[CallWrite]) -> StoreResult<Vec<(Strin
             Ok(posted)
         }
     }
-}
-
-/// Calls newest first, before `cursor` (an id), matching `f`.
-pub async fn list(db: &Db, f: &CallFilter, cursor: Option<&str>, limit: i64) -> StoreResult<Vec<CallRecord>> {
-    on_db!(db, |pool| {
-        let rows = sqlx::query(
-            "SELECT * FROM calls WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR key_id = $2)
-                 AND ($3 IS NULL OR model = $3) AND ($4 IS NULL OR provider_id = $4) AND ($5 IS NULL OR status = $5)
-                 AND ($6 IS NULL OR started_at >= $6) AND ($7 IS NULL OR started_at < $7)
-                 AND ($8 IS NULL OR id < $8)
-             ORDER BY id DESC LIMIT $9",
-        )
-        .bind(&f.user_id)
-        .bind(&f.key_id)
-        .bind(&f.model)
-        .bind(&f.provider_id)
-        .bind(&f.status)
-        .bind(f.from_ms)
-        .bind(f.to_ms)
-        .bind(cursor)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?;
-        rows.iter().map(CallRecord::from_row).collect()
-    })
 }
 
 pub async fn get(db: &Db, id: &str) -> StoreResult<Option<CallRecord>> {

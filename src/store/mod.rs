@@ -3,6 +3,7 @@
 //! [`DbRow`] so mapping code is shared. Each resource has its own file of queries.
 
 pub mod api_keys;
+pub mod call_list;
 pub mod calls;
 pub mod ledger;
 pub mod migrate;

@@ -1,5 +1,6 @@
 //! Store tests, run against SQLite and (when configured) PostgreSQL.
 
+use super::call_list;
 use super::calls::{self, CallFilter, CallRecord, CallWrite};
 use super::ledger::{self, NewEntry};
 use super::test_db;
@@ -148,14 +149,79 @@ async fn stale_calls_close_and_filters_page_by_cursor() {
         let closed = calls::get(db, &ids[0]).await.unwrap().unwrap();
         assert_eq!((closed.status.as_str(), closed.error_class.as_deref()), ("failed", Some("interrupted")));
         let all = CallFilter::default();
-        let page1 = calls::list(db, &all, None, 2).await.unwrap();
+        let page1 = call_list::list(db, &all, None, 2).await.unwrap();
         assert_eq!(page1.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), vec![ids[3].clone(), ids[2].clone()]);
-        let page2 = calls::list(db, &all, Some(&page1[1].id), 2).await.unwrap();
+        let after = call_list::resolve(db, &call_list::next_cursor(&page1, 2).unwrap()).await.unwrap();
+        let legacy = call_list::resolve(db, &page1[1].id).await.unwrap();
+        assert_eq!(legacy, after, "a call id, the cursor pages gave before tokens, still pages");
+        let page2 = call_list::list(db, &all, after.as_ref(), 2).await.unwrap();
         assert_eq!(page2.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), vec![ids[1].clone(), ids[0].clone()]);
         let failed = CallFilter { status: Some("failed".into()), ..CallFilter::default() };
-        assert_eq!(calls::list(db, &failed, None, 10).await.unwrap().len(), 2);
+        assert_eq!(call_list::list(db, &failed, None, 10).await.unwrap().len(), 2);
         let none = CallFilter { user_id: Some("other".into()), ..CallFilter::default() };
-        assert!(calls::list(db, &none, None, 10).await.unwrap().is_empty());
+        assert!(call_list::list(db, &none, None, 10).await.unwrap().is_empty());
+        t.cleanup().await;
+    }
+}
+
+/// Paging through any filter, page by page, yields exactly the matching rows, newest first by
+/// `(started_at, id)`, whatever the page size — ties on `started_at` included.
+#[tokio::test]
+async fn keyset_pages_cover_every_filter_exactly() {
+    for t in test_db::each().await {
+        let db = &t.db;
+        let mut all = Vec::new();
+        for i in 0..120_i64 {
+            let mut c = call(["u1", "u2", "u3"][(i % 3) as usize], if i % 7 == 0 { "failed" } else { "success" });
+            c.key_id = format!("k{}", i % 4);
+            c.model = ["m1", "m2"][(i % 2) as usize].into();
+            c.provider_id = Some(["p1", "p2", "p3"][(i % 3) as usize].into());
+            // Out of insertion order, with ties.
+            c.started_at = 1_000_000 + (i * 37 % 50) * 1000;
+            all.push(c.clone());
+            calls::apply_batch(db, &[CallWrite { record: c, charge: None }]).await.unwrap();
+        }
+        let window = CallFilter {
+            status: Some("success".into()),
+            from_ms: Some(1_010_000),
+            to_ms: Some(1_030_000),
+            ..CallFilter::default()
+        };
+        let filters = [
+            CallFilter::default(),
+            CallFilter { user_id: Some("u2".into()), ..CallFilter::default() },
+            CallFilter { key_id: Some("k1".into()), model: Some("m2".into()), ..CallFilter::default() },
+            CallFilter { provider_id: Some("p3".into()), ..CallFilter::default() },
+            CallFilter { status: Some("failed".into()), ..CallFilter::default() },
+            window,
+        ];
+        for f in &filters {
+            let mut want: Vec<&CallRecord> = all
+                .iter()
+                .filter(|c| f.user_id.as_ref().is_none_or(|v| &c.user_id == v))
+                .filter(|c| f.key_id.as_ref().is_none_or(|v| &c.key_id == v))
+                .filter(|c| f.model.as_ref().is_none_or(|v| &c.model == v))
+                .filter(|c| f.provider_id.as_ref().is_none_or(|v| c.provider_id.as_ref() == Some(v)))
+                .filter(|c| f.status.as_ref().is_none_or(|v| &c.status == v))
+                .filter(|c| f.from_ms.is_none_or(|v| c.started_at >= v))
+                .filter(|c| f.to_ms.is_none_or(|v| c.started_at < v))
+                .collect();
+            want.sort_by(|a, b| (b.started_at, &b.id).cmp(&(a.started_at, &a.id)));
+            let want: Vec<String> = want.iter().map(|c| c.id.clone()).collect();
+            assert!(!want.is_empty(), "{f:?} matches some rows");
+            for size in [1, 7, 500] {
+                let (mut got, mut after) = (Vec::new(), None);
+                loop {
+                    let page = call_list::list(db, f, after.as_ref(), size).await.unwrap();
+                    got.extend(page.iter().map(|c| c.id.clone()));
+                    match call_list::next_cursor(&page, size) {
+                        Some(token) => after = call_list::Cursor::decode(&token),
+                        None => break,
+                    }
+                }
+                assert_eq!(got, want, "{f:?} in pages of {size}");
+            }
+        }
         t.cleanup().await;
     }
 }

@@ -144,6 +144,13 @@ async fn console_in_a_real_browser() {
     b.goto(&format!("{url}/calls")).await;
     b.wait_for_text("house-gpt", true).await;
     b.full_shot("09-call-log").await;
+    // The export buttons stream the API's export with the session: every call, one line each.
+    let (status, listed) = gw.request_as(&admin_key, "GET", "/api/v1/calls?limit=500", None).await;
+    assert_eq!(status, 200, "{listed}");
+    let listed = listed["data"].as_array().unwrap().len();
+    let export = b.find("button[data-export^=\"/api/v1/calls/export?format=jsonl\"]").await;
+    b.click(&export).await;
+    b.wait_for_text(&format!("Done. Rows: {listed}"), false).await;
     let first = b.find("table tbody tr td a").await;
     b.click(&first).await;
     b.wait_for_text("Usage and price", false).await;

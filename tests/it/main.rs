@@ -11,6 +11,7 @@ mod anthropic_provider;
 mod auth_throttle;
 mod azure;
 mod billing;
+mod call_log;
 mod cli_install;
 mod clients;
 mod console;

@@ -1,5 +1,5 @@
-//! The call log: filters, cursor paging (newest first, by id, so a million rows page as fast
-//! as ten), a detail view with attempts, timings and the price snapshot, and export (streamed
+//! The call log: filters, cursor paging (newest first, keyset on `(started_at, id)`, so the
+//! last page of millions of rows comes as fast as the first), a detail view with attempts, timings and the price snapshot, and export (streamed
 //! by the API, with progress). Members see the same list narrowed to their own calls and
 //! without provider internals (see `member`).
 
@@ -16,6 +16,7 @@ use crate::console::auth::Admin;
 use crate::console::{Chrome, chrome::urlencode};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::call_list;
 use crate::store::calls::{self as q, CallFilter, CallRecord};
 
 type S = State<Arc<AppState>>;
@@ -189,8 +190,12 @@ pub async fn list(State(state): S, Admin(s, lang): Admin, Query(f): Query<Filter
         Err(e) => (CallFilter { user_id: Some(String::new()), ..CallFilter::default() }, Some(e.message)),
     };
     let result = async {
-        let rows =
-            if error.is_some() { Vec::new() } else { q::list(&state.db, &filter, f.cursor.as_deref(), PAGE).await? };
+        let rows = if error.is_some() {
+            Vec::new()
+        } else {
+            let after = crate::admin::calls::cursor(&state, f.cursor.as_deref()).await?;
+            call_list::list(&state.db, &filter, after.as_ref(), PAGE).await?
+        };
         let (users, keys, providers) = names(&state, &rows).await?;
         Ok::<_, ApiError>((rows, users, keys, providers))
     }
@@ -199,7 +204,7 @@ pub async fn list(State(state): S, Admin(s, lang): Admin, Query(f): Query<Filter
         Ok(r) => r,
         Err(e) => return error::from_api(lang, &e),
     };
-    let next = (rows.len() as i64 == PAGE).then(|| rows.last().map(|c| c.id.clone())).flatten();
+    let next = call_list::next_cursor(&rows, PAGE);
     let snap = state.snapshot.load();
     let mut models: Vec<String> = snap.models.keys().cloned().collect();
     models.sort();

@@ -57,7 +57,7 @@ struct Overview {
 pub async fn overview(State(state): S, Signed(s, lang): Signed) -> Response {
     let result = async {
         let filter = CallFilter { user_id: Some(s.user.id.clone()), ..CallFilter::default() };
-        let rows = crate::store::calls::list(&state.db, &filter, None, 10).await?;
+        let rows = crate::store::call_list::list(&state.db, &filter, None, 10).await?;
         let entries = crate::store::ledger::list(&state.db, &s.user.id, None, 20).await?;
         let (users, keys, providers) = names(&state, &rows).await?;
         Ok::<_, ApiError>((rows, entries, users, keys, providers))
@@ -225,7 +225,8 @@ struct CallsPage {
 pub async fn calls(State(state): S, Signed(s, lang): Signed, Query(f): Query<Filters>) -> Response {
     let result = async {
         let filter = CallFilter { user_id: Some(s.user.id.clone()), ..CallFilter::default() };
-        let rows = crate::store::calls::list(&state.db, &filter, f.cursor.as_deref(), PAGE).await?;
+        let after = crate::admin::calls::cursor(&state, f.cursor.as_deref()).await?;
+        let rows = crate::store::call_list::list(&state.db, &filter, after.as_ref(), PAGE).await?;
         let n = names(&state, &rows).await?;
         Ok::<_, ApiError>((rows, n))
     }
@@ -233,7 +234,7 @@ pub async fn calls(State(state): S, Signed(s, lang): Signed, Query(f): Query<Fil
     match result {
         Ok((rows, (users, keys, providers))) => render(&CallsPage {
             c: Chrome::new(lang, "/me/calls", &s),
-            next: (rows.len() as i64 == PAGE).then(|| rows.last().map(|c| c.id.clone())).flatten(),
+            next: crate::store::call_list::next_cursor(&rows, PAGE),
             first_page: f.cursor.is_none(),
             calls: rows.iter().map(|c| member_view(call_view(c, &users, &keys, &providers))).collect(),
         }),

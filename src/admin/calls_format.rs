@@ -1,0 +1,94 @@
+//! How a call is shown: the API's JSON object, and the CSV line of the list's `format=csv`
+//! and the export.
+
+use serde_json::{Value, json};
+
+use crate::billing::money::format_credits;
+use crate::store::calls::CallRecord;
+
+/// A call as the API shows it.
+pub(crate) fn call_json(c: &CallRecord) -> Value {
+    json!({
+        "id": c.id, "object": "call", "request_id": c.request_id, "trace_id": c.trace_id,
+        "user_id": c.user_id, "key_id": c.key_id, "app": c.app, "dialect": c.dialect, "endpoint": c.endpoint,
+        "model": c.model, "provider_id": c.provider_id, "credential_id": c.credential_id,
+        "upstream_model": c.upstream_model, "stream": c.stream, "status": c.status, "http_status": c.http_status,
+        "error_class": c.error_class, "error_message": c.error_message,
+        "input_tokens": c.input_tokens, "output_tokens": c.output_tokens, "cached_tokens": c.cached_tokens,
+        "cache_write_tokens": c.cache_write_tokens, "reasoning_tokens": c.reasoning_tokens, "images": c.images,
+        "cost": format_credits(c.cost), "price": c.price.map(|p| p.to_json()), "attempts": c.attempts,
+        "started_at": crate::clock::rfc3339(c.started_at), "duration_ms": c.duration_ms, "ttft_ms": c.ttft_ms,
+        "overhead_us": c.overhead_us, "usage_estimated": c.usage_estimated,
+    })
+}
+
+pub(crate) const CSV_COLUMNS: &[&str] = &[
+    "id",
+    "request_id",
+    "user_id",
+    "key_id",
+    "dialect",
+    "endpoint",
+    "model",
+    "provider_id",
+    "upstream_model",
+    "status",
+    "http_status",
+    "error_class",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "cost",
+    "usage_estimated",
+    "started_at",
+    "duration_ms",
+    "ttft_ms",
+];
+
+pub(crate) fn csv_header() -> String {
+    let mut out = CSV_COLUMNS.join(",");
+    out.push('\n');
+    out
+}
+
+/// One call as a CSV line, its fields as the JSON shows them.
+pub(crate) fn csv_line(c: &CallRecord, out: &mut String) {
+    let j = call_json(c);
+    for (i, col) in CSV_COLUMNS.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match &j[*col] {
+            Value::Null => {}
+            Value::String(s) => out.push_str(&csv_field(s)),
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    out.push('\n');
+}
+
+/// Quotes a CSV field when needed, and defuses spreadsheet formulas.
+fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_string() };
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_defused() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=SUM(A1)"), "'=SUM(A1)");
+        let mut line = String::new();
+        csv_line(
+            &CallRecord { id: "c1".into(), model: "m,1".into(), cost: 1_500_000_000, ..Default::default() },
+            &mut line,
+        );
+        assert!(line.starts_with("c1,,,,,,\"m,1\","), "{line}");
+        assert_eq!(line.matches(',').count() - 1, CSV_COLUMNS.len() - 1, "{line}");
+    }
+}
