@@ -42,6 +42,9 @@ pub struct Config {
     pub client_address: ClientAddressConfig,
     /// Throttling of repeated authentication failures per client address.
     pub auth_throttle: AuthThrottleConfig,
+    /// The global default markup (`[markup] multiplier, request_fee`), applied at start-up
+    /// like the declared providers and models; absent: whatever the API last set.
+    pub markup: Option<DeclaredMarkup>,
     /// Providers, credentials and models declared as code, applied at start-up.
     pub providers: Vec<DeclaredProvider>,
     pub models: Vec<DeclaredModel>,
@@ -232,6 +235,15 @@ impl Default for Timeouts {
     }
 }
 
+/// A markup rule as code: `multiplier` (a decimal, at least 1) and `request_fee` (credits);
+/// kept as JSON values so decimals stay exact (see `billing::markup`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredMarkup {
+    pub multiplier: Option<serde_json::Value>,
+    pub request_fee: Option<serde_json::Value>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeclaredProvider {
@@ -241,6 +253,9 @@ pub struct DeclaredProvider {
     pub region: Option<String>,
     /// Azure OpenAI's `api-version`.
     pub api_version: Option<String>,
+    /// This provider's markup level (see [`DeclaredMarkup`]).
+    pub multiplier: Option<serde_json::Value>,
+    pub request_fee: Option<serde_json::Value>,
     #[serde(default)]
     pub credentials: Vec<DeclaredCredential>,
 }
@@ -264,6 +279,9 @@ pub struct DeclaredModel {
     pub pricing: Option<serde_json::Value>,
     #[serde(default)]
     pub free: bool,
+    /// This model's markup level (see [`DeclaredMarkup`]).
+    pub multiplier: Option<serde_json::Value>,
+    pub request_fee: Option<serde_json::Value>,
 }
 
 impl Default for Config {
@@ -286,6 +304,7 @@ impl Default for Config {
             console: ConsoleConfig::default(),
             client_address: ClientAddressConfig::default(),
             auth_throttle: AuthThrottleConfig::default(),
+            markup: None,
             providers: Vec::new(),
             models: Vec::new(),
         }
@@ -520,10 +539,21 @@ credentials = [{ name = "main", api_key = "${OPENAI_API_KEY}" }]
 name = "smart"
 targets = [{ provider = "openai", model = "gpt-4o" }]
 pricing = { input = 2.5, output = 10 }
+multiplier = 1.25
+
+[markup]
+multiplier = "1.2"
+request_fee = 0.001
 "#,
         )
         .unwrap();
         assert_eq!(c.providers[0].credentials[0].api_key, "${OPENAI_API_KEY}");
+        assert_eq!(c.models[0].multiplier.as_ref().unwrap().to_string(), "1.25");
+        let m = c.markup.as_ref().unwrap();
+        assert_eq!(
+            (m.multiplier.as_ref().unwrap().as_str(), m.request_fee.as_ref().unwrap().to_string().as_str()),
+            (Some("1.2"), "0.001")
+        );
         assert_eq!(c.models[0].name, "smart");
     }
 

@@ -22,6 +22,7 @@ mod image_generation;
 mod images;
 mod limits;
 mod management;
+mod markup;
 mod metrics;
 mod overspend;
 mod patterns;
