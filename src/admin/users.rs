@@ -62,6 +62,7 @@ fn apply(row: &mut UserRow, b: UserBody) -> Result<(), ApiError> {
         if !e.contains('@') || e.len() > 320 {
             return Err(ApiError::invalid("`email` is not an email address").with_param("email"));
         }
+        super::text::check("email", &e, 320)?;
         row.email = Some(e);
     }
     if let Some(r) = b.role {
@@ -73,6 +74,10 @@ fn apply(row: &mut UserRow, b: UserBody) -> Result<(), ApiError> {
     if let Some(p) = b.password {
         if p.chars().count() < 12 {
             return Err(ApiError::invalid("`password` must be at least 12 characters").with_param("password"));
+        }
+        // Hashing is the costly step: a megabyte-long password is refused before it.
+        if p.len() > 1024 {
+            return Err(ApiError::invalid("`password` must be at most 1024 bytes").with_param("password"));
         }
         row.password_hash = Some(passwords::hash(&p).map_err(|e| {
             tracing::error!("password hashing failed: {e}");
@@ -214,6 +219,8 @@ pub(crate) async fn post_credits(state: &AppState, id: &str, b: GrantBody) -> Re
         Some(k) => format!("api:{k}"),
         None => format!("api:{}", crate::store::new_id()),
     };
+    super::text::check_opt("note", b.note.as_deref(), super::text::NOTE_MAX)?;
+    super::text::check("idempotency_key", &idempotency_key, super::text::NAME_MAX + 4)?;
     let entry = NewEntry { user_id: user.id.clone(), kind, amount, idempotency_key, call_id: None, note: b.note };
     let (entry, new) = ledger::post(&state.db, &entry).await.map_err(|e| match e {
         PostError::Db(e) => ApiError::from(e),

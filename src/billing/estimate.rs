@@ -294,7 +294,7 @@ mod tests {
         let e = openai(&body, true).unwrap();
         assert_eq!((e.choices, e.output_tokens, e.rate_tokens()), (8, 800, 800));
         let p = Pricing { output: 1_000_000_000, ..Pricing::default() };
-        assert_eq!(e.cost(&p), 800 * 1000, "the reservation is eight answers' worth");
+        assert_eq!(e.cost(&p, &Markup::NONE), 800 * 1000, "the reservation is eight answers' worth");
         let e = openai(&map(json!({"messages": [], "n": 2, "best_of": 5})), true).unwrap();
         assert_eq!(e.output_tokens, 5 * DEFAULT_OUTPUT_CAP, "best_of generates (and bills) more than n");
         let e = images(&map(json!({"prompt": "cat", "n": 3}))).unwrap();

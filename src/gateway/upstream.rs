@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use bytes::Bytes;
 
 use crate::error::{ApiError, ErrorKind};
-use crate::providers::{self, Outbound, http};
+use crate::providers::{self, Outbound, RequestError, http};
 use crate::snapshot::{CredentialEntry, ProviderEntry};
 
 /// An upstream attempt that failed, with what to record and what to tell the client.
@@ -32,14 +32,33 @@ pub fn invalid_answer(provider: &ProviderEntry, why: &str) -> UpstreamFailure {
     }
 }
 
+/// The operator's broken configuration (a credential not valid for its kind, say): a failed
+/// attempt that fails over to the next credential, and, if none works, a 502 telling the
+/// client the gateway is at fault — never the client's 400. The detail names the credential,
+/// never its secret.
+pub fn misconfigured(provider: &ProviderEntry, credential_name: &str, why: &str) -> UpstreamFailure {
+    UpstreamFailure {
+        class: "credential_misconfigured",
+        detail: format!("provider {}, credential {credential_name}: misconfigured: {why}", provider.name),
+        error: ApiError::new(
+            ErrorKind::Upstream,
+            format!("provider `{}` has a credential its operator must fix on this gateway", provider.name),
+        )
+        .with_code("credential_misconfigured"),
+    }
+}
+
 /// Sends one request to the provider (addressed and authenticated by `providers`), waiting at
 /// most the provider's first-byte timeout for response headers.
 pub async fn send(http: &http::Client, o: Outbound<'_>) -> Result<(http::Response, Duration), UpstreamFailure> {
     let provider = o.provider;
-    let (url, headers) = providers::upstream_request(&o).map_err(|e| UpstreamFailure {
-        class: "upstream_bad_request",
-        detail: format!("provider {}: {e}", provider.name),
-        error: ApiError::invalid(e).with_code("unsupported_by_provider"),
+    let (url, headers) = providers::upstream_request(&o).map_err(|e| match e {
+        RequestError::Unsupported(e) => UpstreamFailure {
+            class: "upstream_bad_request",
+            detail: format!("provider {}: {e}", provider.name),
+            error: ApiError::invalid(e).with_code("unsupported_by_provider"),
+        },
+        RequestError::Misconfigured(e) => misconfigured(provider, &o.credential.name, &e),
     })?;
     let unreachable = |detail: String| UpstreamFailure {
         class: "upstream_io_error",

@@ -99,3 +99,77 @@ async fn a_huge_expiry_is_a_400_never_an_expired_key() {
     assert_eq!((status, v["error"]["param"].as_str()), (400, Some("timeouts")), "{v}");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn non_json_bodies_are_a_415_in_the_callers_dialect() {
+    let mock = mock().await;
+    let gw = Gateway::start(Engine::Sqlite).await;
+    let f = Fixture::new(&gw, &mock.base_url(), "1").await;
+    let body = json!({"model": f.model, "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}).to_string();
+    let send = |path: &str, ct: Option<&str>, key: &str| {
+        let mut req = gw.http.post(format!("{}{path}", gw.url)).bearer_auth(key).body(body.clone());
+        if let Some(ct) = ct {
+            req = req.header("content-type", ct);
+        }
+        req.send()
+    };
+    for ct in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
+        let resp = send("/v1/chat/completions", Some(ct), &f.key).await.unwrap();
+        let v = crate::setup::expect_error(resp, 415, "invalid_request_error").await;
+        assert_eq!(v["error"]["code"], "unsupported_media_type", "{v}");
+        let resp = send("/v1/messages", Some(ct), &f.key).await.unwrap();
+        crate::setup::expect_anthropic_error(resp, 415, "invalid_request_error").await;
+        let (status, _) = {
+            let resp = send("/api/v1/users", Some(ct), MASTER_KEY).await.unwrap();
+            (resp.status().as_u16(), ())
+        };
+        assert_eq!(status, 415, "the management API too");
+    }
+    assert_eq!(mock.stats().total, 0, "nothing reached the provider");
+    // JSON with parameters, and no content type at all, are read.
+    assert_eq!(
+        send("/v1/chat/completions", Some("application/json; charset=utf-8"), &f.key).await.unwrap().status(),
+        200
+    );
+    assert_eq!(send("/v1/chat/completions", None, &f.key).await.unwrap().status(), 200);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn stored_strings_have_length_and_character_limits() {
+    let mock = mock().await;
+    for engine in engines() {
+        let gw = Gateway::start(engine).await;
+        let f = Fixture::new(&gw, &mock.base_url(), "1").await;
+        let huge_url = format!("{}/{}", mock.base_url(), "a".repeat(1 << 20));
+        let cases = [
+            ("/api/v1/providers", json!({"name": "p1", "kind": "openai", "base_url": huge_url}), "base_url"),
+            ("/api/v1/providers", json!({"name": "nul\u{0}name", "kind": "openai"}), "name"),
+            ("/api/v1/providers", json!({"name": "\u{202E}lanimret", "kind": "openai"}), "name"),
+            ("/api/v1/users", json!({"name": "a".repeat(201)}), "name"),
+            ("/api/v1/users", json!({"name": "bell\u{7}"}), "name"),
+            ("/api/v1/keys", json!({"user_id": f.user_id, "name": "k\u{2066}x"}), "name"),
+            ("/api/v1/keys", json!({"user_id": f.user_id, "models": ["ok", "bad\nline"]}), "models"),
+            (
+                "/api/v1/models",
+                json!({"name": "m\u{0}", "targets": [{"provider": f.provider_name, "model": "x"}]}),
+                "name",
+            ),
+        ];
+        for (path, body, param) in cases {
+            let (status, v) = gw.admin("POST", path, Some(body)).await;
+            assert_eq!((status, v["error"]["param"].as_str()), (400, Some(param)), "{path}: {v}");
+        }
+        let grant = json!({"amount": "1", "note": "x".repeat(1001)});
+        let (status, v) = gw.admin("POST", &format!("/api/v1/users/{}/credits", f.user_id), Some(grant)).await;
+        assert_eq!((status, v["error"]["param"].as_str()), (400, Some("note")), "{v}");
+        let (status, v) =
+            gw.admin("PATCH", &format!("/api/v1/users/{}", f.user_id), Some(json!({"name": "x\u{0}"}))).await;
+        assert_eq!((status, v["error"]["param"].as_str()), (400, Some("name")), "{v}");
+        // Names in other scripts are names.
+        gw.admin_ok("POST", "/api/v1/users", Some(json!({"name": "张伟 👩‍💻"})), 201).await;
+        let providers = gw.admin_ok("GET", "/api/v1/providers", None, 200).await;
+        assert_eq!(providers["data"].as_array().unwrap().len(), 1, "nothing refused was stored");
+        gw.stop().await;
+    }
+}

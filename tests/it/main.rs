@@ -15,6 +15,7 @@ mod call_log;
 mod cli_install;
 mod clients;
 mod console;
+mod credentials_and_members;
 mod durability;
 mod errors;
 mod hostile_input;
