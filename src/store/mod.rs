@@ -4,11 +4,13 @@
 
 pub mod api_keys;
 pub mod call_list;
+pub mod call_record;
 pub mod calls;
 pub mod ledger;
 pub mod migrate;
 pub mod models;
 pub mod providers;
+pub mod rollups;
 pub mod sessions;
 pub mod settings;
 pub mod users;
@@ -161,6 +163,8 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+#[cfg(test)]
+mod rollups_tests;
 #[cfg(test)]
 pub(crate) mod test_db;
 #[cfg(test)]
