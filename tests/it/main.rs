@@ -16,6 +16,7 @@ mod cli_install;
 mod clients;
 mod console;
 mod credentials_and_members;
+mod credit_unit;
 mod durability;
 mod errors;
 mod hostile_input;
