@@ -39,7 +39,7 @@ impl Admission {
             ((Scope::Key, "key-0190c2d4-9a51".to_string()), self.key_limits),
             ((Scope::User, "user-0190c2d4-7f3e".to_string()), self.user_limits),
         ];
-        let estimate = estimate::openai(body, true);
+        let estimate = estimate::openai(body, true).expect("a valid body");
         let reserve = estimate.cost(&self.price, &self.markup);
         let started_ms = clock::now_ms();
         let budget = self.budgets.reserve(&subjects, reserve, started_ms).expect("budget");

@@ -4,7 +4,8 @@
 //! address (`guards::client_addr`: the peer, or the client a trusted proxy names) → routes.
 //! The routes that authenticate — model traffic (`/v1`), the management API (`/api/v1`) and
 //! `/metrics` — sit behind the auth throttle (`guards::auth_throttle`: an address that keeps
-//! failing authentication gets 429s). Model traffic authenticates with Tollgate keys inside
+//! failing authentication gets 429s), then the JSON check (`guards::json_body`: a body
+//! under a content type that is not JSON is a 415 in the caller's dialect). Model traffic authenticates with Tollgate keys inside
 //! its handlers so errors come out in the caller's dialect; the management API sits behind
 //! the admin check; health endpoints are open; `/metrics` needs the master key unless
 //! configured public.
@@ -31,6 +32,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(crate::gateway::routes())
         .merge(crate::admin::routes(state.clone()))
         .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn(guards::json_body::layer))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guards::auth_throttle::layer));
     Router::new()
         .merge(authenticated)

@@ -210,6 +210,27 @@ pub struct Timeouts {
     pub drain_ms: u64,
 }
 
+/// The longest any configured duration may be (a week): long enough for any real timeout or
+/// session, short enough that `now + duration` stays far inside the range of `Instant` and of
+/// Unix milliseconds in an `i64`.
+pub const MAX_DURATION_MS: u64 = 7 * 24 * 3_600_000;
+
+impl Timeouts {
+    /// Every timeout positive (the drain may be 0) and at most [`MAX_DURATION_MS`].
+    pub fn check(&self) -> Result<(), String> {
+        if [self.connect_ms, self.first_byte_ms, self.idle_ms, self.total_ms].contains(&0) {
+            return Err("timeouts must be positive milliseconds".into());
+        }
+        if [self.connect_ms, self.first_byte_ms, self.idle_ms, self.total_ms, self.drain_ms]
+            .iter()
+            .any(|ms| *ms > MAX_DURATION_MS)
+        {
+            return Err(format!("timeouts must be at most {MAX_DURATION_MS} milliseconds (a week)"));
+        }
+        Ok(())
+    }
+}
+
 impl Default for Timeouts {
     fn default() -> Self {
         Timeouts { connect_ms: 10_000, first_byte_ms: 120_000, idle_ms: 120_000, total_ms: 600_000, drain_ms: 0 }
@@ -439,6 +460,20 @@ impl Config {
         if self.stream_keepalive_ms == 0 {
             return Err("stream_keepalive_ms must be positive".into());
         }
+        self.timeouts.check().map_err(|e| format!("timeouts: {e}"))?;
+        let console = &self.console;
+        let durations_ms = [
+            ("stream_keepalive_ms", self.stream_keepalive_ms),
+            ("console.session_idle_minutes", console.session_idle_minutes.saturating_mul(60_000)),
+            ("console.session_max_hours", console.session_max_hours.saturating_mul(3_600_000)),
+            ("console.sign_in_recover_secs", console.sign_in_recover_secs.saturating_mul(1000)),
+            ("image_fetch.timeout_ms", self.image_fetch.timeout_ms),
+            ("auth_throttle.recover_ms", self.auth_throttle.recover_ms),
+            ("shutdown_grace_secs", self.shutdown_grace_secs.saturating_mul(1000)),
+        ];
+        if let Some((name, _)) = durations_ms.iter().find(|(_, ms)| *ms > MAX_DURATION_MS) {
+            return Err(format!("{name} must be at most a week"));
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err("log_format must be text or json".into());
         }
@@ -509,6 +544,18 @@ mod tests {
         assert!(c.allow_private_upstreams);
         assert_eq!(c.database_url(), "sqlite://x.db");
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn huge_durations_are_refused() {
+        let huge = "[timeouts]\ntotal_ms = 18446744073709551615";
+        assert!(Config::from_toml(huge).unwrap().validate().unwrap_err().contains("at most"));
+        let huge = "[console]\nsession_max_hours = 18446744073709551615";
+        assert!(Config::from_toml(huge).unwrap().validate().unwrap_err().contains("session_max_hours"));
+        let t = Timeouts { drain_ms: MAX_DURATION_MS + 1, ..Timeouts::default() };
+        assert!(t.check().is_err());
+        assert!(Timeouts { connect_ms: 0, ..Timeouts::default() }.check().is_err());
+        Timeouts { drain_ms: MAX_DURATION_MS, ..Timeouts::default() }.check().unwrap();
     }
 
     #[test]

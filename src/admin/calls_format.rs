@@ -29,18 +29,44 @@ fn markup_json(m: &Markup) -> Value {
     json!({"multiplier": m.multiplier.to_decimal(), "request_fee": format_credits(m.request_fee)})
 }
 
-/// A call as its member sees it: what they were charged and at what price, without provider
-/// internals (ids, upstream model, provider error text) or the operator's cost and markup.
+/// A call as the member who made it sees it (`GET /api/v1/me`, with a key or a console
+/// session): what they were charged and at what price, without provider internals — no
+/// provider, credential or upstream model, and never the recorded error text, which may quote
+/// a provider's body: only the error's class and the gateway's own sentence for it
+/// ([`member_error_message`]) — nor the operator's cost and markup.
 pub(crate) fn member_call_json(c: &CallRecord) -> Value {
     let mut v = call_json(c);
     if let Some(o) = v.as_object_mut() {
-        for field in
-            ["provider_id", "credential_id", "error_message", "upstream_model", "price", "provider_cost", "markup"]
-        {
+        for field in ["provider_id", "credential_id", "upstream_model", "price", "provider_cost", "markup"] {
             o.remove(field);
         }
+        o.insert("error_message".into(), c.error_class.as_deref().map(member_error_message).into());
     }
     v
+}
+
+/// What a member is told about a failed call of `class`: a fixed sentence of the gateway's,
+/// whatever the provider said.
+pub(crate) fn member_error_message(class: &str) -> &'static str {
+    match class {
+        "insufficient_credits" => "the credit balance did not cover the call's estimated cost",
+        "budget_exceeded" => "a spend budget of this key or user was used up",
+        "rate_limited" => "a rate limit of this key or user was reached",
+        "concurrency_limited" => "too many calls of this key or user were in flight",
+        "client_disconnected" | "client_disconnected_drained" | "drain_limit" => {
+            "the client closed the connection before the call finished"
+        }
+        "timeout" => "the provider did not answer in time",
+        "upstream_bad_request" => "the provider rejected the request",
+        "upstream_rate_limited" => "the provider was rate limiting the gateway",
+        "upstream_auth" | "credential_misconfigured" => "the gateway could not use its provider credential",
+        "upstream_invalid_response" | "upstream_truncated" | "upstream_stream_error" => {
+            "the provider's response could not be read"
+        }
+        "image_fetch_failed" => "an image URL in the request could not be fetched",
+        "no_available_provider" | "overloaded" => "no provider was available for the model",
+        _ => "the provider failed",
+    }
 }
 
 pub(crate) const CSV_COLUMNS: &[&str] = &[

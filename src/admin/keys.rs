@@ -58,6 +58,7 @@ fn apply(row: &mut KeyRow, b: KeyBody) -> Result<(), ApiError> {
     }
     if let Some(m) = b.models {
         let m: Vec<String> = m.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        super::text::check_list("models", &m)?;
         row.models = Some(m);
     }
     if b.rpm.is_some() {

@@ -56,6 +56,7 @@ pub async fn get(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resu
         "key": key_json(&key),
         "credit_unit": state.credits.to_json(),
         "models": caller.snapshot.models_for(&caller.key),
+        // Members see no provider internals (ids, provider error text): `member_call_json`.
         "recent_calls": recent.iter().map(member_call_json).collect::<Vec<_>>(),
     }))
     .into_response())

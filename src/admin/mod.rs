@@ -12,6 +12,7 @@ pub(crate) mod me;
 pub(crate) mod models;
 pub(crate) mod providers;
 pub(crate) mod stats;
+pub(crate) mod text;
 pub(crate) mod users;
 
 use std::sync::Arc;
@@ -171,12 +172,16 @@ pub(crate) fn clash(e: sqlx::Error, field: &'static str, message: impl Into<Stri
     }
 }
 
-/// Strings that must not be blank, trimmed.
+/// Strings that must not be blank, trimmed: at most `text::NAME_MAX` bytes, no control or
+/// bidirectional-text characters (`text::check`).
 pub(crate) fn required_name(field: &'static str, v: &str) -> Result<String, ApiError> {
     let t = v.trim();
-    if t.is_empty() || t.len() > 200 {
-        return Err(ApiError::invalid(format!("`{field}` must be between 1 and 200 characters")).with_param(field));
+    if t.is_empty() || t.len() > text::NAME_MAX {
+        return Err(
+            ApiError::invalid(format!("`{field}` must be between 1 and {} bytes", text::NAME_MAX)).with_param(field)
+        );
     }
+    text::check(field, t, text::NAME_MAX)?;
     Ok(t.to_string())
 }
 

@@ -77,6 +77,9 @@ fn targets_of(state: &AppState, targets: &[TargetBody]) -> Result<Vec<TargetRow>
     if targets.is_empty() {
         return Err(ApiError::invalid("a model needs at least one target").with_param("targets"));
     }
+    if targets.len() > super::text::LIST_MAX {
+        return Err(ApiError::invalid("a model may have at most 1000 targets").with_param("targets"));
+    }
     let snap = state.snapshot.load();
     targets
         .iter()
@@ -110,6 +113,7 @@ pub(crate) fn apply(state: &AppState, row: &mut ModelRow, b: ModelBody) -> Resul
     }
     if let Some(f) = b.fallbacks {
         row.fallbacks = f.into_iter().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect();
+        super::text::check_list("fallbacks", &row.fallbacks)?;
         if row.fallbacks.contains(&row.name) {
             return Err(ApiError::invalid("a model cannot be its own fallback").with_param("fallbacks"));
         }

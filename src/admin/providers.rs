@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{created, not_found, parse_body, required_name};
+use super::{created, not_found, parse_body, required_name, text};
 use crate::billing::markup::{MultiplierInput, RuleInput, nullable};
 use crate::billing::money::Credits;
 use crate::config::Timeouts;
@@ -66,6 +66,10 @@ pub(crate) struct ProviderBody {
 
 /// Validates the fields of a provider as they will be stored.
 pub(crate) fn validate_provider(state: &AppState, p: &ProviderRow) -> Result<(), ApiError> {
+    text::check_opt("base_url", p.base_url.as_deref(), text::URL_MAX)?;
+    text::check_opt("region", p.region.as_deref(), text::NAME_MAX)?;
+    text::check_opt("api_version", p.api_version.as_deref(), text::NAME_MAX)?;
+    text::check("kind", &p.kind, text::NAME_MAX)?;
     let kind = ProviderKind::parse(&p.kind).map_err(|e| ApiError::invalid(e).with_param("kind"))?;
     crate::providers::check_settings(kind, p.base_url.as_deref(), p.api_version.as_deref())
         .map_err(|e| ApiError::invalid(e).with_param("api_version"))?;
@@ -73,10 +77,8 @@ pub(crate) fn validate_provider(state: &AppState, p: &ProviderRow) -> Result<(),
         ssrf::check_base_url(url, state.config.allow_private_upstreams)
             .map_err(|e| ApiError::invalid(e).with_param("base_url"))?;
     }
-    if let Some(t) = &p.timeouts
-        && [t.connect_ms, t.first_byte_ms, t.idle_ms, t.total_ms].contains(&0)
-    {
-        return Err(ApiError::invalid("timeouts must be positive milliseconds").with_param("timeouts"));
+    if let Some(t) = &p.timeouts {
+        t.check().map_err(|e| ApiError::invalid(e).with_param("timeouts"))?;
     }
     Ok(())
 }
@@ -185,6 +187,14 @@ pub(crate) struct CredentialBody {
     pub api_key: Option<String>,
     pub weight: Option<i64>,
     pub enabled: Option<bool>,
+}
+
+/// A credential valid for its provider's kind (a Bedrock credential is its JSON object): the
+/// operator hears of a mistake now, with a 400, not every client at call time.
+fn check_credential_kind(p: &ProviderRow, api_key: &str) -> Result<(), ApiError> {
+    let kind = ProviderKind::parse(&p.kind).map_err(|e| ApiError::invalid(e).with_param("kind"))?;
+    crate::providers::check_credential(kind, api_key)
+        .map_err(|e| ApiError::invalid(e).with_param("api_key").with_code("invalid_credential"))
 }
 
 fn check_weight(w: i64) -> Result<i64, ApiError> {
@@ -307,6 +317,7 @@ pub(crate) async fn new_credential(
     let p = load(state, provider_id).await?;
     let api_key = b.api_key.map(|k| k.trim().to_string()).filter(|k| !k.is_empty());
     let api_key = api_key.ok_or_else(|| ApiError::invalid("`api_key` is required").with_param("api_key"))?;
+    check_credential_kind(&p, &api_key)?;
     let name = match b.name {
         Some(n) => required_name("name", &n)?,
         // The tail of a v7 id: its head is a timestamp, shared by keys added in the same ms.
@@ -351,6 +362,7 @@ pub(crate) async fn change_credential(
         if k.is_empty() {
             return Err(ApiError::invalid("`api_key` must not be empty").with_param("api_key"));
         }
+        check_credential_kind(&load(state, &row.provider_id).await?, k)?;
         row.secret_sealed = state.vault.seal(&row.id, k);
         row.secret_masked = mask(k);
         row.key_id = state.vault.key_id().to_string();

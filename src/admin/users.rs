@@ -17,7 +17,7 @@ use crate::billing::money::{Credits, format_credits};
 use crate::error::ApiError;
 use crate::secrets::passwords;
 use crate::state::AppState;
-use crate::store::ledger::{self, LedgerEntry, NewEntry};
+use crate::store::ledger::{self, LedgerEntry, NewEntry, PostError};
 use crate::store::users::{self as q, UserRow};
 
 type S = State<Arc<AppState>>;
@@ -62,6 +62,7 @@ fn apply(row: &mut UserRow, b: UserBody) -> Result<(), ApiError> {
         if !e.contains('@') || e.len() > 320 {
             return Err(ApiError::invalid("`email` is not an email address").with_param("email"));
         }
+        super::text::check("email", &e, 320)?;
         row.email = Some(e);
     }
     if let Some(r) = b.role {
@@ -73,6 +74,10 @@ fn apply(row: &mut UserRow, b: UserBody) -> Result<(), ApiError> {
     if let Some(p) = b.password {
         if p.chars().count() < 12 {
             return Err(ApiError::invalid("`password` must be at least 12 characters").with_param("password"));
+        }
+        // Hashing is the costly step: a megabyte-long password is refused before it.
+        if p.len() > 1024 {
+            return Err(ApiError::invalid("`password` must be at most 1024 bytes").with_param("password"));
         }
         row.password_hash = Some(passwords::hash(&p).map_err(|e| {
             tracing::error!("password hashing failed: {e}");
@@ -182,7 +187,8 @@ pub(crate) struct GrantBody {
     pub idempotency_key: Option<String>,
 }
 
-/// Adds credits. A repeated idempotency key answers the first entry (200) and changes nothing.
+/// Adds credits. A repeated idempotency key answers the first entry (200) and changes nothing;
+/// the key reused for other content is a 409.
 pub async fn grant(State(state): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
     let (entry, new) = post_credits(&state, &id, parse_body(&body)?).await?;
     let status = if new { StatusCode::CREATED } else { StatusCode::OK };
@@ -213,15 +219,28 @@ pub(crate) async fn post_credits(state: &AppState, id: &str, b: GrantBody) -> Re
         Some(k) => format!("api:{k}"),
         None => format!("api:{}", crate::store::new_id()),
     };
+    super::text::check_opt("note", b.note.as_deref(), super::text::NOTE_MAX)?;
+    super::text::check("idempotency_key", &idempotency_key, super::text::NAME_MAX + 4)?;
     let entry = NewEntry { user_id: user.id.clone(), kind, amount, idempotency_key, call_id: None, note: b.note };
-    let (entry, new) = ledger::post(&state.db, &entry).await?;
+    let (entry, new) = ledger::post(&state.db, &entry).await.map_err(|e| match e {
+        PostError::Db(e) => ApiError::from(e),
+        PostError::OutOfRange { balance } => ApiError::invalid(format!(
+            "this entry would take the balance ({}) out of range: balances are at most {} credits either way",
+            format_credits(balance),
+            format_credits(i64::MAX)
+        ))
+        .with_param("amount")
+        .with_code("balance_out_of_range"),
+        PostError::KeyReused(_) => ApiError::new(
+            crate::error::ErrorKind::Conflict,
+            "this idempotency key was already used for an entry with other content (user, kind, amount or note); \
+             repeat a request unchanged, or use a new key",
+        )
+        .with_param("idempotency_key")
+        .with_code("idempotency_key_reused"),
+    })?;
     if new {
         state.accounts.add(&entry.user_id, entry.amount);
-    } else if entry.user_id != user.id {
-        return Err(ApiError::new(
-            crate::error::ErrorKind::Conflict,
-            "this idempotency key was already used for another user",
-        ));
     }
     Ok((entry, new))
 }

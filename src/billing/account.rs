@@ -18,7 +18,19 @@ pub struct Account {
 impl Account {
     /// What a new reservation may take.
     pub fn available(&self) -> i64 {
-        self.balance - self.reserved
+        self.balance.saturating_sub(self.reserved)
+    }
+
+    /// Deducts a call's `cost`, but never below a balance of zero: the bound on overspending
+    /// (ARCHITECTURE.md, invariants). Answers what was deducted; the rest is written off. A call
+    /// is admitted only with a positive balance that covers its reservation, and reservations
+    /// cover every choice at the client's cap, so a write-off needs a provider that produced
+    /// more than was reserved (it ignored `max_tokens`, no cap was given and the default was
+    /// exceeded, or the prompt counted low) while the balance could not absorb it.
+    pub fn deduct(&mut self, cost: i64) -> i64 {
+        let charged = cost.clamp(0, self.balance.max(0));
+        self.balance -= charged;
+        charged
     }
 }
 

@@ -63,8 +63,17 @@ impl Accounts {
     pub fn add(&self, user_id: &str, nanos: i64) -> i64 {
         let cell = self.cell(user_id);
         let mut a = lock(&cell);
-        a.balance += nanos;
+        // The database refuses an entry that leaves the i64 range; saturating here only keeps
+        // a mirror that somehow drifted from panicking.
+        a.balance = a.balance.saturating_add(nanos);
         a.balance
+    }
+
+    /// Deducts a call's `cost` without a reservation (a call whose admission held none, such
+    /// as a free model's call that failed over to a priced one), with the same floor as a
+    /// settled reservation (`Account::deduct`); answers what was deducted.
+    pub fn charge(&self, user_id: &str, cost: i64) -> i64 {
+        lock(&self.cell(user_id)).deduct(cost)
     }
 
     pub fn set(&self, user_id: &str, nanos: i64) {
@@ -119,7 +128,7 @@ mod tests {
         let h2 = a.reserve("u", 40).unwrap();
         assert!(a.reserve("u", 0).is_err(), "nothing left, not even for a zero estimate");
         assert_eq!(a.account("u"), Account { balance: 100, reserved: 100, open: 2 });
-        h1.settle(75);
+        assert_eq!(h1.settle(75), 75);
         assert_eq!(a.account("u"), Account { balance: 25, reserved: 40, open: 1 });
         drop(h2);
         assert_eq!(a.account("u"), Account { balance: 25, reserved: 0, open: 0 });
@@ -146,5 +155,25 @@ mod tests {
             h.settle(7);
         }
         assert_eq!(a.account("u"), Account { balance: 0, reserved: 0, open: 0 });
+    }
+
+    #[test]
+    fn a_settlement_never_takes_the_balance_below_zero() {
+        let a = Accounts::default();
+        a.load([("u".to_string(), 100)]);
+        let h1 = a.reserve("u", 60).unwrap();
+        let h2 = a.reserve("u", 40).unwrap();
+        // A provider that ignored the cap: 500 charged against a reservation of 60.
+        assert_eq!(h1.settle(500), 100, "what the balance held, the rest written off");
+        assert_eq!(a.account("u"), Account { balance: 0, reserved: 40, open: 1 });
+        assert_eq!(h2.settle(40), 0, "nothing left to take");
+        assert_eq!(a.balance("u"), 0);
+        // Without a reservation, and from a balance an operator took below zero.
+        a.set("u", 10);
+        assert_eq!(a.charge("u", 25), 10);
+        a.set("u", -50);
+        assert_eq!(a.charge("u", 5), 0);
+        assert_eq!(a.balance("u"), -50, "an operator's adjustment is theirs; a call never lowers it");
+        assert_eq!(a.charge("u", -3), 0, "a negative cost is no credit");
     }
 }

@@ -13,9 +13,22 @@ use serde_json::{Map, Value};
 
 use super::markup::Markup;
 use super::pricing::{Pricing, Usage};
+use crate::error::ApiError;
 
 /// Output tokens reserved for a call that names no `max_tokens`/`max_completion_tokens`.
 pub const DEFAULT_OUTPUT_CAP: i64 = 4096;
+
+/// The most output tokens one choice may ask for, whatever the model: no model writes a
+/// million tokens in one answer, so a larger `max_tokens` is a mistake or an attack on the
+/// reservation arithmetic, refused with a 400. (A model the catalog knows is held to its own,
+/// smaller, maximum by the pipeline.)
+pub const MAX_OUTPUT_TOKENS: i64 = 1_000_000;
+
+/// The most choices (`n`, `best_of`) one chat call may ask for: OpenAI's own limit.
+pub const MAX_CHOICES: i64 = 128;
+
+/// The most images one image-generation call may ask for: OpenAI's own limit.
+pub const MAX_IMAGES: i64 = 10;
 
 /// Framing tokens per chat message (role, separators).
 const PER_MESSAGE: i64 = 4;
@@ -23,9 +36,12 @@ const PER_MESSAGE: i64 = 4;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Estimate {
     pub prompt_tokens: i64,
-    /// The output the client capped the call at, if it did.
-    pub max_output: Option<i64>,
-    /// Output tokens reserved: `max_output`, else [`DEFAULT_OUTPUT_CAP`] (0 for embeddings).
+    /// The output the client capped each choice at, if it did, and the field that said so.
+    pub max_output: Option<(i64, &'static str)>,
+    /// Choices the call asks for (`n`, or `best_of` when larger; 1 unless the client says).
+    pub choices: i64,
+    /// Output tokens reserved over all choices: `max_output`, else [`DEFAULT_OUTPUT_CAP`]
+    /// (0 for embeddings), times `choices`.
     pub output_tokens: i64,
     /// Images the call may generate (image generation's `n`), reserved at the per-image price.
     pub images: i64,
@@ -33,10 +49,10 @@ pub struct Estimate {
 
 impl Estimate {
     /// Tokens claimed against a tokens-per-minute limit at admission: the prompt and the
-    /// output the client asked for. The default cap is a money guard, not a claim on the
-    /// limit; the real count replaces this when the call settles.
+    /// output the client asked for (every choice). The default cap is a money guard, not a
+    /// claim on the limit; the real count replaces this when the call settles.
     pub fn rate_tokens(&self) -> i64 {
-        self.prompt_tokens + self.max_output.unwrap_or(0)
+        self.prompt_tokens + self.max_output.map_or(0, |(n, _)| n) * self.choices
     }
 
     /// The reservation in nano-credits: the estimate charged as a call would be.
@@ -96,41 +112,107 @@ fn text_bytes(v: &Value) -> usize {
     }
 }
 
+/// A whole number field of the body between `min` and `max`, if present (`null` is absent):
+/// anything else — negative, zero where 1 is the least, a fraction, a string, past `max` —
+/// is the client's 400, never clamped and forwarded.
+fn bounded(body: &Map<String, Value>, field: &'static str, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_i64() {
+            Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
+            _ => Err(ApiError::invalid(format!("`{field}` must be a whole number from {min} to {max}"))
+                .with_param(field)
+                .with_code("invalid_value")),
+        },
+    }
+}
+
+/// The client's cap on each choice's output: the first of `fields` present, checked.
+fn max_output(body: &Map<String, Value>, fields: &[&'static str]) -> Result<Option<(i64, &'static str)>, ApiError> {
+    for field in fields {
+        if let Some(n) = bounded(body, field, 1, MAX_OUTPUT_TOKENS)? {
+            return Ok(Some((n, *field)));
+        }
+    }
+    Ok(None)
+}
+
 /// Estimates an OpenAI chat completions or embeddings body (`messages`, `input`, `prompt`).
-pub fn openai(body: &Map<String, Value>, generates_text: bool) -> Estimate {
-    estimate(body, &["input", "prompt", "tools"], generates_text)
+/// A chat call reserves output for every choice it asks for (`n`, or `best_of` when larger:
+/// the provider bills every candidate it generates).
+pub fn openai(body: &Map<String, Value>, generates_text: bool) -> Result<Estimate, ApiError> {
+    let mut e = estimate(body, &["input", "prompt", "tools"]);
+    if !generates_text {
+        return Ok(e);
+    }
+    let n = bounded(body, "n", 1, MAX_CHOICES)?.unwrap_or(1);
+    let best_of = bounded(body, "best_of", 1, MAX_CHOICES)?.unwrap_or(1);
+    e.choices = n.max(best_of);
+    e.max_output = max_output(body, &["max_completion_tokens", "max_tokens"])?;
+    Ok(e.reserving_output())
 }
 
 /// Estimates an OpenAI Responses body: `input`, `instructions`, `tools`; output capped at
-/// `max_output_tokens`.
-pub fn responses(body: &Map<String, Value>) -> Estimate {
-    let mut e = estimate(body, &["input", "instructions", "tools"], true);
-    if let Some(n) = body.get("max_output_tokens").and_then(Value::as_i64).map(|n| n.max(0)) {
-        (e.max_output, e.output_tokens) = (Some(n), n);
-    }
-    e
+/// `max_output_tokens` (one answer: the Responses API has no `n`).
+pub fn responses(body: &Map<String, Value>) -> Result<Estimate, ApiError> {
+    let mut e = estimate(body, &["input", "instructions", "tools"]);
+    e.max_output = max_output(body, &["max_output_tokens"])?;
+    Ok(e.reserving_output())
 }
 
 /// Image tokens one generated image may cost at most (gpt-image's largest, high quality
 /// 1536×1024, is 6208): the reservation of a model priced by image tokens.
 const IMAGE_OUTPUT_TOKENS_CAP: i64 = 6240;
 
-/// Estimates an image-generation body: the `prompt`, and `n` images (default 1) reserved at
-/// the per-image price and at the most image tokens one image may take.
-pub fn images(body: &Map<String, Value>) -> Estimate {
-    let n = body.get("n").and_then(Value::as_i64).unwrap_or(1).max(1);
+/// Refuses a cap on each choice's output above what the model can write, when the catalog
+/// knows it (`model_max`): the provider would refuse it too, after admission reserved for it.
+pub fn check_model_max(e: &Estimate, model_max: Option<i64>) -> Result<(), ApiError> {
+    match (e.max_output, model_max) {
+        (Some((n, field)), Some(max)) if n > max => {
+            Err(ApiError::invalid(format!("`{field}` is {n}, above the {max} output tokens this model can write"))
+                .with_param(field)
+                .with_code("invalid_value"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Estimates an image-generation body: the `prompt`, and `n` images (default 1, at most
+/// [`MAX_IMAGES`]) reserved at the per-image price and at the most image tokens one image may
+/// take.
+pub fn images(body: &Map<String, Value>) -> Result<Estimate, ApiError> {
+    let n = bounded(body, "n", 1, MAX_IMAGES)?.unwrap_or(1);
     let prompt = body.get("prompt").map_or(0, |p| text_tokens(text_bytes(p)));
-    Estimate { prompt_tokens: prompt, max_output: None, output_tokens: n * IMAGE_OUTPUT_TOKENS_CAP, images: n }
+    Ok(Estimate {
+        prompt_tokens: prompt,
+        max_output: None,
+        choices: 1,
+        output_tokens: n * IMAGE_OUTPUT_TOKENS_CAP,
+        images: n,
+    })
 }
 
-/// Estimates an Anthropic Messages (or count_tokens) body: `messages`, `system`, `tools`.
-pub fn messages(body: &Map<String, Value>) -> Estimate {
-    estimate(body, &["system", "tools"], true)
+/// Estimates an Anthropic Messages (or count_tokens) body: `messages`, `system`, `tools`;
+/// output capped at `max_tokens` (one answer: Messages has no `n`).
+pub fn messages(body: &Map<String, Value>) -> Result<Estimate, ApiError> {
+    let mut e = estimate(body, &["system", "tools"]);
+    e.max_output = max_output(body, &["max_tokens"])?;
+    Ok(e.reserving_output())
 }
 
-/// Counts `messages` and the other prompt `fields`; caps output at the body's limit.
-fn estimate(body: &Map<String, Value>, fields: &[&str], generates_text: bool) -> Estimate {
-    let mut prompt = 0;
+impl Estimate {
+    /// Reserves the output of every choice: the client's cap, else the default.
+    fn reserving_output(mut self) -> Estimate {
+        let per_choice = self.max_output.map_or(DEFAULT_OUTPUT_CAP, |(n, _)| n);
+        // At most 10^6 × 128: no overflow.
+        self.output_tokens = per_choice * self.choices;
+        self
+    }
+}
+
+/// Counts `messages` and the other prompt `fields`; no output (embeddings) until told.
+fn estimate(body: &Map<String, Value>, fields: &[&str]) -> Estimate {
+    let mut prompt: i64 = 0;
     if let Some(Value::Array(messages)) = body.get("messages") {
         prompt += messages.iter().map(|m| text_tokens(text_bytes(m)) + PER_MESSAGE).sum::<i64>();
     }
@@ -139,12 +221,7 @@ fn estimate(body: &Map<String, Value>, fields: &[&str], generates_text: bool) ->
             prompt += text_tokens(text_bytes(v));
         }
     }
-    let max_output = ["max_completion_tokens", "max_tokens"]
-        .iter()
-        .find_map(|f| body.get(*f).and_then(Value::as_i64))
-        .map(|n| n.max(0));
-    let output_tokens = if generates_text { max_output.unwrap_or(DEFAULT_OUTPUT_CAP) } else { 0 };
-    Estimate { prompt_tokens: prompt, max_output: max_output.filter(|_| generates_text), output_tokens, images: 0 }
+    Estimate { prompt_tokens: prompt, max_output: None, choices: 1, output_tokens: 0, images: 0 }
 }
 
 #[cfg(test)]
@@ -160,9 +237,16 @@ mod tests {
     fn counts_text_and_caps_output() {
         let body = map(json!({"model": "m", "max_tokens": 100,
             "messages": [{"role": "user", "content": "12345678"}, {"role": "assistant", "content": [{"type": "text", "text": "abcd"}]}]}));
-        let e = openai(&body, true);
+        let e = openai(&body, true).unwrap();
         // "user"+"12345678" = 12 bytes → 3 + 4; "assistant"+"text"+"abcd" = 17 bytes → 5 + 4.
-        assert_eq!(e, Estimate { prompt_tokens: 16, max_output: Some(100), output_tokens: 100, images: 0 });
+        let want = Estimate {
+            prompt_tokens: 16,
+            max_output: Some((100, "max_tokens")),
+            choices: 1,
+            output_tokens: 100,
+            images: 0,
+        };
+        assert_eq!(e, want);
         assert_eq!(e.rate_tokens(), 116);
         let p = Pricing { input: 1_000_000_000, output: 2_000_000_000, per_request: 7, ..Pricing::default() };
         assert_eq!(e.cost(&p, &Markup::NONE), (16 * 1000 + 100 * 2000) + 7);
@@ -181,12 +265,12 @@ mod tests {
 
     #[test]
     fn defaults_and_embeddings() {
-        let e = openai(&map(json!({"messages": [], "max_completion_tokens": 5, "max_tokens": 9})), true);
+        let e = openai(&map(json!({"messages": [], "max_completion_tokens": 5, "max_tokens": 9})), true).unwrap();
         assert_eq!(e.output_tokens, 5, "max_completion_tokens wins");
-        let e = openai(&map(json!({"messages": [{"role": "user", "content": "hi"}]})), true);
+        let e = openai(&map(json!({"messages": [{"role": "user", "content": "hi"}]})), true).unwrap();
         assert_eq!((e.output_tokens, e.max_output, e.rate_tokens()), (DEFAULT_OUTPUT_CAP, None, 6));
-        let e = openai(&map(json!({"input": ["abcdefgh", "ab"]})), false);
-        assert_eq!(e, Estimate { prompt_tokens: 3, max_output: None, output_tokens: 0, images: 0 });
+        let e = openai(&map(json!({"input": ["abcdefgh", "ab"], "n": 5})), false).unwrap();
+        assert_eq!(e, Estimate { prompt_tokens: 3, max_output: None, choices: 1, output_tokens: 0, images: 0 });
     }
 
     #[test]
@@ -194,6 +278,66 @@ mod tests {
         let body = map(json!({"model": "m", "max_tokens": 10, "system": [{"type": "text", "text": "12345678"}],
             "messages": [{"role": "user", "content": "hi"}]}));
         // system: "text"+"12345678" = 12 bytes → 3; message: "user"+"hi" = 6 bytes → 2 + 4.
-        assert_eq!(messages(&body), Estimate { prompt_tokens: 9, max_output: Some(10), output_tokens: 10, images: 0 });
+        let want = Estimate {
+            prompt_tokens: 9,
+            max_output: Some((10, "max_tokens")),
+            choices: 1,
+            output_tokens: 10,
+            images: 0,
+        };
+        assert_eq!(messages(&body).unwrap(), want);
+    }
+
+    #[test]
+    fn every_choice_is_reserved() {
+        let body = map(json!({"messages": [], "n": 8, "max_tokens": 100}));
+        let e = openai(&body, true).unwrap();
+        assert_eq!((e.choices, e.output_tokens, e.rate_tokens()), (8, 800, 800));
+        let p = Pricing { output: 1_000_000_000, ..Pricing::default() };
+        assert_eq!(e.cost(&p, &Markup::NONE), 800 * 1000, "the reservation is eight answers' worth");
+        let e = openai(&map(json!({"messages": [], "n": 2, "best_of": 5})), true).unwrap();
+        assert_eq!(e.output_tokens, 5 * DEFAULT_OUTPUT_CAP, "best_of generates (and bills) more than n");
+        let e = images(&map(json!({"prompt": "cat", "n": 3}))).unwrap();
+        assert_eq!((e.images, e.output_tokens), (3, 3 * IMAGE_OUTPUT_TOKENS_CAP));
+    }
+
+    #[test]
+    fn negative_fractional_or_absurd_limits_are_refused_not_clamped() {
+        let chat = |v: Value| openai(&map(v), true).map_err(|e| (e.param, e.message));
+        for (body, param) in [
+            (json!({"max_tokens": -1}), "max_tokens"),
+            (json!({"max_tokens": 0}), "max_tokens"),
+            (json!({"max_tokens": 1.5}), "max_tokens"),
+            (json!({"max_tokens": "100"}), "max_tokens"),
+            (json!({"max_tokens": MAX_OUTPUT_TOKENS + 1}), "max_tokens"),
+            (json!({"max_tokens": u64::MAX}), "max_tokens"),
+            (json!({"max_completion_tokens": -5, "max_tokens": 5}), "max_completion_tokens"),
+            (json!({"n": 0}), "n"),
+            (json!({"n": -8}), "n"),
+            (json!({"n": MAX_CHOICES + 1}), "n"),
+            (json!({"best_of": 1000}), "best_of"),
+        ] {
+            let (p, message) = chat(body.clone()).unwrap_err();
+            assert_eq!(p, Some(param), "{body}");
+            assert!(message.contains("whole number"), "{message}");
+        }
+        assert!(chat(json!({"max_tokens": null, "n": null})).is_ok(), "null is absent");
+        assert!(chat(json!({"max_tokens": MAX_OUTPUT_TOKENS, "n": MAX_CHOICES})).is_ok());
+        assert!(messages(&map(json!({"max_tokens": 9_223_372_036_854_775_807u64}))).is_err());
+        assert!(responses(&map(json!({"max_output_tokens": -1}))).is_err());
+        assert!(images(&map(json!({"n": -1}))).is_err());
+        assert!(images(&map(json!({"n": MAX_IMAGES + 1}))).is_err());
+    }
+
+    #[test]
+    fn a_cap_above_the_models_known_maximum_is_refused() {
+        let e = messages(&map(json!({"max_tokens": 64001}))).unwrap();
+        let err = check_model_max(&e, Some(64000)).unwrap_err();
+        assert_eq!(err.param, Some("max_tokens"));
+        assert!(err.message.contains("64000"));
+        assert!(check_model_max(&e, Some(64001)).is_ok());
+        assert!(check_model_max(&e, None).is_ok(), "an unknown model is held to MAX_OUTPUT_TOKENS only");
+        let no_cap = openai(&map(json!({"messages": []})), true).unwrap();
+        assert!(check_model_max(&no_cap, Some(10)).is_ok());
     }
 }

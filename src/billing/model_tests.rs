@@ -4,7 +4,9 @@
 //! database ledger and the real in-memory accounts. After every step: the balance equals
 //! credits in minus charges (in the model, in memory, in the ledger sum and in the cached
 //! column); open reservations are exactly the calls admitted and not yet ended; a call is
-//! admitted iff the balance minus open reservations is positive and covers its estimate.
+//! admitted iff the balance minus open reservations is positive and covers its estimate; a
+//! settlement deducts its cost but never takes the balance below zero (the rest is written
+//! off), and a grant key reused for another amount is refused without a change.
 
 use std::collections::HashMap;
 
@@ -21,7 +23,7 @@ use crate::store::{Db, test_db};
 
 #[derive(Debug, Clone)]
 enum Op {
-    /// An API grant; a repeated key must change nothing.
+    /// An API grant; a repeated key must change nothing (and is refused with another amount).
     Grant { key: u8, amount: i64 },
     /// A call asks to be admitted with this estimate.
     Admit { estimate: i64 },
@@ -37,7 +39,7 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        2 => (0u8..4, 1i64..1_000).prop_map(|(key, amount)| Op::Grant { key, amount }),
+        2 => (0u8..4, prop_oneof![Just(100i64), 1i64..1_000]).prop_map(|(key, amount)| Op::Grant { key, amount }),
         4 => (0i64..400).prop_map(|estimate| Op::Admit { estimate }),
         3 => (any::<Index>(), 0i64..600).prop_map(|(call, cost)| Op::Settle { call, cost }),
         1 => any::<Index>().prop_map(|call| Op::Replay { call }),
@@ -52,7 +54,7 @@ struct Model {
     balance: i64,
     /// Open calls: (call number, estimate).
     open: Vec<(u64, i64)>,
-    /// Settled calls and their cost.
+    /// Settled calls and what they were charged.
     settled: Vec<(u64, i64)>,
     next_call: u64,
 }
@@ -87,15 +89,24 @@ async fn run(db: &Db, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     call_id: None,
                     note: None,
                 };
-                let (entry, new) = ledger::post(db, &e).await.unwrap();
-                if new {
-                    accounts.add(u, entry.amount);
-                }
-                prop_assert_eq!(new, !m.grants.contains_key(&key), "only a key's first use posts");
-                let first = *m.grants.entry(key).or_insert(amount);
-                prop_assert_eq!(entry.amount, first, "a repeated key answers the first entry");
-                if new {
-                    m.balance += amount;
+                let posted = ledger::post(db, &e).await;
+                match (m.grants.get(&key).copied(), posted) {
+                    (None, Ok((entry, true))) => {
+                        accounts.add(u, entry.amount);
+                        m.grants.insert(key, amount);
+                        m.balance += amount;
+                    }
+                    (Some(first), Ok((entry, false))) => {
+                        prop_assert_eq!(first, amount, "a repeat of the same content");
+                        prop_assert_eq!(entry.amount, first, "a repeated key answers the first entry");
+                    }
+                    (Some(first), Err(ledger::PostError::KeyReused(entry))) => {
+                        prop_assert_ne!(first, amount, "only other content is refused");
+                        prop_assert_eq!(entry.amount, first);
+                    }
+                    (first, other) => {
+                        return Err(TestCaseError::fail(format!("grant {key} (first {first:?}): {other:?}")));
+                    }
                 }
             }
             Op::Admit { estimate } => {
@@ -111,13 +122,17 @@ async fn run(db: &Db, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Settle { call, cost } if !holds.is_empty() => {
                 let i = call.index(holds.len());
                 let (n, hold) = holds.remove(i);
-                hold.settle(cost);
-                if cost > 0 {
-                    prop_assert!(ledger::post(db, &charge(u, n, cost)).await.unwrap().1);
+                let charged = hold.settle(cost);
+                // Never below zero: what the balance held, at most (an operator's negative
+                // balance is never lowered further).
+                prop_assert_eq!(charged, cost.min(m.balance.max(0)));
+                if charged > 0 {
+                    prop_assert!(ledger::post(db, &charge(u, n, charged)).await.unwrap().1);
                 }
                 m.open.retain(|(c, _)| *c != n);
-                m.settled.push((n, cost));
-                m.balance -= cost;
+                m.settled.push((n, charged));
+                m.balance -= charged;
+                prop_assert!(m.balance >= 0);
             }
             Op::Replay { call } if !m.settled.is_empty() => {
                 let (n, cost) = m.settled[call.index(m.settled.len())];

@@ -33,28 +33,30 @@ impl CreditHold {
         self.amount
     }
 
-    /// Releases the reservation and deducts `charge` (the exact cost; it may exceed the
-    /// reservation, which was an estimate).
-    pub fn settle(mut self, charge: i64) {
-        self.end(charge);
+    /// Releases the reservation and deducts `cost` (the exact cost; it may exceed the
+    /// reservation, which was an estimate), never taking the balance below zero
+    /// (`Account::deduct`); answers what was deducted, which is what the ledger is charged.
+    pub fn settle(mut self, cost: i64) -> i64 {
+        self.end(cost)
     }
 
-    fn end(&mut self, charge: i64) {
+    fn end(&mut self, cost: i64) -> i64 {
         if std::mem::replace(&mut self.ended, true) {
-            return;
+            return 0;
         }
-        {
+        let charged = {
             let mut a = lock(&self.cell);
             a.reserved -= self.amount;
             a.open -= 1;
-            a.balance -= charge;
-        }
+            a.deduct(cost)
+        };
         self.open_total.fetch_sub(1, Ordering::AcqRel);
+        charged
     }
 }
 
 impl Drop for CreditHold {
     fn drop(&mut self) {
-        self.end(0);
+        let _ = self.end(0);
     }
 }

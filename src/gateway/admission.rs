@@ -65,8 +65,9 @@ impl Admitted {
     }
 
     /// Ends every hold: deducts `charge` from the credits (the cost, or 0 when the call is not
-    /// deducted), counts `cost` against the budgets on the day the call started, and corrects
-    /// the tokens-per-minute limits to `tokens` used (`None`: keep the admitted estimate).
+    /// deducted; never below a zero balance, see `Account::deduct`), counts `cost` against the
+    /// budgets on the day the call started, and corrects the tokens-per-minute limits to
+    /// `tokens` used (`None`: keep the admitted estimate). Answers what was deducted.
     pub fn settle(
         mut self,
         accounts: &Accounts,
@@ -75,14 +76,12 @@ impl Admitted {
         cost: i64,
         tokens: Option<i64>,
         started_at_ms: i64,
-    ) {
-        match self.credit.take() {
+    ) -> i64 {
+        let deducted = match self.credit.take() {
             Some(hold) => hold.settle(charge),
-            None if charge != 0 => {
-                accounts.add(user_id, -charge);
-            }
-            None => {}
-        }
+            None if charge != 0 => accounts.charge(user_id, charge),
+            None => 0,
+        };
         if let Some(b) = self.budget.take() {
             b.settle(cost, started_at_ms, crate::clock::now_ms());
         }
@@ -92,6 +91,7 @@ impl Admitted {
                 None => drop(r),
             }
         }
+        deducted
     }
 }
 

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::billing::estimate::{self, OutputCount};
 use crate::billing::markup::Charge;
+use crate::billing::money::format_credits;
 use crate::billing::pricing::{Pricing, Usage};
 use crate::metrics::CallSeries;
 use crate::routing::resolve::Route;
@@ -214,26 +215,41 @@ impl CallGuard {
         let status = r.http_status.unwrap_or(0) as u16;
         self.series.record(status, elapsed, charged.as_ref(), cost);
         self.state.metrics.overhead.observe(overhead);
-        let charge = (self.deduct && cost > 0).then(|| NewEntry {
+        let tokens = charged.map(|u| u.input_tokens + u.output_tokens + u.cached_tokens + u.cache_write_tokens);
+        let to_deduct = if self.deduct { cost } else { 0 };
+        // What the balance could cover: the ledger is charged exactly what memory deducted.
+        let deducted = match self.admitted.take() {
+            Some(a) => a.settle(&self.state.accounts, &r.user_id, to_deduct, cost, tokens, r.started_at),
+            None if to_deduct > 0 => self.state.accounts.charge(&r.user_id, to_deduct),
+            None => 0,
+        };
+        let written_off = to_deduct - deducted;
+        if written_off > 0 {
+            tracing::warn!(
+                call = r.id.as_str(),
+                user = r.user_id.as_str(),
+                cost,
+                deducted,
+                "the call cost more than the balance held: the rest is written off"
+            );
+        }
+        let entry = (deducted > 0).then(|| NewEntry {
             user_id: r.user_id.clone(),
             kind: "charge".into(),
-            amount: -cost,
+            amount: -deducted,
             idempotency_key: format!("call:{}", r.id),
             call_id: Some(r.id.clone()),
-            note: None,
+            note: (written_off > 0).then(|| {
+                format!(
+                    "cost {}; {} written off: a call never takes the balance below zero",
+                    format_credits(cost),
+                    format_credits(written_off)
+                )
+            }),
         });
-        let tokens = charged.map(|u| u.input_tokens + u.output_tokens + u.cached_tokens + u.cache_write_tokens);
-        let deducted = if self.deduct { cost } else { 0 };
-        match self.admitted.take() {
-            Some(a) => a.settle(&self.state.accounts, &r.user_id, deducted, cost, tokens, r.started_at),
-            None if deducted > 0 => {
-                self.state.accounts.add(&r.user_id, -deducted);
-            }
-            None => {}
-        }
         // Settling ends the guard (`success`/`failure` consume it, `Drop` is its end), so the
         // record is moved into the journal rather than copied.
-        self.state.usage.record(CallWrite { record: std::mem::take(&mut self.record), charge });
+        self.state.usage.record(CallWrite { record: std::mem::take(&mut self.record), charge: entry });
         Settled { cost }
     }
 }

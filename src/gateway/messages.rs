@@ -81,7 +81,7 @@ async fn count(state: Arc<AppState>, request_id: &str, headers: &HeaderMap, body
     let route = plan.primary();
     let credential = route.provider.credentials.iter().find(|c| c.enabled && c.weight > 0);
     let Some(credential) = credential.filter(|_| inbound.passes_through(route.provider.kind.protocol())) else {
-        let tokens = estimate::messages(inbound.body()).prompt_tokens;
+        let tokens = estimate::messages(inbound.body())?.prompt_tokens;
         return Ok(Json(anthropic::count_tokens_response(tokens)).into_response());
     };
     let outbound = Outbound {

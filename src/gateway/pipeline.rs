@@ -20,7 +20,7 @@ use super::call::{self, CallGuard};
 use super::detach;
 use super::rate_headers;
 use super::upstream::{self, UpstreamFailure};
-use crate::billing::estimate::Estimate;
+use crate::billing::estimate::{self, Estimate};
 use crate::billing::money::format_credits;
 use crate::billing::ratelimit;
 use crate::error::{ApiError, ErrorKind};
@@ -76,7 +76,7 @@ pub async fn run(
     headers: &HeaderMap,
     mut inbound: Inbound,
     endpoint: &'static str,
-    estimate: impl FnOnce(&Inbound) -> Estimate,
+    estimate: impl FnOnce(&Inbound) -> Result<Estimate, ApiError>,
     started: Instant,
 ) -> Result<Response, ApiError> {
     let plan = plan(caller, &mut inbound)?;
@@ -84,7 +84,9 @@ pub async fn run(
     let route = plan.primary();
     // Admission: budgets, credit reservation and rate limits, priced on the primary route.
     let (dialect, model, stream) = (inbound.dialect, inbound.model.as_str(), inbound.stream);
-    let estimate = estimate(&inbound);
+    let estimate = estimate(&inbound)?;
+    let known_max = caller.snapshot.catalog.get(route.provider.kind.as_str(), &route.upstream_model);
+    estimate::check_model_max(&estimate, known_max.and_then(|m| m.max_output_tokens))?;
     let ask = admission::Request { request_id, dialect, endpoint, model, stream, started, estimate };
     let admitted = admission::admit(&state, caller, route, &ask)
         .map_err(|refused| call::record_rejected(&state, caller, route, &ask, refused))?;

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use bytes::Bytes;
 
 use crate::error::{ApiError, ErrorKind};
-use crate::providers::{self, Outbound, http};
+use crate::providers::{self, Outbound, RequestError, http};
 use crate::snapshot::{CredentialEntry, ProviderEntry};
 
 /// An upstream attempt that failed, with what to record and what to tell the client.
@@ -32,14 +32,33 @@ pub fn invalid_answer(provider: &ProviderEntry, why: &str) -> UpstreamFailure {
     }
 }
 
+/// The operator's broken configuration (a credential not valid for its kind, say): a failed
+/// attempt that fails over to the next credential, and, if none works, a 502 telling the
+/// client the gateway is at fault — never the client's 400. The detail names the credential,
+/// never its secret.
+pub fn misconfigured(provider: &ProviderEntry, credential_name: &str, why: &str) -> UpstreamFailure {
+    UpstreamFailure {
+        class: "credential_misconfigured",
+        detail: format!("provider {}, credential {credential_name}: misconfigured: {why}", provider.name),
+        error: ApiError::new(
+            ErrorKind::Upstream,
+            format!("provider `{}` has a credential its operator must fix on this gateway", provider.name),
+        )
+        .with_code("credential_misconfigured"),
+    }
+}
+
 /// Sends one request to the provider (addressed and authenticated by `providers`), waiting at
 /// most the provider's first-byte timeout for response headers.
 pub async fn send(http: &http::Client, o: Outbound<'_>) -> Result<(http::Response, Duration), UpstreamFailure> {
     let provider = o.provider;
-    let (url, headers) = providers::upstream_request(&o).map_err(|e| UpstreamFailure {
-        class: "upstream_bad_request",
-        detail: format!("provider {}: {e}", provider.name),
-        error: ApiError::invalid(e).with_code("unsupported_by_provider"),
+    let (url, headers) = providers::upstream_request(&o).map_err(|e| match e {
+        RequestError::Unsupported(e) => UpstreamFailure {
+            class: "upstream_bad_request",
+            detail: format!("provider {}: {e}", provider.name),
+            error: ApiError::invalid(e).with_code("unsupported_by_provider"),
+        },
+        RequestError::Misconfigured(e) => misconfigured(provider, &o.credential.name, &e),
     })?;
     let unreachable = |detail: String| UpstreamFailure {
         class: "upstream_io_error",
@@ -137,6 +156,31 @@ fn provider_message(body: &[u8]) -> Option<String> {
     m.as_str().map(|s| s.chars().take(500).collect())
 }
 
+/// The longest rest a provider's `retry-after` may impose: a credential is cooled (and a client
+/// told to wait) for at most this long, whatever the header says. It also keeps the deadline
+/// `now + retry_after` far inside the range of `Instant`.
+pub const MAX_RETRY_AFTER_SECS: u64 = 3600;
+
+/// A provider's `retry-after` in whole seconds, capped at [`MAX_RETRY_AFTER_SECS`].
 pub fn retry_after_secs(headers: &HeaderMap) -> Option<u64> {
-    headers.get(axum::http::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
+    let secs: u64 = headers.get(axum::http::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    Some(secs.min(MAX_RETRY_AFTER_SECS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_retry_after_is_capped() {
+        let mut h = HeaderMap::new();
+        h.insert(axum::http::header::RETRY_AFTER, u64::MAX.to_string().parse().unwrap());
+        assert_eq!(retry_after_secs(&h), Some(MAX_RETRY_AFTER_SECS));
+        // The cooling deadline a capped value makes is representable.
+        let _ = std::time::Instant::now() + std::time::Duration::from_secs(retry_after_secs(&h).unwrap());
+        h.insert(axum::http::header::RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after_secs(&h), Some(7));
+        h.insert(axum::http::header::RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after_secs(&h), None);
+    }
 }

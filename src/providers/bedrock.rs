@@ -44,6 +44,23 @@ fn credential(stored: &str) -> Result<(AwsCredentials, String), String> {
     ))
 }
 
+/// Checks a stored credential's shape (JSON with the keys, a region name, header-safe
+/// characters) without using it; the error never contains the secret.
+pub fn check_credential(stored: &str) -> Result<(), String> {
+    let (creds, _) = credential(stored)?;
+    let header_safe = |s: &str| s.bytes().all(|b| (0x21..=0x7e).contains(&b));
+    if creds.access_key_id.is_empty() || creds.secret_access_key.is_empty() {
+        return Err("the Bedrock credential's access_key_id and secret_access_key must not be empty".into());
+    }
+    if !header_safe(&creds.access_key_id)
+        || !header_safe(&creds.secret_access_key)
+        || !creds.session_token.as_deref().is_none_or(header_safe)
+    {
+        return Err("the Bedrock credential's keys must be printable ASCII without spaces".into());
+    }
+    Ok(())
+}
+
 /// The URL and signed headers of one Converse call.
 pub fn request(
     base_url: &str,
@@ -126,5 +143,22 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("region") && !e.contains("s3cret"));
+    }
+
+    #[test]
+    fn a_credential_is_checked_for_its_shape_without_echoing_it() {
+        check_credential(CRED).unwrap();
+        let with_token = r#"{"access_key_id":"A","secret_access_key":"s","region":"us-east-1","session_token":"t/+="}"#;
+        check_credential(with_token).unwrap();
+        for bad in [
+            "AKID:s3cret",
+            r#"{"access_key_id":"A","secret_access_key":"s3cret"}"#,
+            r#"{"access_key_id":"","secret_access_key":"s3cret","region":"us-east-1"}"#,
+            r#"{"access_key_id":"A","secret_access_key":"s3 cret","region":"us-east-1"}"#,
+            r#"{"access_key_id":"A","secret_access_key":"s3cret","region":"us-east-1","extra":1}"#,
+        ] {
+            let e = check_credential(bad).unwrap_err();
+            assert!(!e.contains("s3cret") && !e.contains("s3 cret"), "{e}");
+        }
     }
 }

@@ -50,32 +50,74 @@ pub struct Outbound<'a> {
     pub client_headers: &'a axum::http::HeaderMap,
 }
 
-/// The URL and headers of an upstream request, or why this provider cannot take it (a
-/// message for a 400: the operation does not exist for this kind).
-pub fn upstream_request(o: &Outbound) -> Result<(String, HeaderMap), String> {
+/// Why an upstream request could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// This provider cannot take the request: the operation does not exist for its kind (the
+    /// client's 400).
+    Unsupported(String),
+    /// The operator's configuration is broken: a credential that is not what its kind needs,
+    /// a base URL or model id that makes no request. Not the client's fault (a 5xx-class
+    /// `credential_misconfigured`; another credential may work).
+    Misconfigured(String),
+}
+
+/// The longest credential the gateway stores (a Bedrock JSON credential with a session token
+/// is a few KB).
+pub const CREDENTIAL_MAX_BYTES: usize = 16 * 1024;
+
+/// Checks a credential for its kind, at creation and again before each use: every kind's key
+/// travels in a header, so it must be printable ASCII; Bedrock's is its JSON object. The
+/// message never quotes the secret.
+pub fn check_credential(kind: ProviderKind, api_key: &str) -> Result<(), String> {
+    if api_key.len() > CREDENTIAL_MAX_BYTES {
+        return Err(format!("the credential is longer than {CREDENTIAL_MAX_BYTES} bytes"));
+    }
+    match kind {
+        ProviderKind::Bedrock => bedrock::check_credential(api_key),
+        _ if !api_key.bytes().all(|b| (0x21..=0x7e).contains(&b)) => {
+            Err("the key must be printable ASCII without spaces (it is sent in a header)".into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The URL and headers of an upstream request, or why it cannot be made: the provider does not
+/// serve the operation (the client's 400) or the operator's configuration is broken.
+pub fn upstream_request(o: &Outbound) -> Result<(String, HeaderMap), RequestError> {
+    use RequestError::{Misconfigured, Unsupported};
     let (key, base) = (&o.credential.api_key, &o.provider.base_url);
+    check_credential(o.provider.kind, key).map_err(Misconfigured)?;
     let (url, mut headers, forwarded) = match o.provider.kind {
         ProviderKind::OpenAi => {
-            let path = openai::path(o.operation)?;
+            let path = openai::path(o.operation).map_err(Unsupported)?;
             (openai::url(base, path), openai::headers(key, o.request_id), openai::FORWARDED_CLIENT_HEADERS)
         }
         ProviderKind::Anthropic => {
             let version = o.client_headers.get("anthropic-version");
             let headers = anthropic::headers(key, version, o.request_id);
-            (anthropic::url(base, anthropic::path(o.operation)?), headers, anthropic::FORWARDED_CLIENT_HEADERS)
+            let path = anthropic::path(o.operation).map_err(Unsupported)?;
+            (anthropic::url(base, path), headers, anthropic::FORWARDED_CLIENT_HEADERS)
+        }
+        ProviderKind::AzureOpenAi if o.operation == Operation::CountTokens => {
+            return Err(Unsupported("Azure OpenAI providers have no token-counting endpoint".into()));
         }
         ProviderKind::AzureOpenAi => {
             let version = o.provider.api_version.as_deref();
-            let url = azure::url(base, o.upstream_model, o.operation, version)?;
+            let url = azure::url(base, o.upstream_model, o.operation, version).map_err(Misconfigured)?;
             (url, azure::headers(key, o.request_id), openai::FORWARDED_CLIENT_HEADERS)
         }
         ProviderKind::Gemini | ProviderKind::Bedrock if o.operation != Operation::Chat => {
-            return Err(format!("provider kind `{}` serves chat only", o.provider.kind.as_str()));
+            return Err(Unsupported(format!("provider kind `{}` serves chat only", o.provider.kind.as_str())));
         }
-        ProviderKind::Gemini => (gemini::url(base, o.upstream_model, o.stream)?, gemini::headers(key), &[][..]),
+        ProviderKind::Gemini => {
+            let url = gemini::url(base, o.upstream_model, o.stream).map_err(Misconfigured)?;
+            (url, gemini::headers(key), &[][..])
+        }
         ProviderKind::Bedrock => {
             let now = time::OffsetDateTime::now_utc();
-            let (url, headers) = bedrock::request(base, key, o.upstream_model, o.stream, &o.body, now)?;
+            let (url, headers) =
+                bedrock::request(base, key, o.upstream_model, o.stream, &o.body, now).map_err(Misconfigured)?;
             (url, headers, &[][..])
         }
     };
@@ -116,5 +158,23 @@ pub fn check_settings(kind: ProviderKind, base_url: Option<&str>, api_version: O
         (ProviderKind::AzureOpenAi, Some(v)) => azure::check_api_version(v),
         (_, Some(_)) => Err("api_version applies to azure-openai providers only".into()),
         (_, None) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_checked_for_their_kind() {
+        check_credential(ProviderKind::OpenAi, "sk-abc_123").unwrap();
+        for bad in ["sk-with space", "sk-line\nbreak", "sk-ключ", "sk-\0"] {
+            assert!(check_credential(ProviderKind::OpenAi, bad).is_err(), "{bad:?}");
+            assert!(check_credential(ProviderKind::Gemini, bad).is_err(), "{bad:?}");
+        }
+        assert!(check_credential(ProviderKind::Bedrock, "not json").is_err());
+        let json = r#"{"access_key_id":"A","secret_access_key":"s","region":"us-east-1"}"#;
+        check_credential(ProviderKind::Bedrock, json).unwrap();
+        assert!(check_credential(ProviderKind::Anthropic, &"k".repeat(CREDENTIAL_MAX_BYTES + 1)).is_err());
     }
 }

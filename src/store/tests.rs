@@ -69,6 +69,41 @@ async fn ledger_is_idempotent_and_balance_is_its_sum() {
 }
 
 #[tokio::test]
+async fn ledger_refuses_out_of_range_balances_and_reused_keys_with_other_content() {
+    for t in test_db::each().await {
+        let db = &t.db;
+        let u = user("overflow");
+        users::save(db, &u).await.unwrap();
+        ledger::post(db, &grant(&u.id, i64::MAX - 10, "big")).await.unwrap();
+        let err = ledger::post(db, &grant(&u.id, 11, "over")).await.unwrap_err();
+        assert!(matches!(err, ledger::PostError::OutOfRange { balance } if balance == i64::MAX - 10), "{err:?}");
+        ledger::post(db, &grant(&u.id, 10, "to-max")).await.unwrap();
+        // And below: an adjustment past i64::MIN.
+        ledger::post(db, &grant(&u.id, -i64::MAX, "down")).await.unwrap();
+        ledger::post(db, &grant(&u.id, -i64::MAX, "down-2")).await.unwrap();
+        let err = ledger::post(db, &grant(&u.id, -2, "floor")).await.unwrap_err();
+        assert!(matches!(err, ledger::PostError::OutOfRange { balance } if balance == -i64::MAX), "{err:?}");
+        ledger::post(db, &grant(&u.id, i64::MAX, "up")).await.unwrap();
+        // Nothing was written by the refused entries: the balance is still the ledger's sum.
+        let stored = users::get(db, &u.id).await.unwrap().unwrap();
+        assert_eq!(stored.balance, 0);
+        assert_eq!(ledger::list(db, &u.id, None, 10).await.unwrap().len(), 5);
+
+        // A key reused with another amount (or user) is refused; the same content is a repeat.
+        let (first, _) = ledger::post(db, &grant(&u.id, 5, "k")).await.unwrap();
+        assert!(!ledger::post(db, &grant(&u.id, 5, "k")).await.unwrap().1);
+        let err = ledger::post(db, &grant(&u.id, 6, "k")).await.unwrap_err();
+        assert!(matches!(&err, ledger::PostError::KeyReused(e) if e.id == first.id), "{err:?}");
+        let other = user("other");
+        users::save(db, &other).await.unwrap();
+        assert!(matches!(ledger::post(db, &grant(&other.id, 5, "k")).await, Err(ledger::PostError::KeyReused(_))));
+        assert_eq!(ledger::sum(db, &u.id).await.unwrap(), 5);
+        assert_eq!(ledger::sum(db, &other.id).await.unwrap(), 0);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
 async fn call_batches_upsert_and_charge_exactly_once() {
     for t in test_db::each().await {
         let db = &t.db;

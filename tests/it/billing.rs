@@ -57,9 +57,13 @@ async fn a_used_up_balance_is_refused_with_402_before_the_provider_is_called() {
     let gw = Gateway::start(Engine::Sqlite).await;
     let f = Fixture::new(&gw, &mock.scenario_url("prompt_tokens=1000000,completion_tokens=0"), "1").await;
     let msgs = json!([{"role": "user", "content": "hi"}]);
-    // One call costs 2.5 credits: it is admitted (balance positive) and takes the balance below zero.
+    // One call costs 2.5 credits (the provider reports a million prompt tokens for "hi"): it
+    // is admitted (the balance covers its estimate) and takes the balance to zero, never
+    // below; the 1.5 it could not cover is written off, as the charge's note says.
     assert_eq!(gw.chat(&f.key, json!({"model": f.model, "messages": msgs})).await.status(), 200);
-    assert_eq!(f.balance(&gw).await, "-1.5");
+    assert_eq!(f.balance(&gw).await, "0");
+    let calls = gw.calls_until(&f.key_id, |c| c.len() == 1 && c[0]["status"] == "success").await;
+    assert_eq!(calls[0]["cost"], "2.5", "the record keeps the exact cost");
     let before = mock.stats().total;
     let resp = gw.chat(&f.key, json!({"model": f.model, "messages": msgs})).await;
     assert_eq!(resp.status(), 402);
@@ -74,7 +78,7 @@ async fn a_used_up_balance_is_refused_with_402_before_the_provider_is_called() {
     let first = gw.admin_ok("POST", &path, Some(grant.clone()), 201).await;
     let again = gw.admin_ok("POST", &path, Some(grant), 200).await;
     assert_eq!(first["id"], again["id"]);
-    assert_eq!(f.balance(&gw).await, "0.5");
+    assert_eq!(f.balance(&gw).await, "2");
     assert_eq!(gw.chat(&f.key, json!({"model": f.model, "messages": msgs})).await.status(), 200);
     gw.stop().await;
 }

@@ -261,7 +261,11 @@ pub async fn call(State(state): S, Signed(s, lang): Signed, Path(id): Path<Strin
             let mut d = detail(&c, member_view(call_view(&c, &users, &keys, &providers)));
             d.credential.clear();
             d.upstream_model.clear();
-            d.error_message.clear();
+            d.error_message = c
+                .error_class
+                .as_deref()
+                .map(|class| crate::admin::calls_format::member_error_message(class).to_string())
+                .unwrap_or_default();
             render(&super::calls::ShowPage { c: Chrome::new(lang, "/me/calls", &s), d, full: false, back: "/me/calls" })
         }
         Err(e) => error::from_api(lang, &e),
