@@ -24,6 +24,7 @@ mod limits;
 mod management;
 mod markup;
 mod metrics;
+mod models_page;
 mod patterns;
 mod provider_kinds;
 mod provider_wire;
