@@ -44,6 +44,8 @@ pub struct Config {
     pub auth_throttle: AuthThrottleConfig,
     /// The credit unit members see: its name, credits per US dollar and display decimals.
     pub credits: CreditsConfig,
+    /// What is shown without signing in.
+    pub public: PublicConfig,
     /// The global default markup (`[markup] multiplier, request_fee`), applied at start-up
     /// like the declared providers and models; absent: whatever the API last set.
     pub markup: Option<DeclaredMarkup>,
@@ -237,6 +239,14 @@ impl Default for Timeouts {
     }
 }
 
+/// `[public]`: pages anyone may read without a key or a sign-in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublicConfig {
+    /// `GET /api/v1/models/public` answers without a key (every model, prices, status).
+    pub models_page: bool,
+}
+
 /// `[credits]`: what the gateway's credits are called and worth. Balances, prices and
 /// charges are in this unit; only the price catalog (US dollars) is converted by `per_usd`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -336,6 +346,7 @@ impl Default for Config {
             client_address: ClientAddressConfig::default(),
             auth_throttle: AuthThrottleConfig::default(),
             credits: CreditsConfig::default(),
+            public: PublicConfig::default(),
             markup: None,
             providers: Vec::new(),
             models: Vec::new(),

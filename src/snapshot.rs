@@ -335,8 +335,14 @@ impl Snapshot {
     /// catalog's models of its targets' providers that the pattern serves (a pattern also
     /// serves names no catalog knows, priced by its own price; those cannot be listed).
     pub fn models_for(&self, key: &KeyEntry) -> Vec<String> {
-        let mut names: Vec<String> = self.models.keys().filter(|m| key.may_use(m)).cloned().collect();
-        for m in self.patterns.iter().filter(|m| key.may_use(&m.name)) {
+        self.model_names(|m| key.may_use(m))
+    }
+
+    /// The model names whose configured model (or pattern) `allowed` admits, sorted: see
+    /// [`Snapshot::models_for`].
+    pub fn model_names(&self, allowed: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut names: Vec<String> = self.models.keys().filter(|m| allowed(m)).cloned().collect();
+        for m in self.patterns.iter().filter(|m| allowed(&m.name)) {
             let Some(p) = &m.pattern else { continue };
             for t in &m.targets {
                 let (Some(provider), Some(Ok(upstream))) =

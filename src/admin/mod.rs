@@ -11,6 +11,7 @@ pub(crate) mod markup;
 pub(crate) mod me;
 pub(crate) mod models;
 pub(crate) mod providers;
+pub(crate) mod public_models;
 pub(crate) mod stats;
 pub(crate) mod text;
 pub(crate) mod users;
@@ -59,7 +60,11 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/api/v1/calls/{id}", get(calls::get))
         .route("/api/v1/stats", get(stats::all))
         .layer(axum::middleware::from_fn_with_state(state, require_admin));
-    Router::new().merge(admin).route("/api/v1/me", get(me::get)).route("/api/v1/me/stats", get(stats::mine))
+    Router::new()
+        .merge(admin)
+        .route("/api/v1/me", get(me::get))
+        .route("/api/v1/models/public", get(public_models::list))
+        .route("/api/v1/me/stats", get(stats::mine))
 }
 
 /// Lets a request through with an admin key as `Authorization: Bearer`, or with the session

@@ -41,9 +41,24 @@ pub struct CatalogModel {
     /// Nano-credits per generated image (image models priced by the image).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_image: Option<i64>,
+    /// The most input tokens the model takes (its context window), when the source says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_length: Option<i64>,
+    /// What the model takes and makes, as OpenRouter writes it (`text+image->text`); absent
+    /// means `text->text`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modality: Option<String>,
 }
 
 impl CatalogModel {
+    /// Input and output modalities (`["text", "image"]`, `["text"]`).
+    pub fn modalities(&self) -> (Vec<String>, Vec<String>) {
+        let m = self.modality.as_deref().unwrap_or("text->text");
+        let (input, output) = m.split_once("->").unwrap_or((m, "text"));
+        let list = |s: &str| s.split('+').filter(|p| !p.is_empty()).map(str::to_string).collect();
+        (list(input), list(output))
+    }
+
     pub fn pricing(&self) -> Pricing {
         Pricing {
             input: self.input,
@@ -303,6 +318,8 @@ mod tests {
             cache_write: Some(3),
             max_output_tokens: None,
             per_image: None,
+            context_length: Some(1000),
+            modality: Some("text+image->text".into()),
         };
         let text = Catalog::render("src", vec![m("openai", "b"), m("anthropic", "z"), m("openai", "a")]);
         assert_eq!(text.lines().filter(|l| l.contains("\"provider\"")).count(), 3);

@@ -126,6 +126,7 @@ fn model_of(
         None => return Err("no output_cost_per_token".into()),
     };
     let max_output_tokens = text_of("max_output_tokens").and_then(|t| t.parse::<i64>().ok()).filter(|n| *n > 0);
+    let context_length = text_of("max_input_tokens").and_then(|t| t.parse::<i64>().ok()).filter(|n| *n > 0);
     Ok(CatalogModel {
         provider: kind.to_string(),
         model: model.to_string(),
@@ -135,7 +136,37 @@ fn model_of(
         cache_write: price("cache_creation_input_token_cost")?,
         max_output_tokens,
         per_image: per_image.filter(|p| *p > 0),
+        context_length,
+        modality: modality(text_of, mode),
     })
+}
+
+/// OpenRouter's modality string for an entry (`text+image->text`), `None` for `text->text`:
+/// LiteLLM's `supported_modalities` / `supported_output_modalities` where it lists them, else
+/// what the mode and the `supports_vision` / audio flags say.
+fn modality(text_of: &dyn Fn(&str) -> Option<String>, mode: &str) -> Option<String> {
+    let list = |field: &str| -> Option<Vec<String>> {
+        serde_json::from_str::<Vec<String>>(&text_of(field)?).ok().filter(|l| !l.is_empty())
+    };
+    let flag = |field: &str| text_of(field).as_deref() == Some("true");
+    let input = list("supported_modalities").unwrap_or_else(|| {
+        let mut m = vec!["text".to_string()];
+        if flag("supports_vision") {
+            m.push("image".into());
+        }
+        if flag("supports_audio_input") {
+            m.push("audio".into());
+        }
+        m
+    });
+    let output = list("supported_output_modalities").unwrap_or_else(|| match mode {
+        "embedding" => vec!["embeddings".into()],
+        "image_generation" => vec!["image".into()],
+        _ if flag("supports_audio_output") => vec!["text".into(), "audio".into()],
+        _ => vec!["text".into()],
+    });
+    let m = format!("{}->{}", input.join("+"), output.join("+"));
+    (m != "text->text").then_some(m)
 }
 
 #[cfg(test)]

@@ -81,14 +81,20 @@ pub fn parse_scaled(text: &str, scale: i32) -> Result<i64, String> {
 
 /// Prints nano-credits as the shortest exact decimal: 7_500_000 → "0.0075", 10^10 → "10".
 pub fn format_credits(nanos: i64) -> String {
-    let sign = if nanos < 0 { "-" } else { "" };
-    let abs = nanos.unsigned_abs();
-    let whole = abs / NANOS_PER_CREDIT as u64;
-    let frac = abs % NANOS_PER_CREDIT as u64;
+    format_decimal(nanos, 9)
+}
+
+/// Prints `value` / 10^`decimals` as the shortest exact decimal (`format_decimal(15, 1)` is
+/// "1.5"): nano-credits per million tokens are credits per token at 15 decimals.
+pub fn format_decimal(value: i64, decimals: u32) -> String {
+    let sign = if value < 0 { "-" } else { "" };
+    let abs = value.unsigned_abs() as u128;
+    let scale = 10u128.pow(decimals);
+    let (whole, frac) = (abs / scale, abs % scale);
     if frac == 0 {
         return format!("{sign}{whole}");
     }
-    let frac = format!("{frac:09}");
+    let frac = format!("{frac:0width$}", width = decimals as usize);
     format!("{sign}{whole}.{}", frac.trim_end_matches('0'))
 }
 
@@ -159,6 +165,8 @@ mod tests {
         assert_eq!(format_credits(10 * NANOS_PER_CREDIT), "10");
         assert_eq!(format_credits(-1), "-0.000000001");
         assert_eq!(format_credits(0), "0");
+        assert_eq!(format_decimal(150_000_000, 15), "0.00000015");
+        assert_eq!(format_decimal(i64::MIN, 15), "-9223.372036854775808");
         for n in [0, 1, 7_500_000, 123_456_789_012, -42] {
             assert_eq!(parse_credits(&format_credits(n)).unwrap(), n);
         }

@@ -68,6 +68,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/me/keys", get(member::keys).post(member::create_key))
         .route("/me/keys/{id}/revoke", post(member::revoke_key))
         .route("/me/calls", get(member::calls))
+        .route("/me/models", get(member_models::page))
         .route("/me/calls/{id}", get(member::call))
         .route("/me/quickstart", get(member::quickstart))
         .layer(axum::middleware::from_fn_with_state(state, csrf_layer));

@@ -7,15 +7,35 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::auth::authenticate;
 use crate::protocol::Dialect;
 use crate::protocol::anthropic;
+use crate::protocol::openai::models::{ModelCard, model_card, model_entry};
+use crate::routing::offers;
+use crate::snapshot::Snapshot;
 use crate::state::AppState;
 
 /// Fixed creation time reported for configured models (clients only display it).
 const CREATED: i64 = 1_700_000_000;
+
+/// A model's entry: what it costs this caller and can do, like OpenRouter's (a name no priced
+/// route serves gets the bare entry).
+fn entry(snap: &Snapshot, name: &str) -> Value {
+    match offers::offer(snap, name) {
+        Some(o) => model_card(&ModelCard {
+            id: name,
+            created: CREATED,
+            context_length: o.context_length,
+            max_output_tokens: o.max_output_tokens,
+            input_modalities: &o.input_modalities,
+            output_modalities: &o.output_modalities,
+            pricing: o.pricing.as_ref(),
+        }),
+        None => model_entry(name, CREATED),
+    }
+}
 
 pub async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let dialect = Dialect::of_request("/v1/models", &headers);
@@ -27,7 +47,7 @@ pub async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
     let body = match dialect {
         Dialect::OpenAi => json!({
             "object": "list",
-            "data": names.iter().map(|n| json!({"id": n, "object": "model", "created": CREATED, "owned_by": "tollgate"})).collect::<Vec<_>>(),
+            "data": names.iter().map(|n| entry(&caller.snapshot, n)).collect::<Vec<_>>(),
         }),
         Dialect::Anthropic => {
             let created = crate::clock::rfc3339(CREATED * 1000);

@@ -4,6 +4,7 @@
 
 pub mod chat;
 pub mod images;
+pub mod models;
 pub mod responses;
 
 use std::borrow::Cow;

@@ -79,6 +79,12 @@ fn planned_model(snap: &Snapshot, name: &str) -> Option<PlannedModel> {
     Some(PlannedModel { rotation: None, targets: vec![(route, 1)] })
 }
 
+/// The route a call to `name` takes first (its first priced or free target): what the model is
+/// shown to cost. `None` when `name` is no model or nothing serves it at a price.
+pub fn first_route(snap: &Snapshot, name: &str) -> Option<Route> {
+    planned_model(snap, name)?.targets.into_iter().map(|(r, _)| r).find(|r| r.pricing.is_some() || r.free)
+}
+
 /// The catalog's price for a provider's model (in credits), used when no configured price applies.
 fn catalog_price(snap: &Snapshot, provider: &ProviderEntry, upstream_model: &str) -> Option<Pricing> {
     snap.catalog_price(provider.kind.as_str(), upstream_model)

@@ -4,6 +4,7 @@
 
 pub mod failover;
 pub mod health;
+pub mod offers;
 pub mod resolve;
 pub mod retry_budget;
 pub mod rotation;

@@ -27,6 +27,7 @@ mod management;
 mod markup;
 mod metrics;
 mod overspend;
+mod models_page;
 mod patterns;
 mod provider_kinds;
 mod provider_wire;

@@ -7,6 +7,7 @@ pub mod error;
 pub mod keys;
 pub mod markup;
 pub mod member;
+pub mod member_models;
 pub mod models;
 pub mod providers;
 pub mod settings;

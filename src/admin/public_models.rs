@@ -1,0 +1,79 @@
+//! `GET /api/v1/models/public`: the models a caller may use with their effective prices in
+//! the credit unit — for a Tollgate key the models it may use, for a signed-in console user
+//! (or an admin key) every model, and for anyone when `[public] models_page = true`. A key
+//! that is presented must be valid (401 otherwise), public page or not.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::billing::credit_unit::CreditUnit;
+use crate::error::{ApiError, ErrorKind};
+use crate::routing::offers::{self, Offer};
+use crate::snapshot::Snapshot;
+use crate::state::AppState;
+
+/// Who is looking, and so which models they are shown.
+pub(crate) enum Viewer {
+    /// A Tollgate key: the models it may use.
+    Key(Arc<crate::snapshot::KeyEntry>),
+    /// A signed-in user, an admin key, or anyone on a public page: every model.
+    Everyone,
+}
+
+impl Viewer {
+    pub(crate) fn names(&self, snap: &Snapshot) -> Vec<String> {
+        match self {
+            Viewer::Key(k) => snap.models_for(k),
+            Viewer::Everyone => snap.model_names(|_| true),
+        }
+    }
+}
+
+pub(crate) async fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Viewer, ApiError> {
+    if let Some(k) = crate::gateway::presented_key(headers) {
+        if state.is_admin_key(k) {
+            return Ok(Viewer::Everyone);
+        }
+        return crate::gateway::authenticate(state, headers).map(|c| Viewer::Key(c.key));
+    }
+    if crate::sessions::from_headers(state, headers).await?.is_some() || state.config.public.models_page {
+        return Ok(Viewer::Everyone);
+    }
+    Err(ApiError::new(
+        ErrorKind::Authentication,
+        "missing API key: send `Authorization: Bearer <key>` or sign in to the console",
+    )
+    .with_code("invalid_api_key"))
+}
+
+/// One offer as the API shows it: prices per million tokens (per unit for requests and
+/// images) in the credit unit, markup included.
+pub(crate) fn offer_json(o: &Offer) -> Value {
+    json!({
+        "id": o.name, "object": "model", "free": o.free,
+        "pricing": o.pricing.map(|p| p.to_json()),
+        "context_length": o.context_length, "max_output_tokens": o.max_output_tokens,
+        "modalities": {"input": o.input_modalities, "output": o.output_modalities},
+    })
+}
+
+pub(crate) fn list_json(snap: &Snapshot, unit: &CreditUnit, viewer: &Viewer) -> Value {
+    let offers = offers::offers(snap, &viewer.names(snap));
+    json!({
+        "object": "list",
+        "credit_unit": unit.to_json(),
+        "pricing_unit": format!("{} per million tokens; per_request and per_image per unit", unit.name),
+        "data": offers.iter().map(offer_json).collect::<Vec<_>>(),
+    })
+}
+
+pub async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let viewer = viewer(&state, &headers).await?;
+    let snap = state.snapshot.load();
+    Ok(Json(list_json(&snap, &state.credits, &viewer)).into_response())
+}
