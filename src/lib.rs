@@ -101,6 +101,7 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
         catalog: ArcSwap::new(catalog),
         credits,
         routing: routing::RoutingState::new(routing::settings::RoutingSettings::from_env()),
+        response_origins: Default::default(),
         reload_lock: tokio::sync::Mutex::new(()),
         admin_key_hashes,
         accounts,

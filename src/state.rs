@@ -53,6 +53,9 @@ pub struct AppState {
     pub images: crate::providers::image_fetch::ImageFetcher,
     /// SHA-256 digests of the keys accepted by the management API.
     pub admin_key_hashes: Vec<[u8; 32]>,
+    /// Which provider and credential stored each passed-through Responses answer, for whom
+    /// (`GET /v1/responses/{id}`).
+    pub response_origins: crate::gateway::response_origins::ResponseOrigins,
     /// Serialises reloads so an older snapshot never replaces a newer one.
     pub reload_lock: tokio::sync::Mutex<()>,
 }

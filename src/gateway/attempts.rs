@@ -245,7 +245,7 @@ fn failed(state: &AppState, choice: &Choice, detail: &str, credential_too: bool)
 
 /// Reads a non-stream body: each chunk within the provider's idle timeout, the whole attempt
 /// within its total cap (counted from the attempt's start).
-async fn read_whole<B>(
+pub(super) async fn read_whole<B>(
     body: B,
     provider: &ProviderEntry,
     attempt_started: tokio::time::Instant,

@@ -24,6 +24,7 @@ use crate::store::ledger::NewEntry;
 
 use super::admission::{self, Admitted};
 use super::auth::Caller;
+use super::response_origins::Origin;
 use crate::error::ApiError;
 
 pub struct CallGuard {
@@ -38,6 +39,9 @@ pub struct CallGuard {
     upstream: Duration,
     /// Usage reported so far (a stream's usage chunk, or a complete body's).
     pub usage: Option<Usage>,
+    /// The id of a Responses answer the provider stored (passthrough only): noted, with the
+    /// provider and credential that hold it, when the call settles.
+    pub stored_response: Option<String>,
     /// The provider answered in full (a success, even one whose client then left).
     answered: bool,
     /// What the provider has produced so far, counted from the stream as it is relayed;
@@ -81,6 +85,7 @@ impl CallGuard {
             started: req.started,
             upstream: Duration::ZERO,
             usage: None,
+            stored_response: None,
             answered: false,
             output: None,
             prompt_estimate: admitted.prompt_tokens(),
@@ -199,6 +204,7 @@ impl CallGuard {
         let pricing: Pricing = self.record.price.unwrap_or_default();
         let charge = if charged.is_some() { self.record.markup.charge(&pricing, &usage) } else { Charge::default() };
         let cost = charge.cost;
+        self.note_stored_response();
         let r = &mut self.record;
         r.provider_cost = charge.base;
         r.input_tokens = usage.input_tokens;
@@ -251,6 +257,21 @@ impl CallGuard {
         // record is moved into the journal rather than copied.
         self.state.usage.record(CallWrite { record: std::mem::take(&mut self.record), charge: entry });
         Settled { cost }
+    }
+
+    /// Notes which provider and credential hold the response the call stored, for its user.
+    fn note_stored_response(&mut self) {
+        let r = &self.record;
+        if let (Some(id), Some(provider_id), Some(credential_id)) =
+            (self.stored_response.take(), &r.provider_id, &r.credential_id)
+        {
+            let origin = Origin {
+                user_id: r.user_id.clone(),
+                provider_id: provider_id.clone(),
+                credential_id: credential_id.clone(),
+            };
+            self.state.response_origins.remember(id, origin);
+        }
     }
 }
 

@@ -20,7 +20,9 @@ mod relay_anthropic;
 mod relay_openai;
 mod relay_responses;
 pub mod request_id;
+pub mod response_origins;
 mod responses;
+mod stored_responses;
 mod upstream;
 mod verdict;
 
@@ -38,6 +40,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v1/images/generations", post(passthrough::images))
         .route("/v1/messages", post(messages::create))
         .route("/v1/responses", post(responses::create))
+        .route("/v1/responses/{id}", get(stored_responses::retrieve))
+        .route("/v1/responses/{id}/input_items", get(stored_responses::input_items))
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/models", get(models::list))
 }

@@ -25,7 +25,9 @@ use crate::billing::money::format_credits;
 use crate::billing::ratelimit;
 use crate::error::{ApiError, ErrorKind};
 use crate::protocol::Dialect;
+use crate::protocol::openai::responses;
 use crate::protocol::usage_cost::{self, USAGE};
+use crate::providers::Operation;
 use crate::routing::failover::{self, Plan};
 use crate::routing::resolve;
 use crate::state::AppState;
@@ -159,6 +161,10 @@ impl Forward<'_> {
                     Err(e) => return Err(fail(call, upstream::invalid_answer(&route.provider, &e))),
                 };
                 call.usage = answer.usage;
+                if inbound.operation == Operation::Responses && inbound.passes_through(protocol) {
+                    call.stored_response =
+                        serde_json::from_slice(&answer.body).ok().as_ref().and_then(responses::stored_id);
+                }
                 call.note_output(answer.output);
                 let body = answer.body;
                 call.mark_first_token();

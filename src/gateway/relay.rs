@@ -75,6 +75,10 @@ pub trait Shape: Send + 'static {
     /// translated stream) tells the counted estimate the call is charged, not zeros, when the
     /// provider reports no usage. A passthrough relays what the provider sent.
     fn estimate_missing_usage(&mut self, _prompt_tokens: i64) {}
+    /// The id of a response the provider stored (a passed-through Responses stream).
+    fn stored_response(&self) -> Option<&str> {
+        None
+    }
 }
 
 struct RelayState<S> {
@@ -177,6 +181,9 @@ impl<S: Shape> RelayState<S> {
             call.usage = Some(u);
         }
         call.note_output(self.shape.produced());
+        if call.stored_response.is_none() {
+            call.stored_response = self.shape.stored_response().map(str::to_string);
+        }
         if !bytes.is_empty() && !self.client_gone {
             call.mark_first_token();
             self.out.push_back(bytes);

@@ -29,6 +29,8 @@ pub struct Passthrough {
     failed: Option<(&'static str, String)>,
     started: bool,
     produced: OutputCount,
+    /// The id of the response, once the last event says the provider stored it.
+    stored: Option<String>,
 }
 
 impl Passthrough {
@@ -45,6 +47,7 @@ impl Passthrough {
             StreamEvent::Progress { output_bytes } => self.produced.add(output_bytes),
             StreamEvent::Done { usage } => {
                 self.usage = usage.or(self.usage);
+                self.stored = v.get("response").and_then(responses::stored_id);
                 self.closing = Some(event.clone());
                 return false;
             }
@@ -106,6 +109,10 @@ impl Shape for Passthrough {
 
     fn keepalive(&self) -> Option<Bytes> {
         (self.started && self.progress() == Progress::Streaming).then(|| Bytes::from_static(KEEPALIVE))
+    }
+
+    fn stored_response(&self) -> Option<&str> {
+        self.stored.as_deref()
     }
 }
 
@@ -174,6 +181,7 @@ mod tests {
                 "the usage carries the cost"
             );
             assert_eq!(p.produced().tokens(), 2);
+            assert_eq!(p.stored_response(), Some("r"), "noted for GET /v1/responses/r");
         }
     }
 

@@ -60,13 +60,26 @@ pub async fn send(http: &http::Client, o: Outbound<'_>) -> Result<(http::Respons
         },
         RequestError::Misconfigured(e) => misconfigured(provider, &o.credential.name, &e),
     })?;
+    send_request(http, provider, Method::POST, &url, headers, o.body.clone()).await
+}
+
+/// Sends a request already addressed and authenticated by `providers`, waiting at most the
+/// provider's first-byte timeout for response headers.
+pub async fn send_request(
+    http: &http::Client,
+    provider: &ProviderEntry,
+    method: Method,
+    url: &str,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(http::Response, Duration), UpstreamFailure> {
     let unreachable = |detail: String| UpstreamFailure {
         class: "upstream_io_error",
         detail: format!("provider {}: {detail}", provider.name),
         error: ApiError::new(ErrorKind::Upstream, format!("could not reach provider `{}`", provider.name))
             .with_code("upstream_unreachable"),
     };
-    let req = http::request(Method::POST, &url, headers, o.body.clone()).map_err(unreachable)?;
+    let req = http::request(method, url, headers, body).map_err(unreachable)?;
     let started = Instant::now();
     let first_byte = Duration::from_millis(provider.timeouts.first_byte_ms);
     let sent = tokio::time::timeout(first_byte, http.request(req)).await;

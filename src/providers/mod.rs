@@ -129,6 +129,37 @@ pub fn upstream_request(o: &Outbound) -> Result<(String, HeaderMap), RequestErro
     Ok((url, headers))
 }
 
+/// The URL and headers of a read of a response the provider stored (`GET /responses/{id}`, or
+/// its `/input_items` with the client's paging `query`), for the kinds that store responses.
+pub fn stored_response_request(
+    provider: &ProviderEntry,
+    credential: &CredentialEntry,
+    response_id: &str,
+    input_items: bool,
+    query: Option<&str>,
+    request_id: &str,
+) -> Result<(String, HeaderMap), String> {
+    let key = &credential.api_key;
+    let (base, headers) = match provider.kind {
+        ProviderKind::OpenAi => (openai::url(&provider.base_url, "/responses"), openai::headers(key, request_id)),
+        ProviderKind::AzureOpenAi => {
+            (azure::url(&provider.base_url, "", Operation::Responses, None)?, azure::headers(key, request_id))
+        }
+        kind => return Err(format!("provider kind `{}` stores no responses", kind.as_str())),
+    };
+    let mut url = url::Url::parse(&base).map_err(|e| format!("base_url is not a valid URL: {e}"))?;
+    {
+        // The id is one path segment, escaped: it cannot reach another path.
+        let mut path = url.path_segments_mut().map_err(|_| "base_url cannot take a path".to_string())?;
+        path.push(response_id);
+        if input_items {
+            path.push("input_items");
+        }
+    }
+    url.set_query(query);
+    Ok((url.into(), headers))
+}
+
 /// The URL and headers of a key check: listing the provider's models. `Err` for kinds whose
 /// key cannot be checked without a model call (Bedrock lists models on its control-plane
 /// host, not the runtime the gateway calls: a refused Bedrock credential stays disabled until

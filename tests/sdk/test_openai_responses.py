@@ -167,3 +167,31 @@ def test_converted_routes_refuse_stored_state_and_built_in_tools(client, served)
     with pytest.raises(openai.BadRequestError) as refused:
         client.responses.create(model=served.model, input="hi", tools=[{"type": "web_search"}])
     assert "web_search" in refused.value.message
+
+
+def test_stored_responses_are_read_back_by_their_user_only(client, served, admin, suffix, make_client):
+    created = client.responses.create(model=served.model, input="Say hello to the gateway")
+    if served.kind not in ("openai", "azure-openai"):
+        # Converted: Tollgate stores no conversations, so there is nothing to read back.
+        with pytest.raises(openai.NotFoundError) as missing:
+            client.responses.retrieve(created.id)
+        assert "stored" in missing.value.message
+        return
+    fetched = client.responses.retrieve(created.id)
+    assert fetched.id == created.id and fetched.output_text == created.output_text
+    items = client.responses.input_items.list(created.id)
+    assert [(i.type, i.role) for i in items.data] == [("message", "user")]
+    # A streamed response is noted from its response.completed.
+    with client.responses.stream(model=served.model, input="Say hello again") as stream:
+        final = stream.get_final_response()
+    assert client.responses.retrieve(final.id).output_text == final.output_text
+    # Another user's key cannot read it, nor can anyone read an id the gateway never saw.
+    tag = f"{suffix}-{secrets.token_hex(3)}"
+    stranger = admin.create_user(f"resp-other-{tag}")
+    other = make_client(admin.create_key(stranger["id"], name=f"resp-other-key-{tag}")["key"])
+    for reader, response_id in ((other, created.id), (client, "resp_never_seen")):
+        with pytest.raises(openai.NotFoundError) as missing:
+            reader.responses.retrieve(response_id)
+        assert "stored" in missing.value.message
+        with pytest.raises(openai.NotFoundError):
+            reader.responses.input_items.list(response_id)

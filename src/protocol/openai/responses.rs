@@ -61,6 +61,15 @@ pub fn parse_envelope(bytes: &[u8]) -> Result<Envelope, String> {
 }
 
 /// Usage in the gateway's convention from a Responses `usage` object.
+/// The id of a Responses object the provider stored (`store` is not `false`: the API stores
+/// by default), which `GET /responses/{id}` can read back.
+pub fn stored_id(response: &Value) -> Option<String> {
+    if response.get("store").and_then(Value::as_bool) == Some(false) {
+        return None;
+    }
+    response.get("id").and_then(Value::as_str).filter(|id| !id.is_empty()).map(str::to_string)
+}
+
 pub fn usage_from_wire(u: &Value) -> Usage {
     let n = |p: &str| u.pointer(p).and_then(Value::as_i64).unwrap_or(0).max(0);
     let cached = n("/input_tokens_details/cached_tokens");
@@ -164,6 +173,14 @@ mod tests {
         assert_eq!(usage_to_wire(&u), wire);
         assert_eq!(usage_of(br#"{"id":"r","usage":{"input_tokens":3,"output_tokens":1}}"#).unwrap().input_tokens, 3);
         assert!(usage_of(br#"{"id":"r","usage":null}"#).is_none());
+    }
+
+    #[test]
+    fn stored_ids_are_those_not_stored_false() {
+        assert_eq!(stored_id(&json!({"id": "resp_1", "store": true})).as_deref(), Some("resp_1"));
+        assert_eq!(stored_id(&json!({"id": "resp_1"})).as_deref(), Some("resp_1"), "stored by default");
+        assert_eq!(stored_id(&json!({"id": "resp_1", "store": false})), None);
+        assert_eq!(stored_id(&json!({"id": ""})), None);
     }
 
     #[test]
