@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use super::adapter::Inbound;
 use super::admission;
 use super::attempts::{self, Ask, Reply};
+use super::attribution::Attribution;
 use super::auth::Caller;
 use super::call::{self, CallGuard};
 use super::detach;
@@ -78,13 +79,23 @@ pub async fn run(
     estimate: impl FnOnce(&Inbound) -> Estimate,
     started: Instant,
 ) -> Result<Response, ApiError> {
+    let attribution = Attribution::read(headers, request_id, inbound.dialect, inbound.body())?;
     let plan = plan(caller, &mut inbound)?;
     inbound.prepare(&plan, state.images.max_images)?;
     let route = plan.primary();
     // Admission: budgets, credit reservation and rate limits, priced on the primary route.
     let (dialect, model, stream) = (inbound.dialect, inbound.model.as_str(), inbound.stream);
     let estimate = estimate(&inbound);
-    let ask = admission::Request { request_id, dialect, endpoint, model, stream, started, estimate };
+    let ask = admission::Request {
+        request_id,
+        dialect,
+        endpoint,
+        model,
+        stream,
+        started,
+        estimate,
+        attribution: &attribution,
+    };
     let admitted = admission::admit(&state, caller, route, &ask)
         .map_err(|refused| call::record_rejected(&state, caller, route, &ask, refused))?;
     let call = CallGuard::start(state.clone(), caller, &ask, route, admitted);
