@@ -32,6 +32,10 @@ pub struct CallQuery {
     pub(super) format: Option<String>,
     limit: Option<i64>,
     cursor: Option<String>,
+    trace_id: Option<String>,
+    end_user: Option<String>,
+    /// `k=v` (or `k:v`): calls carrying that tag.
+    tag: Option<String>,
 }
 
 impl CallQuery {
@@ -49,8 +53,20 @@ impl CallQuery {
             status: self.status.clone(),
             from_ms: query_time("from", &self.from)?,
             to_ms: query_time("to", &self.to)?,
+            trace_id: self.trace_id.clone(),
+            end_user: self.end_user.clone(),
+            tag: self.tag.as_deref().map(tag_filter).transpose()?,
         })
     }
+}
+
+/// `?tag=team=search` (or `team:search`) as stored, `team=search`.
+fn tag_filter(t: &str) -> Result<String, ApiError> {
+    let (k, v) = t
+        .split_once('=')
+        .or_else(|| t.split_once(':'))
+        .ok_or_else(|| ApiError::invalid("`tag` must be name=value").with_param("tag"))?;
+    Ok(format!("{}={}", k.trim(), v.trim()))
 }
 
 /// A page's `cursor` as the store reads it: a `next_cursor` token, or a call id (what the

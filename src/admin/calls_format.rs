@@ -7,11 +7,17 @@ use crate::billing::markup::Markup;
 use crate::billing::money::format_credits;
 use crate::store::calls::CallRecord;
 
+/// Stored tags (`env=prod,team=search`) as an object.
+fn tags_json(c: &CallRecord) -> Value {
+    let tags = c.tags.as_deref().unwrap_or_default().split(',').filter_map(|t| t.split_once('='));
+    Value::Object(tags.map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect())
+}
+
 /// A call as the API shows it.
 pub(crate) fn call_json(c: &CallRecord) -> Value {
     json!({
         "id": c.id, "object": "call", "request_id": c.request_id, "trace_id": c.trace_id,
-        "user_id": c.user_id, "key_id": c.key_id, "app": c.app, "dialect": c.dialect, "endpoint": c.endpoint,
+        "user_id": c.user_id, "key_id": c.key_id, "app": c.app, "end_user": c.end_user, "tags": tags_json(c), "dialect": c.dialect, "endpoint": c.endpoint,
         "model": c.model, "provider_id": c.provider_id, "credential_id": c.credential_id,
         "upstream_model": c.upstream_model, "stream": c.stream, "status": c.status, "http_status": c.http_status,
         "error_class": c.error_class, "error_message": c.error_message,

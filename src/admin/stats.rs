@@ -21,6 +21,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::stats::buckets::{Buckets, Granularity, Tz};
 use crate::stats::rollup::Rollup;
+use crate::store::record_stats::{self, RecordGroup};
 use crate::store::rollups::{self, GroupBy};
 
 #[derive(Deserialize)]
@@ -39,11 +40,17 @@ enum Viewer {
     Member,
 }
 
+/// A grouping the rollups keep, or one read from the records.
+enum Grouping {
+    Rollups(GroupBy),
+    Records(RecordGroup),
+}
+
 struct Request {
     buckets: Buckets,
     from: i64,
     to: i64,
-    group: GroupBy,
+    group: Grouping,
 }
 
 fn parse(q: &StatsQuery, viewer: Viewer) -> Result<Request, ApiError> {
@@ -57,21 +64,27 @@ fn parse(q: &StatsQuery, viewer: Viewer) -> Result<Request, ApiError> {
         Some(t) => Tz::parse(t).map_err(|e| ApiError::invalid(format!("`tz`: {e}")).with_param("tz"))?,
     };
     let buckets = Buckets::new(granularity, tz).map_err(|e| ApiError::invalid(e).with_param("tz"))?;
-    let group = match q.group_by.as_deref().unwrap_or("none") {
-        "none" => GroupBy::None,
-        "model" => GroupBy::Model,
-        "user" => GroupBy::User,
-        "key" => GroupBy::Key,
-        "app" => GroupBy::App,
-        "provider" if viewer == Viewer::Admin => GroupBy::Provider,
+    let by = q.group_by.as_deref().unwrap_or("none");
+    let group = match by {
+        "none" => Grouping::Rollups(GroupBy::None),
+        "model" => Grouping::Rollups(GroupBy::Model),
+        "user" => Grouping::Rollups(GroupBy::User),
+        "key" => Grouping::Rollups(GroupBy::Key),
+        "app" => Grouping::Rollups(GroupBy::App),
+        "provider" if viewer == Viewer::Admin => Grouping::Rollups(GroupBy::Provider),
         "provider" => {
             return Err(ApiError::invalid("`group_by=provider` is for administrators").with_param("group_by"));
         }
-        _ => {
-            return Err(
-                ApiError::invalid("`group_by` must be none, model, user, key, app or provider").with_param("group_by")
-            );
-        }
+        "end_user" => Grouping::Records(RecordGroup::EndUser),
+        _ => match by.strip_prefix("tag:") {
+            Some(name) if !name.is_empty() => Grouping::Records(RecordGroup::Tag(name.to_string())),
+            _ => {
+                return Err(ApiError::invalid(
+                    "`group_by` must be none, model, user, key, app, provider, end_user or tag:<name>",
+                )
+                .with_param("group_by"));
+            }
+        },
     };
     let to = query_time("to", &q.to)?.unwrap_or_else(crate::clock::now_ms);
     let from = query_time("from", &q.from)?.unwrap_or(to - granularity.default_span_ms());
@@ -118,7 +131,14 @@ async fn names(state: &AppState, group: GroupBy, ids: &[&String]) -> Result<BTre
 }
 
 async fn answer(state: &AppState, req: Request, user_id: Option<&str>) -> Result<Response, ApiError> {
-    let rows = rollups::query(&state.db, req.buckets.period, req.from, req.to, req.group, user_id).await?;
+    let (buckets, db) = (req.buckets, &state.db);
+    let (rows, names_of) = match &req.group {
+        Grouping::Rollups(g) => (rollups::query(db, buckets.period, req.from, req.to, *g, user_id).await?, *g),
+        Grouping::Records(g) => {
+            let rows = record_stats::query(db, req.from, req.to, g, user_id, |ms| buckets.floor(ms)).await?;
+            (rows, GroupBy::None)
+        }
+    };
     let mut cells: BTreeMap<(i64, String), Rollup> = BTreeMap::new();
     let mut totals = Rollup::default();
     for row in rows {
@@ -131,7 +151,7 @@ async fn answer(state: &AppState, req: Request, user_id: Option<&str>) -> Result
         seen.dedup();
         seen
     };
-    let names = names(state, req.group, &ids).await?;
+    let names = names(state, names_of, &ids).await?;
     let data: Vec<Value> = cells
         .iter()
         .map(|((bucket, group), r)| {

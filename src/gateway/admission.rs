@@ -41,6 +41,8 @@ pub struct Request<'a> {
     pub stream: bool,
     pub started: Instant,
     pub estimate: Estimate,
+    /// Trace id, end user and tags, for the call's record.
+    pub attribution: &'a super::attribution::Attribution,
 }
 
 /// What a call was admitted with. Settled once by the call's guard; if it is dropped instead

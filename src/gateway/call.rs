@@ -279,6 +279,9 @@ fn open_record(caller: &Caller, req: &admission::Request, route: &Route) -> Call
     CallRecord {
         id: crate::store::new_id(),
         request_id: req.request_id.to_string(),
+        trace_id: Some(req.attribution.trace_id.clone()),
+        end_user: req.attribution.end_user.clone(),
+        tags: req.attribution.tags.clone(),
         user_id: caller.user.id.clone(),
         key_id: caller.key.id.clone(),
         dialect: req.dialect.as_str().to_string(),

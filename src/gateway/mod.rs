@@ -5,6 +5,7 @@
 mod adapter;
 mod admission;
 mod attempts;
+mod attribution;
 mod auth;
 mod call;
 mod detach;

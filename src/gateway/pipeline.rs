@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use super::adapter::Inbound;
 use super::admission;
 use super::attempts::{self, Ask, Reply};
+use super::attribution::Attribution;
 use super::auth::Caller;
 use super::call::{self, CallGuard};
 use super::detach;
@@ -81,6 +82,7 @@ pub async fn run(
     estimate: impl FnOnce(&Inbound) -> Result<Estimate, ApiError>,
     started: Instant,
 ) -> Result<Response, ApiError> {
+    let attribution = Attribution::read(headers, request_id, inbound.dialect, inbound.body())?;
     let plan = plan(caller, &mut inbound)?;
     inbound.prepare(&plan, state.images.max_images)?;
     let route = plan.primary();
@@ -89,7 +91,16 @@ pub async fn run(
     let estimate = estimate(&inbound)?;
     let known_max = caller.snapshot.catalog.get(route.provider.kind.as_str(), &route.upstream_model);
     estimate::check_model_max(&estimate, known_max.and_then(|m| m.max_output_tokens))?;
-    let ask = admission::Request { request_id, dialect, endpoint, model, stream, started, estimate };
+    let ask = admission::Request {
+        request_id,
+        dialect,
+        endpoint,
+        model,
+        stream,
+        started,
+        estimate,
+        attribution: &attribution,
+    };
     let admitted = admission::admit(&state, caller, route, &ask)
         .map_err(|refused| call::record_rejected(&state, caller, route, &ask, refused))?;
     let call = CallGuard::start(state.clone(), caller, &ask, route, admitted);

@@ -1,9 +1,14 @@
-//! Every response carries `x-request-id`: the client's, if it sent a sane one, else a new id.
+//! Every response carries `x-request-id` (the client's, if it sent a sane one, else a new
+//! id) and `x-tollgate-trace-id` (the trace id of the client's W3C `traceparent`, else one
+//! derived from the request id: see `protocol::attribution::trace_id`, which the call's record
+//! uses too).
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
+
+use crate::protocol::attribution::{TRACE_ID_HEADER, TRACEPARENT, trace_id};
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -23,8 +28,11 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
         .and_then(acceptable)
         .unwrap_or_else(|| format!("req_{}", uuid::Uuid::now_v7().simple()));
     let value = HeaderValue::from_str(&id).expect("request ids are visible ASCII");
+    let traceparent = req.headers().get(TRACEPARENT).and_then(|v| v.to_str().ok());
+    let trace = HeaderValue::from_str(&trace_id(traceparent, &id)).expect("trace ids are hex");
     req.extensions_mut().insert(RequestId(id));
     let mut resp = next.run(req).await;
     resp.headers_mut().insert(X_REQUEST_ID.clone(), value);
+    resp.headers_mut().insert(TRACE_ID_HEADER, trace);
     resp
 }

@@ -28,6 +28,7 @@
 use serde_json::{Map, Value};
 
 pub mod anthropic;
+pub mod attribution;
 pub mod bedrock;
 pub mod dialect;
 pub mod eventstream;

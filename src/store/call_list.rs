@@ -70,6 +70,12 @@ fn conditions(f: &CallFilter, after: Option<&Cursor>) -> (String, Vec<Arg>) {
         Some("failed") => terms.push("status = 'failed'".into()),
         _ => eq("status", &f.status, &mut terms),
     }
+    eq("trace_id", &f.trace_id, &mut terms);
+    eq("end_user", &f.end_user, &mut terms);
+    if let Some(tag) = &f.tag {
+        args.push(Arg::Text(super::calls::tag_pattern(tag)));
+        terms.push(format!("',' || tags || ',' LIKE ${} ESCAPE '\\'", args.len()));
+    }
     if let Some(from) = f.from_ms {
         args.push(Arg::Int(from));
         terms.push(format!("started_at >= ${}", args.len()));

@@ -22,6 +22,13 @@ pub struct CallRecord {
     pub key_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app: Option<String>,
+    /// The end user the client named (OpenAI `user` / `safety_identifier`, Anthropic
+    /// `metadata.user_id`, or `x-tollgate-end-user`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_user: Option<String>,
+    /// The operator's tags, `k=v` sorted by name and joined by commas (`x-tollgate-tags`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<String>,
     /// Inbound wire format: `openai` or `anthropic`.
     pub dialect: String,
     /// `chat`, `embeddings`, ...
@@ -97,6 +104,8 @@ impl CallRecord {
             user_id: r.text("user_id")?,
             key_id: r.text("key_id")?,
             app: r.opt_text("app")?,
+            end_user: r.opt_text("end_user")?,
+            tags: r.opt_text("tags")?,
             dialect: r.text("dialect")?,
             endpoint: r.text("endpoint")?,
             model: r.text("model")?,

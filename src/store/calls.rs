@@ -18,6 +18,10 @@ pub struct CallFilter {
     pub status: Option<String>,
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
+    pub trace_id: Option<String>,
+    pub end_user: Option<String>,
+    /// One tag, `k=v`: calls carrying it.
+    pub tag: Option<String>,
 }
 
 /// One unit of work for the batch writer: a record to upsert and, optionally, its charge.
@@ -43,9 +47,9 @@ macro_rules! engine {
                          provider_id, credential_id, upstream_model, stream, status, http_status, error_class,
                          error_message, input_tokens, output_tokens, cached_tokens, cache_write_tokens,
                          reasoning_tokens, images, cost, price, attempts, started_at, duration_ms, ttft_ms, overhead_us,
-                         usage_estimated, multiplier_ppm, request_fee, effective_price, provider_cost)
+                         usage_estimated, multiplier_ppm, request_fee, effective_price, provider_cost, end_user, tags)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                         $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35)
+                         $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37)
                      ON CONFLICT (id) DO UPDATE SET provider_id = $10, credential_id = $11, upstream_model = $12,
                          status = $14, http_status = $15, error_class = $16, error_message = $17,
                          input_tokens = $18, output_tokens = $19, cached_tokens = $20, cache_write_tokens = $21,
@@ -90,6 +94,8 @@ macro_rules! engine {
                 .bind(c.markup.request_fee)
                 .bind(&effective)
                 .bind(c.provider_cost)
+                .bind(&c.end_user)
+                .bind(&c.tags)
                 .fetch_optional(&mut *conn)
                 .await?;
                 Ok(written.is_some())
@@ -155,6 +161,20 @@ pub async fn apply_batch(db: &Db, batch: &[CallWrite]) -> StoreResult<Vec<(Strin
             Ok(posted)
         }
     }
+}
+
+/// A `LIKE` pattern matching stored tags (`a=1,b=2`, framed in commas) that hold `tag`
+/// exactly: `%`, `_` and the escape character are taken literally.
+pub(crate) fn tag_pattern(tag: &str) -> String {
+    let mut out = String::from("%,");
+    for c in tag.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push_str(",%");
+    out
 }
 
 pub async fn get(db: &Db, id: &str) -> StoreResult<Option<CallRecord>> {

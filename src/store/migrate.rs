@@ -15,6 +15,7 @@ const SQLITE: &[(i64, &str)] = &[
     (6, include_str!("migrations/sqlite/0006_calls_keyset_indexes.sql")),
     (7, include_str!("migrations/sqlite/0007_markups.sql")),
     (8, include_str!("migrations/sqlite/0008_call_rollups.sql")),
+    (9, include_str!("migrations/sqlite/0009_call_attribution.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("migrations/postgres/0001_initial.sql")),
@@ -25,6 +26,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (6, include_str!("migrations/postgres/0006_calls_keyset_indexes.sql")),
     (7, include_str!("migrations/postgres/0007_markups.sql")),
     (8, include_str!("migrations/postgres/0008_call_rollups.sql")),
+    (9, include_str!("migrations/postgres/0009_call_attribution.sql")),
 ];
 
 /// Arbitrary constant identifying Tollgate's migration lock.

@@ -10,6 +10,7 @@ pub mod ledger;
 pub mod migrate;
 pub mod models;
 pub mod providers;
+pub mod record_stats;
 pub mod rollups;
 pub mod sessions;
 pub mod settings;

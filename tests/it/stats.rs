@@ -197,3 +197,108 @@ async fn stats_grouped_each_way_equal_the_records() {
         run(engine).await;
     }
 }
+
+/// Attribution: the client's `traceparent` (or a made trace id) on the answer and the record,
+/// the end user each dialect names, the operator's tags; filterable in the call log and
+/// groupable in stats; tags over their bounds refused in the caller's dialect.
+async fn attribution(engine: Engine) {
+    let mock = mock().await;
+    let gw = Gateway::start(engine).await;
+    let f = Fixture::new(&gw, &mock.base_url(), "10").await;
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let ask = |extra: Value| {
+        let mut body = json!({"model": f.model, "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let chat = |body: Value, headers: &[(&str, &str)]| {
+        let mut req = gw.http.post(format!("{}/v1/chat/completions", gw.url)).bearer_auth(&f.key).json(&body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send()
+    };
+    let resp = chat(
+        ask(json!({"user": "end-1"})),
+        &[("traceparent", &format!("00-{trace}-00f067aa0ba902b7-01")), ("x-tollgate-tags", "team=search, env=prod")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-tollgate-trace-id"], trace);
+    let resp = chat(ask(json!({"safety_identifier": "end-2", "user": "ignored"})), &[("x-tollgate-tags", "team=ads")])
+        .await
+        .unwrap();
+    let made = resp.headers()["x-tollgate-trace-id"].to_str().unwrap().to_string();
+    assert!(made.len() == 32 && made.bytes().all(|b| b.is_ascii_hexdigit()), "{made}");
+    let resp = gw
+        .http
+        .post(format!("{}/v1/messages", gw.url))
+        .header("x-api-key", &f.key)
+        .header("anthropic-version", ANTHROPIC_VERSION)
+        .header("x-tollgate-tags", "team=search")
+        .json(&ask(json!({"metadata": {"user_id": "end-1"}})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    // Tags over their bounds: a clear 400 in the caller's dialect, and nothing recorded.
+    let many: Vec<String> = (0..11).map(|i| format!("k{i}=v")).collect();
+    let resp = chat(ask(json!({})), &[("x-tollgate-tags", &many.join(","))]).await.unwrap();
+    let err = crate::setup::expect_error(resp, 400, "invalid_request_error").await;
+    assert!(err["error"]["message"].as_str().unwrap().contains("at most 10 tags"), "{err}");
+    let resp = gw
+        .http
+        .post(format!("{}/v1/messages", gw.url))
+        .header("x-api-key", &f.key)
+        .header("anthropic-version", ANTHROPIC_VERSION)
+        .header("x-tollgate-tags", "team")
+        .json(&ask(json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let err: Value = resp.json().await.unwrap();
+    assert_eq!((err["type"].as_str(), err["error"]["type"].as_str()), (Some("error"), Some("invalid_request_error")));
+    assert!(err["error"]["message"].as_str().unwrap().contains("x-tollgate-tags"), "{err}");
+
+    let calls = gw.calls_until(&f.key_id, |c| c.len() == 3 && c.iter().all(|c| c["status"] != "processing")).await;
+    let first = calls.iter().find(|c| c["trace_id"] == trace).expect("the traced call");
+    assert_eq!(
+        (first["end_user"].as_str(), &first["tags"]),
+        (Some("end-1"), &json!({"env": "prod", "team": "search"}))
+    );
+    assert!(calls.iter().any(|c| c["trace_id"] == made.as_str() && c["end_user"] == "end-2"), "{calls:?}");
+    let ids = |v: &Value| v["data"].as_array().unwrap().iter().map(|c| c["id"].clone()).collect::<Vec<_>>();
+    let by_user = gw.admin_ok("GET", "/api/v1/calls?end_user=end-1", None, 200).await;
+    assert_eq!(ids(&by_user).len(), 2, "{by_user}");
+    let by_tag = gw.admin_ok("GET", "/api/v1/calls?tag=team%3Dsearch", None, 200).await;
+    assert_eq!(ids(&by_tag).len(), 2, "{by_tag}");
+    let by_trace = gw.admin_ok("GET", &format!("/api/v1/calls?trace_id={trace}"), None, 200).await;
+    assert_eq!(ids(&by_trace), vec![first["id"].clone()]);
+    assert!(ids(&gw.admin_ok("GET", "/api/v1/calls?tag=team%3Dsea_ch", None, 200).await).is_empty(), "`_` is literal");
+
+    // Stats by end user and by a tag's value equal the records.
+    for (by, want) in [("end_user", json!({"end-1": 2, "end-2": 1})), ("tag:team", json!({"search": 2, "ads": 1}))] {
+        let v = gw.admin_ok("GET", &format!("/api/v1/stats?group_by={by}&from=2020-01-01T00:00:00Z"), None, 200).await;
+        let mut got = serde_json::Map::new();
+        for row in v["data"].as_array().unwrap() {
+            let n = got.get(row["group"].as_str().unwrap()).and_then(Value::as_i64).unwrap_or(0);
+            got.insert(row["group"].as_str().unwrap().to_string(), json!(n + row["calls"].as_i64().unwrap()));
+        }
+        assert_eq!(Value::Object(got), want, "{by}: {v}");
+    }
+    let (_, mine) =
+        gw.request_as(&f.key, "GET", "/api/v1/me/stats?group_by=tag:env&from=2020-01-01T00:00:00Z", None).await;
+    let groups: Vec<&Value> = mine["data"].as_array().unwrap().iter().map(|r| &r["group"]).collect();
+    assert!(groups.contains(&&json!("prod")) && groups.contains(&&Value::Null), "{mine}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn calls_carry_their_trace_end_user_and_tags() {
+    for engine in engines() {
+        attribution(engine).await;
+    }
+}

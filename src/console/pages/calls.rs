@@ -117,6 +117,7 @@ impl Filters {
             status: blank_none(&self.status),
             from_ms: day_or_time("from", &self.from, false)?,
             to_ms: day_or_time("to", &self.to, true)?,
+            ..CallFilter::default()
         })
     }
 
