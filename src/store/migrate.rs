@@ -13,6 +13,7 @@ const SQLITE: &[(i64, &str)] = &[
     (4, include_str!("migrations/sqlite/0004_calls_processing_index.sql")),
     (5, include_str!("migrations/sqlite/0005_console_sessions.sql")),
     (6, include_str!("migrations/sqlite/0006_calls_keyset_indexes.sql")),
+    (7, include_str!("migrations/sqlite/0007_calls_spend_archived.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("migrations/postgres/0001_initial.sql")),
@@ -21,6 +22,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (4, include_str!("migrations/postgres/0004_calls_processing_index.sql")),
     (5, include_str!("migrations/postgres/0005_console_sessions.sql")),
     (6, include_str!("migrations/postgres/0006_calls_keyset_indexes.sql")),
+    (7, include_str!("migrations/postgres/0007_calls_spend_archived.sql")),
 ];
 
 /// Arbitrary constant identifying Tollgate's migration lock.
