@@ -15,6 +15,7 @@ use tollgate::billing::accounts::Accounts;
 use tollgate::billing::budgets::Budgets;
 use tollgate::billing::estimate;
 use tollgate::billing::limits::{Limits, Period};
+use tollgate::billing::markup::{Markup, Multiplier};
 use tollgate::billing::money::NANOS_PER_CREDIT;
 use tollgate::billing::pricing::{Pricing, Usage};
 use tollgate::billing::ratelimit::{self, RateLimiter, Scope};
@@ -27,6 +28,8 @@ struct Admission {
     key_limits: Limits,
     user_limits: Limits,
     price: Pricing,
+    /// A marked-up price, as an operator reselling access sets it.
+    markup: Markup,
 }
 
 impl Admission {
@@ -37,13 +40,13 @@ impl Admission {
             ((Scope::User, "user-0190c2d4-7f3e".to_string()), self.user_limits),
         ];
         let estimate = estimate::openai(body, true);
-        let reserve = estimate.cost(&self.price);
+        let reserve = estimate.cost(&self.price, &self.markup);
         let started_ms = clock::now_ms();
         let budget = self.budgets.reserve(&subjects, reserve, started_ms).expect("budget");
         let credit = self.accounts.reserve(&subjects[1].0.1, reserve).expect("credit");
         let permit = self.limiter.acquire(&subjects, estimate.rate_tokens(), ratelimit::now_us()).expect("limits");
         let used = Usage { input_tokens: estimate.prompt_tokens, output_tokens: 120, ..Usage::default() };
-        let cost = self.price.cost(&used);
+        let cost = self.markup.charge(&self.price, &used).cost;
         credit.settle(cost);
         budget.settle(cost, started_ms, clock::now_ms());
         permit.finish(used.input_tokens + used.output_tokens, ratelimit::now_us());
@@ -67,6 +70,7 @@ fn main() {
         key_limits: limits(100_000),
         user_limits: limits(1_000_000),
         price: Pricing { input: 2_500_000_000, output: 10_000_000_000, ..Pricing::default() },
+        markup: Markup { multiplier: Multiplier::parse("1.2").expect("a multiplier"), request_fee: 1_000 },
     };
     a.accounts.set("user-0190c2d4-7f3e", 1_000_000 * NANOS_PER_CREDIT);
     // A typical chat request: a system prompt, a short exchange, ~1.2 KB of text.

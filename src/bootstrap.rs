@@ -1,8 +1,9 @@
 //! Start-up work on the database: the first admin, and the providers and models declared in
 //! the config file (applied on every start, so a deployment can be kept as code).
 
+use crate::billing::markup::{Rule, RuleInput};
 use crate::billing::pricing::PricingInput;
-use crate::config::{Config, DeclaredModel, DeclaredProvider};
+use crate::config::{Config, DeclaredMarkup, DeclaredModel, DeclaredProvider};
 use crate::secrets::{api_keys, passwords, vault::Vault};
 use crate::store::{self, Db};
 
@@ -64,6 +65,11 @@ fn expand_env(value: &str) -> Result<String, String> {
 
 /// Creates or updates the declared providers (by name), their credentials (by name) and models.
 pub async fn apply_declared(config: &Config, db: &Db, vault: &Vault) -> Result<(), String> {
+    if let Some(m) = &config.markup {
+        let rule = declared_rule(m, Rule::default()).map_err(|e| format!("[markup]: {e}"))?;
+        let text = serde_json::to_string(&rule).expect("a rule serializes");
+        store::settings::set(db, crate::snapshot::MARKUP_SETTING, &text).await.map_err(|e| e.to_string())?;
+    }
     for p in &config.providers {
         apply_provider(config, db, vault, p).await.map_err(|e| format!("provider `{}`: {e}", p.name))?;
     }
@@ -90,6 +96,10 @@ async fn apply_provider(config: &Config, db: &Db, vault: &Vault, p: &DeclaredPro
         enabled: existing.as_ref().is_none_or(|e| e.enabled),
         timeouts: existing.as_ref().and_then(|e| e.timeouts),
         api_version: p.api_version.clone(),
+        markup: declared_rule(
+            &DeclaredMarkup { multiplier: p.multiplier.clone(), request_fee: p.request_fee.clone() },
+            existing.as_ref().map(|e| e.markup).unwrap_or_default(),
+        )?,
         created_at: existing.as_ref().map_or(now, |e| e.created_at),
         updated_at: now,
     };
@@ -115,6 +125,22 @@ async fn apply_provider(config: &Config, db: &Db, vault: &Vault, p: &DeclaredPro
         store::providers::save_credential(db, &cred).await.map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// A declared markup rule: the parts given replace `current`'s; read from their JSON text so
+/// a decimal stays exact.
+fn declared_rule(m: &DeclaredMarkup, current: Rule) -> Result<Rule, String> {
+    let mut body = serde_json::Map::new();
+    for (name, v) in [("multiplier", &m.multiplier), ("request_fee", &m.request_fee)] {
+        if let Some(v) = v {
+            body.insert(name.into(), v.clone());
+        }
+    }
+    let input: RuleInput =
+        serde_json::from_str(&serde_json::Value::Object(body).to_string()).map_err(|e| e.to_string())?;
+    let mut rule = current;
+    input.apply(&mut rule).map_err(|(_, e)| e)?;
+    Ok(rule)
 }
 
 /// Prices are read from their JSON text so amounts stay exact decimals (a TOML float prints
@@ -162,6 +188,10 @@ async fn apply_model(db: &Db, m: &DeclaredModel) -> Result<(), String> {
         fallbacks: m.fallbacks.clone(),
         pricing,
         free: m.free,
+        markup: declared_rule(
+            &DeclaredMarkup { multiplier: m.multiplier.clone(), request_fee: m.request_fee.clone() },
+            existing.as_ref().map(|e| e.markup).unwrap_or_default(),
+        )?,
         enabled: existing.as_ref().is_none_or(|e| e.enabled),
         targets,
         created_at: existing.as_ref().map_or(now, |e| e.created_at),

@@ -44,6 +44,9 @@ pub struct Config {
     pub auth_throttle: AuthThrottleConfig,
     /// How long call records stay in the database before they are archived.
     pub retention: RetentionConfig,
+    /// The global default markup (`[markup] multiplier, request_fee`), applied at start-up
+    /// like the declared providers and models; absent: whatever the API last set.
+    pub markup: Option<DeclaredMarkup>,
     /// Providers, credentials and models declared as code, applied at start-up.
     pub providers: Vec<DeclaredProvider>,
     pub models: Vec<DeclaredModel>,
@@ -234,6 +237,15 @@ impl Default for Timeouts {
     }
 }
 
+/// A markup rule as code: `multiplier` (a decimal, at least 1) and `request_fee` (credits);
+/// kept as JSON values so decimals stay exact (see `billing::markup`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredMarkup {
+    pub multiplier: Option<serde_json::Value>,
+    pub request_fee: Option<serde_json::Value>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeclaredProvider {
@@ -243,6 +255,9 @@ pub struct DeclaredProvider {
     pub region: Option<String>,
     /// Azure OpenAI's `api-version`.
     pub api_version: Option<String>,
+    /// This provider's markup level (see [`DeclaredMarkup`]).
+    pub multiplier: Option<serde_json::Value>,
+    pub request_fee: Option<serde_json::Value>,
     #[serde(default)]
     pub credentials: Vec<DeclaredCredential>,
 }
@@ -266,6 +281,9 @@ pub struct DeclaredModel {
     pub pricing: Option<serde_json::Value>,
     #[serde(default)]
     pub free: bool,
+    /// This model's markup level (see [`DeclaredMarkup`]).
+    pub multiplier: Option<serde_json::Value>,
+    pub request_fee: Option<serde_json::Value>,
 }
 
 impl Default for Config {
@@ -289,6 +307,7 @@ impl Default for Config {
             client_address: ClientAddressConfig::default(),
             auth_throttle: AuthThrottleConfig::default(),
             retention: RetentionConfig::default(),
+            markup: None,
             providers: Vec::new(),
             models: Vec::new(),
         }
@@ -507,10 +526,21 @@ credentials = [{ name = "main", api_key = "${OPENAI_API_KEY}" }]
 name = "smart"
 targets = [{ provider = "openai", model = "gpt-4o" }]
 pricing = { input = 2.5, output = 10 }
+multiplier = 1.25
+
+[markup]
+multiplier = "1.2"
+request_fee = 0.001
 "#,
         )
         .unwrap();
         assert_eq!(c.providers[0].credentials[0].api_key, "${OPENAI_API_KEY}");
+        assert_eq!(c.models[0].multiplier.as_ref().unwrap().to_string(), "1.25");
+        let m = c.markup.as_ref().unwrap();
+        assert_eq!(
+            (m.multiplier.as_ref().unwrap().as_str(), m.request_fee.as_ref().unwrap().to_string().as_str()),
+            (Some("1.2"), "0.001")
+        );
         assert_eq!(c.models[0].name, "smart");
     }
 

@@ -11,6 +11,7 @@ use pattern::Pattern;
 
 use crate::billing::catalog::{self, Catalog};
 use crate::billing::limits::{Limits, Period};
+use crate::billing::markup::{Markup, Rule};
 use crate::billing::pricing::Pricing;
 use crate::config::Timeouts;
 use crate::providers::kind::ProviderKind;
@@ -29,9 +30,12 @@ pub struct Snapshot {
     /// Providers by id and by name.
     pub providers: HashMap<String, Arc<ProviderEntry>>,
     pub providers_by_name: HashMap<String, Arc<ProviderEntry>>,
-    /// Price and free flag of `provider/model` addressing, taken from any configured model
-    /// that targets the same provider and upstream model. Keyed by [`direct_key`].
-    pub direct_prices: HashMap<String, (Option<Pricing>, bool)>,
+    /// Price, free flag and markup rule of `provider/model` addressing, taken from any
+    /// configured model that targets the same provider and upstream model. Keyed by
+    /// [`direct_key`].
+    pub direct_prices: HashMap<String, DirectPrice>,
+    /// The global default markup (the least specific level).
+    pub markup: Rule,
     /// The price catalog in effect when this snapshot was built.
     pub catalog: CatalogRef,
 }
@@ -52,6 +56,18 @@ impl std::ops::Deref for CatalogRef {
         &self.0
     }
 }
+
+/// What a configured model says about `provider/model` addressing of one of its targets.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DirectPrice {
+    pub pricing: Option<Pricing>,
+    pub free: bool,
+    /// The configured model's own markup rule.
+    pub markup: Rule,
+}
+
+/// The settings name of the global markup rule (JSON of a [`Rule`]).
+pub const MARKUP_SETTING: &str = "markup";
 
 /// The key of [`Snapshot::direct_prices`].
 pub fn direct_key(provider_id: &str, upstream_model: &str) -> String {
@@ -92,6 +108,8 @@ pub struct ModelEntry {
     pub targets: Vec<TargetEntry>,
     pub fallbacks: Vec<String>,
     pub free: bool,
+    /// The model's markup rule (the most specific level).
+    pub markup: Rule,
 }
 
 pub struct TargetEntry {
@@ -113,6 +131,8 @@ pub struct ProviderEntry {
     pub api_version: Option<String>,
     /// Every credential, disabled ones too (a refused key is re-tested with its secret).
     pub credentials: Vec<CredentialEntry>,
+    /// The provider's markup rule, where a model sets none.
+    pub markup: Rule,
 }
 
 pub struct CredentialEntry {
@@ -141,6 +161,14 @@ impl Snapshot {
         catalog: Arc<Catalog>,
     ) -> Result<Snapshot, sqlx::Error> {
         let mut snap = Snapshot { catalog: CatalogRef(catalog), ..Snapshot::default() };
+        // The API validates the global rule; a row edited by hand that does not parse is no
+        // markup, said loudly (the gateway keeps charging at cost rather than stopping).
+        if let Some(text) = store::settings::get(db, MARKUP_SETTING).await? {
+            snap.markup = serde_json::from_str(&text).unwrap_or_else(|e| {
+                tracing::error!("global markup ignored: {e}");
+                Rule::default()
+            });
+        }
         // Picks up a key `tollgate rotate-key` added to the key file while this process runs.
         if let Err(e) = vault.refresh() {
             tracing::error!("encryption keys not refreshed: {e}");
@@ -176,6 +204,7 @@ impl Snapshot {
                 timeouts: p.timeouts.unwrap_or(default_timeouts),
                 api_version: p.api_version,
                 credentials: creds,
+                markup: p.markup,
             });
             snap.providers_by_name.insert(entry.name.clone(), entry.clone());
             snap.providers.insert(entry.id.clone(), entry);
@@ -193,9 +222,11 @@ impl Snapshot {
             };
             // A pattern's targets name no one upstream model to price `provider/model` with.
             for t in m.targets.iter().filter(|_| pattern.is_none()) {
-                snap.direct_prices
-                    .entry(direct_key(&t.provider_id, &t.upstream_model))
-                    .or_insert((t.pricing.or(m.pricing), m.free));
+                snap.direct_prices.entry(direct_key(&t.provider_id, &t.upstream_model)).or_insert(DirectPrice {
+                    pricing: t.pricing.or(m.pricing),
+                    free: m.free,
+                    markup: m.markup,
+                });
             }
             let targets = m
                 .targets
@@ -207,8 +238,15 @@ impl Snapshot {
                     pricing: t.pricing.or(m.pricing),
                 })
                 .collect();
-            let entry =
-                Arc::new(ModelEntry { id: m.id, name: m.name, pattern, targets, fallbacks: m.fallbacks, free: m.free });
+            let entry = Arc::new(ModelEntry {
+                id: m.id,
+                name: m.name,
+                pattern,
+                targets,
+                fallbacks: m.fallbacks,
+                free: m.free,
+                markup: m.markup,
+            });
             if entry.pattern.is_some() {
                 snap.patterns.push(entry);
             } else {
@@ -257,6 +295,16 @@ impl Snapshot {
             );
         }
         Ok(snap)
+    }
+
+    /// The markup of a call on `provider` for a model whose own rule is `model` (a
+    /// `provider/model` call: the rule of a configured model targeting it): the model's, else
+    /// the provider's, else the global default. Free calls carry none.
+    pub fn markup_for(&self, model: &Rule, provider: &ProviderEntry, free: bool) -> Markup {
+        if free {
+            return Markup::NONE;
+        }
+        Markup::resolve([model, &provider.markup, &self.markup])
     }
 
     /// The configured model serving `requested`: its exact name, else the most specific

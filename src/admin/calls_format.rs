@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use crate::billing::markup::Markup;
 use crate::billing::money::format_credits;
 use crate::store::calls::CallRecord;
 
@@ -19,7 +20,27 @@ pub(crate) fn call_json(c: &CallRecord) -> Value {
         "cost": format_credits(c.cost), "price": c.price.map(|p| p.to_json()), "attempts": c.attempts,
         "started_at": crate::clock::rfc3339(c.started_at), "duration_ms": c.duration_ms, "ttft_ms": c.ttft_ms,
         "overhead_us": c.overhead_us, "usage_estimated": c.usage_estimated,
+        "provider_cost": format_credits(c.provider_cost), "markup": markup_json(&c.markup),
+        "effective_price": c.price.map(|p| c.markup.effective(&p).to_json()),
     })
+}
+
+fn markup_json(m: &Markup) -> Value {
+    json!({"multiplier": m.multiplier.to_decimal(), "request_fee": format_credits(m.request_fee)})
+}
+
+/// A call as its member sees it: what they were charged and at what price, without provider
+/// internals (ids, upstream model, provider error text) or the operator's cost and markup.
+pub(crate) fn member_call_json(c: &CallRecord) -> Value {
+    let mut v = call_json(c);
+    if let Some(o) = v.as_object_mut() {
+        for field in
+            ["provider_id", "credential_id", "error_message", "upstream_model", "price", "provider_cost", "markup"]
+        {
+            o.remove(field);
+        }
+    }
+    v
 }
 
 pub(crate) const CSV_COLUMNS: &[&str] = &[
@@ -39,6 +60,7 @@ pub(crate) const CSV_COLUMNS: &[&str] = &[
     "output_tokens",
     "cached_tokens",
     "cost",
+    "provider_cost",
     "usage_estimated",
     "started_at",
     "duration_ms",

@@ -12,7 +12,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::calls_format::call_json;
+use super::calls_format::member_call_json;
 use super::keys::key_json;
 use crate::billing::limits::Limits;
 use crate::billing::money::format_credits;
@@ -55,7 +55,7 @@ pub async fn get(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resu
         },
         "key": key_json(&key),
         "models": caller.snapshot.models_for(&caller.key),
-        "recent_calls": recent.iter().map(call_json).collect::<Vec<_>>(),
+        "recent_calls": recent.iter().map(member_call_json).collect::<Vec<_>>(),
     }))
     .into_response())
 }
@@ -76,16 +76,8 @@ async fn session_me(state: &AppState, session: &crate::sessions::Session) -> Res
         "limits": {"key": null, "user": limits_json(state, (Scope::User, user.id.clone()), &limits, now)},
         "key": null,
         "models": models,
-        // Members see no provider internals (ids, provider error text).
-        "recent_calls": recent.iter().map(|c| {
-            let mut v = call_json(c);
-            if let Some(o) = v.as_object_mut() {
-                for field in ["provider_id", "credential_id", "error_message", "upstream_model"] {
-                    o.remove(field);
-                }
-            }
-            v
-        }).collect::<Vec<_>>(),
+        // Members see no provider internals (ids, provider error text) nor the provider cost.
+        "recent_calls": recent.iter().map(member_call_json).collect::<Vec<_>>(),
     }))
     .into_response())
 }

@@ -7,6 +7,7 @@ pub(crate) mod calls_export;
 pub(crate) mod calls_format;
 pub(crate) mod catalog;
 pub(crate) mod keys;
+pub(crate) mod markup;
 pub(crate) mod me;
 pub(crate) mod models;
 pub(crate) mod providers;
@@ -50,6 +51,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/api/v1/keys", get(keys::list).post(keys::create))
         .route("/api/v1/keys/{id}", get(keys::get).patch(keys::update).delete(keys::revoke))
         .route("/api/v1/catalog", get(catalog::list))
+        .route("/api/v1/markup", get(markup::get).put(markup::put))
         .route("/api/v1/calls", get(calls::list))
         .route("/api/v1/calls/export", get(calls_export::export))
         .route("/api/v1/calls/{id}", get(calls::get))

@@ -12,6 +12,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{created, not_found, parse_body, required_name};
+use crate::billing::markup::{MultiplierInput, RuleInput, nullable};
+use crate::billing::money::Credits;
 use crate::billing::pricing::{Pricing, PricingInput};
 use crate::error::ApiError;
 use crate::snapshot::pattern::Pattern;
@@ -34,6 +36,7 @@ fn model_json(m: &ModelRow, state: &AppState) -> Value {
             "model": t.upstream_model, "weight": t.weight, "pricing": pricing_json(&t.pricing),
         })).collect::<Vec<_>>(),
         "fallbacks": m.fallbacks, "pricing": pricing_json(&m.pricing), "free": m.free, "enabled": m.enabled,
+        "multiplier": m.markup.to_json()["multiplier"], "request_fee": m.markup.to_json()["request_fee"],
         "created_at": crate::clock::rfc3339(m.created_at), "updated_at": crate::clock::rfc3339(m.updated_at),
     })
 }
@@ -48,6 +51,12 @@ pub(crate) struct ModelBody {
     pub pricing: Option<Option<PricingInput>>,
     pub free: Option<bool>,
     pub enabled: Option<bool>,
+    /// The model's markup over its base price (`null` clears it: the provider's or global one applies).
+    #[serde(default, deserialize_with = "nullable")]
+    pub multiplier: Option<Option<MultiplierInput>>,
+    /// A fixed fee per priced call, in credits (`null` clears it).
+    #[serde(default, deserialize_with = "nullable")]
+    pub request_fee: Option<Option<Credits>>,
 }
 
 #[derive(Deserialize)]
@@ -114,6 +123,7 @@ pub(crate) fn apply(state: &AppState, row: &mut ModelRow, b: ModelBody) -> Resul
     if let Some(e) = b.enabled {
         row.enabled = e;
     }
+    super::markup::apply(RuleInput { multiplier: b.multiplier, request_fee: b.request_fee }, &mut row.markup)?;
     check_pattern(row)
 }
 
@@ -151,6 +161,7 @@ pub(crate) fn new_row() -> ModelRow {
         fallbacks: Vec::new(),
         pricing: None,
         free: false,
+        markup: Default::default(),
         enabled: true,
         targets: Vec::new(),
         created_at: now,

@@ -13,6 +13,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{created, not_found, parse_body, required_name};
+use crate::billing::markup::{MultiplierInput, RuleInput, nullable};
+use crate::billing::money::Credits;
 use crate::config::Timeouts;
 use crate::error::{ApiError, ErrorKind};
 use crate::jobs::retest;
@@ -29,6 +31,7 @@ pub(crate) fn provider_json(p: &ProviderRow) -> Value {
     json!({
         "id": p.id, "object": "provider", "name": p.name, "kind": p.kind, "base_url": p.base_url,
         "region": p.region, "enabled": p.enabled, "timeouts": p.timeouts, "api_version": p.api_version,
+        "multiplier": p.markup.to_json()["multiplier"], "request_fee": p.markup.to_json()["request_fee"],
         "created_at": crate::clock::rfc3339(p.created_at), "updated_at": crate::clock::rfc3339(p.updated_at),
     })
 }
@@ -53,6 +56,12 @@ pub(crate) struct ProviderBody {
     pub enabled: Option<bool>,
     pub timeouts: Option<Timeouts>,
     pub api_version: Option<String>,
+    /// The markup of this provider's calls where the model sets none (`null` clears it).
+    #[serde(default, deserialize_with = "nullable")]
+    pub multiplier: Option<Option<MultiplierInput>>,
+    /// A fixed fee per priced call, in credits (`null` clears it).
+    #[serde(default, deserialize_with = "nullable")]
+    pub request_fee: Option<Option<Credits>>,
 }
 
 /// Validates the fields of a provider as they will be stored.
@@ -85,6 +94,8 @@ pub(crate) async fn create_provider(state: &AppState, b: ProviderBody) -> Result
     let name = required_name("name", b.name.as_deref().unwrap_or(""))?;
     let kind = b.kind.ok_or_else(|| ApiError::invalid("`kind` is required").with_param("kind"))?;
     let now = crate::clock::now_ms();
+    let mut markup = Default::default();
+    super::markup::apply(RuleInput { multiplier: b.multiplier, request_fee: b.request_fee }, &mut markup)?;
     let row = ProviderRow {
         id: crate::store::new_id(),
         name,
@@ -94,6 +105,7 @@ pub(crate) async fn create_provider(state: &AppState, b: ProviderBody) -> Result
         enabled: b.enabled.unwrap_or(true),
         timeouts: b.timeouts,
         api_version: b.api_version,
+        markup,
         created_at: now,
         updated_at: now,
     };
@@ -145,6 +157,7 @@ pub(crate) async fn update_provider(state: &AppState, id: &str, b: ProviderBody)
     if b.api_version.is_some() {
         row.api_version = b.api_version;
     }
+    super::markup::apply(RuleInput { multiplier: b.multiplier, request_fee: b.request_fee }, &mut row.markup)?;
     row.updated_at = crate::clock::now_ms();
     validate_provider(state, &row)?;
     save(state, &row).await?;

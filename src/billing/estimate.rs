@@ -11,6 +11,7 @@
 
 use serde_json::{Map, Value};
 
+use super::markup::Markup;
 use super::pricing::{Pricing, Usage};
 
 /// Output tokens reserved for a call that names no `max_tokens`/`max_completion_tokens`.
@@ -38,14 +39,15 @@ impl Estimate {
         self.prompt_tokens + self.max_output.unwrap_or(0)
     }
 
-    /// The reservation in nano-credits.
-    pub fn cost(&self, price: &Pricing) -> i64 {
-        price.cost(&Usage {
+    /// The reservation in nano-credits: the estimate charged as a call would be.
+    pub fn cost(&self, price: &Pricing, markup: &Markup) -> i64 {
+        let usage = Usage {
             input_tokens: self.prompt_tokens,
             output_tokens: self.output_tokens,
             images: self.images,
             ..Usage::default()
-        })
+        };
+        markup.charge(price, &usage).cost
     }
 }
 
@@ -163,7 +165,7 @@ mod tests {
         assert_eq!(e, Estimate { prompt_tokens: 16, max_output: Some(100), output_tokens: 100, images: 0 });
         assert_eq!(e.rate_tokens(), 116);
         let p = Pricing { input: 1_000_000_000, output: 2_000_000_000, per_request: 7, ..Pricing::default() };
-        assert_eq!(e.cost(&p), (16 * 1000 + 100 * 2000) + 7);
+        assert_eq!(e.cost(&p, &Markup::NONE), (16 * 1000 + 100 * 2000) + 7);
     }
 
     #[test]

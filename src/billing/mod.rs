@@ -10,6 +10,7 @@ pub mod estimate;
 pub mod gcra;
 pub mod limits;
 pub mod litellm;
+pub mod markup;
 pub mod money;
 pub mod pricing;
 pub mod ratelimit;

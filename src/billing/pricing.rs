@@ -75,16 +75,26 @@ impl Pricing {
     /// input price. The token sum is divided by one million once, rounding up, so a call never
     /// costs less than its exact price.
     pub fn cost(&self, u: &Usage) -> i64 {
+        i64::try_from(div_up(self.exact_micros(u), 1_000_000)).unwrap_or(i64::MAX)
+    }
+
+    /// The exact cost in millionths of a nano-credit, before the one division (a markup
+    /// multiplies this, so a marked-up charge is also rounded once).
+    pub fn exact_micros(&self, u: &Usage) -> i128 {
         let cached_price = self.cached_input.unwrap_or(self.input) as i128;
         let write_price = self.cache_write.unwrap_or(self.input) as i128;
         let token_part = u.input_tokens as i128 * self.input as i128
             + u.output_tokens as i128 * self.output as i128
             + u.cached_tokens as i128 * cached_price
             + u.cache_write_tokens as i128 * write_price;
-        let token_cost = (token_part + 999_999) / 1_000_000;
-        let total = token_cost + u.images as i128 * self.per_image as i128 + self.per_request as i128;
-        i64::try_from(total).unwrap_or(i64::MAX)
+        let unit_part = u.images as i128 * self.per_image as i128 + self.per_request as i128;
+        token_part + unit_part * 1_000_000
     }
+}
+
+/// `n / d` rounded up, for `n >= 0` and `d > 0` (a non-negative amount split exactly once).
+pub fn div_up(n: i128, d: i128) -> i128 {
+    n / d + i128::from(n % d != 0)
 }
 
 /// Usage of one call in the gateway's convention (see [`Pricing::cost`]).

@@ -52,6 +52,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/models/catalog", get(models::catalog))
         .route("/models/{id}", get(models::show).post(models::update))
         .route("/models/{id}/delete", post(models::delete))
+        .route("/markup", post(markup::set_global))
         .route("/users", get(users::list).post(users::create))
         .route("/users/{id}", get(users::show).post(users::update))
         .route("/users/{id}/password", post(users::reset_password))

@@ -119,7 +119,7 @@ pub fn admit(state: &AppState, caller: &Caller, route: &Route, req: &Request) ->
     let subjects = subjects(caller);
     // Free models cost nothing: no budget or credit is at stake.
     let cost = match (&route.pricing, route.free) {
-        (Some(p), false) => req.estimate.cost(p),
+        (Some(p), false) => req.estimate.cost(p, &route.markup),
         _ => 0,
     };
     let now_ms = crate::clock::now_ms();

@@ -332,6 +332,7 @@ mod tests {
             enabled: true,
             timeouts: Timeouts { idle_ms, total_ms, ..Timeouts::default() },
             credentials: Vec::new(),
+            markup: Default::default(),
         }
     }
 

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::billing::estimate::{self, OutputCount};
+use crate::billing::markup::Charge;
 use crate::billing::pricing::{Pricing, Usage};
 use crate::metrics::CallSeries;
 use crate::routing::resolve::Route;
@@ -108,6 +109,7 @@ impl CallGuard {
         self.record.provider_id = Some(route.provider.id.clone());
         self.record.upstream_model = Some(route.upstream_model.clone());
         self.record.price = route.pricing;
+        self.record.markup = route.markup;
         self.deduct = self.plan_deducts && !route.free;
     }
 
@@ -194,8 +196,10 @@ impl CallGuard {
         let charged = self.usage_to_charge();
         let usage = charged.unwrap_or_default();
         let pricing: Pricing = self.record.price.unwrap_or_default();
-        let cost = if charged.is_some() { pricing.cost(&usage) } else { 0 };
+        let charge = if charged.is_some() { self.record.markup.charge(&pricing, &usage) } else { Charge::default() };
+        let cost = charge.cost;
         let r = &mut self.record;
+        r.provider_cost = charge.base;
         r.input_tokens = usage.input_tokens;
         r.output_tokens = usage.output_tokens;
         r.cached_tokens = usage.cached_tokens;
@@ -248,6 +252,7 @@ fn open_record(caller: &Caller, req: &admission::Request, route: &Route) -> Call
         stream: req.stream,
         status: "processing".into(),
         price: route.pricing,
+        markup: route.markup,
         started_at: crate::clock::now_ms(),
         ..CallRecord::default()
     }

@@ -60,7 +60,8 @@ fn planned_model(snap: &Snapshot, name: &str) -> Option<PlannedModel> {
                     None => t.upstream_model.clone(),
                 };
                 let pricing = t.pricing.or_else(|| catalog_price(snap, &provider, &upstream_model));
-                let route = Route { provider, upstream_model, pricing, free: model.free };
+                let markup = snap.markup_for(&model.markup, &provider, model.free);
+                let route = Route { provider, upstream_model, pricing, free: model.free, markup };
                 Some((route, t.weight))
             })
             .collect();
@@ -71,9 +72,10 @@ fn planned_model(snap: &Snapshot, name: &str) -> Option<PlannedModel> {
     if upstream.is_empty() {
         return None;
     }
-    let (pricing, free) = snap.direct_prices.get(&direct_key(&provider.id, upstream)).copied().unwrap_or((None, false));
-    let pricing = pricing.or_else(|| catalog_price(snap, &provider, upstream));
-    let route = Route { provider, upstream_model: upstream.to_string(), pricing, free };
+    let direct = snap.direct_prices.get(&direct_key(&provider.id, upstream)).copied().unwrap_or_default();
+    let pricing = direct.pricing.or_else(|| catalog_price(snap, &provider, upstream));
+    let markup = snap.markup_for(&direct.markup, &provider, direct.free);
+    let route = Route { provider, upstream_model: upstream.to_string(), pricing, free: direct.free, markup };
     Some(PlannedModel { rotation: None, targets: vec![(route, 1)] })
 }
 

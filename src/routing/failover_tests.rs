@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::*;
-use crate::billing::pricing::Pricing;
+use crate::billing::markup::{Markup, Multiplier, Rule};
+use crate::billing::pricing::{Pricing, Usage};
 use crate::config::Timeouts;
 use crate::providers::kind::ProviderKind;
 use crate::routing::health::Outcome;
@@ -35,6 +36,7 @@ fn provider(id: &str, creds: &[(&str, i64)]) -> Arc<ProviderEntry> {
                 enabled: true,
             })
             .collect(),
+        markup: Rule::default(),
     })
 }
 
@@ -54,6 +56,7 @@ fn model(name: &str, targets: &[(&str, i64)], fallbacks: &[&str], pricing: Optio
             .collect(),
         fallbacks: fallbacks.iter().map(|f| f.to_string()).collect(),
         free: false,
+        markup: Rule::default(),
     })
 }
 
@@ -71,7 +74,10 @@ fn snapshot() -> Snapshot {
     ] {
         s.models.insert(m.name.clone(), m);
     }
-    s.direct_prices.insert(direct_key("p3", "up-backup"), (PRICE, false));
+    s.direct_prices.insert(
+        direct_key("p3", "up-backup"),
+        crate::snapshot::DirectPrice { pricing: PRICE, free: false, markup: Rule::default() },
+    );
     s
 }
 
@@ -269,4 +275,88 @@ fn models_for_lists_the_catalog_models_a_pattern_serves() {
     let all = s.models_for(&key(None));
     assert!(all.contains(&"o3".to_string()));
     assert!(!all.contains(&"gpt-4o*".to_string()), "a pattern itself is not a model name to send");
+}
+
+fn times(m: &str) -> Option<Multiplier> {
+    Some(Multiplier::parse(m).unwrap())
+}
+
+/// The markup each route carries comes from the most specific level that sets it — model,
+/// then provider, then global — and prices a call exactly.
+#[test]
+fn routes_carry_the_most_specific_markup() {
+    let mut s = snapshot();
+    let price = Pricing { input: 150_000_000, output: 600_000_000, ..Pricing::default() };
+    let rebuilt = |s: &mut Snapshot, name: &str, markup: Rule| {
+        let old = s.models[name].clone();
+        let targets = old
+            .targets
+            .iter()
+            .map(|t| TargetEntry {
+                provider_id: t.provider_id.clone(),
+                upstream_model: t.upstream_model.clone(),
+                weight: t.weight,
+                pricing: Some(price),
+            })
+            .collect();
+        let m = ModelEntry {
+            id: old.id.clone(),
+            name: old.name.clone(),
+            pattern: None,
+            targets,
+            fallbacks: vec![],
+            free: old.free,
+            markup,
+        };
+        s.models.insert(name.into(), Arc::new(m));
+    };
+    let with_provider_rule = |s: &mut Snapshot, id: &str, markup: Rule| {
+        let p = &s.providers[id];
+        let p = Arc::new(ProviderEntry {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            kind: p.kind,
+            base_url: p.base_url.clone(),
+            enabled: p.enabled,
+            timeouts: p.timeouts,
+            api_version: None,
+            credentials: vec![],
+            markup,
+        });
+        s.providers.insert(id.into(), p.clone());
+        s.providers_by_name.insert(id.into(), p);
+    };
+    let u = Usage { input_tokens: 1000, output_tokens: 500, ..Usage::default() };
+    let cost = |s: &Snapshot, name: &str| {
+        let plan = Plan::build(s, &key(None), name, None).unwrap();
+        let r = plan.primary();
+        r.markup.charge(&r.pricing.unwrap(), &u)
+    };
+    rebuilt(&mut s, "backup", Rule::default());
+    // No rule anywhere: at cost (0.00045 credits).
+    assert_eq!((cost(&s, "backup").base, cost(&s, "backup").cost), (450_000, 450_000));
+    // Global ×1.1 and a fee of 2 nano-credits.
+    s.markup = Rule { multiplier: times("1.1"), request_fee: Some(2) };
+    assert_eq!(cost(&s, "backup").cost, 495_000 + 2);
+    // The provider's ×1.5 beats the global multiplier; the global fee still applies.
+    with_provider_rule(&mut s, "p3", Rule { multiplier: times("1.5"), request_fee: None });
+    assert_eq!(cost(&s, "backup").cost, 675_000 + 2);
+    // The model's ×2 and fee beat both.
+    rebuilt(&mut s, "backup", Rule { multiplier: times("2"), request_fee: Some(5) });
+    assert_eq!(cost(&s, "backup").cost, 900_000 + 5);
+    assert_eq!(cost(&s, "backup").base, 450_000, "the provider cost is the same throughout");
+    // `provider/model` addressing takes the rule of the configured model targeting it.
+    s.direct_prices.insert(
+        direct_key("p3", "up-backup"),
+        crate::snapshot::DirectPrice {
+            pricing: Some(price),
+            free: false,
+            markup: Rule { multiplier: times("3"), request_fee: None },
+        },
+    );
+    assert_eq!(cost(&s, "p3/up-backup").cost, 1_350_000 + 2);
+    // A free model carries no markup.
+    let free =
+        Snapshot::markup_for(&s, &Rule { multiplier: times("2"), request_fee: Some(5) }, &s.providers["p3"], true);
+    assert_eq!(free, Markup::NONE);
 }

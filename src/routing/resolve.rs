@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::billing::markup::Markup;
 use crate::billing::pricing::Pricing;
 use crate::error::{ApiError, ErrorKind};
 use crate::snapshot::{ProviderEntry, Snapshot};
@@ -13,9 +14,11 @@ use crate::snapshot::{ProviderEntry, Snapshot};
 pub struct Route {
     pub provider: Arc<ProviderEntry>,
     pub upstream_model: String,
-    /// `None` only for free models.
+    /// The base price (configured or catalog); `None` only for free models.
     pub pricing: Option<Pricing>,
     pub free: bool,
+    /// What calls on this route are charged over `pricing`.
+    pub markup: Markup,
 }
 
 pub fn unknown_model(name: &str) -> ApiError {

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ledger::{self, NewEntry};
 use super::{Db, DbRow, StoreResult, WritePool, json_col};
+use crate::billing::markup::{Markup, Multiplier};
 use crate::billing::pricing::Pricing;
 use crate::on_db;
 
@@ -59,9 +60,15 @@ pub struct CallRecord {
     /// Nano-credits charged.
     #[serde(skip_serializing_if = "is_zero")]
     pub cost: i64,
-    /// The prices in force when the call was made.
+    /// The base prices in force when the call was made (configured or catalog).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub price: Option<Pricing>,
+    /// The markup over `price` in force (×1 and no fee on records from before markups).
+    #[serde(skip_serializing_if = "Markup::is_none")]
+    pub markup: Markup,
+    /// Nano-credits the call cost at the base price: `cost` minus this is the margin.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub provider_cost: i64,
     #[serde(skip_serializing_if = "is_zero")]
     pub attempts: i64,
     pub started_at: i64,
@@ -110,6 +117,15 @@ impl CallRecord {
             images: r.int("images")?,
             cost: r.int("cost")?,
             price: json_col(r.opt_text("price")?)?,
+            markup: Markup {
+                multiplier: r.opt_int("multiplier_ppm")?.map_or(Multiplier::ONE, Multiplier::from_stored),
+                request_fee: r.opt_int("request_fee")?.unwrap_or(0),
+            },
+            // Records from before markups were charged at cost.
+            provider_cost: match r.opt_int("provider_cost")? {
+                Some(c) => c,
+                None => r.int("cost")?,
+            },
             attempts: r.int("attempts")?,
             started_at: r.int("started_at")?,
             duration_ms: r.opt_int("duration_ms")?,
@@ -146,19 +162,22 @@ macro_rules! engine {
 
             pub async fn upsert(conn: &mut $conn, c: &CallRecord) -> StoreResult<()> {
                 let price = c.price.map(|p| serde_json::to_string(&p).expect("pricing serializes"));
+                let effective =
+                    c.price.map(|p| serde_json::to_string(&c.markup.effective(&p)).expect("pricing serializes"));
                 sqlx::query(
                     "INSERT INTO calls (id, request_id, trace_id, user_id, key_id, app, dialect, endpoint, model,
                          provider_id, credential_id, upstream_model, stream, status, http_status, error_class,
                          error_message, input_tokens, output_tokens, cached_tokens, cache_write_tokens,
                          reasoning_tokens, images, cost, price, attempts, started_at, duration_ms, ttft_ms, overhead_us,
-                         usage_estimated)
+                         usage_estimated, multiplier_ppm, request_fee, effective_price, provider_cost)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                         $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)
+                         $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35)
                      ON CONFLICT (id) DO UPDATE SET provider_id = $10, credential_id = $11, upstream_model = $12,
                          status = $14, http_status = $15, error_class = $16, error_message = $17,
                          input_tokens = $18, output_tokens = $19, cached_tokens = $20, cache_write_tokens = $21,
                          reasoning_tokens = $22, images = $23, cost = $24, price = $25, attempts = $26,
-                         duration_ms = $28, ttft_ms = $29, overhead_us = $30, usage_estimated = $31",
+                         duration_ms = $28, ttft_ms = $29, overhead_us = $30, usage_estimated = $31,
+                         multiplier_ppm = $32, request_fee = $33, effective_price = $34, provider_cost = $35",
                 )
                 .bind(&c.id)
                 .bind(&c.request_id)
@@ -191,6 +210,10 @@ macro_rules! engine {
                 .bind(c.ttft_ms)
                 .bind(c.overhead_us)
                 .bind(c.usage_estimated)
+                .bind(c.markup.multiplier.ppm())
+                .bind(c.markup.request_fee)
+                .bind(&effective)
+                .bind(c.provider_cost)
                 .execute(&mut *conn)
                 .await?;
                 Ok(())

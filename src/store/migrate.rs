@@ -13,7 +13,8 @@ const SQLITE: &[(i64, &str)] = &[
     (4, include_str!("migrations/sqlite/0004_calls_processing_index.sql")),
     (5, include_str!("migrations/sqlite/0005_console_sessions.sql")),
     (6, include_str!("migrations/sqlite/0006_calls_keyset_indexes.sql")),
-    (7, include_str!("migrations/sqlite/0007_calls_spend_archived.sql")),
+    (7, include_str!("migrations/sqlite/0007_markups.sql")),
+    (8, include_str!("migrations/sqlite/0008_calls_spend_archived.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("migrations/postgres/0001_initial.sql")),
@@ -22,7 +23,8 @@ const POSTGRES: &[(i64, &str)] = &[
     (4, include_str!("migrations/postgres/0004_calls_processing_index.sql")),
     (5, include_str!("migrations/postgres/0005_console_sessions.sql")),
     (6, include_str!("migrations/postgres/0006_calls_keyset_indexes.sql")),
-    (7, include_str!("migrations/postgres/0007_calls_spend_archived.sql")),
+    (7, include_str!("migrations/postgres/0007_markups.sql")),
+    (8, include_str!("migrations/postgres/0008_calls_spend_archived.sql")),
 ];
 
 /// Arbitrary constant identifying Tollgate's migration lock.

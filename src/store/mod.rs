@@ -156,6 +156,11 @@ pub(crate) fn json_col<T: serde::de::DeserializeOwned>(text: Option<String>) -> 
     text.map(|t| serde_json::from_str(&t).map_err(|e| sqlx::Error::Decode(Box::new(e)))).transpose()
 }
 
+/// A markup rule's column: its JSON, or NULL when it sets nothing.
+pub(crate) fn rule_col(rule: &crate::billing::markup::Rule) -> Option<String> {
+    (!rule.is_empty()).then(|| serde_json::to_string(rule).expect("a rule serializes"))
+}
+
 /// True when the error is a unique-constraint violation (a duplicate name or key).
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::{Db, DbRow, StoreResult, WritePool, json_col};
+use crate::billing::markup::Rule;
 use crate::billing::pricing::Pricing;
 use crate::on_db;
 
@@ -16,6 +17,8 @@ pub struct ModelRow {
     pub pricing: Option<Pricing>,
     /// Served without charge and without a price.
     pub free: bool,
+    /// The markup of this model's calls (the most specific level).
+    pub markup: Rule,
     pub enabled: bool,
     pub targets: Vec<TargetRow>,
     pub created_at: i64,
@@ -39,6 +42,7 @@ impl ModelRow {
             fallbacks: json_col(r.opt_text("fallbacks")?)?.unwrap_or_default(),
             pricing: json_col(r.opt_text("pricing")?)?,
             free: r.flag("free")?,
+            markup: json_col(r.opt_text("markup")?)?.unwrap_or_default(),
             enabled: r.flag("enabled")?,
             targets: Vec::new(),
             created_at: r.int("created_at")?,
@@ -104,13 +108,14 @@ pub async fn get(db: &Db, id_or_name: &str) -> StoreResult<Option<ModelRow>> {
 pub async fn save(db: &Db, m: &ModelRow) -> StoreResult<()> {
     let fallbacks = serde_json::to_string(&m.fallbacks).expect("strings serialize");
     let pricing = m.pricing.map(|p| serde_json::to_string(&p).expect("pricing serializes"));
+    let markup = super::rule_col(&m.markup);
     on_db!(db, |pool| {
         let mut tx = pool.begin_write().await?;
         sqlx::query(
-            "INSERT INTO models (id, name, fallbacks, pricing, free, enabled, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            "INSERT INTO models (id, name, fallbacks, pricing, free, enabled, created_at, updated_at, markup)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (id) DO UPDATE SET name = $2, fallbacks = $3, pricing = $4, free = $5, enabled = $6,
-                 updated_at = $8",
+                 updated_at = $8, markup = $9",
         )
         .bind(&m.id)
         .bind(&m.name)
@@ -120,6 +125,7 @@ pub async fn save(db: &Db, m: &ModelRow) -> StoreResult<()> {
         .bind(m.enabled)
         .bind(m.created_at)
         .bind(m.updated_at)
+        .bind(&markup)
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM model_targets WHERE model_id = $1").bind(&m.id).execute(&mut *tx).await?;

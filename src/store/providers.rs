@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::{Db, DbRow, StoreResult, json_col};
+use crate::billing::markup::Rule;
 use crate::config::Timeouts;
 use crate::on_db;
 
@@ -18,6 +19,8 @@ pub struct ProviderRow {
     pub timeouts: Option<Timeouts>,
     /// The `api-version` of an Azure OpenAI provider's requests (`None`: the default).
     pub api_version: Option<String>,
+    /// The markup of this provider's calls, where a model sets none.
+    pub markup: Rule,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -33,6 +36,7 @@ impl ProviderRow {
             enabled: r.flag("enabled")?,
             timeouts: json_col(r.opt_text("timeouts")?)?,
             api_version: r.opt_text("api_version")?,
+            markup: json_col(r.opt_text("markup")?)?.unwrap_or_default(),
             created_at: r.int("created_at")?,
             updated_at: r.int("updated_at")?,
         })
@@ -77,7 +81,7 @@ impl CredentialRow {
 
 pub async fn list(db: &Db) -> StoreResult<Vec<ProviderRow>> {
     on_db!(db, |pool| {
-        let rows = sqlx::query("SELECT id, name, kind, base_url, region, enabled, timeouts, api_version, created_at, updated_at FROM providers ORDER BY name")
+        let rows = sqlx::query("SELECT id, name, kind, base_url, region, enabled, timeouts, api_version, markup, created_at, updated_at FROM providers ORDER BY name")
             .fetch_all(pool)
             .await?;
         rows.iter().map(ProviderRow::from_row).collect()
@@ -86,7 +90,7 @@ pub async fn list(db: &Db) -> StoreResult<Vec<ProviderRow>> {
 
 pub async fn get(db: &Db, id_or_name: &str) -> StoreResult<Option<ProviderRow>> {
     on_db!(db, |pool| {
-        let row = sqlx::query("SELECT id, name, kind, base_url, region, enabled, timeouts, api_version, created_at, updated_at FROM providers WHERE id = $1 OR name = $1")
+        let row = sqlx::query("SELECT id, name, kind, base_url, region, enabled, timeouts, api_version, markup, created_at, updated_at FROM providers WHERE id = $1 OR name = $1")
             .bind(id_or_name)
             .fetch_optional(pool)
             .await?;
@@ -97,12 +101,14 @@ pub async fn get(db: &Db, id_or_name: &str) -> StoreResult<Option<ProviderRow>> 
 /// Inserts or, when `upsert` is set, replaces the provider of the same name (declarative config).
 pub async fn save(db: &Db, p: &ProviderRow) -> StoreResult<()> {
     let timeouts = p.timeouts.map(|t| serde_json::to_string(&t).expect("timeouts serialize"));
+    let markup = super::rule_col(&p.markup);
     on_db!(db, |pool| {
         sqlx::query(
-            "INSERT INTO providers (id, name, kind, base_url, region, enabled, timeouts, created_at, updated_at, api_version)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            "INSERT INTO providers (id, name, kind, base_url, region, enabled, timeouts, created_at, updated_at, api_version,
+                 markup)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              ON CONFLICT (id) DO UPDATE SET name = $2, kind = $3, base_url = $4, region = $5,
-                 enabled = $6, timeouts = $7, updated_at = $9, api_version = $10",
+                 enabled = $6, timeouts = $7, updated_at = $9, api_version = $10, markup = $11",
         )
         .bind(&p.id)
         .bind(&p.name)
@@ -114,6 +120,7 @@ pub async fn save(db: &Db, p: &ProviderRow) -> StoreResult<()> {
         .bind(p.created_at)
         .bind(p.updated_at)
         .bind(&p.api_version)
+        .bind(&markup)
         .execute(pool)
         .await
         .map(|_| ())

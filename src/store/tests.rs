@@ -204,6 +204,10 @@ async fn providers_and_credentials_round_trip_and_cascade() {
             enabled: true,
             timeouts: Some(crate::config::Timeouts::default()),
             api_version: Some("2024-10-21".into()),
+            markup: crate::billing::markup::Rule {
+                multiplier: Some(crate::billing::markup::Multiplier::parse("1.25").unwrap()),
+                request_fee: None,
+            },
             created_at: 1,
             updated_at: 1,
         };
@@ -224,11 +228,47 @@ async fn providers_and_credentials_round_trip_and_cascade() {
         providers::save_credential(db, &c).await.unwrap();
         let got = providers::get(db, "p").await.unwrap().unwrap();
         assert_eq!(got.timeouts, p.timeouts);
+        assert_eq!(got.markup, p.markup);
         assert_eq!(providers::list_credentials(db, Some(&p.id)).await.unwrap()[0].weight, 5);
         let dup = providers::ProviderRow { id: new_id(), ..p.clone() };
         assert!(super::is_unique_violation(&providers::save(db, &dup).await.unwrap_err()));
         assert!(providers::delete(db, &p.id).await.unwrap());
         assert!(providers::get_credential(db, &c.id).await.unwrap().is_none(), "credentials cascade");
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn price_snapshots_keep_base_markup_and_provider_cost() {
+    use crate::billing::markup::{Markup, Multiplier};
+    use crate::billing::pricing::Pricing;
+    for t in test_db::each().await {
+        let db = &t.db;
+        let mut c = call("u", "success");
+        c.price = Some(Pricing { input: 150_000_000, output: 600_000_000, ..Pricing::default() });
+        c.markup = Markup { multiplier: Multiplier::parse("1.5").unwrap(), request_fee: 7 };
+        (c.cost, c.provider_cost) = (675_007, 450_000);
+        calls::apply_batch(db, &[CallWrite { record: c.clone(), charge: None }]).await.unwrap();
+        assert_eq!(calls::get(db, &c.id).await.unwrap().unwrap(), c);
+        let effective = crate::on_db!(db, |pool| {
+            sqlx::query_scalar::<_, String>("SELECT effective_price FROM calls WHERE id = $1")
+                .bind(&c.id)
+                .fetch_one(pool)
+                .await
+        })
+        .unwrap();
+        let effective: Pricing = serde_json::from_str(&effective).unwrap();
+        assert_eq!((effective.input, effective.output, effective.per_request), (225_000_000, 900_000_000, 7));
+        // A record from before markups: ×1, no fee, charged at cost.
+        crate::on_db!(db, |pool| {
+            sqlx::query("UPDATE calls SET multiplier_ppm = NULL, request_fee = NULL, provider_cost = NULL")
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })
+        .unwrap();
+        let old = calls::get(db, &c.id).await.unwrap().unwrap();
+        assert_eq!((old.markup, old.provider_cost), (Markup::NONE, 675_007));
         t.cleanup().await;
     }
 }

@@ -21,6 +21,7 @@ mod image_generation;
 mod images;
 mod limits;
 mod management;
+mod markup;
 mod metrics;
 mod patterns;
 mod provider_kinds;

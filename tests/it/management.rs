@@ -126,11 +126,16 @@ name = "declared"
 kind = "openai"
 base_url = "{}"
 credentials = [{{ name = "main", api_key = "${{MOCK_PROVIDER_KEY}}" }}]
+request_fee = "0.001"
 
 [[models]]
 name = "declared-model"
 targets = [{{ provider = "declared", model = "mock-gpt" }}]
 pricing = {{ input = 1, output = 2 }}
+multiplier = 1.25
+
+[markup]
+multiplier = "1.1"
 "#,
         mock.base_url()
     );
@@ -149,6 +154,17 @@ pricing = {{ input = 1, output = 2 }}
     assert_eq!(resp.status(), 200);
     let last = mock.last_request().unwrap();
     assert!(last.headers.iter().any(|(k, v)| k == "authorization" && v == "Bearer sk-from-env-1234"));
+    // The declared markups: global ×1.1, the provider's fee, the model's ×1.25.
+    assert_eq!(gw.admin_ok_status("GET", "/api/v1/markup").await["multiplier"], "1.1");
+    assert_eq!(gw.admin_ok_status("GET", "/api/v1/providers/declared").await["request_fee"], "0.001");
+    assert_eq!(gw.admin_ok_status("GET", "/api/v1/models/declared-model").await["multiplier"], "1.25");
+    let key_id = k["id"].as_str().unwrap();
+    let calls = gw.calls_until(key_id, |c| c.len() == 1 && c[0]["status"] == "success").await;
+    let c = &calls[0];
+    let nanos = |v: &Value| tollgate::billing::money::parse_credits(v.as_str().unwrap()).unwrap();
+    let base = nanos(&c["provider_cost"]);
+    assert!(base > 0, "{c}");
+    assert_eq!(nanos(&c["cost"]), (base * 5 + 3) / 4 + 1_000_000, "×1.25 + 0.001: {c}");
     // Applying again on restart updates in place instead of duplicating.
     gw.terminate().await;
     gw.spawn().await;

@@ -5,6 +5,7 @@ pub mod calls;
 pub mod dashboard;
 pub mod error;
 pub mod keys;
+pub mod markup;
 pub mod member;
 pub mod models;
 pub mod providers;

@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::markup::MarkupForm;
 use super::{credits, error, render, render_status};
 use crate::admin::models::{self as ops, ModelBody, TargetBody};
 use crate::billing::money::Credits;
@@ -34,6 +35,8 @@ const FIELDS: &[&str] = &[
     "cache_write",
     "per_request",
     "per_image",
+    "multiplier",
+    "request_fee",
 ];
 
 /// A price list as the form shows it: decimal credits, blank when unset.
@@ -120,6 +123,7 @@ pub struct ModelForm {
     pub targets: Vec<TargetForm>,
     pub fallbacks: String,
     pub price: PriceForm,
+    pub markup: MarkupForm,
     pub free: bool,
     pub enabled: bool,
 }
@@ -142,6 +146,7 @@ impl ModelForm {
             targets,
             fallbacks: f.text("fallbacks"),
             price: PriceForm::read(f, ""),
+            markup: MarkupForm::read(f),
             free: f.checked("free"),
             enabled: f.checked("enabled"),
         }
@@ -161,6 +166,7 @@ impl ModelForm {
                 Ok(TargetBody { provider: t.provider.clone(), model: t.model.clone(), weight, pricing: None })
             })
             .collect::<Result<Vec<_>, ApiError>>()?;
+        let markup = self.markup.to_input()?;
         Ok(ModelBody {
             name: Some(self.name.clone()),
             targets: Some(targets),
@@ -170,6 +176,8 @@ impl ModelForm {
             pricing: Some(self.price.to_input()?),
             free: Some(self.free),
             enabled: Some(self.enabled),
+            multiplier: markup.multiplier,
+            request_fee: markup.request_fee,
         })
     }
 
@@ -188,6 +196,8 @@ pub struct ModelView {
     pub fallbacks: String,
     pub price_in: String,
     pub price_out: String,
+    /// The model's own markup (`×1.2 + 0.001`), blank when it sets none.
+    pub markup: String,
     pub free: bool,
     pub enabled: bool,
 }
@@ -217,6 +227,7 @@ fn views(state: &AppState, rows: Vec<ModelRow>) -> Vec<ModelView> {
                 fallbacks: m.fallbacks.join(", "),
                 price_in: price.map(|p| credits(p.input)).unwrap_or_default(),
                 price_out: price.map(|p| credits(p.output)).unwrap_or_default(),
+                markup: rule_text(&m.markup),
                 free: m.free,
                 enabled: m.enabled,
                 id: m.id,
@@ -226,12 +237,21 @@ fn views(state: &AppState, rows: Vec<ModelRow>) -> Vec<ModelView> {
         .collect()
 }
 
+/// A rule for a table cell: `×1.2`, `+0.001`, `×1.2 + 0.001`, or blank.
+pub fn rule_text(r: &crate::billing::markup::Rule) -> String {
+    let m = r.multiplier.map(|m| format!("×{}", m.to_decimal()));
+    let f = r.request_fee.map(|f| format!("+{}", credits(f)));
+    [m, f].into_iter().flatten().collect::<Vec<_>>().join(" ")
+}
+
 #[derive(Template)]
 #[template(path = "models.html")]
 struct ListPage {
     c: Chrome,
     models: Vec<ModelView>,
     providers: Vec<(String, String)>,
+    /// The global default markup's form.
+    global: MarkupForm,
     form: ModelForm,
     errors: Errors,
     notice: Option<&'static str>,
@@ -249,6 +269,7 @@ async fn list_page(
         c: Chrome::new(lang, "/models", s),
         models: views(state, rows),
         providers: provider_names(state),
+        global: MarkupForm::of(&crate::admin::markup::global(state).await?),
         form,
         errors,
         notice: None,
@@ -332,6 +353,7 @@ fn form_of(state: &AppState, m: &ModelRow) -> ModelForm {
             .collect(),
         fallbacks: m.fallbacks.join(", "),
         price: PriceForm::of(&m.pricing),
+        markup: MarkupForm::of(&m.markup),
         free: m.free,
         enabled: m.enabled,
     }

@@ -25,7 +25,8 @@ use crate::store::providers::{self as q, CredentialRow, ProviderRow};
 type S = State<Arc<AppState>>;
 
 pub const KINDS: &[&str] = &["openai", "anthropic", "azure-openai", "gemini", "bedrock"];
-const PROVIDER_FIELDS: &[&str] = &["name", "kind", "base_url", "api_version", "region", "api_key", "weight"];
+const PROVIDER_FIELDS: &[&str] =
+    &["name", "kind", "base_url", "api_version", "region", "api_key", "weight", "multiplier", "request_fee"];
 const CREDENTIAL_FIELDS: &[&str] = &["cred_name", "api_key", "weight"];
 
 pub struct ProviderView {
@@ -181,6 +182,7 @@ struct ShowPage {
     notice: Option<String>,
     test: Option<TestResult>,
     created_at: String,
+    markup: super::markup::MarkupForm,
 }
 
 async fn show_page(state: &AppState, s: &Session, lang: Lang, id: &str) -> Result<ShowPage, ApiError> {
@@ -217,6 +219,7 @@ async fn show_page(state: &AppState, s: &Session, lang: Lang, id: &str) -> Resul
     Ok(ShowPage {
         c: Chrome::new(lang, "/providers", s),
         created_at: when(p.created_at),
+        markup: super::markup::MarkupForm::of(&p.markup),
         p,
         credentials,
         targets,
@@ -270,15 +273,22 @@ async fn show_with_error(
 /// `POST /providers/{id}`: edits the provider (name, address, API version, region, enabled).
 pub async fn update(State(state): S, Admin(s, lang): Admin, Path(id): Path<String>, body: Bytes) -> Response {
     let f = Form::parse(&body);
-    let b = ProviderBody {
-        name: opt(&f, "name"),
-        base_url: opt(&f, "base_url"),
-        region: opt(&f, "region"),
-        api_version: opt(&f, "api_version"),
-        enabled: Some(f.checked("enabled")),
-        ..Default::default()
-    };
-    match ops::update_provider(&state, &id, b).await {
+    let result = async {
+        let markup = super::markup::MarkupForm::read(&f).to_input()?;
+        let b = ProviderBody {
+            name: opt(&f, "name"),
+            base_url: opt(&f, "base_url"),
+            region: opt(&f, "region"),
+            api_version: opt(&f, "api_version"),
+            enabled: Some(f.checked("enabled")),
+            multiplier: markup.multiplier,
+            request_fee: markup.request_fee,
+            ..Default::default()
+        };
+        ops::update_provider(&state, &id, b).await
+    }
+    .await;
+    match result {
         Ok(p) => Redirect::to(&format!("/providers/{}?ok=saved", p.id)).into_response(),
         Err(e) => show_with_error(&state, &s, lang, &id, e, PROVIDER_FIELDS).await,
     }
