@@ -71,7 +71,7 @@ macro_rules! engine {
                     if present.is_some() {
                         continue;
                     }
-                    super::super::calls::$name::upsert(conn, c).await?;
+                    crate::store::calls::$name::upsert(conn, c).await?;
                     restored += 1;
                     if c.cost != 0 {
                         sqlx::query(
