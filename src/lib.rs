@@ -34,6 +34,7 @@ pub mod secrets;
 pub mod sessions;
 pub mod snapshot;
 pub mod state;
+pub mod stats;
 pub mod store;
 pub mod telemetry;
 pub mod testing;
@@ -75,6 +76,7 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
     let journal_dir = config.data_dir.join("journal");
     let quarantine = usage::Quarantine::new(&journal_dir);
     usage::replay(&db, &journal_dir, &quarantine).await?;
+    store::rollups::seed_if_pending(&db).await.map_err(|e| format!("computing usage rollups: {e}"))?;
     let admin_key_hashes = bootstrap::admin_keys(&config, &db).await?;
     bootstrap::apply_declared(&config, &db, &vault).await?;
     let accounts = Arc::new(Accounts::default());

@@ -26,6 +26,11 @@ enum Command {
         #[arg(long)]
         retire_old_keys: bool,
     },
+    /// Usage statistics.
+    Stats {
+        #[command(subcommand)]
+        command: StatsCommand,
+    },
     /// Update the price catalog from LiteLLM's model_prices_and_context_window.json (a file
     /// path or an http(s) URL): writes the data directory's prices.json, which a running
     /// gateway on that data directory picks up within seconds (no rebuild, no restart).
@@ -55,6 +60,21 @@ enum ArchiveCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum StatsCommand {
+    /// Recompute the hourly and daily rollups from the call records, one UTC day at a time
+    /// (safe while gateways serve). By default every day that has records; days whose records
+    /// were archived keep their rollups unless the range names them.
+    Rebuild {
+        /// First day to recompute (RFC 3339 or Unix seconds; rounded down to its UTC day).
+        #[arg(long)]
+        from: Option<String>,
+        /// Recompute up to this moment (exclusive; the UTC day holding it is recomputed whole).
+        #[arg(long)]
+        to: Option<String>,
+    },
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // Needs no database or key: it only turns one file into another (the settings only when
@@ -79,6 +99,7 @@ fn main() -> std::process::ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config).await,
             Command::RotateKey { retire_old_keys } => rotate_key(config, retire_old_keys).await,
+            Command::Stats { command: StatsCommand::Rebuild { from, to } } => rebuild_stats(config, from, to).await,
             Command::RefreshPrices { .. } => unreachable!("handled before the runtime starts"),
             Command::Archive { command: ArchiveCommand::Import { file } } => archive_import(config, &file).await,
         }
@@ -129,6 +150,32 @@ async fn archive_import(config: tollgate::config::Config, file: &std::path::Path
     db.close().await;
     let done = result?;
     println!("{} of {} call records restored from {}", done.restored, done.read, file.display());
+    Ok(())
+}
+
+async fn rebuild_stats(
+    config: tollgate::config::Config,
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<(), String> {
+    let time = |name: &str, v: Option<String>| {
+        v.map(|s| tollgate::clock::parse_timestamp(&serde_json::Value::String(s)).map_err(|e| format!("--{name}: {e}")))
+            .transpose()
+    };
+    let (from, to) = (time("from", from)?, time("to", to)?);
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        return Err("--from must be before --to".into());
+    }
+    let db = tollgate::store::Db::connect(&config.database_url(), config.database.max_connections)
+        .await
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    tollgate::store::migrate::run(&db).await.map_err(|e| format!("migrations failed: {e}"))?;
+    let result = tollgate::store::rollups::rebuild(&db, from, to).await.map_err(|e| format!("rebuild failed: {e}"));
+    db.close().await;
+    let (days, records) = result?;
+    println!("rebuilt the rollups of {days} day(s) from {records} record(s)");
     Ok(())
 }
 

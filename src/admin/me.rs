@@ -60,6 +60,17 @@ pub async fn get(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resu
     .into_response())
 }
 
+/// The user a `/me` request speaks for: the signed-in console user when no key is presented,
+/// else the key's user.
+pub(crate) async fn caller_user_id(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    if crate::gateway::presented_key(headers).is_none()
+        && let Some(session) = crate::sessions::from_headers(state, headers).await?
+    {
+        return Ok(session.user.id);
+    }
+    Ok(authenticate(state, headers)?.user.id.clone())
+}
+
 /// `/me` for a signed-in console user: no key, every model, the user's recent calls.
 async fn session_me(state: &AppState, session: &crate::sessions::Session) -> Result<Response, ApiError> {
     let user = &session.user;

@@ -11,6 +11,7 @@ pub(crate) mod markup;
 pub(crate) mod me;
 pub(crate) mod models;
 pub(crate) mod providers;
+pub(crate) mod stats;
 pub(crate) mod users;
 
 use std::sync::Arc;
@@ -55,8 +56,9 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/api/v1/calls", get(calls::list))
         .route("/api/v1/calls/export", get(calls_export::export))
         .route("/api/v1/calls/{id}", get(calls::get))
+        .route("/api/v1/stats", get(stats::all))
         .layer(axum::middleware::from_fn_with_state(state, require_admin));
-    Router::new().merge(admin).route("/api/v1/me", get(me::get))
+    Router::new().merge(admin).route("/api/v1/me", get(me::get)).route("/api/v1/me/stats", get(stats::mine))
 }
 
 /// Lets a request through with an admin key as `Authorization: Bearer`, or with the session

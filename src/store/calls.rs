@@ -2,139 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::call_record::CallRecord;
 use super::ledger::{self, NewEntry};
-use super::{Db, DbRow, StoreResult, WritePool, json_col};
-use crate::billing::markup::{Markup, Multiplier};
-use crate::billing::pricing::Pricing;
+use super::rollups;
+use super::{Db, DbRow, StoreResult, WritePool};
 use crate::on_db;
-
-/// One client request as the usage log keeps it (SPEC §5).
-///
-/// Serialized only into the usage journal: empty fields (`None`, zero, false) are left out of
-/// the line, and read back as their defaults.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct CallRecord {
-    pub id: String,
-    pub request_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub trace_id: Option<String>,
-    pub user_id: String,
-    pub key_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub app: Option<String>,
-    /// Inbound wire format: `openai` or `anthropic`.
-    pub dialect: String,
-    /// `chat`, `embeddings`, ...
-    pub endpoint: String,
-    /// The model name the client asked for.
-    pub model: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub credential_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub upstream_model: Option<String>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub stream: bool,
-    /// `processing`, `success` or `failed`.
-    pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub http_status: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_class: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_message: Option<String>,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub input_tokens: i64,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub output_tokens: i64,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub cached_tokens: i64,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub cache_write_tokens: i64,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub reasoning_tokens: i64,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub images: i64,
-    /// Nano-credits charged.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub cost: i64,
-    /// The base prices in force when the call was made (configured or catalog).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub price: Option<Pricing>,
-    /// The markup over `price` in force (×1 and no fee on records from before markups).
-    #[serde(skip_serializing_if = "Markup::is_none")]
-    pub markup: Markup,
-    /// Nano-credits the call cost at the base price: `cost` minus this is the margin.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub provider_cost: i64,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub attempts: i64,
-    pub started_at: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duration_ms: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ttft_ms: Option<i64>,
-    /// Time spent in the gateway itself, excluding the upstream.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub overhead_us: Option<i64>,
-    /// The token counts are the gateway's estimate, not the provider's report (a call cut
-    /// short before usage arrived). Defaulted so journal lines written before it replay.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub usage_estimated: bool,
-}
-
-fn is_zero(n: &i64) -> bool {
-    *n == 0
-}
-
-impl CallRecord {
-    pub(crate) fn from_row(r: &impl DbRow) -> StoreResult<Self> {
-        Ok(CallRecord {
-            id: r.text("id")?,
-            request_id: r.text("request_id")?,
-            trace_id: r.opt_text("trace_id")?,
-            user_id: r.text("user_id")?,
-            key_id: r.text("key_id")?,
-            app: r.opt_text("app")?,
-            dialect: r.text("dialect")?,
-            endpoint: r.text("endpoint")?,
-            model: r.text("model")?,
-            provider_id: r.opt_text("provider_id")?,
-            credential_id: r.opt_text("credential_id")?,
-            upstream_model: r.opt_text("upstream_model")?,
-            stream: r.flag("stream")?,
-            status: r.text("status")?,
-            http_status: r.opt_int("http_status")?,
-            error_class: r.opt_text("error_class")?,
-            error_message: r.opt_text("error_message")?,
-            input_tokens: r.int("input_tokens")?,
-            output_tokens: r.int("output_tokens")?,
-            cached_tokens: r.int("cached_tokens")?,
-            cache_write_tokens: r.int("cache_write_tokens")?,
-            reasoning_tokens: r.int("reasoning_tokens")?,
-            images: r.int("images")?,
-            cost: r.int("cost")?,
-            price: json_col(r.opt_text("price")?)?,
-            markup: Markup {
-                multiplier: r.opt_int("multiplier_ppm")?.map_or(Multiplier::ONE, Multiplier::from_stored),
-                request_fee: r.opt_int("request_fee")?.unwrap_or(0),
-            },
-            // Records from before markups were charged at cost.
-            provider_cost: match r.opt_int("provider_cost")? {
-                Some(c) => c,
-                None => r.int("cost")?,
-            },
-            attempts: r.int("attempts")?,
-            started_at: r.int("started_at")?,
-            duration_ms: r.opt_int("duration_ms")?,
-            ttft_ms: r.opt_int("ttft_ms")?,
-            overhead_us: r.opt_int("overhead_us")?,
-            usage_estimated: r.flag("usage_estimated")?,
-        })
-    }
-}
 
 /// Filters of `GET /api/v1/calls`; `None` matches everything.
 #[derive(Debug, Default, Clone)]
@@ -160,11 +32,13 @@ macro_rules! engine {
         pub(crate) mod $name {
             use super::*;
 
-            pub async fn upsert(conn: &mut $conn, c: &CallRecord) -> StoreResult<()> {
+            /// Writes `c` unless its stored row is already finished (a finished record is
+            /// final: a replayed or late line cannot change it). Answers whether it wrote.
+            pub async fn upsert(conn: &mut $conn, c: &CallRecord) -> StoreResult<bool> {
                 let price = c.price.map(|p| serde_json::to_string(&p).expect("pricing serializes"));
                 let effective =
                     c.price.map(|p| serde_json::to_string(&c.markup.effective(&p)).expect("pricing serializes"));
-                sqlx::query(
+                let written = sqlx::query(
                     "INSERT INTO calls (id, request_id, trace_id, user_id, key_id, app, dialect, endpoint, model,
                          provider_id, credential_id, upstream_model, stream, status, http_status, error_class,
                          error_message, input_tokens, output_tokens, cached_tokens, cache_write_tokens,
@@ -177,7 +51,9 @@ macro_rules! engine {
                          input_tokens = $18, output_tokens = $19, cached_tokens = $20, cache_write_tokens = $21,
                          reasoning_tokens = $22, images = $23, cost = $24, price = $25, attempts = $26,
                          duration_ms = $28, ttft_ms = $29, overhead_us = $30, usage_estimated = $31,
-                         multiplier_ppm = $32, request_fee = $33, effective_price = $34, provider_cost = $35",
+                         multiplier_ppm = $32, request_fee = $33, effective_price = $34, provider_cost = $35
+                     WHERE calls.status = 'processing'
+                     RETURNING id",
                 )
                 .bind(&c.id)
                 .bind(&c.request_id)
@@ -214,24 +90,46 @@ macro_rules! engine {
                 .bind(c.markup.request_fee)
                 .bind(&effective)
                 .bind(c.provider_cost)
-                .execute(&mut *conn)
+                .fetch_optional(&mut *conn)
                 .await?;
-                Ok(())
+                Ok(written.is_some())
             }
 
-            /// Writes a batch in one transaction. Returns the charges that were new (not
-            /// already posted under their idempotency key).
+            /// Writes a batch in one transaction, with the rollups of the calls it finishes
+            /// (those whose stored row was absent or still running). Returns the charges that
+            /// were new (not already posted under their idempotency key).
             pub async fn apply(conn: &mut $conn, batch: &[CallWrite], now: i64) -> StoreResult<Vec<(String, i64)>> {
                 let mut posted = Vec::new();
+                let mut finished = rollups::Cells::new();
                 for w in batch {
-                    upsert(conn, &w.record).await?;
+                    if upsert(conn, &w.record).await? && w.record.status != "processing" {
+                        rollups::fold(&mut finished, &w.record);
+                    }
                     if let Some(charge) = &w.charge
                         && ledger::$name::charge(conn, charge, now).await?
                     {
                         posted.push((charge.user_id.clone(), charge.amount));
                     }
                 }
+                rollups::$name::add(conn, &finished).await?;
                 Ok(posted)
+            }
+
+            /// Closes the records a crash left `processing` as failed, and rolls them up.
+            pub async fn close_stale(conn: &mut $conn) -> StoreResult<u64> {
+                let rows = sqlx::query(
+                    "UPDATE calls SET status = 'failed', error_class = 'interrupted',
+                         error_message = 'the gateway stopped before the call finished'
+                     WHERE status = 'processing' RETURNING *",
+                )
+                .fetch_all(&mut *conn)
+                .await?;
+                let mut finished = rollups::Cells::new();
+                for row in &rows {
+                    rollups::fold(&mut finished, &CallRecord::from_row(row)?);
+                }
+                rollups::$name::add(conn, &finished).await?;
+                Ok(rows.len() as u64)
             }
         }
     };
@@ -291,16 +189,21 @@ pub async fn spend_by_day(db: &Db, since_ms: i64) -> StoreResult<Vec<(String, St
     })
 }
 
-/// Closes records a crash left `processing` as failed (the seeds' stale-call cleanup).
+/// Closes records a crash left `processing` as failed (the seeds' stale-call cleanup), with
+/// their rollups.
 pub async fn close_stale(db: &Db) -> StoreResult<u64> {
-    on_db!(db, |pool| {
-        let r = sqlx::query(
-            "UPDATE calls SET status = 'failed', error_class = 'interrupted',
-                 error_message = 'the gateway stopped before the call finished'
-             WHERE status = 'processing'",
-        )
-        .execute(pool)
-        .await?;
-        Ok(r.rows_affected())
-    })
+    match db {
+        Db::Sqlite(pool) => {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlite::close_stale(&mut tx).await?;
+            tx.commit().await?;
+            Ok(n)
+        }
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin_write().await?;
+            let n = pg::close_stale(&mut tx).await?;
+            tx.commit().await?;
+            Ok(n)
+        }
+    }
 }

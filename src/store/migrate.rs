@@ -14,7 +14,8 @@ const SQLITE: &[(i64, &str)] = &[
     (5, include_str!("migrations/sqlite/0005_console_sessions.sql")),
     (6, include_str!("migrations/sqlite/0006_calls_keyset_indexes.sql")),
     (7, include_str!("migrations/sqlite/0007_markups.sql")),
-    (8, include_str!("migrations/sqlite/0008_calls_spend_archived.sql")),
+    (8, include_str!("migrations/sqlite/0008_call_rollups.sql")),
+    (9, include_str!("migrations/sqlite/0009_calls_spend_archived.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("migrations/postgres/0001_initial.sql")),
@@ -24,7 +25,8 @@ const POSTGRES: &[(i64, &str)] = &[
     (5, include_str!("migrations/postgres/0005_console_sessions.sql")),
     (6, include_str!("migrations/postgres/0006_calls_keyset_indexes.sql")),
     (7, include_str!("migrations/postgres/0007_markups.sql")),
-    (8, include_str!("migrations/postgres/0008_calls_spend_archived.sql")),
+    (8, include_str!("migrations/postgres/0008_call_rollups.sql")),
+    (9, include_str!("migrations/postgres/0009_calls_spend_archived.sql")),
 ];
 
 /// Arbitrary constant identifying Tollgate's migration lock.

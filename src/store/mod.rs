@@ -4,12 +4,14 @@
 
 pub mod api_keys;
 pub mod call_list;
+pub mod call_record;
 pub mod calls;
 pub mod ledger;
 pub mod migrate;
 pub mod models;
 pub mod providers;
 pub mod retention;
+pub mod rollups;
 pub mod sessions;
 pub mod settings;
 pub mod users;
@@ -171,6 +173,8 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+#[cfg(test)]
+mod rollups_tests;
 #[cfg(test)]
 pub(crate) mod test_db;
 #[cfg(test)]

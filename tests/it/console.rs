@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::*;
 use crate::webdriver::Browser;
@@ -44,6 +44,34 @@ async fn with_cookie(gw: &Gateway, b: &Browser, method: &str, path: &str, body: 
         req = req.header("content-type", "application/x-www-form-urlencoded").body(body.to_string());
     }
     req.send().await.unwrap().status().as_u16()
+}
+
+/// Waits until the page's charts have drawn from the stats API, then answers what they show:
+/// the tiles' texts, the number of charts with a plot, and the group table's rows.
+async fn charts_drawn(b: &Browser) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let state = b.run("return document.querySelector('[data-stats-url]').dataset.loaded || ''", json!([])).await;
+        match state.as_str() {
+            Some("true") => break,
+            Some("error") => panic!("the charts failed: {}", b.body_text().await),
+            _ if Instant::now() > deadline => panic!("the charts never drew: {}", b.body_text().await),
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    b.run(
+        "const root = document.querySelector('[data-stats-url]');
+         const tiles = {};
+         root.querySelectorAll('[data-total]').forEach((el) => { tiles[el.dataset.total] = el.textContent; });
+         return {
+           tiles,
+           plots: root.querySelectorAll('[data-chart] .uplot canvas').length,
+           empty: root.querySelectorAll('[data-chart] .chart-empty').length,
+           rows: [...root.querySelectorAll('[data-group-table] tr')].map((tr) => tr.innerText),
+         };",
+        json!([]),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -156,6 +184,20 @@ async fn console_in_a_real_browser() {
     b.wait_for_text("Usage and price", false).await;
     b.full_shot("10-call-detail").await;
 
+    // The dashboard draws its charts from the stats API: the call is counted and plotted.
+    b.goto(&format!("{url}/dashboard")).await;
+    let drawn = charts_drawn(&b).await;
+    assert_eq!(drawn["tiles"]["calls"], "1", "{drawn}");
+    assert_eq!(drawn["tiles"]["error_rate"], "0%", "{drawn}");
+    assert_eq!(drawn["plots"], 6, "six charts with a plot: {drawn}");
+    assert_eq!(drawn["empty"], 0, "{drawn}");
+    let row = drawn["rows"][0].as_str().unwrap_or_default();
+    assert!(row.starts_with("house-gpt") && row.contains("0.0000825"), "the model's row with its cost: {drawn}");
+    b.full_shot("11-dashboard").await;
+    b.goto(&format!("{url}/dashboard?range=30d&group_by=user")).await;
+    let drawn = charts_drawn(&b).await;
+    assert!(drawn["rows"][0].as_str().unwrap_or_default().starts_with("alice"), "grouped by user, by name: {drawn}");
+
     // Revoke the key in the page; the next call with it is refused.
     b.goto(&format!("{url}/keys?user_id={alice_id}")).await;
     b.run("window.confirm = () => true", json!([])).await;
@@ -195,6 +237,9 @@ async fn console_in_a_real_browser() {
     let page = b.body_text().await;
     assert!(page.contains("house-gpt"), "her call is listed:\n{page}");
     assert!(!page.contains("Providers") && !page.contains("mock"), "no operator data:\n{page}");
+    let drawn = charts_drawn(&b).await;
+    assert_eq!(drawn["tiles"]["calls"], "1", "her own call, from /api/v1/me/stats: {drawn}");
+    assert_eq!(drawn["plots"], 6, "{drawn}");
     b.full_shot("17-member-overview").await;
     // `GET /api/v1/me` answers for the session too: her user, no key, no provider internals.
     let me = b

@@ -32,5 +32,6 @@ mod rotate_key;
 mod routing;
 mod routing_fixture;
 mod sdk;
+mod stats;
 mod traffic;
 mod upstream_answers;

@@ -88,6 +88,8 @@
   // Charts ------------------------------------------------------------------------------
   const palette = ["#3d5afe", "#00a676", "#f59e0b", "#e11d48", "#8b5cf6", "#0ea5e9", "#64748b"];
   const fmt = (n) => (n == null ? "–" : Number(n).toLocaleString(undefined, { maximumFractionDigits: 2 }));
+  // Credits are often fractions of a cent: six significant digits, not two decimals.
+  const fmtCost = (n) => (n == null ? "–" : Number(n).toLocaleString(undefined, { maximumSignificantDigits: 6 }));
 
   function draw(el, title, xs, series, opts) {
     el.innerHTML = "";
@@ -95,27 +97,41 @@
       el.innerHTML = '<div class="chart-empty">' + text("no_data") + "</div>";
       return;
     }
+    const show = (v) => (opts && opts.cost ? fmtCost(v) : fmt(v)) + ((opts && opts.suffix) || "");
     const width = Math.max(260, el.clientWidth || 600);
     const u = new uPlot({
       title: title, width: width, height: 220,
       scales: { x: { time: true } },
-      axes: [{}, { size: 60, values: (u, vals) => vals.map((v) => (opts && opts.suffix ? fmt(v) + opts.suffix : fmt(v))) }],
+      axes: [{}, { size: 60, values: (u, vals) => vals.map((v) => show(v)) }],
       series: [{}].concat(series.map((s, i) => ({
-        label: s.label, stroke: palette[i % palette.length], width: 2,
+        label: s.label, stroke: palette[i % palette.length], width: 2, spanGaps: true,
         fill: opts && opts.fill ? palette[i % palette.length] + "22" : undefined,
-        value: (u, v) => (v == null ? "–" : fmt(v) + ((opts && opts.suffix) || "")),
+        value: (u, v) => (v == null ? "–" : show(v)),
       }))),
     }, [xs].concat(series.map((s) => s.values)), el);
     new ResizeObserver(() => u.setSize({ width: Math.max(260, el.clientWidth), height: 220 })).observe(el);
   }
 
-  // Rows of /stats grouped by bucket: one value per bucket, nulls where a group had none.
-  function pivot(rows, pick) {
-    const buckets = [...new Set(rows.map((r) => r.bucket))].sort();
-    const xs = buckets.map((b) => Date.parse(b) / 1000);
-    const index = new Map(buckets.map((b, i) => [b, i]));
-    return { xs, index, col: () => new Array(buckets.length).fill(null), pick };
+  // An answer of /stats as chart columns: every bucket of the asked range on the x axis (hours
+  // and days step evenly; months come from the rows), and where each row goes.
+  function pivot(answer, granularity) {
+    const rows = answer.data || [];
+    const step = { hour: 3600, day: 86400 }[granularity];
+    const at = (text) => Date.parse(text) / 1000;
+    let xs = [];
+    if (!rows.length) {
+      xs = [];
+    } else if (step && answer.from && answer.to) {
+      for (let x = at(answer.from); x < at(answer.to); x += step) xs.push(x);
+    } else {
+      xs = [...new Set(rows.map((r) => at(r.bucket)))].sort((a, b) => a - b);
+    }
+    const index = new Map(xs.map((x, i) => [x, i]));
+    return { xs, slot: (r) => index.get(at(r.bucket)), col: (fill) => new Array(xs.length).fill(fill) };
   }
+
+  // A group's name where the API knows one (users, keys, providers), else its id or model.
+  const label = (r) => (r.name != null ? r.name : r.group == null ? "–" : r.group);
 
   async function stats(url) {
     const resp = await fetch(url, { credentials: "same-origin", headers: { "x-csrf-token": csrf() } });
@@ -138,10 +154,12 @@
       ]);
       if (status) status.textContent = "";
       const rows = total.data || [];
-      const p = pivot(rows);
-      const series = (field, label) => {
-        const v = p.col();
-        rows.forEach((r) => { v[p.index.get(r.bucket)] = field(r); });
+      const granularity = new URLSearchParams(q).get("granularity");
+      const p = pivot(total, granularity);
+      // Counts are 0 in a bucket without calls; rates and latencies have no value there.
+      const series = (field, label, empty) => {
+        const v = p.col(empty === undefined ? null : empty);
+        rows.forEach((r) => { const i = p.slot(r); if (i != null) v[i] = field(r); });
         return { label, values: v };
       };
       const num = (k) => (r) => (r[k] == null ? null : Number(r[k]));
@@ -151,27 +169,27 @@
         const k = el.dataset.total;
         let v = t[k];
         if (k === "error_rate") v = t.calls ? (100 * (t.failures || 0) / t.calls) : null;
-        el.textContent = v == null ? "–" : fmt(v) + (el.dataset.suffix || "");
+        el.textContent = v == null ? "–" : (k === "cost" ? fmtCost(v) : fmt(v)) + (el.dataset.suffix || "");
       });
       const chart = (name) => root.querySelector('[data-chart="' + name + '"]');
       if (grouped && chart("calls")) {
-        const g = pivot(total.data || []);
+        const g = pivot(total, granularity);
         const groups = new Map();
         (grouped.data || []).forEach((r) => {
-          const key = r.group == null ? "–" : r.group;
-          if (!groups.has(key)) groups.set(key, { label: key, values: g.col(), sum: 0 });
+          const key = label(r);
+          if (!groups.has(key)) groups.set(key, { label: key, values: g.col(0), sum: 0 });
           const s = groups.get(key);
-          const i = g.index.get(r.bucket);
+          const i = g.slot(r);
           if (i != null) { s.values[i] = (s.values[i] || 0) + (r.calls || 0); s.sum += r.calls || 0; }
         });
         const top = [...groups.values()].sort((a, b) => b.sum - a.sum).slice(0, 7);
         draw(chart("calls"), text("chart_calls"), g.xs, top, {});
       } else if (chart("calls")) {
-        draw(chart("calls"), text("chart_calls"), p.xs, [series(num("calls"), text("calls"))], {});
+        draw(chart("calls"), text("chart_calls"), p.xs, [series(num("calls"), text("calls"), 0)], {});
       }
       if (chart("tokens")) draw(chart("tokens"), text("chart_tokens"), p.xs,
-        [series(num("input_tokens"), text("input")), series(num("output_tokens"), text("output"))], { fill: true });
-      if (chart("cost")) draw(chart("cost"), text("chart_cost"), p.xs, [series(num("cost"), text("cost"))], { fill: true });
+        [series(num("input_tokens"), text("input"), 0), series(num("output_tokens"), text("output"), 0)], { fill: true });
+      if (chart("cost")) draw(chart("cost"), text("chart_cost"), p.xs, [series(num("cost"), text("cost"), 0)], { fill: true, cost: true });
       if (chart("errors")) draw(chart("errors"), text("chart_errors"), p.xs,
         [series((r) => (r.calls ? (100 * (r.failures || 0)) / r.calls : null), text("error_rate"))], { suffix: "%" });
       if (chart("latency")) draw(chart("latency"), text("chart_latency"), p.xs,
@@ -182,7 +200,7 @@
       if (table && grouped) {
         const agg = new Map();
         (grouped.data || []).forEach((r) => {
-          const key = r.group == null ? "–" : r.group;
+          const key = label(r);
           const a = agg.get(key) || { calls: 0, failures: 0, input: 0, output: 0, cost: 0 };
           a.calls += r.calls || 0; a.failures += r.failures || 0;
           a.input += r.input_tokens || 0; a.output += r.output_tokens || 0; a.cost += Number(r.cost || 0);
@@ -191,7 +209,7 @@
         const body = [...agg.entries()].sort((a, b) => b[1].calls - a[1].calls).map(([k, a]) =>
           "<tr><td>" + escapeHtml(k) + '</td><td class="num">' + fmt(a.calls) + '</td><td class="num">' +
           fmt(a.calls ? (100 * a.failures) / a.calls : 0) + '%</td><td class="num">' + fmt(a.input) +
-          '</td><td class="num">' + fmt(a.output) + '</td><td class="num">' + fmt(a.cost) + "</td></tr>").join("");
+          '</td><td class="num">' + fmt(a.output) + '</td><td class="num">' + fmtCost(a.cost) + "</td></tr>").join("");
         table.innerHTML = body || '<tr><td colspan="6" class="empty">' + text("no_data") + "</td></tr>";
       }
       root.dataset.loaded = "true";
