@@ -44,6 +44,8 @@ pub struct Config {
     pub auth_throttle: AuthThrottleConfig,
     /// How long call records stay in the database before they are archived.
     pub retention: RetentionConfig,
+    /// The credit unit members see: its name, credits per US dollar and display decimals.
+    pub credits: CreditsConfig,
     /// The global default markup (`[markup] multiplier, request_fee`), applied at start-up
     /// like the declared providers and models; absent: whatever the API last set.
     pub markup: Option<DeclaredMarkup>,
@@ -237,6 +239,35 @@ impl Default for Timeouts {
     }
 }
 
+/// `[credits]`: what the gateway's credits are called and worth. Balances, prices and
+/// charges are in this unit; only the price catalog (US dollars) is converted by `per_usd`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CreditsConfig {
+    /// "credits", "积分", ...
+    pub name: String,
+    /// Credits per US dollar (`TOLLGATE_CREDITS_PER_USD`), a decimal kept as written.
+    pub per_usd: serde_json::Value,
+    /// Decimals amounts are shown to people with (0–9; 9 shows them exactly).
+    pub decimals: u32,
+}
+
+impl Default for CreditsConfig {
+    fn default() -> Self {
+        CreditsConfig { name: "credits".into(), per_usd: serde_json::Value::from(1), decimals: 9 }
+    }
+}
+
+impl CreditsConfig {
+    /// `per_usd` as decimal text (a TOML number prints as its shortest exact form).
+    pub fn per_usd_text(&self) -> String {
+        match &self.per_usd {
+            serde_json::Value::String(s) => s.clone(),
+            v => v.to_string(),
+        }
+    }
+}
+
 /// A markup rule as code: `multiplier` (a decimal, at least 1) and `request_fee` (credits);
 /// kept as JSON values so decimals stay exact (see `billing::markup`).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -307,6 +338,7 @@ impl Default for Config {
             client_address: ClientAddressConfig::default(),
             auth_throttle: AuthThrottleConfig::default(),
             retention: RetentionConfig::default(),
+            credits: CreditsConfig::default(),
             markup: None,
             providers: Vec::new(),
             models: Vec::new(),
@@ -403,6 +435,12 @@ impl Config {
         }
         if let Some(v) = non_empty("TOLLGATE_RETENTION_CALLS_DAYS") {
             self.retention.calls_days = Some(parse_number("TOLLGATE_RETENTION_CALLS_DAYS", &v)?);
+        }
+        if let Some(v) = non_empty("TOLLGATE_CREDITS_PER_USD") {
+            self.credits.per_usd = serde_json::Value::String(v.trim().to_string());
+        }
+        if let Some(v) = non_empty("TOLLGATE_CREDITS_NAME") {
+            self.credits.name = v.trim().to_string();
         }
         if let Some(v) = non_empty("TOLLGATE_LOG_FORMAT") {
             self.log_format = v;
@@ -595,6 +633,20 @@ request_fee = 0.001
         assert_eq!(c.auth_throttle.recover_ms, 250);
         c.apply_env(|k| (k == "TOLLGATE_TRUSTED_PROXIES").then(|| "10.0.0.0/33".into())).unwrap();
         assert!(c.validate().unwrap_err().contains("trusted_proxies"));
+    }
+
+    #[test]
+    fn the_credit_unit_from_file_and_env() {
+        let d = Config::default().credits;
+        assert_eq!((d.name.as_str(), d.per_usd_text().as_str(), d.decimals), ("credits", "1", 9));
+        let mut c = Config::from_toml("[credits]\nname = \"积分\"\nper_usd = 100\ndecimals = 2").unwrap();
+        assert_eq!(
+            (c.credits.name.as_str(), c.credits.per_usd_text().as_str(), c.credits.decimals),
+            ("积分", "100", 2)
+        );
+        c.apply_env(|k| (k == "TOLLGATE_CREDITS_PER_USD").then(|| "7.5".into())).unwrap();
+        assert_eq!(c.credits.per_usd_text(), "7.5");
+        assert!(Config::from_toml("[credits]\nrate = 1").is_err());
     }
 
     #[test]

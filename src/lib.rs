@@ -88,7 +88,10 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
     budgets.load(spend, now);
     let mut catalog_file = billing::catalog::CatalogFile::new(&config.data_dir);
     let catalog = catalog_file.load()?;
-    let snapshot = Snapshot::load(&db, &vault, config.timeouts, catalog.clone()).await.map_err(|e| e.to_string())?;
+    let credits = Arc::new(billing::credit_unit::CreditUnit::from_config(&config.credits)?);
+    let snapshot = Snapshot::load(&db, &vault, config.timeouts, catalog.clone(), credits.clone())
+        .await
+        .map_err(|e| e.to_string())?;
     let (usage, writer) =
         usage::start(db.clone(), &journal_dir, quarantine).map_err(|e| format!("usage journal: {e}"))?;
     let state = Arc::new(AppState {
@@ -96,6 +99,7 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
         images: providers::image_fetch::ImageFetcher::new(&config.image_fetch),
         snapshot: ArcSwap::from_pointee(snapshot),
         catalog: ArcSwap::new(catalog),
+        credits,
         routing: routing::RoutingState::new(routing::settings::RoutingSettings::from_env()),
         reload_lock: tokio::sync::Mutex::new(()),
         admin_key_hashes,

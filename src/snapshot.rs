@@ -10,6 +10,7 @@ use std::sync::Arc;
 use pattern::Pattern;
 
 use crate::billing::catalog::{self, Catalog};
+use crate::billing::credit_unit::CreditUnit;
 use crate::billing::limits::{Limits, Period};
 use crate::billing::markup::{Markup, Rule};
 use crate::billing::pricing::Pricing;
@@ -36,8 +37,10 @@ pub struct Snapshot {
     pub direct_prices: HashMap<String, DirectPrice>,
     /// The global default markup (the least specific level).
     pub markup: Rule,
-    /// The price catalog in effect when this snapshot was built.
+    /// The price catalog in effect when this snapshot was built (in US dollars).
     pub catalog: CatalogRef,
+    /// The credit unit prices are in (the catalog's dollars are converted to it).
+    pub credits: Arc<CreditUnit>,
 }
 
 /// The catalog a snapshot prices with (the compiled-in one unless told otherwise).
@@ -159,8 +162,9 @@ impl Snapshot {
         vault: &Vault,
         default_timeouts: Timeouts,
         catalog: Arc<Catalog>,
+        credits: Arc<CreditUnit>,
     ) -> Result<Snapshot, sqlx::Error> {
-        let mut snap = Snapshot { catalog: CatalogRef(catalog), ..Snapshot::default() };
+        let mut snap = Snapshot { catalog: CatalogRef(catalog), credits, ..Snapshot::default() };
         // The API validates the global rule; a row edited by hand that does not parse is no
         // markup, said loudly (the gateway keeps charging at cost rather than stopping).
         if let Some(text) = store::settings::get(db, MARKUP_SETTING).await? {
@@ -305,6 +309,11 @@ impl Snapshot {
             return Markup::NONE;
         }
         Markup::resolve([model, &provider.markup, &self.markup])
+    }
+
+    /// The catalog's price of a provider kind's model, in credits.
+    pub fn catalog_price(&self, provider_kind: &str, model: &str) -> Option<Pricing> {
+        self.catalog.price(provider_kind, model).map(|p| self.credits.from_usd(&p))
     }
 
     /// The configured model serving `requested`: its exact name, else the most specific

@@ -7,6 +7,7 @@ use arc_swap::ArcSwap;
 use crate::billing::accounts::Accounts;
 use crate::billing::budgets::Budgets;
 use crate::billing::catalog::Catalog;
+use crate::billing::credit_unit::CreditUnit;
 use crate::billing::ratelimit::RateLimiter;
 use crate::config::Config;
 use crate::error::ApiError;
@@ -29,6 +30,8 @@ pub struct AppState {
     /// The price catalog in effect (the data directory's, else the compiled-in one); every
     /// snapshot is built with it.
     pub catalog: ArcSwap<Catalog>,
+    /// The credit unit members see (`[credits]`), every snapshot prices in it.
+    pub credits: Arc<CreditUnit>,
     /// Health, rotations and the retry budget: kept across snapshot reloads.
     pub routing: RoutingState,
     pub accounts: Arc<Accounts>,
@@ -58,7 +61,9 @@ impl AppState {
     /// Rebuilds the snapshot from the database; called after every management write.
     pub async fn reload(&self) -> Result<(), ApiError> {
         let _guard = self.reload_lock.lock().await;
-        let snap = Snapshot::load(&self.db, &self.vault, self.config.timeouts, self.catalog.load_full()).await?;
+        let snap =
+            Snapshot::load(&self.db, &self.vault, self.config.timeouts, self.catalog.load_full(), self.credits.clone())
+                .await?;
         self.metrics.forget_deleted(&snap);
         self.snapshot.store(Arc::new(snap));
         Ok(())

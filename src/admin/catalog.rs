@@ -25,11 +25,13 @@ pub async fn list(State(state): State<Arc<AppState>>, Query(q): Query<CatalogQue
         .iter()
         .filter(|m| q.provider.as_deref().is_none_or(|p| p == m.provider))
         .map(|m| {
-            json!({"provider": m.provider, "model": m.model, "pricing": m.pricing().to_json(),
+            json!({"provider": m.provider, "model": m.model, "pricing": state.credits.from_usd(&m.pricing()).to_json(),
                 "max_output_tokens": m.max_output_tokens})
         })
         .collect();
     let counts: serde_json::Map<String, Value> =
         c.counts().into_iter().map(|(k, n)| (k.to_string(), n.into())).collect();
-    Json(json!({"object": "list", "source": c.source, "models_by_provider": counts, "data": data})).into_response()
+    Json(json!({"object": "list", "source": c.source, "models_by_provider": counts,
+        "credit_unit": state.credits.to_json(), "data": data}))
+    .into_response()
 }

@@ -54,6 +54,7 @@ pub async fn get(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resu
             "user": limits_json(&state, (Scope::User, caller.user.id.clone()), &caller.user.limits, now),
         },
         "key": key_json(&key),
+        "credit_unit": state.credits.to_json(),
         "models": caller.snapshot.models_for(&caller.key),
         "recent_calls": recent.iter().map(member_call_json).collect::<Vec<_>>(),
     }))
@@ -86,6 +87,7 @@ async fn session_me(state: &AppState, session: &crate::sessions::Session) -> Res
         "user": user_json(state, user),
         "limits": {"key": null, "user": limits_json(state, (Scope::User, user.id.clone()), &limits, now)},
         "key": null,
+        "credit_unit": state.credits.to_json(),
         "models": models,
         // Members see no provider internals (ids, provider error text) nor the provider cost.
         "recent_calls": recent.iter().map(member_call_json).collect::<Vec<_>>(),

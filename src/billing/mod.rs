@@ -6,6 +6,7 @@ pub mod account;
 pub mod accounts;
 pub mod budgets;
 pub mod catalog;
+pub mod credit_unit;
 pub mod estimate;
 pub mod gcra;
 pub mod limits;

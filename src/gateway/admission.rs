@@ -123,12 +123,20 @@ pub fn admit(state: &AppState, caller: &Caller, route: &Route, req: &Request) ->
         _ => 0,
     };
     let now_ms = crate::clock::now_ms();
-    let budget = state.budgets.reserve(&subjects, cost, now_ms).map_err(|e| (budget_error(&e), "budget_exceeded"))?;
+    let budget = state
+        .budgets
+        .reserve(&subjects, cost, now_ms)
+        .map_err(|e| (budget_error(&e, &state.credits.name), "budget_exceeded"))?;
     // Unlimited plans are costed and recorded but never deducted, so nothing is reserved.
     let credit = if caller.user.unlimited || route.free {
         None
     } else {
-        Some(state.accounts.reserve(&caller.user.id, cost).map_err(|_| (credits_error(), "insufficient_credits"))?)
+        Some(
+            state
+                .accounts
+                .reserve(&caller.user.id, cost)
+                .map_err(|_| (credits_error(&state.credits.name), "insufficient_credits"))?,
+        )
     };
     let now_us = ratelimit::now_us();
     let rate = state.limiter.acquire(&subjects, req.estimate.rate_tokens(), now_us).map_err(|r| {
@@ -138,22 +146,24 @@ pub fn admit(state: &AppState, caller: &Caller, route: &Route, req: &Request) ->
     Ok(Admitted { credit, budget: Some(budget), rate: Some(rate), prompt_tokens: req.estimate.prompt_tokens })
 }
 
-fn credits_error() -> ApiError {
+fn credits_error(unit: &str) -> ApiError {
     ApiError::new(
         ErrorKind::InsufficientCredits,
-        "insufficient credits: this account's credit balance does not cover this call's estimated cost; \
-         ask an administrator for a grant",
+        format!(
+            "insufficient credits: this account's balance of {unit} does not cover this call's estimated cost; \
+             ask an administrator for a grant"
+        ),
     )
     .with_code("insufficient_credits")
 }
 
-fn budget_error(e: &Exhausted) -> ApiError {
+fn budget_error(e: &Exhausted, unit: &str) -> ApiError {
     let period = e.period.map_or("", |p| p.as_str());
     let resets = e.resets_at_ms.map_or(String::new(), |t| format!("; it resets at {}", crate::clock::rfc3339(t)));
     ApiError::new(
         ErrorKind::InsufficientCredits,
         format!(
-            "the {} budget of this {} is exhausted: {} of {} credits spent{resets}",
+            "the {} budget of this {} is exhausted: {} of {} {unit} spent{resets}",
             if period.is_empty() { "spend" } else { period },
             e.scope.noun(),
             format_credits(e.spent),

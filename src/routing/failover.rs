@@ -79,9 +79,9 @@ fn planned_model(snap: &Snapshot, name: &str) -> Option<PlannedModel> {
     Some(PlannedModel { rotation: None, targets: vec![(route, 1)] })
 }
 
-/// The catalog's price for a provider's model, used when no configured price applies.
+/// The catalog's price for a provider's model (in credits), used when no configured price applies.
 fn catalog_price(snap: &Snapshot, provider: &ProviderEntry, upstream_model: &str) -> Option<Pricing> {
-    snap.catalog.price(provider.kind.as_str(), upstream_model)
+    snap.catalog_price(provider.kind.as_str(), upstream_model)
 }
 
 impl Plan {

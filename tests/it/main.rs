@@ -15,6 +15,7 @@ mod call_log;
 mod cli_install;
 mod clients;
 mod console;
+mod credit_unit;
 mod durability;
 mod errors;
 mod image_generation;

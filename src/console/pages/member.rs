@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::calls::{CallView, Filters, PAGE, call_view, detail, names};
 use super::keys::{CreatedPage, KEY_FIELDS, KeyForm, KeyView, base_url, key_view};
 use super::users::{EntryView, entry_views};
-use super::{credits, error, render, render_status};
+use super::{error, render, render_status};
 use crate::billing::limits::Limits;
 use crate::console::auth::Signed;
 use crate::console::i18n::Lang;
@@ -44,6 +44,8 @@ fn member_view(mut v: CallView) -> CallView {
 #[template(path = "me.html")]
 struct Overview {
     c: Chrome,
+    /// The credit unit's name (`[credits] name`), amounts are shown in it.
+    unit: String,
     balance: String,
     reserved: String,
     available: String,
@@ -80,15 +82,17 @@ pub async fn overview(State(state): S, Signed(s, lang): Signed) -> Response {
         limits.push(("limits.max_concurrency", n.to_string()));
     }
     if let Some(b) = l.budget {
-        limits.push(("limits.budget", format!("{} {}", credits(b), l.budget_period.map(|p| p.as_str()).unwrap_or(""))));
+        let period = l.budget_period.map(|p| p.as_str()).unwrap_or("");
+        limits.push(("limits.budget", format!("{} {period}", state.credits.show_named(b))));
     }
     limits.push(("limits.max_keys", l.max_keys.unwrap_or(DEFAULT_MAX_KEYS).to_string()));
     let (_, query) = super::dashboard::range_query("7d");
     render(&Overview {
         c: Chrome::new(lang, "/me", &s),
-        balance: credits(account.balance),
-        reserved: credits(account.reserved),
-        available: credits(account.available()),
+        unit: state.credits.name.clone(),
+        balance: state.credits.show(account.balance),
+        reserved: state.credits.show(account.reserved),
+        available: state.credits.show(account.available()),
         plan: s.user.plan.clone(),
         limits,
         calls: rows.iter().map(|c| member_view(call_view(c, &users, &keys, &providers))).collect(),

@@ -286,9 +286,9 @@ pub struct ListQuery {
 
 pub async fn list(State(state): S, Admin(s, lang): Admin, Query(q): Query<ListQuery>) -> Response {
     let mut form = ModelForm { enabled: true, ..ModelForm::default() };
+    let catalog = state.catalog.load_full();
     if let (Some(kind), Some(model)) = (&q.kind, &q.model)
-        && let Some(entry) =
-            crate::billing::catalog::embedded().models.iter().find(|m| &m.provider == kind && &m.model == model)
+        && let Some(entry) = catalog.get(kind, model)
     {
         let snap = state.snapshot.load();
         let provider = snap
@@ -300,7 +300,7 @@ pub async fn list(State(state): S, Admin(s, lang): Admin, Query(q): Query<ListQu
             .unwrap_or_default();
         form.name = model.clone();
         form.targets = vec![TargetForm { provider, model: model.clone(), weight: "100".into() }];
-        form.price = PriceForm::of(&Some(entry.pricing()));
+        form.price = PriceForm::of(&Some(state.credits.from_usd(&entry.pricing())));
     }
     match list_page(&state, &s, lang, form, Errors::none()).await {
         Ok(mut p) => {
@@ -438,8 +438,9 @@ pub struct CatalogQuery {
 
 /// `GET /models/catalog?q=&kind=`: searches the built-in price catalog; "Use" prefills the
 /// new-model form with the entry's name and prices.
-pub async fn catalog(Admin(s, lang): Admin, Query(q): Query<CatalogQuery>) -> Response {
-    let c = crate::billing::catalog::embedded();
+pub async fn catalog(State(state): S, Admin(s, lang): Admin, Query(q): Query<CatalogQuery>) -> Response {
+    // The catalog in effect (the data directory's after `tollgate refresh-prices`).
+    let c = state.catalog.load_full();
     let needle = q.q.clone().unwrap_or_default().trim().to_lowercase();
     let kind = q.kind.clone().unwrap_or_default();
     let matching: Vec<_> = c
@@ -452,7 +453,7 @@ pub async fn catalog(Admin(s, lang): Admin, Query(q): Query<CatalogQuery>) -> Re
         .iter()
         .take(100)
         .map(|m| {
-            let p = m.pricing();
+            let p = state.credits.from_usd(&m.pricing());
             CatalogView {
                 provider: m.provider.clone(),
                 model: m.model.clone(),
