@@ -42,6 +42,8 @@ pub struct Config {
     pub client_address: ClientAddressConfig,
     /// Throttling of repeated authentication failures per client address.
     pub auth_throttle: AuthThrottleConfig,
+    /// How long call records stay in the database before they are archived.
+    pub retention: RetentionConfig,
     /// The credit unit members see: its name, credits per US dollar and display decimals.
     pub credits: CreditsConfig,
     /// What is shown without signing in.
@@ -196,6 +198,27 @@ impl AuthThrottleConfig {
     }
 }
 
+/// `[retention]`: call records older than `calls_days` whole UTC days (today not counted)
+/// are written to `DATA_DIR/archive/` (one gzip'd JSON-lines file per day) and deleted in
+/// batches of `batch_rows`, each its own short transaction, `batch_pause_ms` apart, so the
+/// usage writer never waits long. Rollups, the ledger and budgets' spend are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Days of records kept; unset keeps everything (`TOLLGATE_RETENTION_CALLS_DAYS`).
+    pub calls_days: Option<u32>,
+    pub batch_rows: u32,
+    pub batch_pause_ms: u64,
+    /// How often the job looks for records to archive (it also runs once at start-up).
+    pub interval_secs: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig { calls_days: None, batch_rows: 1000, batch_pause_ms: 20, interval_secs: 3600 }
+    }
+}
+
 /// Upstream timeouts in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -345,6 +368,7 @@ impl Default for Config {
             console: ConsoleConfig::default(),
             client_address: ClientAddressConfig::default(),
             auth_throttle: AuthThrottleConfig::default(),
+            retention: RetentionConfig::default(),
             credits: CreditsConfig::default(),
             public: PublicConfig::default(),
             markup: None,
@@ -441,6 +465,9 @@ impl Config {
         if let Some(v) = non_empty("TOLLGATE_AUTH_THROTTLE_RECOVER_MS") {
             self.auth_throttle.recover_ms = parse_number("TOLLGATE_AUTH_THROTTLE_RECOVER_MS", &v)?;
         }
+        if let Some(v) = non_empty("TOLLGATE_RETENTION_CALLS_DAYS") {
+            self.retention.calls_days = Some(parse_number("TOLLGATE_RETENTION_CALLS_DAYS", &v)?);
+        }
         if let Some(v) = non_empty("TOLLGATE_CREDITS_PER_USD") {
             self.credits.per_usd = serde_json::Value::String(v.trim().to_string());
         }
@@ -509,6 +536,13 @@ impl Config {
         }
         crate::throttle::client_addr::TrustedProxies::parse(&self.client_address.trusted_proxies)
             .map_err(|e| format!("client_address.trusted_proxies (TOLLGATE_TRUSTED_PROXIES): {e}"))?;
+        let r = &self.retention;
+        if r.calls_days == Some(0) {
+            return Err("retention.calls_days must be at least 1 (leave it unset to keep every record)".into());
+        }
+        if r.batch_rows == 0 || r.batch_rows > 100_000 || r.interval_secs == 0 {
+            return Err("retention.batch_rows must be 1 to 100000 and retention.interval_secs positive".into());
+        }
         let throttle = &self.auth_throttle;
         if throttle.burst > 0 && (throttle.recover_ms == 0 || throttle.max_addresses == 0) {
             return Err("auth_throttle.recover_ms and auth_throttle.max_addresses must be positive".into());

@@ -118,6 +118,9 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
     });
     jobs::retest::resume(&state).await?;
     tokio::spawn(catalog_reload::watch(Arc::downgrade(&state), catalog_file));
+    if state.config.retention.calls_days.is_some() {
+        tokio::spawn(jobs::retention::run(Arc::downgrade(&state)));
+    }
     Ok((state, writer))
 }
 

@@ -42,6 +42,22 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Call archives that retention (`[retention] calls_days`) writes under DATA_DIR/archive.
+    Archive {
+        #[command(subcommand)]
+        command: ArchiveCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ArchiveCommand {
+    /// Put a day's archived call records back into the database (records already there are
+    /// left alone, so importing twice is harmless). Retention archives them again once they
+    /// are older than `calls_days`.
+    Import {
+        /// An archive file, `calls-YYYY-MM-DD.jsonl.gz`.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -85,6 +101,7 @@ fn main() -> std::process::ExitCode {
             Command::RotateKey { retire_old_keys } => rotate_key(config, retire_old_keys).await,
             Command::Stats { command: StatsCommand::Rebuild { from, to } } => rebuild_stats(config, from, to).await,
             Command::RefreshPrices { .. } => unreachable!("handled before the runtime starts"),
+            Command::Archive { command: ArchiveCommand::Import { file } } => archive_import(config, &file).await,
         }
     });
     match result {
@@ -124,6 +141,15 @@ async fn rotate_key(config: tollgate::config::Config, retire_old_keys: bool) -> 
             "running gateways use the new key from their next reload; then run `tollgate rotate-key --retire-old-keys`"
         );
     }
+    Ok(())
+}
+
+async fn archive_import(config: tollgate::config::Config, file: &std::path::Path) -> Result<(), String> {
+    let db = tollgate::store::Db::open(&config).await?;
+    let result = tollgate::usage::archive::import(&db, file).await;
+    db.close().await;
+    let done = result?;
+    println!("{} of {} call records restored from {}", done.restored, done.read, file.display());
     Ok(())
 }
 

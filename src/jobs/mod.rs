@@ -1,3 +1,4 @@
 //! Background jobs: work the gateway starts on its own, outside any request's lifetime.
 
+pub mod retention;
 pub mod retest;

@@ -7,7 +7,7 @@
 
 use crate::config::Config;
 use crate::secrets::vault::Vault;
-use crate::store::{self, Db, providers as q};
+use crate::store::{Db, providers as q};
 
 /// What a rotation did.
 #[derive(Debug, Default)]
@@ -23,10 +23,7 @@ pub struct Rotation {
 /// Rotates (or, with `retire_old_keys`, finishes a rotation) on the configured database.
 pub async fn run(config: &Config, retire_old_keys: bool) -> Result<Rotation, String> {
     let vault = Vault::load_or_create(config.encryption_key.as_deref(), &config.data_dir)?;
-    let db = Db::connect(&config.database_url(), config.database.max_connections)
-        .await
-        .map_err(|e| format!("cannot open the database: {e}"))?;
-    store::migrate::run(&db).await.map_err(|e| format!("migrations failed: {e}"))?;
+    let db = Db::open(config).await?;
     let result = rotate(&db, &vault, retire_old_keys).await;
     db.close().await;
     result

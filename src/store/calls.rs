@@ -186,14 +186,19 @@ pub async fn get(db: &Db, id: &str) -> StoreResult<Option<CallRecord>> {
 
 /// Spend to seed the in-memory budgets, in one query: `(key_id, user_id, day_start_ms,
 /// cost)` per key, user and UTC day since `since_ms`, and per key and user before it (with
-/// `day_start_ms` = -1 day, i.e. "older").
+/// `day_start_ms` = -1 day, i.e. "older"). Records retention deleted count through
+/// `calls_spend_archived`, which keeps their spend by the same day.
 pub async fn spend_by_day(db: &Db, since_ms: i64) -> StoreResult<Vec<(String, String, i64, i64)>> {
     on_db!(db, |pool| {
         let rows = sqlx::query(
-            "SELECT key_id, user_id,
-                 CASE WHEN started_at >= $1 THEN started_at / 86400000 ELSE -1 END AS day,
-                 CAST(SUM(cost) AS BIGINT) AS cost
-             FROM calls WHERE cost <> 0 GROUP BY key_id, user_id, day",
+            "SELECT key_id, user_id, day, CAST(SUM(cost) AS BIGINT) AS cost FROM (
+                 SELECT key_id, user_id, CASE WHEN started_at >= $1 THEN started_at / 86400000 ELSE -1 END AS day,
+                     cost
+                 FROM calls WHERE cost <> 0
+                 UNION ALL
+                 SELECT key_id, user_id, CASE WHEN day * 86400000 >= $1 THEN day ELSE -1 END AS day, cost
+                 FROM calls_spend_archived WHERE cost <> 0
+             ) spend GROUP BY key_id, user_id, day",
         )
         .bind(since_ms)
         .fetch_all(pool)

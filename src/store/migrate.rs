@@ -16,6 +16,7 @@ const SQLITE: &[(i64, &str)] = &[
     (7, include_str!("migrations/sqlite/0007_markups.sql")),
     (8, include_str!("migrations/sqlite/0008_call_rollups.sql")),
     (9, include_str!("migrations/sqlite/0009_call_attribution.sql")),
+    (10, include_str!("migrations/sqlite/0010_calls_spend_archived.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("migrations/postgres/0001_initial.sql")),
@@ -27,6 +28,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (7, include_str!("migrations/postgres/0007_markups.sql")),
     (8, include_str!("migrations/postgres/0008_call_rollups.sql")),
     (9, include_str!("migrations/postgres/0009_call_attribution.sql")),
+    (10, include_str!("migrations/postgres/0010_calls_spend_archived.sql")),
 ];
 
 /// Arbitrary constant identifying Tollgate's migration lock.

@@ -11,6 +11,7 @@ pub mod migrate;
 pub mod models;
 pub mod providers;
 pub mod record_stats;
+pub mod retention;
 pub mod rollups;
 pub mod sessions;
 pub mod settings;
@@ -70,6 +71,15 @@ impl Db {
                 .await?;
             Ok(Db::Postgres(pool))
         }
+    }
+
+    /// The configured database, migrated: what a command other than `serve` works on.
+    pub async fn open(config: &crate::config::Config) -> Result<Db, String> {
+        let db = Db::connect(&config.database_url(), config.database.max_connections)
+            .await
+            .map_err(|e| format!("cannot open the database: {e}"))?;
+        migrate::run(&db).await.map_err(|e| format!("migrations failed: {e}"))?;
+        Ok(db)
     }
 
     pub fn engine(&self) -> &'static str {

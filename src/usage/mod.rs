@@ -7,6 +7,7 @@
 //! good (its user's row is gone) is set aside in `rejected.jsonl` and counted, so it cannot
 //! block the others.
 
+pub mod archive;
 mod held;
 mod isolate;
 mod journal;

@@ -32,6 +32,7 @@ mod patterns;
 mod provider_kinds;
 mod provider_wire;
 mod resilience;
+mod retention;
 mod rotate_key;
 mod routing;
 mod routing_fixture;

@@ -1,0 +1,145 @@
+//! What retention and `tollgate archive import` do to the database: delete a time range of
+//! call records in bounded batches (each its own short transaction, so the batch writer is
+//! never held up for long), folding their spend into `calls_spend_archived` in the same
+//! transaction; and put archived records back, once, taking their spend out of it again.
+
+use super::calls::CallRecord;
+use super::{Db, StoreResult, WritePool};
+use crate::on_db;
+
+pub const DAY_MS: i64 = 86_400_000;
+
+/// The oldest record's `started_at`, if there is any record.
+pub async fn oldest_started(db: &Db) -> StoreResult<Option<i64>> {
+    on_db!(db, |pool| {
+        sqlx::query_scalar::<_, Option<i64>>("SELECT MIN(started_at) FROM calls").fetch_one(pool).await
+    })
+}
+
+/// The condition of a batch: `[from, to)`, or up to and including the row at `last`.
+fn range(last: Option<&(i64, String)>) -> &'static str {
+    match last {
+        Some(_) => "started_at >= $1 AND started_at <= $3 AND (started_at < $3 OR id <= $4)",
+        None => "started_at >= $1 AND started_at < $2",
+    }
+}
+
+macro_rules! engine {
+    ($name:ident, $conn:ty) => {
+        mod $name {
+            use super::*;
+
+            pub async fn delete_batch(conn: &mut $conn, from: i64, to: i64, limit: i64) -> StoreResult<u64> {
+                // The batch is the first `limit` rows of the range in index order: found by
+                // the `limit`-th row, so both statements below read the same index range.
+                let last: Option<(i64, String)> = sqlx::query_as(
+                    "SELECT started_at, id FROM calls WHERE started_at >= $1 AND started_at < $2
+                     ORDER BY started_at, id LIMIT 1 OFFSET $3",
+                )
+                .bind(from)
+                .bind(to)
+                .bind(limit - 1)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let cond = range(last.as_ref());
+                let at_id = last.is_some();
+                let (at, id) = last.unwrap_or_default();
+                let fold = format!(
+                    "INSERT INTO calls_spend_archived (key_id, user_id, day, cost)
+                     SELECT key_id, user_id, started_at / {DAY_MS}, CAST(SUM(cost) AS BIGINT) FROM calls
+                     WHERE {cond} AND cost <> 0 GROUP BY key_id, user_id, started_at / {DAY_MS}
+                     ON CONFLICT (key_id, user_id, day) DO UPDATE SET cost = calls_spend_archived.cost + excluded.cost"
+                );
+                let delete = format!("DELETE FROM calls WHERE {cond}");
+                let mut deleted = 0;
+                for sql in [fold, delete] {
+                    let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from);
+                    // Only the placeholders the condition names are bound.
+                    let q = if at_id { q.bind(to).bind(at).bind(&id) } else { q.bind(to) };
+                    deleted = q.execute(&mut *conn).await?.rows_affected();
+                }
+                Ok(deleted)
+            }
+
+            pub async fn restore(conn: &mut $conn, records: &[CallRecord]) -> StoreResult<u64> {
+                let mut restored = 0;
+                for c in records {
+                    let present: Option<String> = sqlx::query_scalar("SELECT id FROM calls WHERE id = $1")
+                        .bind(&c.id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                    if present.is_some() {
+                        continue;
+                    }
+                    crate::store::calls::$name::upsert(conn, c).await?;
+                    restored += 1;
+                    if c.cost != 0 {
+                        sqlx::query(
+                            "UPDATE calls_spend_archived SET cost = cost - $1
+                             WHERE key_id = $2 AND user_id = $3 AND day = $4",
+                        )
+                        .bind(c.cost)
+                        .bind(&c.key_id)
+                        .bind(&c.user_id)
+                        .bind(c.started_at.div_euclid(DAY_MS))
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                }
+                Ok(restored)
+            }
+        }
+    };
+}
+engine!(sqlite, sqlx::SqliteConnection);
+engine!(pg, sqlx::PgConnection);
+
+/// Deletes at most `limit` records started in `[from, to)`, oldest first, in one short
+/// transaction that also adds their spend to `calls_spend_archived`. Returns how many went.
+pub async fn delete_batch(db: &Db, from: i64, to: i64, limit: i64) -> StoreResult<u64> {
+    match db {
+        Db::Sqlite(pool) => {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlite::delete_batch(&mut tx, from, to, limit).await?;
+            tx.commit().await?;
+            Ok(n)
+        }
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin_write().await?;
+            let n = pg::delete_batch(&mut tx, from, to, limit).await?;
+            tx.commit().await?;
+            Ok(n)
+        }
+    }
+}
+
+/// Inserts the records not already present (by id), in one transaction, taking each one's
+/// cost back out of `calls_spend_archived`. Returns how many were inserted; running it again
+/// inserts none.
+pub async fn restore(db: &Db, records: &[CallRecord]) -> StoreResult<u64> {
+    match db {
+        Db::Sqlite(pool) => {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlite::restore(&mut tx, records).await?;
+            tx.commit().await?;
+            Ok(n)
+        }
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin_write().await?;
+            let n = pg::restore(&mut tx, records).await?;
+            tx.commit().await?;
+            Ok(n)
+        }
+    }
+}
+
+/// How many records started in `[from, to)`.
+pub async fn count(db: &Db, from: i64, to: i64) -> StoreResult<i64> {
+    on_db!(db, |pool| {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM calls WHERE started_at >= $1 AND started_at < $2")
+            .bind(from)
+            .bind(to)
+            .fetch_one(pool)
+            .await
+    })
+}

@@ -1,0 +1,173 @@
+//! Retention under traffic, on each engine: old call records (brought in with `tollgate
+//! archive import`) are archived to one gzip'd JSON-lines file per UTC day and deleted in
+//! small batches while clients keep calling (every call answered and recorded); the spend
+//! they carried still counts against a budget after a restart; importing a day back
+//! restores it once, and archiving it again leaves one copy of each record in its file.
+
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::{Value, json};
+use tollgate::store::calls::CallRecord;
+
+use crate::harness::*;
+
+const DAY_MS: i64 = 86_400_000;
+
+#[tokio::test]
+async fn retention_archives_and_deletes_old_days_under_traffic() {
+    let mock = mock().await;
+    for engine in engines() {
+        let mut gw = Gateway::start_with(GatewayOptions {
+            engine,
+            config_toml: Some(
+                "[retention]\ncalls_days = 2\ninterval_secs = 1\nbatch_rows = 7\nbatch_pause_ms = 5\n".into(),
+            ),
+            ..GatewayOptions::default()
+        })
+        .await;
+        let f = Fixture::new(&gw, &mock.base_url(), "100").await;
+        let old_key =
+            gw.admin_ok("POST", "/api/v1/keys", Some(json!({"user_id": f.user_id, "budget": "50"})), 201).await;
+        let (old_key_id, old_secret) = (old_key["id"].as_str().unwrap(), old_key["key"].as_str().unwrap());
+
+        // 30 records on each of two days long past, half a credit each: 30 credits.
+        let today = tollgate::clock::now_ms().div_euclid(DAY_MS) * DAY_MS;
+        let days = [today - 10 * DAY_MS, today - 9 * DAY_MS];
+        let old: Vec<CallRecord> = days
+            .iter()
+            .flat_map(|day| (0..30).map(|i| old_record(&f.user_id, old_key_id, day + i * 60_000)).collect::<Vec<_>>())
+            .collect();
+        let file = gw.dir.join("old.jsonl.gz");
+        write_archive(&file, &old);
+
+        // Clients keep calling while the import lands and retention deletes.
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut clients = Vec::new();
+        for _ in 0..2 {
+            let (http, url, key, model, stop) =
+                (gw.http.clone(), gw.url.clone(), f.key.clone(), f.model.clone(), stop.clone());
+            clients.push(tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let body = json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+                    let resp = http.post(format!("{url}/v1/chat/completions")).bearer_auth(&key).json(&body);
+                    statuses.push(resp.send().await.unwrap().status().as_u16());
+                }
+                statuses
+            }));
+        }
+        let out = gw.run_command(&["archive", "import", file.to_str().unwrap()]).await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("60 of 60 call records restored"), "{stdout}");
+        let old_path = format!("/api/v1/calls?key_id={old_key_id}&limit=100");
+        wait_until(&gw, &old_path, |n| n == 0).await;
+        stop.store(true, Ordering::Relaxed);
+        let mut statuses = Vec::new();
+        for c in clients {
+            statuses.extend(c.await.unwrap());
+        }
+        assert!(statuses.len() >= 4 && statuses.iter().all(|s| *s == 200), "{engine:?}: {statuses:?}");
+        // Every call of the traffic is recorded (the writer batches: poll the export).
+        let mut recorded = Vec::new();
+        for _ in 0..100 {
+            let resp = gw
+                .http
+                .get(format!("{}/api/v1/calls/export?format=jsonl&key_id={}", gw.url, f.key_id))
+                .bearer_auth(MASTER_KEY)
+                .send()
+                .await
+                .unwrap();
+            recorded = resp.text().await.unwrap().lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).collect();
+            if recorded.len() == statuses.len() && recorded.iter().all(|c| c["status"] == "success") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(recorded.len(), statuses.len(), "the traffic's records are all kept");
+
+        // One file per day, each holding that day's records exactly.
+        let archive = gw.data_dir().join("archive");
+        for day in days {
+            let date = &tollgate::clock::rfc3339(day)[..10];
+            let mut ids = read_ids(&archive.join(format!("calls-{date}.jsonl.gz")));
+            ids.sort();
+            let mut want: Vec<String> =
+                old.iter().filter(|c| c.started_at.div_euclid(DAY_MS) * DAY_MS == day).map(|c| c.id.clone()).collect();
+            want.sort();
+            assert_eq!(ids, want, "{engine:?} {date}");
+        }
+
+        // The deleted records' spend still counts against the key's all-time budget after a restart.
+        gw.terminate().await;
+        gw.spawn().await;
+        assert_eq!(spent(&gw, old_secret).await, "30", "{engine:?}");
+
+        // A day imported back comes back once; retention archives it again without duplicates.
+        let day_file = archive.join(format!("calls-{}.jsonl.gz", &tollgate::clock::rfc3339(days[0])[..10]));
+        for want in ["30 of 30", "0 of 30"] {
+            let out = gw.run_command(&["archive", "import", day_file.to_str().unwrap()]).await;
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(stdout.contains(&format!("{want} call records restored")), "{want}: {stdout}");
+        }
+        wait_until(&gw, &old_path, |n| n == 0).await;
+        assert_eq!(read_ids(&day_file).len(), 30);
+        gw.terminate().await;
+        gw.spawn().await;
+        assert_eq!(spent(&gw, old_secret).await, "30", "{engine:?}: counted once");
+        gw.stop().await;
+    }
+}
+
+fn old_record(user_id: &str, key_id: &str, started_at: i64) -> CallRecord {
+    CallRecord {
+        id: tollgate::store::new_id(),
+        request_id: format!("req_{started_at}"),
+        user_id: user_id.into(),
+        key_id: key_id.into(),
+        dialect: "openai".into(),
+        endpoint: "chat".into(),
+        model: "old-model".into(),
+        status: "success".into(),
+        input_tokens: 10,
+        output_tokens: 20,
+        cost: 500_000_000,
+        started_at,
+        duration_ms: Some(40),
+        ..CallRecord::default()
+    }
+}
+
+fn write_archive(path: &std::path::Path, records: &[CallRecord]) {
+    let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(path).unwrap(), flate2::Compression::fast());
+    for r in records {
+        writeln!(gz, "{}", serde_json::to_string(r).unwrap()).unwrap();
+    }
+    gz.finish().unwrap();
+}
+
+fn read_ids(path: &std::path::Path) -> Vec<String> {
+    let reader = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(std::fs::File::open(path).unwrap()));
+    reader.lines().map(|l| serde_json::from_str::<CallRecord>(&l.unwrap()).unwrap().id).collect()
+}
+
+/// Polls a call list until its length satisfies `pred` (retention runs every second).
+async fn wait_until(gw: &Gateway, path: &str, pred: impl Fn(usize) -> bool) {
+    let mut n = 0;
+    for _ in 0..300 {
+        n = gw.admin_ok("GET", path, None, 200).await["data"].as_array().unwrap().len();
+        if pred(n) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{path}: still {n} calls; log:\n{}", gw.log());
+}
+
+async fn spent(gw: &Gateway, key: &str) -> String {
+    let (status, me): (u16, Value) = gw.request_as(key, "GET", "/api/v1/me", None).await;
+    assert_eq!(status, 200, "{me}");
+    me["limits"]["key"]["budget"]["spent"].as_str().unwrap().to_string()
+}
