@@ -69,6 +69,7 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", config.data_dir.display()))?;
     let vault = Vault::load_or_create(config.encryption_key.as_deref(), &config.data_dir)?;
+    let presence = store::presence::gateway(&config.database_url()).await?;
     let db = Db::connect(&config.database_url(), config.database.max_connections)
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;
@@ -115,6 +116,7 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
         vault,
         db,
         config,
+        presence,
     });
     jobs::retest::resume(&state).await?;
     tokio::spawn(catalog_reload::watch(Arc::downgrade(&state), catalog_file));

@@ -42,6 +42,19 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Take a consistent copy of the database while gateways keep serving: SQLite by `VACUUM
+    /// INTO` (checked: integrity, every balance equal to its ledger), PostgreSQL by `pg_dump`
+    /// (custom format; without it, prints the command to run).
+    Backup {
+        /// The backup file to write (must not exist).
+        file: PathBuf,
+    },
+    /// Replace the database with a backup. Every gateway on the database must be stopped
+    /// (refused otherwise); the replaced SQLite file and the usage journal are kept aside.
+    Restore {
+        /// A file `tollgate backup` wrote.
+        file: PathBuf,
+    },
     /// Call archives that retention (`[retention] calls_days`) writes under DATA_DIR/archive.
     Archive {
         #[command(subcommand)]
@@ -102,6 +115,14 @@ fn main() -> std::process::ExitCode {
             Command::Stats { command: StatsCommand::Rebuild { from, to } } => rebuild_stats(config, from, to).await,
             Command::RefreshPrices { .. } => unreachable!("handled before the runtime starts"),
             Command::Archive { command: ArchiveCommand::Import { file } } => archive_import(config, &file).await,
+            Command::Backup { file } => {
+                tollgate::store::backup::backup(&config.database_url(), &file).await.map(|done| println!("{done}"))
+            }
+            Command::Restore { file } => {
+                tollgate::store::backup::restore(&config.database_url(), &file, &config.data_dir)
+                    .await
+                    .map(|done| println!("{done}"))
+            }
         }
     });
     match result {

@@ -58,6 +58,9 @@ pub struct AppState {
     pub response_origins: crate::gateway::response_origins::ResponseOrigins,
     /// Serialises reloads so an older snapshot never replaces a newer one.
     pub reload_lock: tokio::sync::Mutex<()>,
+    /// This gateway's claim on the database, held while it runs: `tollgate restore` refuses
+    /// while any gateway holds one (`store::presence`).
+    pub presence: crate::store::presence::Claim,
 }
 
 impl AppState {

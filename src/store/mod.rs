@@ -3,12 +3,14 @@
 //! [`DbRow`] so mapping code is shared. Each resource has its own file of queries.
 
 pub mod api_keys;
+pub mod backup;
 pub mod call_list;
 pub mod call_record;
 pub mod calls;
 pub mod ledger;
 pub mod migrate;
 pub mod models;
+pub mod presence;
 pub mod providers;
 pub mod record_stats;
 pub mod retention;

@@ -10,6 +10,7 @@ mod anthropic;
 mod anthropic_provider;
 mod auth_throttle;
 mod azure;
+mod backup;
 mod billing;
 mod call_log;
 mod cli_install;
