@@ -8,6 +8,7 @@ mod attempts;
 mod auth;
 mod call;
 mod detach;
+mod final_usage;
 mod images;
 mod messages;
 mod models;

@@ -25,6 +25,7 @@ use crate::billing::money::format_credits;
 use crate::billing::ratelimit;
 use crate::error::{ApiError, ErrorKind};
 use crate::protocol::Dialect;
+use crate::protocol::usage_cost::{self, USAGE};
 use crate::routing::failover::{self, Plan};
 use crate::routing::resolve;
 use crate::state::AppState;
@@ -163,7 +164,13 @@ impl Forward<'_> {
                 call.mark_first_token();
                 let overhead = call.overhead();
                 let settled = call.success(status.as_u16());
-                let mut out = json_response(status, content_type, body, settled.cost, overhead);
+                let cost = format_credits(settled.cost);
+                // The answer's usage carries the charge, as a stream's final usage does.
+                let body = match std::str::from_utf8(&body).ok().and_then(|b| usage_cost::with_cost(b, USAGE, &cost)) {
+                    Some(with_cost) => Bytes::from(with_cost),
+                    None => body,
+                };
+                let mut out = json_response(status, content_type, body, &cost, overhead);
                 rate_headers::insert(out.headers_mut(), dialect, &rate, ratelimit::now_us());
                 Ok(out)
             }
@@ -190,13 +197,13 @@ fn json_response(
     status: StatusCode,
     content_type: Option<HeaderValue>,
     body: Bytes,
-    cost: i64,
+    cost: &str,
     overhead: Duration,
 ) -> Response {
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, content_type.unwrap_or(HeaderValue::from_static("application/json")));
-    h.insert(X_TOLLGATE_COST.clone(), HeaderValue::from_str(&format_credits(cost)).expect("digits"));
+    h.insert(X_TOLLGATE_COST.clone(), HeaderValue::from_str(cost).expect("digits"));
     h.insert(X_TOLLGATE_OVERHEAD_MS.clone(), ms_header(overhead));
     resp
 }

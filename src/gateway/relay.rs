@@ -5,7 +5,8 @@
 //!
 //! The call is settled (journaled) before the client's final event (`data: [DONE]`,
 //! `event: message_stop`) goes out, so a client that saw the end of the stream always has its
-//! record and charge. Usage is copied onto the call as soon as it is seen, so a client that
+//! record and charge; the event with the final usage waits with it and goes out carrying
+//! the call's cost as the settlement charged it (`usage.cost`, `final_usage.rs`). Usage is copied onto the call as soon as it is seen, so a client that
 //! stops reading midway is still charged for what the upstream reported. Failures after the
 //! first byte are reported in-band, never as a silently cut stream, and judged against the
 //! credential and target ([`Verdict`]). Clients whose dialect has a keep-alive event
@@ -24,8 +25,10 @@ use futures_util::stream::BoxStream;
 use http_body_util::BodyExt;
 
 use super::call::CallGuard;
+use super::final_usage::FinalUsage;
 use super::verdict::Verdict;
 use crate::billing::estimate::{self, OutputCount};
+use crate::billing::money::format_credits;
 use crate::billing::pricing::Usage;
 use crate::config::Timeouts;
 use crate::protocol::stream::{ByteTranslator, EventStreamTranslator, SseTranslator, Translate, encode_all};
@@ -53,8 +56,9 @@ pub trait Shape: Send + 'static {
     /// is still [`Progress::Streaming`] afterwards, the relay fails it as truncated.
     fn end(&mut self) -> Bytes;
     fn progress(&self) -> Progress;
-    /// The client's final event, sent once the call is settled.
-    fn closing(&mut self) -> Bytes;
+    /// The client's final events, sent once the call is settled: the final usage carrying
+    /// `cost` (the call's charge in credits, as a decimal), then the event that ends the stream.
+    fn closing(&mut self, cost: &str) -> Bytes;
     /// A gateway-side failure (I/O error, idle timeout), written in-band in the client's dialect.
     fn fail(&mut self, message: &str) -> Bytes;
     /// Usage the upstream reported so far.
@@ -196,8 +200,8 @@ impl<S: Shape> RelayState<S> {
                 call.failure(499, "client_disconnected_drained", "the client left; the stream was read to its end");
                 return;
             }
-            call.success(200);
-            self.out.push_back(self.shape.closing());
+            let settled = call.success(200);
+            self.out.push_back(self.shape.closing(&format_credits(settled.cost)));
         }
     }
 
@@ -279,6 +283,9 @@ pub trait ClientEvent {
     /// Puts `usage` in place of a final usage of all zeros (the provider reported none), if
     /// this event carries the final usage.
     fn fill_missing_usage(&mut self, usage: &Usage);
+    /// Where this event has the usage the client is told (its dialect's final usage), if it
+    /// carries it: the event that will carry the call's cost.
+    fn usage_path(&self) -> Option<&'static [&'static str]>;
 }
 
 /// A stream translated from the provider's protocol into the client's dialect by one of
@@ -287,7 +294,9 @@ pub struct Translated<T: Translate> {
     /// The upstream framing (SSE, or Bedrock's event-stream) in front of the machine.
     sse: Box<dyn ByteTranslator<Out = T::Out> + Send>,
     progress: Progress,
-    closing: Option<Bytes>,
+    /// The event that ends the stream, and where it has usage if it carries the final usage.
+    closing: Option<(Bytes, Option<&'static [&'static str]>)>,
+    final_usage: FinalUsage,
     /// Whether the client got its first event (keep-alives may only follow it).
     started: bool,
     produced: OutputCount,
@@ -312,6 +321,7 @@ impl<T: Translate + Send + 'static> Translated<T> {
             sse,
             progress: Progress::Streaming,
             closing: None,
+            final_usage: FinalUsage::default(),
             started: false,
             produced: OutputCount::default(),
             prompt_tokens: None,
@@ -337,15 +347,21 @@ where
                 o.fill_missing_usage(&estimate::counted(prompt_tokens, self.produced));
             }
             if o.is_closing() {
-                self.closing = Some(T::encode(&o));
+                self.closing = Some((T::encode(&o), o.usage_path()));
                 self.progress = Progress::Complete;
                 continue;
             }
+            self.produced.add(o.output_bytes());
+            let encoded = T::encode(&o);
             if let Some(message) = o.error_message() {
                 self.progress = Progress::Failed { class, message };
+                buf.extend_from_slice(&self.final_usage.release());
+                buf.extend_from_slice(&encoded);
+            } else if let Some(path) = o.usage_path() {
+                buf.extend_from_slice(&self.final_usage.hold(encoded, path));
+            } else if let Some(now) = self.final_usage.after(encoded) {
+                buf.extend_from_slice(&now);
             }
-            self.produced.add(o.output_bytes());
-            buf.extend_from_slice(&T::encode(&o));
         }
         self.started |= !buf.is_empty();
         buf.freeze()
@@ -371,13 +387,22 @@ where
         self.progress.clone()
     }
 
-    fn closing(&mut self) -> Bytes {
-        self.closing.take().unwrap_or_default()
+    fn closing(&mut self, cost: &str) -> Bytes {
+        let Some((closing, path)) = self.closing.take() else { return Bytes::new() };
+        match path {
+            // The closing event carries the final usage itself (Responses).
+            Some(path) => {
+                [self.final_usage.release(), crate::protocol::usage_cost::event_with_cost(&closing, path, cost)]
+                    .concat()
+                    .into()
+            }
+            None => [self.final_usage.with_cost(cost), closing].concat().into(),
+        }
     }
 
     fn fail(&mut self, message: &str) -> Bytes {
         let outs = self.sse.fail(message);
-        Bytes::from(encode_all::<T>(&outs))
+        [self.final_usage.release(), Bytes::from(encode_all::<T>(&outs))].concat().into()
     }
 
     fn usage(&self) -> Option<Usage> {

@@ -3,17 +3,20 @@
 //! events of a stream translated from another protocol (`protocol::stream::openai_to_anthropic`),
 //! with `ping` keep-alives while the upstream is silent. The relay (`relay.rs`) settles the
 //! call before `message_stop` is written and turns an upstream failure after the first byte
-//! into an in-band `event: error`.
+//! into an in-band `event: error`. The `message_delta` with the final usage waits with
+//! `message_stop` and goes out carrying the call's cost (`usage.cost`).
 
 use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 
+use super::final_usage::FinalUsage;
 use super::relay::{ClientEvent, Progress, Shape};
 use crate::billing::estimate::OutputCount;
 use crate::billing::pricing::Usage;
 use crate::protocol::anthropic::{WireUsage, error_body, fold_stream_usage};
 use crate::protocol::sse;
 use crate::protocol::stream::AnthropicEvent;
+use crate::protocol::usage_cost::USAGE;
 
 /// An Anthropic provider's stream relayed to an Anthropic client.
 #[derive(Default)]
@@ -27,18 +30,28 @@ pub struct Passthrough {
     failed: Option<(&'static str, String)>,
     started: bool,
     produced: OutputCount,
+    /// The `message_delta` with the final usage, held back to carry the call's cost.
+    final_usage: FinalUsage,
+}
+
+/// What becomes of an upstream event.
+enum Read {
+    Relay,
+    /// `message_delta`: relayed once the call settles, with its cost.
+    FinalUsage,
+    /// Not relayed: the `message_stop` held back, or an event that is not JSON (which ends
+    /// the stream: the relay reports it in-band).
+    Keep,
 }
 
 impl Passthrough {
-    /// Reads usage from an event; `false` for what is not relayed: the `message_stop` held
-    /// back, and an event that is not JSON (which ends the stream: the relay reports it
-    /// in-band).
-    fn read(&mut self, event: &Bytes) -> bool {
-        let Some(data) = sse::event_data(event) else { return true };
+    /// Reads usage from an event and decides what becomes of it.
+    fn read(&mut self, event: &Bytes) -> Read {
+        let Some(data) = sse::event_data(event) else { return Read::Relay };
         let Ok(v) = serde_json::from_str::<Value>(&data) else {
             let message = "the provider's stream sent an event that is not JSON".to_string();
             self.failed = Some(("upstream_invalid_response", message));
-            return false;
+            return Read::Keep;
         };
         self.produced.add(crate::protocol::anthropic::event_output_bytes(&v));
         let usage = match v.get("type").and_then(Value::as_str) {
@@ -46,7 +59,7 @@ impl Passthrough {
             Some("message_delta") => v.get("usage"),
             Some("message_stop") => {
                 self.closing = Some(event.clone());
-                return false;
+                return Read::Keep;
             }
             Some("error") => {
                 let message = v.pointer("/error/message").and_then(Value::as_str).unwrap_or("");
@@ -56,10 +69,11 @@ impl Passthrough {
             }
             _ => None,
         };
+        let last = v.get("type").and_then(Value::as_str) == Some("message_delta");
         if let Some(u) = usage {
             fold_stream_usage(self.usage.get_or_insert_default(), u);
         }
-        true
+        if last { Read::FinalUsage } else { Read::Relay }
     }
 }
 
@@ -70,12 +84,20 @@ impl Shape for Passthrough {
         while self.progress() == Progress::Streaming
             && let Some(event) = self.framer.next_event()
         {
-            if self.read(&event) {
-                out.extend_from_slice(&event);
-            } else if let Some((_, message)) = &self.failed {
-                // An event that is not JSON: an error event in its place ends the stream.
-                let error = self.fail(&message.clone());
-                out.extend_from_slice(&error);
+            match self.read(&event) {
+                Read::Relay if self.failed.is_some() => {
+                    out.extend_from_slice(&self.final_usage.release());
+                    out.extend_from_slice(&event);
+                }
+                Read::Relay => out.extend_from_slice(&self.final_usage.after(event).unwrap_or_default()),
+                Read::FinalUsage => out.extend_from_slice(&self.final_usage.hold(event, USAGE)),
+                Read::Keep => {
+                    if let Some((_, message)) = &self.failed {
+                        // An event that is not JSON: an error event in its place ends the stream.
+                        let error = self.fail(&message.clone());
+                        out.extend_from_slice(&error);
+                    }
+                }
             }
         }
         self.started |= !out.is_empty();
@@ -95,12 +117,13 @@ impl Shape for Passthrough {
         }
     }
 
-    fn closing(&mut self) -> Bytes {
-        self.closing.take().unwrap_or_default()
+    fn closing(&mut self, cost: &str) -> Bytes {
+        [self.final_usage.with_cost(cost), self.closing.take().unwrap_or_default()].concat().into()
     }
 
     fn fail(&mut self, message: &str) -> Bytes {
-        Bytes::from(format!("event: error\ndata: {}\n\n", error_body("api_error", message)))
+        let error = format!("event: error\ndata: {}\n\n", error_body("api_error", message));
+        [self.final_usage.release(), Bytes::from(error)].concat().into()
     }
 
     fn usage(&self) -> Option<Usage> {
@@ -151,6 +174,10 @@ impl ClientEvent for AnthropicEvent {
             }
         }
     }
+
+    fn usage_path(&self) -> Option<&'static [&'static str]> {
+        (self.event == "message_delta").then_some(USAGE)
+    }
 }
 
 #[cfg(test)]
@@ -174,16 +201,20 @@ mod tests {
     #[test]
     fn passthrough_relays_bytes_and_holds_message_stop_back() {
         let bytes = UPSTREAM.as_bytes();
-        let stop = bytes.len() - "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n".len();
+        let delta = UPSTREAM.find("event: message_delta").unwrap();
         for split in 0..bytes.len() {
             let mut p = Passthrough::default();
             let mut out = p.push(&bytes[..split]).to_vec();
             out.extend_from_slice(&p.push(&bytes[split..]));
-            assert_eq!(out, &bytes[..stop], "byte-exact up to message_stop (split at {split})");
+            assert_eq!(out, &bytes[..delta], "byte-exact up to message_delta (split at {split})");
             assert_eq!(p.progress(), Progress::Complete);
             let u = p.usage().unwrap();
             assert_eq!((u.input_tokens, u.cached_tokens, u.output_tokens), (7, 3, 5));
-            assert_eq!(&p.closing()[..], &bytes[stop..]);
+            assert_eq!(
+                String::from_utf8(p.closing("0.000042").to_vec()).unwrap(),
+                "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":5,\"cost\":0.000042}}\n\n\
+                 event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+            );
         }
         let mut p = Passthrough::default();
         p.push(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\n");
@@ -207,12 +238,14 @@ mod tests {
         ]
         .concat();
         let out = String::from_utf8(t.push(rest.as_bytes()).to_vec()).unwrap();
-        assert!(out.contains("event: message_delta") && out.contains("\"end_turn\""), "{out}");
-        assert!(!out.contains("message_stop"), "held back until the call settles");
+        assert!(!out.contains("message_delta") && !out.contains("message_stop"), "held back until the call settles");
         assert_eq!(t.progress(), Progress::Complete);
         let u = t.usage().unwrap();
         assert_eq!((u.input_tokens, u.cached_tokens, u.output_tokens), (8, 4, 2));
-        assert_eq!(&t.closing()[..], b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+        let closing = String::from_utf8(t.closing("1.5").to_vec()).unwrap();
+        assert!(closing.starts_with("event: message_delta\n") && closing.contains("\"end_turn\""), "{closing}");
+        assert!(closing.contains(",\"cost\":1.5}"), "{closing}");
+        assert!(closing.ends_with("}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"), "{closing}");
         assert_eq!(t.keepalive(), None, "no ping after the end");
         assert_eq!(t.produced().tokens(), 2, "\"Hel\" + \"lo\": 5 bytes of text");
     }

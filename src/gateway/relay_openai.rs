@@ -1,13 +1,16 @@
 //! Streams for OpenAI clients: the OpenAI passthrough (bytes relayed as they arrive, the usage
 //! chunk the gateway asked for removed when the client did not ask for it) and the events of
-//! a translated stream (`protocol::stream::*_to_openai`).
+//! a translated stream (`protocol::stream::*_to_openai`). The usage chunk the client gets
+//! waits for the call to settle and goes out carrying its cost (`usage.cost`).
 
 use bytes::{Bytes, BytesMut};
 
+use super::final_usage::FinalUsage;
 use super::relay::{ClientEvent, Progress, Shape};
 use crate::billing::estimate::OutputCount;
 use crate::billing::pricing::Usage;
 use crate::protocol::stream::anthropic_to_openai::OpenAiEvent;
+use crate::protocol::usage_cost::USAGE;
 use crate::protocol::{openai, sse};
 
 /// An OpenAI provider's stream relayed to an OpenAI client.
@@ -20,6 +23,8 @@ pub struct Passthrough {
     /// not JSON): its class and message.
     failed: Option<(&'static str, String)>,
     produced: OutputCount,
+    /// The usage chunk the client asked for, held back to carry the call's cost.
+    final_usage: FinalUsage,
 }
 
 impl Passthrough {
@@ -31,6 +36,7 @@ impl Passthrough {
             saw_done: false,
             failed: None,
             produced: OutputCount::default(),
+            final_usage: FinalUsage::default(),
         }
     }
 
@@ -49,7 +55,7 @@ impl Passthrough {
             // dialect: it goes out as the stream's last event, in place of the gateway's own.
             let message = format!("the provider's stream reported an error: {message}");
             self.failed = Some(("upstream_stream_error", message));
-            return Some(event);
+            return Some([self.final_usage.release(), event].concat().into());
         }
         let Some(output) = openai::chunk_output_bytes(&data) else {
             // Not an event of the protocol: never relayed; the stream ends with an error event
@@ -61,15 +67,15 @@ impl Passthrough {
         };
         self.produced.add(output);
         if !openai::chunk_has_usage(&data) {
-            return Some(event);
+            return self.final_usage.after(event);
         }
         if let Some(u) = openai::chunk_usage(&data) {
             self.usage = Some(u);
         }
         if self.client_wants_usage {
-            return Some(event);
+            return Some(self.final_usage.hold(event, USAGE));
         }
-        openai::strip_usage(&data).map(|d| sse::data_event(&d))
+        openai::strip_usage(&data).and_then(|d| self.final_usage.after(sse::data_event(&d)))
     }
 }
 
@@ -100,12 +106,13 @@ impl Shape for Passthrough {
         }
     }
 
-    fn closing(&mut self) -> Bytes {
-        Bytes::from_static(b"data: [DONE]\n\n")
+    fn closing(&mut self, cost: &str) -> Bytes {
+        [self.final_usage.with_cost(cost), Bytes::from_static(b"data: [DONE]\n\n")].concat().into()
     }
 
     fn fail(&mut self, message: &str) -> Bytes {
-        sse::data_event(&openai::stream_error_event(message, "upstream_error"))
+        let error = sse::data_event(&openai::stream_error_event(message, "upstream_error"));
+        [self.final_usage.release(), error].concat().into()
     }
 
     fn usage(&self) -> Option<Usage> {
@@ -150,6 +157,13 @@ impl ClientEvent for OpenAiEvent {
             *u = openai::chat::usage_to_wire(usage);
         }
     }
+
+    fn usage_path(&self) -> Option<&'static [&'static str]> {
+        match self {
+            OpenAiEvent::Chunk(v) if v.get("usage").is_some_and(|u| u.is_object()) => Some(USAGE),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -165,11 +179,14 @@ mod tests {
             let mut p = Passthrough::new(wants);
             let out = String::from_utf8(p.push(stream.as_bytes()).to_vec()).unwrap();
             assert!(out.contains("\"hi\""));
-            assert_eq!(out.contains("usage"), wants, "{out}");
+            assert!(!out.contains("usage"), "stripped, or held back to carry the cost: {out}");
             assert!(!out.contains("[DONE]"), "held back until settled");
             assert_eq!(p.progress(), Progress::Complete);
             assert_eq!((p.usage().unwrap().input_tokens, p.usage().unwrap().output_tokens), (3, 1));
-            assert_eq!(&p.closing()[..], b"data: [DONE]\n\n");
+            let closing = String::from_utf8(p.closing("0.002").to_vec()).unwrap();
+            let usage =
+                "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1,\"cost\":0.002}}\n\n";
+            assert_eq!(closing, if wants { format!("{usage}data: [DONE]\n\n") } else { "data: [DONE]\n\n".into() });
             assert_eq!(p.produced().tokens(), 1, "\"hi\": 2 bytes of text");
         }
     }

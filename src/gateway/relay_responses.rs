@@ -3,7 +3,8 @@
 //! through the relay's `Translated`), usage read from the last one (`response.completed`, `response.incomplete`),
 //! which is held back until the call settles, like every dialect's final event. An SSE
 //! comment keeps a silent stream open (clients skip it); a failure after the first byte is an
-//! in-band `error` event, as the API sends one.
+//! in-band `error` event, as the API sends one. The last event goes out carrying the call's
+//! cost in its usage (`response.usage.cost`).
 
 use bytes::{Bytes, BytesMut};
 use serde_json::Value;
@@ -14,6 +15,7 @@ use crate::billing::pricing::Usage;
 use crate::protocol::openai::responses::{self, StreamEvent};
 use crate::protocol::sse;
 use crate::protocol::stream::anthropic_to_responses::ResponsesEvent;
+use crate::protocol::usage_cost::{self, RESPONSE_USAGE};
 
 /// An OpenAI provider's Responses stream relayed to the client.
 #[derive(Default)]
@@ -86,8 +88,8 @@ impl Shape for Passthrough {
         }
     }
 
-    fn closing(&mut self) -> Bytes {
-        self.closing.take().unwrap_or_default()
+    fn closing(&mut self, cost: &str) -> Bytes {
+        self.closing.take().map(|e| usage_cost::event_with_cost(&e, RESPONSE_USAGE, cost)).unwrap_or_default()
     }
 
     fn fail(&mut self, message: &str) -> Bytes {
@@ -136,6 +138,10 @@ impl ClientEvent for ResponsesEvent {
             *u = responses::usage_to_wire(usage);
         }
     }
+
+    fn usage_path(&self) -> Option<&'static [&'static str]> {
+        self.is_closing().then_some(RESPONSE_USAGE)
+    }
 }
 
 /// An SSE comment: ignored by every client, it keeps proxies from closing a quiet stream.
@@ -161,7 +167,12 @@ mod tests {
             assert_eq!(p.progress(), Progress::Complete);
             let u = p.usage().unwrap();
             assert_eq!((u.input_tokens, u.cached_tokens, u.output_tokens), (6, 4, 3));
-            assert_eq!(&p.closing()[..], &bytes[last..]);
+            let closing = String::from_utf8(p.closing("0.01").to_vec()).unwrap();
+            assert_eq!(
+                closing,
+                UPSTREAM[last..].replace("\"output_tokens\":3}", "\"output_tokens\":3,\"cost\":0.01}"),
+                "the usage carries the cost"
+            );
             assert_eq!(p.produced().tokens(), 2);
         }
     }

@@ -37,6 +37,7 @@ pub mod ir;
 pub mod openai;
 pub mod sse;
 pub mod stream;
+pub mod usage_cost;
 
 pub use dialect::{Dialect, Protocol};
 

@@ -91,6 +91,21 @@ pub fn event_name(event: &[u8]) -> Option<&str> {
     lines(text).find_map(|l| l.strip_prefix("event:")).map(|n| n.trim())
 }
 
+/// `event` with its data replaced by `data` (one line): its other fields (`event:`, `id:`)
+/// kept in order.
+pub fn replace_data(event: &[u8], data: &str) -> Bytes {
+    let text = std::str::from_utf8(event).unwrap_or("");
+    let mut out = String::with_capacity(text.len() + data.len());
+    for line in lines(text).filter(|l| !l.is_empty() && !l.starts_with("data:")) {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str("data: ");
+    out.push_str(data);
+    out.push_str("\n\n");
+    Bytes::from(out)
+}
+
 /// Formats one `data:` event.
 pub fn data_event(data: &str) -> Bytes {
     Bytes::from(format!("data: {data}\n\n"))

@@ -97,8 +97,13 @@ async fn anthropic_streams_are_relayed_byte_for_byte_and_settled_before_message_
     let text: String = events.iter().filter_map(|(_, d)| d["delta"]["text"].as_str()).collect();
     assert_eq!(text, "Hello from the");
 
+    // The final message_delta carries what the call was charged (the one member added).
+    let delta = events.iter().find(|(n, _)| n == "message_delta").map(|(_, d)| d.clone()).unwrap();
+    let cost = delta["usage"]["cost"].clone();
+    assert!(cost.is_number(), "{delta}");
+
     // Event for event what the provider sends a direct client, but for what differs per call
-    // (the message id and the signature's counter).
+    // (the message id and the signature's counter) and the cost the gateway adds.
     let direct = gw
         .http
         .post(format!("{}/v1/messages", mock.scenario_root(&format!("chunks=3,{USAGE}"))))
@@ -121,6 +126,9 @@ async fn anthropic_streams_are_relayed_byte_for_byte_and_settled_before_message_
                 if d["delta"]["signature"].is_string() {
                     d["delta"]["signature"] = "per call".into();
                 }
+                if let Some(usage) = d.get_mut("usage").and_then(Value::as_object_mut) {
+                    usage.remove("cost");
+                }
                 (n, d)
             })
             .collect::<Vec<_>>()
@@ -131,6 +139,7 @@ async fn anthropic_streams_are_relayed_byte_for_byte_and_settled_before_message_
     assert_eq!(calls[0]["status"], "success");
     assert_eq!((calls[0]["input_tokens"].as_i64(), calls[0]["output_tokens"].as_i64()), (Some(700), Some(500)));
     assert_eq!(calls[0]["cache_write_tokens"], 100);
+    assert_eq!(cost.to_string(), calls[0]["cost"].as_str().unwrap(), "the stream told the charge");
     gw.stop().await;
 }
 

@@ -38,3 +38,4 @@ mod sdk;
 mod stats;
 mod traffic;
 mod upstream_answers;
+mod usage_cost;

@@ -50,6 +50,14 @@ PROVIDER_KINDS = ("openai", "anthropic", "azure-openai", "gemini", "bedrock")
 T = TypeVar("T")
 
 
+def usage_cost(usage: Any) -> Decimal:
+    """The call's cost an answer's usage carries (``usage.cost``, OpenRouter's field): a JSON
+    number in credits, which the SDKs keep as an extra field of their usage models."""
+    cost = (usage.model_extra or {}).get("cost")
+    assert isinstance(cost, (int, float)) and not isinstance(cost, bool), f"usage.cost is a number: {usage!r}"
+    return Decimal(str(cost))
+
+
 def poll(fetch: Callable[[], T], until: Callable[[T], bool], timeout: float = POLL_TIMEOUT_S) -> T:
     """Calls ``fetch`` until ``until(value)`` holds or ``timeout`` seconds pass; returns the
     last value fetched (the caller asserts on it)."""

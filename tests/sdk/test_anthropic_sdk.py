@@ -33,6 +33,7 @@ from conftest import (
     Env,
     tool_result_reply,
     upstream_image,
+    usage_cost,
     upstream_max_tokens,
 )
 
@@ -134,6 +135,7 @@ def test_text_message_is_billed_exactly(client, served, admin, account):
     assert message.content[0].text.startswith("Hello")
     assert message.stop_reason == "end_turn"
     assert_usage(message.usage)
+    assert usage_cost(message.usage) == CALL_COST, "the answer's usage carries what was charged"
     assert admin.wait_for_balance(account.user["id"], GRANT - CALL_COST) == GRANT - CALL_COST
     raw = client.messages.with_raw_response.create(
         model=served.model, max_tokens=10, messages=[{"role": "user", "content": "again"}]
@@ -180,6 +182,8 @@ def test_raw_stream_events_and_exact_usage(client, served, admin, account):
     delta = next(e for e in events if e.type == "message_delta")
     assert delta.delta.stop_reason == "end_turn"
     assert delta.usage.output_tokens == OUTPUT_TOKENS
+    # The final usage carries the call's charge, settled before the event went out.
+    assert usage_cost(delta.usage) == CALL_COST
     # message_start has the input counts when the provider has reported them by then
     # (Anthropic; Gemini's first chunk); OpenAI and Bedrock report usage only at the end.
     start = events[0].message.usage

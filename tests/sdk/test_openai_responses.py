@@ -19,7 +19,7 @@ from decimal import Decimal
 import openai
 import pytest
 
-from conftest import GRANT, PROVIDER_KINDS, Account, tool_result_reply
+from conftest import GRANT, PROVIDER_KINDS, Account, tool_result_reply, usage_cost
 
 USAGE_SCENARIO = "prompt_tokens=1000,completion_tokens=500,cached_tokens=200"
 #: 1000 × 2.5 + 500 × 10 credits per million tokens (no cache price: cached input costs input).
@@ -98,6 +98,7 @@ def test_create_text_with_exact_usage_and_cost(client, served, mock, admin, acco
     assert response.output_text.startswith("Hello from the mock provider")
     assert_usage(response.usage)
     assert Decimal(raw.headers["x-tollgate-cost"]) == CALL_COST
+    assert usage_cost(response.usage) == CALL_COST, "the answer's usage carries what was charged"
     assert admin.wait_for_balance(account.user["id"], GRANT - CALL_COST) == GRANT - CALL_COST
     last = mock.last()
     assert_upstream(served.kind, last, stream=False)
@@ -106,7 +107,7 @@ def test_create_text_with_exact_usage_and_cost(client, served, mock, admin, acco
         assert last["body"]["max_tokens"] == 1000
 
 
-def test_stream_is_the_event_sequence_the_sdk_accumulates(client, served, mock):
+def test_stream_is_the_event_sequence_the_sdk_accumulates(client, served, mock, admin, account):
     with client.responses.stream(model=served.model, input="Say hello to the gateway") as stream:
         kinds = [event.type for event in stream]
         final = stream.get_final_response()
@@ -117,6 +118,9 @@ def test_stream_is_the_event_sequence_the_sdk_accumulates(client, served, mock):
     assert final.status == "completed"
     assert final.output_text.startswith("Hello from the mock provider")
     assert_usage(final.usage)
+    # response.completed waits for the settlement and carries the call's charge.
+    assert usage_cost(final.usage) == CALL_COST
+    assert admin.wait_for_balance(account.user["id"], GRANT - CALL_COST) == GRANT - CALL_COST
 
 
 def test_function_calling_round_trip(client, served):

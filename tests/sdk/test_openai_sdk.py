@@ -35,6 +35,7 @@ from conftest import (
     tool_result_reply,
     upstream_image,
     upstream_max_tokens,
+    usage_cost,
 )
 
 MOCK_UPSTREAM_MODEL = "mock-gpt"
@@ -708,6 +709,7 @@ def test_kind_chat_with_exact_usage_and_cost(client, served, mock):
     assert completion.choices[0].finish_reason == "stop"
     assert_served_usage(completion.usage)
     assert Decimal(raw.headers["x-tollgate-cost"]) == SERVED_COST
+    assert usage_cost(completion.usage) == SERVED_COST, "the answer's usage carries what was charged"
 
 
 def test_kind_system_prompt(client, served, mock):
@@ -740,6 +742,8 @@ def test_kind_stream_with_and_without_include_usage(client, served, mock):
     assert finish_reasons(chunks) == ["stop"] and content[-1].choices[0].finish_reason == "stop"
     assert usage_chunk.choices == []
     assert_served_usage(usage_chunk.usage)
+    # The usage chunk waits for the settlement and carries the call's charge.
+    assert usage_cost(usage_chunk.usage) == SERVED_COST
 
     plain = list(client.chat.completions.create(model=served.usage, messages=MESSAGES, stream=True))
     assert all(c.usage is None for c in plain), "a usage chunk reached a client that did not ask"
