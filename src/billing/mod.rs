@@ -18,4 +18,6 @@ pub mod ratelimit;
 pub mod reservations;
 
 #[cfg(test)]
+mod battery_tests;
+#[cfg(test)]
 mod model_tests;
