@@ -81,16 +81,21 @@ impl Spend {
     fn spent(&self, period: Option<Period>, now_ms: i64) -> i64 {
         match period {
             None => self.total,
-            Some(p) => self.days.range(day_of(period_bounds(p, now_ms).0)..).map(|(_, c)| c).sum(),
+            Some(p) => {
+                self.days.range(day_of(period_bounds(p, now_ms).0)..).fold(0i64, |sum, (_, c)| sum.saturating_add(*c))
+            }
         }
     }
 
+    // Sums saturate: a cost a lying provider inflates past i64 must leave the budget spent, not
+    // wrap it round to room for more.
     fn add(&mut self, cost: i64, started_at_ms: i64, now_ms: i64) {
-        self.total += cost;
+        self.total = self.total.saturating_add(cost);
         let keep_from = oldest_day_needed(now_ms);
         let day = day_of(started_at_ms);
         if day >= keep_from && cost != 0 {
-            *self.days.entry(day).or_default() += cost;
+            let spent = self.days.entry(day).or_default();
+            *spent = spent.saturating_add(cost);
         }
         while self.days.first_key_value().is_some_and(|(d, _)| *d < keep_from) {
             self.days.pop_first();
@@ -158,7 +163,7 @@ impl Budgets {
             let s = map.get(subject);
             let spent = s.map_or(0, |s| s.spent(l.budget_period, now_ms));
             let held = s.map_or(0, |s| s.reserved);
-            if estimate > 0 && spent + held + estimate > limit {
+            if estimate > 0 && spent.saturating_add(held).saturating_add(estimate) > limit {
                 return Err(Exhausted {
                     scope: subject.0,
                     limit,
@@ -170,7 +175,7 @@ impl Budgets {
         }
         for (subject, _) in subjects {
             let s = map.entry(subject.clone()).or_default();
-            s.reserved += estimate;
+            s.reserved = s.reserved.saturating_add(estimate);
             s.open += 1;
         }
         let subjects = subjects.iter().map(|(s, _)| s.clone()).collect();
@@ -312,5 +317,23 @@ mod tests {
         let status = b.status(&(Scope::Key, "k".into()), &limits[0].1, now).unwrap();
         assert_eq!((status.spent, status.reserved), (70, 0));
         assert!(b.reserve(&limits[..], 1, now).is_err());
+    }
+
+    #[test]
+    fn costs_past_the_64_bit_range_leave_the_budget_spent_instead_of_wrapping() {
+        let now = ms(2026, Month::November, 22);
+        for period in [None, Some(Period::Daily), Some(Period::Monthly)] {
+            let b = Arc::new(Budgets::default());
+            let limits = key_budget(1_000, period);
+            // Spend already at the top of the range (loaded), then a settlement a lying provider
+            // inflated the same way: the sums stay at the top, never wrap negative.
+            b.load([("k".to_string(), "u".to_string(), now, i64::MAX - 5)], now);
+            b.reserve(&limits[..], 0, now).unwrap().settle(i64::MAX, now, now);
+            for _ in 0..2 {
+                let status = b.status(&(Scope::Key, "k".into()), &limits[0].1, now).unwrap();
+                assert_eq!(status.spent, i64::MAX);
+                assert!(b.reserve(&limits[..], 1, now).is_err(), "a saturated budget admits nothing");
+            }
+        }
     }
 }
