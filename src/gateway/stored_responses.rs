@@ -30,10 +30,7 @@ pub async fn retrieve(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let read = Read { id: &id, input_items: false, query: query.as_deref() };
-    forward(&state, &request_id, &headers, read)
-        .await
-        .unwrap_or_else(|e| pipeline::refused(&request_id, Dialect::OpenAi, e))
+    answer(&state, &request_id, &headers, Read { id: &id, input_items: false, query: query.as_deref() }).await
 }
 
 pub async fn input_items(
@@ -43,10 +40,7 @@ pub async fn input_items(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let read = Read { id: &id, input_items: true, query: query.as_deref() };
-    forward(&state, &request_id, &headers, read)
-        .await
-        .unwrap_or_else(|e| pipeline::refused(&request_id, Dialect::OpenAi, e))
+    answer(&state, &request_id, &headers, Read { id: &id, input_items: true, query: query.as_deref() }).await
 }
 
 struct Read<'a> {
@@ -54,6 +48,13 @@ struct Read<'a> {
     input_items: bool,
     /// The client's paging parameters (`limit`, `order`, `after`, `include[]`), passed on.
     query: Option<&'a str>,
+}
+
+/// Both reads answer alike: the provider's answer, or the refusal in the OpenAI dialect.
+async fn answer(state: &AppState, request_id: &str, headers: &HeaderMap, read: Read<'_>) -> Response {
+    forward(state, request_id, headers, read)
+        .await
+        .unwrap_or_else(|e| pipeline::refused(request_id, Dialect::OpenAi, e))
 }
 
 fn not_found(id: &str) -> ApiError {
