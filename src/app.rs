@@ -1,6 +1,7 @@
 //! The HTTP application: every route and the layer order, in one place.
 //!
-//! Layers, outermost first: request id (every response carries `x-request-id`) → client
+//! Layers, outermost first: request id (every response carries `x-request-id`) → header
+//! limits (`guards::header_limits`: too many or too large headers are a 431) → client
 //! address (`guards::client_addr`: the peer, or the client a trusted proxy names) → routes.
 //! The routes that authenticate — model traffic (`/v1`), the management API (`/api/v1`) and
 //! `/metrics` — sit behind the auth throttle (`guards::auth_throttle`: an address that keeps
@@ -43,6 +44,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), guards::client_addr::layer))
+        .layer(axum::middleware::from_fn(guards::header_limits::layer))
         .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
 }

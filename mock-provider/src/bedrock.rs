@@ -92,7 +92,7 @@ fn usage(tokens: &Tokens) -> Value {
     let mut usage = json!({
         "inputTokens": input,
         "outputTokens": tokens.output,
-        "totalTokens": input + tokens.cached + tokens.cache_write + tokens.output,
+        "totalTokens": input.saturating_add(tokens.cached).saturating_add(tokens.cache_write).saturating_add(tokens.output),
     });
     if tokens.cached > 0 {
         usage["cacheReadInputTokens"] = json!(tokens.cached);

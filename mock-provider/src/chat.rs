@@ -157,7 +157,7 @@ fn plan(
         usage: Usage {
             prompt_tokens,
             completion_tokens,
-            total_tokens: prompt_tokens + completion_tokens,
+            total_tokens: prompt_tokens.saturating_add(completion_tokens),
             prompt_tokens_details: PromptDetails { cached_tokens: eff.cached_tokens },
             completion_tokens_details: CompletionDetails { reasoning_tokens: eff.reasoning_tokens },
         },

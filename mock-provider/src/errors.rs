@@ -143,9 +143,27 @@ fn json_error(status: u16, body: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
-/// The scripted error for a `status` option: message `mock error <status>`.
-pub(crate) fn scripted_error(dialect: Dialect, status: u16, retry_after: Option<u64>) -> Response {
-    error(dialect, status, &format!("mock error {status}"), retry_after)
+/// What pads an `error_bytes` message: text a provider might echo, which must never reach a
+/// gateway's client.
+pub const ERROR_PADDING: &str = "provider-echo ";
+
+/// The scripted error for a `status` option: message `mock error <status>`, padded with
+/// [`ERROR_PADDING`] to `error_bytes` when that is set.
+pub(crate) fn scripted_error(
+    dialect: Dialect,
+    status: u16,
+    retry_after: Option<u64>,
+    error_bytes: Option<u64>,
+) -> Response {
+    let mut message = format!("mock error {status}");
+    if let Some(n) = error_bytes {
+        let n = n as usize;
+        while message.len() < n {
+            message.push_str(ERROR_PADDING);
+        }
+        message.truncate(n.max(1));
+    }
+    error(dialect, status, &message, retry_after)
 }
 
 /// A 400 in `dialect`'s shape.

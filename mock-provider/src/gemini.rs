@@ -120,7 +120,7 @@ fn usage_metadata(tokens: &Tokens) -> Value {
     let mut usage = json!({
         "promptTokenCount": tokens.prompt,
         "candidatesTokenCount": tokens.output.saturating_sub(tokens.reasoning),
-        "totalTokenCount": tokens.prompt + tokens.output,
+        "totalTokenCount": tokens.prompt.saturating_add(tokens.output),
     });
     if tokens.cached > 0 {
         usage["cachedContentTokenCount"] = json!(tokens.cached);

@@ -97,8 +97,12 @@ pub(crate) async fn serve(
             return ([(header::CONTENT_TYPE, content_type)], body).into_response();
         }
         "redirect" => {
+            // Raw bytes, so a Location with non-ASCII characters (an IDN host) goes out as given.
             let to = q("to").unwrap_or_default();
-            return (StatusCode::FOUND, [(header::LOCATION, to)]).into_response();
+            let Ok(location) = header::HeaderValue::from_bytes(to.as_bytes()) else {
+                return (StatusCode::BAD_REQUEST, "mock-provider: `to` is not a header value").into_response();
+            };
+            return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
         }
         _ => return (StatusCode::NOT_FOUND, "mock-provider: no such image").into_response(),
     };

@@ -37,6 +37,7 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use errors::ERROR_PADDING;
 pub use images::{GIF, ImageRequest, JPEG, PNG, WEBP};
 pub use key_scenario::PREFIX as KEY_SCENARIO_PREFIX;
 pub use options::{Behaviour, Effective, OptionError, Size};

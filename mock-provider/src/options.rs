@@ -96,6 +96,15 @@ pub struct Behaviour {
     /// then the stream goes on.
     #[arg(long)]
     pub garbage_after: Option<u64>,
+    /// A reply cut mid-frame but ended cleanly (none): in a stream, after this many content
+    /// chunks the first half of the next frame, then the end of the body; non-stream, the
+    /// first half of the body (its `Content-Length` saying so).
+    #[arg(long)]
+    pub truncate_after: Option<u64>,
+    /// An error answer (`status`) whose message is padded to this many bytes (none), as a
+    /// provider that echoes a whole request or dumps a page might send.
+    #[arg(long)]
+    pub error_bytes: Option<u64>,
 }
 
 /// A malformed scenario option string.
@@ -135,7 +144,9 @@ impl Behaviour {
             reasoning_tokens,
             size,
             no_usage,
-            garbage_after
+            garbage_after,
+            truncate_after,
+            error_bytes
         )
     }
 
@@ -183,6 +194,8 @@ impl Behaviour {
             "size" => self.size = Some(value.parse().map_err(OptionError)?),
             "no_usage" => self.no_usage = Some(num()?),
             "garbage_after" => self.garbage_after = Some(num()?),
+            "truncate_after" => self.truncate_after = Some(num()?),
+            "error_bytes" => self.error_bytes = Some(num()?),
             _ => return Err(OptionError(format!("unknown scenario option {key:?}"))),
         }
         Ok(())
@@ -210,6 +223,8 @@ impl Behaviour {
             size: self.size.unwrap_or_default(),
             no_usage: self.no_usage.unwrap_or(0) != 0,
             garbage_after: self.garbage_after,
+            truncate_after: self.truncate_after,
+            error_bytes: self.error_bytes,
         }
     }
 }
@@ -236,6 +251,8 @@ pub struct Effective {
     pub size: Size,
     pub no_usage: bool,
     pub garbage_after: Option<u64>,
+    pub truncate_after: Option<u64>,
+    pub error_bytes: Option<u64>,
 }
 
 #[cfg(test)]

@@ -145,7 +145,7 @@ fn usage(tokens: &Tokens) -> Value {
         "input_tokens_details": {"cached_tokens": tokens.cached},
         "output_tokens": tokens.output,
         "output_tokens_details": {"reasoning_tokens": tokens.reasoning},
-        "total_tokens": tokens.prompt + tokens.output,
+        "total_tokens": tokens.prompt.saturating_add(tokens.output),
     })
 }
 

@@ -1,7 +1,7 @@
 //! The scenario machinery every dialect's replies share: pacing stream frames
 //! (`chunk_delay_ms`), mid-stream stalls (`stall_after`), aborts (`cut_after`), in-stream
-//! errors (`error_after`), frames that are not JSON (`garbage_after`), and the truncated (or
-//! not JSON) non-stream body.
+//! errors (`error_after`), frames that are not JSON (`garbage_after`), frames cut in half at
+//! a clean end of the body (`truncate_after`), and the truncated (or not JSON) non-stream body.
 
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -22,6 +22,10 @@ pub(crate) struct Script<'e> {
     /// The frame `garbage_after` sends: SSE data that is not JSON unless the dialect says
     /// otherwise ([`Script::garbage_frame`]).
     garbage: Bytes,
+    /// `truncate_after` was reached: the next frame goes out half, then nothing more.
+    truncating: bool,
+    /// The body has ended (a truncated frame was sent); later frames are dropped.
+    done: bool,
 }
 
 /// What a provider behind a misconfigured proxy answers instead of its protocol.
@@ -30,7 +34,7 @@ pub(crate) const GARBAGE: &str = "<html><body><h1>502 Bad Gateway</h1></body></h
 impl<'e> Script<'e> {
     pub(crate) fn new(eff: &'e Effective) -> Self {
         let garbage = Bytes::from(format!("data: {GARBAGE}\n\n"));
-        Script { eff, steps: Vec::new(), sent_any: false, emitted: 0, garbage }
+        Script { eff, steps: Vec::new(), sent_any: false, emitted: 0, garbage, truncating: false, done: false }
     }
 
     /// The dialect's frame for `garbage_after` when SSE data is not its framing.
@@ -41,6 +45,14 @@ impl<'e> Script<'e> {
 
     /// Sends `bytes` as one frame, `chunk_delay_ms` after the previous one.
     pub(crate) fn send(&mut self, bytes: Bytes) {
+        if self.done {
+            return;
+        }
+        if self.truncating {
+            self.done = true;
+            self.steps.push(Step::Data(bytes.slice(..bytes.len() / 2)));
+            return;
+        }
         if self.sent_any && self.eff.chunk_delay_ms > 0 {
             self.steps.push(Step::Sleep(self.eff.chunk_delay_ms));
         }
@@ -62,6 +74,12 @@ impl<'e> Script<'e> {
     }
 
     fn checkpoint(&mut self, error: impl FnOnce() -> Bytes) -> bool {
+        if self.done {
+            return true;
+        }
+        if self.eff.truncate_after == Some(self.emitted) {
+            self.truncating = true;
+        }
         if self.eff.stall_after == Some(self.emitted) {
             self.steps.push(Step::Sleep(self.eff.stall_mid_ms));
         }
@@ -91,14 +109,17 @@ impl<'e> Script<'e> {
 
 /// A whole JSON reply; with `cut_after` set, the first half of the body and then an abort;
 /// with `stall_after` set, the first half, a `stall_mid_ms` stall, then the rest; with
-/// `garbage_after` set, an HTML page instead (still a 200).
+/// `garbage_after` set, an HTML page instead (still a 200); with `truncate_after` set, the
+/// first half and a clean end.
 pub(crate) fn json_response(bytes: Vec<u8>, eff: &Effective) -> Response {
     if eff.garbage_after.is_some() {
         return garbage_response();
     }
     let bytes = Bytes::from(bytes);
     let half = bytes.len() / 2;
-    let body = if eff.cut_after.is_some() {
+    let body = if eff.truncate_after.is_some() {
+        Body::from(bytes.slice(..half))
+    } else if eff.cut_after.is_some() {
         body::scripted(vec![Step::Data(bytes.slice(..half)), Step::Cut])
     } else if eff.stall_after.is_some() {
         let (head, tail) = (bytes.slice(..half), bytes.slice(half..));

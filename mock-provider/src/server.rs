@@ -143,7 +143,7 @@ async fn dispatch(State(app): State<Arc<App>>, method: Method, uri: Uri, headers
         tokio::time::sleep(Duration::from_millis(wait)).await;
     }
     if eff.status != 200 {
-        return errors::scripted_error(dialect, eff.status, eff.retry_after);
+        return errors::scripted_error(dialect, eff.status, eff.retry_after, eff.error_bytes);
     }
     let counter = &app.counter;
     let resp = match &endpoint {

@@ -4,13 +4,12 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiQuery, created, not_found, page, page_limit, parse_body, required_name};
+use super::{ApiBody, ApiQuery, created, not_found, page, page_limit, parse_body, required_name};
 use crate::billing::money::{Credits, format_credits};
 use crate::error::ApiError;
 use crate::secrets::api_keys;
@@ -94,7 +93,7 @@ fn apply(row: &mut KeyRow, b: KeyBody) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub async fn create(State(state): S, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create(State(state): S, ApiBody(body): ApiBody) -> Result<Response, ApiError> {
     let (row, secret) = create_key(&state, parse_body(&body)?).await?;
     let mut out = key_json(&row);
     out["key"] = Value::String(secret);
@@ -153,7 +152,7 @@ pub async fn get(State(state): S, Path(id): Path<String>) -> Result<Response, Ap
     Ok(Json(key_json(&load(&state, &id).await?)).into_response())
 }
 
-pub async fn update(State(state): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn update(State(state): S, Path(id): Path<String>, ApiBody(body): ApiBody) -> Result<Response, ApiError> {
     let b: KeyBody = parse_body(&body)?;
     if b.user_id.is_some() {
         return Err(ApiError::invalid("a key cannot move to another user").with_param("user_id"));

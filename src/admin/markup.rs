@@ -5,12 +5,11 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::parse_body;
+use super::{ApiBody, parse_body};
 use crate::billing::markup::{Rule, RuleInput};
 use crate::error::ApiError;
 use crate::snapshot::MARKUP_SETTING;
@@ -48,7 +47,7 @@ pub async fn get(State(state): State<Arc<AppState>>) -> Result<Response, ApiErro
 }
 
 /// `PUT /api/v1/markup {multiplier?, request_fee?}`: parts left out are kept, `null` clears.
-pub async fn put(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn put(State(state): State<Arc<AppState>>, ApiBody(body): ApiBody) -> Result<Response, ApiError> {
     let rule = set_global(&state, parse_body(&body)?).await?;
     Ok(Json(rule_json(&rule)).into_response())
 }

@@ -5,13 +5,12 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{created, not_found, parse_body, required_name};
+use super::{ApiBody, created, not_found, parse_body, required_name};
 use crate::billing::markup::{MultiplierInput, RuleInput, nullable};
 use crate::billing::money::Credits;
 use crate::billing::pricing::{Pricing, PricingInput};
@@ -173,7 +172,7 @@ pub(crate) fn new_row() -> ModelRow {
     }
 }
 
-pub async fn create(State(state): S, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create(State(state): S, ApiBody(body): ApiBody) -> Result<Response, ApiError> {
     let row = create_model(&state, parse_body(&body)?).await?;
     Ok(created(model_json(&row, &state)))
 }
@@ -205,7 +204,7 @@ pub async fn get(State(state): S, Path(id): Path<String>) -> Result<Response, Ap
     Ok(Json(model_json(&load(&state, &id).await?, &state)).into_response())
 }
 
-pub async fn update(State(state): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn update(State(state): S, Path(id): Path<String>, ApiBody(body): ApiBody) -> Result<Response, ApiError> {
     let row = update_model(&state, &id, parse_body(&body)?).await?;
     Ok(Json(model_json(&row, &state)).into_response())
 }

@@ -5,14 +5,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{created, not_found, parse_body, required_name, text};
+use super::{ApiBody, created, not_found, parse_body, required_name, text};
 use crate::billing::markup::{MultiplierInput, RuleInput, nullable};
 use crate::billing::money::Credits;
 use crate::config::Timeouts;
@@ -88,7 +87,7 @@ pub async fn list(State(state): S) -> Result<Response, ApiError> {
     Ok(Json(json!({"data": rows.iter().map(provider_json).collect::<Vec<_>>(), "next_cursor": null})).into_response())
 }
 
-pub async fn create(State(state): S, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create(State(state): S, ApiBody(body): ApiBody) -> Result<Response, ApiError> {
     Ok(created(provider_json(&create_provider(&state, parse_body(&body)?).await?)))
 }
 
@@ -132,7 +131,7 @@ pub async fn get(State(state): S, Path(id): Path<String>) -> Result<Response, Ap
     Ok(Json(provider_json(&load(&state, &id).await?)).into_response())
 }
 
-pub async fn update(State(state): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn update(State(state): S, Path(id): Path<String>, ApiBody(body): ApiBody) -> Result<Response, ApiError> {
     Ok(Json(provider_json(&update_provider(&state, &id, parse_body(&body)?).await?)).into_response())
 }
 
@@ -305,7 +304,11 @@ pub(crate) async fn add_credential(
     Ok(row)
 }
 
-pub async fn create_credential(State(state): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create_credential(
+    State(state): S,
+    Path(id): Path<String>,
+    ApiBody(body): ApiBody,
+) -> Result<Response, ApiError> {
     Ok(created(credential_json(&new_credential(&state, &id, parse_body(&body)?).await?)))
 }
 
@@ -344,7 +347,11 @@ pub async fn get_credential(State(state): S, Path(id): Path<String>) -> Result<R
     Ok(Json(v).into_response())
 }
 
-pub async fn update_credential(State(state): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn update_credential(
+    State(state): S,
+    Path(id): Path<String>,
+    ApiBody(body): ApiBody,
+) -> Result<Response, ApiError> {
     Ok(Json(credential_json(&change_credential(&state, &id, parse_body(&body)?).await?)).into_response())
 }
 

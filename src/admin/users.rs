@@ -4,14 +4,13 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiQuery, PageQuery, created, not_found, page, parse_body, required_name};
+use super::{ApiBody, ApiQuery, PageQuery, created, not_found, page, parse_body, required_name};
 use crate::billing::limits::Limits;
 use crate::billing::money::{Credits, format_credits};
 use crate::error::ApiError;
@@ -107,7 +106,7 @@ pub async fn list(State(state): S, ApiQuery(p): ApiQuery<PageQuery>) -> Result<R
     Ok(page(rows, p.limit(), |u| u.id.clone(), |u| user_json(u, &state)))
 }
 
-pub async fn create(State(state): S, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create(State(state): S, ApiBody(body): ApiBody) -> Result<Response, ApiError> {
     let row = create_user(&state, parse_body(&body)?).await?;
     Ok(created(user_json(&row, &state)))
 }
@@ -139,7 +138,7 @@ pub async fn get(State(state): S, Path(id): Path<String>) -> Result<Response, Ap
     Ok(Json(user_json(&load(&state, &id).await?, &state)).into_response())
 }
 
-pub async fn update(State(state): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn update(State(state): S, Path(id): Path<String>, ApiBody(body): ApiBody) -> Result<Response, ApiError> {
     let row = update_user(&state, &id, parse_body(&body)?, None).await?;
     Ok(Json(user_json(&row, &state)).into_response())
 }
@@ -189,7 +188,7 @@ pub(crate) struct GrantBody {
 
 /// Adds credits. A repeated idempotency key answers the first entry (200) and changes nothing;
 /// the key reused for other content is a 409.
-pub async fn grant(State(state): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn grant(State(state): S, Path(id): Path<String>, ApiBody(body): ApiBody) -> Result<Response, ApiError> {
     let (entry, new) = post_credits(&state, &id, parse_body(&body)?).await?;
     let status = if new { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(entry_json(&entry))).into_response())

@@ -110,6 +110,17 @@ pub struct Usage {
     pub images: i64,
 }
 
+/// The most tokens of one kind a call is read as having, whatever its provider reports: far
+/// past any real call (a quadrillion), and small enough that a sum of all of a call's counts
+/// stays inside `i64`. A lying provider cannot overflow the gateway's arithmetic this way.
+pub const MAX_REPORTED_TOKENS: i64 = 1_000_000_000_000_000;
+
+/// One count from a provider's usage report, as the gateway reads it: a negative count is 0,
+/// and none exceeds [`MAX_REPORTED_TOKENS`].
+pub fn reported(n: i64) -> i64 {
+    n.clamp(0, MAX_REPORTED_TOKENS)
+}
+
 impl Usage {
     /// Nothing counted at all: what a provider that reports no usage amounts to (an answer
     /// always has a prompt, so a report of all zeros is no report).

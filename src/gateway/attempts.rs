@@ -162,8 +162,9 @@ pub async fn send(
                 let status = resp.status();
                 let retry_after = upstream::retry_after_secs(resp.headers());
                 let idle = Duration::from_millis(provider.timeouts.idle_ms);
-                let read = tokio::time::timeout(idle, resp.into_body().collect()).await;
-                let body = read.ok().and_then(Result::ok).map(|b| b.to_bytes()).unwrap_or_default();
+                // Bounded: an error body is read only for its message.
+                let read = upstream::read_prefix(resp.into_body(), idle, upstream::MAX_ERROR_BODY);
+                let body = tokio::time::timeout(idle, read).await.unwrap_or_default();
                 let f = upstream::failure_from_response(provider, choice.credential(), status, retry_after, &body);
                 counted.record(match status.as_u16() {
                     400 | 413 | 422 => AttemptOutcome::BadRequest,

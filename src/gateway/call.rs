@@ -134,13 +134,21 @@ impl CallGuard {
     /// charged at all (whatever the provider reported of the prompt). Otherwise: the
     /// provider's report, else — an answer without usage, a stream that broke after output
     /// reached the client — the counted estimate (admission's prompt count and the output
-    /// relayed), flagged on the record. A report of all zeros is no report.
+    /// relayed), flagged on the record. A report of all zeros is no report. A stream that ended
+    /// before the provider's final report has only a provisional one (Anthropic's
+    /// `message_start` says one output token, Gemini's running counts lag the text): its
+    /// prompt count stands, and the output that reached the client is charged at least as
+    /// counted (flagged too).
     fn usage_to_charge(&mut self) -> Option<Usage> {
         let output = self.output.unwrap_or_default();
         if !self.answered && output.tokens() == 0 {
             return None;
         }
         if let Some(u) = self.usage.filter(|u| !u.is_zero()) {
+            if !self.answered && output.tokens() > u.output_tokens {
+                self.record.usage_estimated = true;
+                return Some(Usage { output_tokens: output.tokens(), ..u });
+            }
             return Some(u);
         }
         self.record.usage_estimated = true;

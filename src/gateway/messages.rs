@@ -13,7 +13,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use http_body_util::BodyExt;
 
 use super::adapter::Inbound;
 use super::auth::authenticate;
@@ -21,7 +20,7 @@ use super::pipeline;
 use super::request_id::RequestId;
 use super::upstream;
 use crate::billing::estimate;
-use crate::error::{ApiError, ErrorKind};
+use crate::error::ApiError;
 use crate::protocol::Dialect;
 use crate::protocol::anthropic;
 use crate::providers::{Operation, Outbound};
@@ -96,9 +95,10 @@ async fn count(state: Arc<AppState>, request_id: &str, headers: &HeaderMap, body
     };
     let (resp, _) = upstream::send(&state.http, outbound).await.map_err(|f| f.error)?;
     let status = resp.status();
-    let body = resp.into_body().collect().await.map(|b| b.to_bytes()).map_err(|_| {
-        ApiError::new(ErrorKind::Upstream, format!("provider `{}` failed mid-response", route.provider.name))
-    })?;
+    // A count is a few bytes: read at most an error body's worth, within the idle timeout (a
+    // longer, stalled or broken body is not a count and answers as one that could not be read).
+    let idle = std::time::Duration::from_millis(route.provider.timeouts.idle_ms);
+    let body = upstream::read_prefix(resp.into_body(), idle, upstream::MAX_ERROR_BODY).await;
     if !status.is_success() {
         let f = upstream::failure_from_response(&route.provider, credential, status, None, &body);
         return Err(f.error);

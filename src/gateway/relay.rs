@@ -177,9 +177,9 @@ impl<S: Shape> RelayState<S> {
     /// Queues what the shape produced and settles the call if the stream is over.
     fn after(&mut self, bytes: Bytes) {
         let Some(call) = &mut self.call else { return };
-        if let Some(u) = self.shape.usage() {
-            call.usage = Some(u);
-        }
+        // The shape's report as it stands now: a provisional count (`message_start`'s) that the
+        // final one takes back to zeros is no report, not the provisional count.
+        call.usage = self.shape.usage();
         call.note_output(self.shape.produced());
         if call.stored_response.is_none() {
             call.stored_response = self.shape.stored_response().map(str::to_string);

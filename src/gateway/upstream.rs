@@ -162,6 +162,33 @@ pub fn failure_from_response(
     UpstreamFailure { class, detail, error }
 }
 
+/// The most of a provider's error body (or of a `count_tokens` answer) the gateway reads: it
+/// keeps only the message (500 characters), and a provider — or whatever answers in its
+/// place — may send megabytes, which must not be held in memory per call.
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Reads at most `max` bytes of `body`, each frame within `idle`: what has arrived when the
+/// body ends, stalls, breaks or passes `max` (the rest is never read).
+pub async fn read_prefix<B>(body: B, idle: Duration, max: usize) -> Bytes
+where
+    B: hyper::body::Body<Data = Bytes>,
+{
+    use http_body_util::BodyExt;
+    let mut body = std::pin::pin!(body);
+    let mut out = bytes::BytesMut::new();
+    while out.len() < max {
+        match tokio::time::timeout(idle, body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                if let Some(chunk) = frame.data_ref() {
+                    out.extend_from_slice(&chunk[..chunk.len().min(max - out.len())]);
+                }
+            }
+            _ => break,
+        }
+    }
+    out.freeze()
+}
+
 /// The human message of an OpenAI-style (or Anthropic-style) error body.
 fn provider_message(body: &[u8]) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
@@ -183,6 +210,17 @@ pub fn retry_after_secs(headers: &HeaderMap) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_error_body_is_read_only_to_its_cap() {
+        use http_body_util::StreamBody;
+        use hyper::body::Frame;
+        // A provider that never stops sending (collecting it whole never returned).
+        let chunk = || Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(vec![b'x'; 8192])));
+        let endless = StreamBody::new(futures_util::stream::repeat_with(chunk));
+        let got = read_prefix(endless, Duration::from_secs(5), MAX_ERROR_BODY).await;
+        assert_eq!(got.len(), MAX_ERROR_BODY);
+    }
 
     #[test]
     fn a_huge_retry_after_is_capped() {

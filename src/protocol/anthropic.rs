@@ -60,7 +60,8 @@ pub use self::convert::{
     response_from_ir, response_to_ir, usage_of,
 };
 use super::ir::StopReason;
-use crate::billing::pricing::Usage;
+use crate::billing::pricing::{Usage, reported};
+use crate::protocol::usage_count;
 
 /// What the gateway reads of a `/v1/messages` body before routing it, and the body itself
 /// (which an Anthropic provider gets unchanged but for `model`).
@@ -209,13 +210,13 @@ pub enum WireDocumentSource {
 /// Usage as Anthropic reports it: `input_tokens` excludes cache reads and writes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WireUsage {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "usage_count::count")]
     pub input_tokens: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "usage_count::count")]
     pub output_tokens: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "usage_count::optional")]
     pub cache_creation_input_tokens: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "usage_count::optional")]
     pub cache_read_input_tokens: Option<i64>,
 }
 
@@ -223,10 +224,10 @@ impl WireUsage {
     /// Anthropic's split is the gateway's: only field names differ.
     pub fn to_usage(self) -> Usage {
         Usage {
-            input_tokens: self.input_tokens.max(0),
-            output_tokens: self.output_tokens.max(0),
-            cached_tokens: self.cache_read_input_tokens.unwrap_or(0).max(0),
-            cache_write_tokens: self.cache_creation_input_tokens.unwrap_or(0).max(0),
+            input_tokens: reported(self.input_tokens),
+            output_tokens: reported(self.output_tokens),
+            cached_tokens: reported(self.cache_read_input_tokens.unwrap_or(0)),
+            cache_write_tokens: reported(self.cache_creation_input_tokens.unwrap_or(0)),
             ..Usage::default()
         }
     }
@@ -245,7 +246,7 @@ impl WireUsage {
 /// `message_delta`'s `usage`) into `usage`; fields absent from it keep their value (a
 /// `message_delta` usually carries only `output_tokens`).
 pub fn fold_stream_usage(usage: &mut Usage, u: &Value) {
-    let int = |k: &str| u.get(k).and_then(Value::as_i64).map(|n| n.max(0));
+    let int = |k: &str| u.get(k).and_then(usage_count::of_value);
     if let Some(n) = int("input_tokens") {
         usage.input_tokens = n;
     }

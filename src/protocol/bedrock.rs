@@ -54,6 +54,7 @@ pub use self::convert::{
 };
 use super::ir::StopReason;
 use crate::billing::pricing::Usage;
+use crate::protocol::usage_count;
 
 pub fn stop_reason_from_wire(s: &str) -> StopReason {
     match s {
@@ -77,7 +78,7 @@ pub fn stop_reason_to_wire(r: StopReason) -> &'static str {
 
 /// Bedrock's `usage` object into the gateway's split (the same split: only names differ).
 pub fn usage_from_wire(u: &Value) -> Usage {
-    let n = |k: &str| u.get(k).and_then(Value::as_i64).unwrap_or(0).max(0);
+    let n = |k: &str| usage_count::or_zero(u.get(k));
     Usage {
         input_tokens: n("inputTokens"),
         output_tokens: n("outputTokens"),

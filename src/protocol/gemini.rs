@@ -68,7 +68,8 @@ pub use self::convert::{
     accepts_image_type, parse_request, parse_response, request_from_ir, request_to_ir, response_from_ir, response_to_ir,
 };
 use super::ir::StopReason;
-use crate::billing::pricing::Usage;
+use crate::billing::pricing::{Usage, reported};
+use crate::protocol::usage_count;
 
 /// Prefix of tool ids the gateway gives function calls that came without one.
 pub const GENERATED_ID_PREFIX: &str = "call_gemini_";
@@ -246,24 +247,24 @@ pub struct Candidate {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageMetadata {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "usage_count::optional")]
     pub prompt_token_count: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "usage_count::optional")]
     pub candidates_token_count: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "usage_count::optional")]
     pub cached_content_token_count: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "usage_count::optional")]
     pub thoughts_token_count: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "usage_count::optional")]
     pub tool_use_prompt_token_count: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "usage_count::optional")]
     pub total_token_count: Option<i64>,
 }
 
 impl UsageMetadata {
     /// Into the gateway's split (see the module notes).
     pub fn to_usage(self) -> Usage {
-        let n = |v: Option<i64>| v.unwrap_or(0).max(0);
+        let n = |v: Option<i64>| reported(v.unwrap_or(0));
         let cached = n(self.cached_content_token_count);
         let thoughts = n(self.thoughts_token_count);
         Usage {

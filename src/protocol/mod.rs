@@ -39,6 +39,7 @@ pub mod openai;
 pub mod sse;
 pub mod stream;
 pub mod usage_cost;
+pub mod usage_count;
 
 pub use dialect::{Dialect, Protocol};
 

@@ -14,7 +14,8 @@ use memchr::memmem;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::billing::pricing::Usage;
+use crate::billing::pricing::{Usage, reported};
+use crate::protocol::usage_count;
 
 /// A parsed request body; fields the gateway does not know stay in `body`.
 #[derive(Debug)]
@@ -55,9 +56,9 @@ pub fn upstream_body(mut body: Map<String, Value>, upstream_model: &str, stream:
 /// Usage as OpenAI reports it: `prompt_tokens` includes cached tokens.
 #[derive(Debug, Deserialize)]
 struct WireUsage {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "usage_count::count")]
     prompt_tokens: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "usage_count::count")]
     completion_tokens: i64,
     #[serde(default)]
     prompt_tokens_details: Option<PromptDetails>,
@@ -67,24 +68,26 @@ struct WireUsage {
 
 #[derive(Debug, Deserialize)]
 struct PromptDetails {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "usage_count::optional")]
     cached_tokens: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
 struct CompletionDetails {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "usage_count::optional")]
     reasoning_tokens: Option<i64>,
 }
 
 impl WireUsage {
     fn to_usage(&self) -> Usage {
-        let cached = self.prompt_tokens_details.as_ref().and_then(|d| d.cached_tokens).unwrap_or(0).max(0);
+        let cached = reported(self.prompt_tokens_details.as_ref().and_then(|d| d.cached_tokens).unwrap_or(0));
         Usage {
-            input_tokens: (self.prompt_tokens - cached).max(0),
+            input_tokens: (reported(self.prompt_tokens) - cached).max(0),
             cached_tokens: cached,
-            output_tokens: self.completion_tokens.max(0),
-            reasoning_tokens: self.completion_tokens_details.as_ref().and_then(|d| d.reasoning_tokens).unwrap_or(0),
+            output_tokens: reported(self.completion_tokens),
+            reasoning_tokens: reported(
+                self.completion_tokens_details.as_ref().and_then(|d| d.reasoning_tokens).unwrap_or(0),
+            ),
             ..Usage::default()
         }
     }
@@ -310,6 +313,26 @@ mod tests {
         assert_eq!((u.input_tokens, u.cached_tokens, u.output_tokens, u.reasoning_tokens), (40, 60, 20, 5));
         assert_eq!(usage_of(br#"{"id":"x"}"#), None);
         assert_eq!(usage_of(br#"{"usage":null}"#), None);
+    }
+
+    #[test]
+    fn lying_usage_is_read_within_bounds() {
+        use crate::billing::pricing::MAX_REPORTED_TOKENS;
+        // Counts at the ends of i64 (a subtraction or a sum of them overflowed) and negative ones.
+        let body = format!(
+            r#"{{"usage":{{"prompt_tokens":{},"completion_tokens":{},"prompt_tokens_details":{{"cached_tokens":{}}},
+            "completion_tokens_details":{{"reasoning_tokens":-3}}}}}}"#,
+            i64::MIN,
+            i64::MAX,
+            i64::MAX
+        );
+        let u = usage_of(body.as_bytes()).unwrap();
+        assert_eq!((u.input_tokens, u.cached_tokens), (0, MAX_REPORTED_TOKENS));
+        assert_eq!((u.output_tokens, u.reasoning_tokens), (MAX_REPORTED_TOKENS, 0));
+        let total = u.input_tokens + u.output_tokens + u.cached_tokens + u.cache_write_tokens;
+        assert!(total > 0, "every sum of counts stays in range");
+        let wire = super::chat::usage_to_wire(&u);
+        assert_eq!(wire["total_tokens"], 2 * MAX_REPORTED_TOKENS);
     }
 
     #[test]

@@ -118,12 +118,20 @@ pub fn check_base_url(raw: &str, allow_private: bool) -> Result<(), String> {
                 "base_url points at a private or local address ({ip}); set TOLLGATE_ALLOW_PRIVATE_UPSTREAMS=true to allow it"
             ));
         }
-    } else if host.eq_ignore_ascii_case("localhost") || host.ends_with(".localhost") || host.ends_with(".internal") {
+    } else if is_local_name(host) {
         return Err(format!(
             "base_url points at a local host name ({host}); set TOLLGATE_ALLOW_PRIVATE_UPSTREAMS=true to allow it"
         ));
     }
     Ok(())
+}
+
+/// Names that are this host or a cloud's internal network whatever DNS says: `localhost`,
+/// `*.localhost` (RFC 6761) and `*.internal` (GCP's metadata server), in any case and fully
+/// qualified or not (`localhost.` is the same name).
+fn is_local_name(host: &str) -> bool {
+    let name = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost") || name.ends_with(".internal")
 }
 
 #[cfg(test)]
@@ -140,6 +148,9 @@ mod tests {
             "http://192.168.1.1",
             "http://localhost:11434/v1",
             "http://[::ffff:127.0.0.1]/",
+            "http://localhost.:8080/v1",
+            "http://API.LOCALHOST./v1",
+            "http://metadata.google.internal./",
         ] {
             assert!(check_base_url(bad, false).is_err(), "{bad}");
             assert!(check_base_url(bad, true).is_ok(), "{bad} allowed when private upstreams are");

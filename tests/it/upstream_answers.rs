@@ -11,17 +11,37 @@ use tollgate::billing::money::{format_credits, parse_credits};
 
 use crate::harness::*;
 
-const KINDS: [&str; 5] = ["openai", "azure-openai", "anthropic", "gemini", "bedrock"];
+pub(crate) const KINDS: [&str; 5] = ["openai", "azure-openai", "anthropic", "gemini", "bedrock"];
 
 /// A provider of `kind` on the mock answering with `scenario`, and a model on it priced 2.5
 /// in / 10 out per million tokens; answers the model's name.
-async fn model_of_kind(gw: &Gateway, mock: &MockServer, kind: &str, scenario: &str, keys: &[&str]) -> String {
+pub(crate) async fn model_of_kind(
+    gw: &Gateway,
+    mock: &MockServer,
+    kind: &str,
+    scenario: &str,
+    keys: &[&str],
+) -> String {
+    model_of_kind_with(gw, mock, kind, scenario, keys, json!({})).await
+}
+
+/// [`model_of_kind`] with `provider` (more fields of the provider, `timeouts` say) merged in.
+pub(crate) async fn model_of_kind_with(
+    gw: &Gateway,
+    mock: &MockServer,
+    kind: &str,
+    scenario: &str,
+    keys: &[&str],
+    provider: Value,
+) -> String {
     let suffix = &tollgate::store::new_id()[24..];
     let name = format!("{}{suffix}", kind.replace('-', ""));
     let base_url = if kind == "openai" { mock.scenario_url(scenario) } else { mock.scenario_root(scenario) };
-    let p = gw
-        .admin_ok("POST", "/api/v1/providers", Some(json!({"name": name, "kind": kind, "base_url": base_url})), 201)
-        .await;
+    let mut body = json!({"name": name, "kind": kind, "base_url": base_url});
+    for (k, v) in provider.as_object().into_iter().flatten() {
+        body[k] = v.clone();
+    }
+    let p = gw.admin_ok("POST", "/api/v1/providers", Some(body), 201).await;
     let id = p["id"].as_str().unwrap();
     for key in keys {
         let api_key = if kind == "bedrock" {
@@ -49,7 +69,7 @@ async fn model_of_kind(gw: &Gateway, mock: &MockServer, kind: &str, scenario: &s
 }
 
 /// A call in `dialect` ("openai" or "anthropic"): the status and the body as text.
-async fn call(gw: &Gateway, key: &str, dialect: &str, model: &str, stream: bool) -> (u16, String) {
+pub(crate) async fn call(gw: &Gateway, key: &str, dialect: &str, model: &str, stream: bool) -> (u16, String) {
     let msgs = json!([{"role": "user", "content": "hi"}]);
     let resp = if dialect == "openai" {
         gw.chat(key, json!({"model": model, "messages": msgs, "stream": stream})).await
@@ -59,11 +79,11 @@ async fn call(gw: &Gateway, key: &str, dialect: &str, model: &str, stream: bool)
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
 
-/// The text a client received, in either dialect, streamed or not.
-fn received_text(dialect: &str, stream: bool, body: &str) -> String {
+/// The text a client received, in either dialect, streamed or not (none from an error body).
+pub(crate) fn received_text(dialect: &str, stream: bool, body: &str) -> String {
     match (dialect, stream) {
         ("openai", false) => {
-            let v: Value = serde_json::from_str(body).unwrap();
+            let v: Value = serde_json::from_str(body).unwrap_or_default();
             v["choices"][0]["message"]["content"].as_str().unwrap_or("").to_string()
         }
         ("openai", true) => sse_data(body)
@@ -72,8 +92,8 @@ fn received_text(dialect: &str, stream: bool, body: &str) -> String {
             .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_string))
             .collect(),
         (_, false) => {
-            let v: Value = serde_json::from_str(body).unwrap();
-            v["content"].as_array().unwrap().iter().filter_map(|b| b["text"].as_str()).collect()
+            let v: Value = serde_json::from_str(body).unwrap_or_default();
+            v["content"].as_array().into_iter().flatten().filter_map(|b| b["text"].as_str()).collect()
         }
         (_, true) => anthropic_events(body)
             .iter()
@@ -84,10 +104,10 @@ fn received_text(dialect: &str, stream: bool, body: &str) -> String {
 }
 
 /// The prompt as admission counts it: "user" + "hi" (6 bytes → 2 tokens) and 4 of framing.
-const PROMPT_TOKENS: i64 = 6;
+pub(crate) const PROMPT_TOKENS: i64 = 6;
 
 /// Nano-credits of a counted estimate: the prompt and `text` at 2.5 and 10 per million.
-fn estimate_cost(text: &str) -> i64 {
+pub(crate) fn estimate_cost(text: &str) -> i64 {
     PROMPT_TOKENS * 2_500 + text.len().div_ceil(4) as i64 * 10_000
 }
 

@@ -40,6 +40,7 @@ use serde_json::{Map, Value, json};
 pub use self::from_ir::{request_from_ir, response_from_ir};
 use crate::billing::pricing::Usage;
 use crate::protocol::ir::{self, ImageSource, Part, Role, StopReason, TextPart, ToolResultPart};
+use crate::protocol::usage_count;
 
 pub fn finish_reason_from_wire(s: &str) -> Option<StopReason> {
     Some(match s {
@@ -77,7 +78,7 @@ pub fn usage_from_wire(v: &Value) -> Option<Usage> {
     if !v.is_object() {
         return None;
     }
-    let int = |p: &str| v.pointer(p).and_then(Value::as_i64).unwrap_or(0).max(0);
+    let int = |p: &str| usage_count::or_zero(v.pointer(p));
     let cached = int("/prompt_tokens_details/cached_tokens");
     Some(Usage {
         input_tokens: (int("/prompt_tokens") - cached).max(0),

@@ -7,12 +7,13 @@
 use serde_json::Value;
 
 use crate::billing::pricing::Usage;
+use crate::protocol::usage_count;
 
 /// The images generated and the tokens reported, if the body is an image answer.
 pub fn usage_of(body: &[u8]) -> Option<Usage> {
     let v: Value = serde_json::from_slice(body).ok()?;
     let images = v.get("data")?.as_array()?.len() as i64;
-    let n = |p: &str| v.pointer(p).and_then(Value::as_i64).unwrap_or(0).max(0);
+    let n = |p: &str| usage_count::or_zero(v.pointer(p));
     Some(Usage {
         images,
         input_tokens: n("/usage/input_tokens"),

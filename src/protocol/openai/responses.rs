@@ -39,6 +39,7 @@ use serde_json::{Map, Value, json};
 
 pub use self::convert::{output_items, request_to_ir, response_from_ir, response_id};
 use crate::billing::pricing::Usage;
+use crate::protocol::usage_count;
 
 /// What the gateway reads of a `/v1/responses` body before routing it.
 #[derive(Debug)]
@@ -71,7 +72,7 @@ pub fn stored_id(response: &Value) -> Option<String> {
 }
 
 pub fn usage_from_wire(u: &Value) -> Usage {
-    let n = |p: &str| u.pointer(p).and_then(Value::as_i64).unwrap_or(0).max(0);
+    let n = |p: &str| usage_count::or_zero(u.pointer(p));
     let cached = n("/input_tokens_details/cached_tokens");
     Usage {
         input_tokens: (n("/input_tokens") - cached).max(0),
