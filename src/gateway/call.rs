@@ -181,6 +181,12 @@ impl CallGuard {
         self.left.as_ref().is_some_and(CancellationToken::is_cancelled)
     }
 
+    /// The provider's answer is complete, its usage report final, whatever became of the client
+    /// (a stream drained to its end after the client left).
+    pub fn provider_finished(&mut self) {
+        self.answered = true;
+    }
+
     pub fn success(mut self, http_status: u16) -> Settled {
         self.answered = true;
         if self.client_left() {

@@ -202,8 +202,10 @@ impl<S: Shape> RelayState<S> {
         if let Some(verdict) = self.verdict.take() {
             verdict.ok();
         }
-        if let Some(call) = self.call.take() {
+        if let Some(mut call) = self.call.take() {
             if self.client_gone {
+                // Read to its end: the provider's report is final, not provisional.
+                call.provider_finished();
                 call.failure(499, "client_disconnected_drained", "the client left; the stream was read to its end");
                 return;
             }

@@ -276,7 +276,14 @@ async fn truncated_frames_are_a_502_or_an_in_band_error_charged_for_what_arrived
         if cell.stream {
             let text = inband_error(cell, o)?;
             ensure!(text == "Hello from", "the client got {text:?} before the cut");
-            record(o, "failed", None, None, cut_stream_cost(cell.kind, &text), true)?;
+            record(o, "failed", Some(502), None, cut_stream_cost(cell.kind, &text), true)?;
+            // A frame the stream ends inside is an event that is not JSON, or a stream that
+            // ended before it was complete, as the relay's framing meets it.
+            let class = o.record["error_class"].as_str().unwrap_or("");
+            ensure!(
+                ["upstream_truncated", "upstream_invalid_response"].contains(&class),
+                "recorded class {class:?} for a truncated stream"
+            );
             ensure!(o.balance == ONE_CREDIT - cut_stream_cost(cell.kind, &text), "balance {}", o.balance);
         } else {
             whole_error(cell, o, 502, "upstream_invalid_response")?;
@@ -335,7 +342,7 @@ async fn a_slow_drip_over_the_idle_timeout_is_a_timeout_charged_for_what_arrived
         if cell.stream {
             let text = inband_error(cell, o)?;
             ensure!(text == "Hello from", "the client got {text:?} before the stall");
-            record(o, "failed", None, Some("timeout"), cut_stream_cost(cell.kind, &text), true)?;
+            record(o, "failed", Some(502), Some("timeout"), cut_stream_cost(cell.kind, &text), true)?;
             ensure!(o.balance == ONE_CREDIT - cut_stream_cost(cell.kind, &text), "balance {}", o.balance);
         } else {
             whole_error(cell, o, 504, "upstream_timeout")?;
@@ -356,7 +363,7 @@ async fn a_connection_reset_mid_body_is_a_502_or_an_in_band_error_charged_for_wh
         if cell.stream {
             let text = inband_error(cell, o)?;
             ensure!(text == "Hello from", "the client got {text:?} before the reset");
-            record(o, "failed", None, None, cut_stream_cost(cell.kind, &text), true)?;
+            record(o, "failed", Some(502), Some("upstream_io_error"), cut_stream_cost(cell.kind, &text), true)?;
             ensure!(o.balance == ONE_CREDIT - cut_stream_cost(cell.kind, &text), "balance {}", o.balance);
         } else {
             whole_error(cell, o, 502, "upstream_error")?;
