@@ -207,6 +207,28 @@ async fn console_in_a_real_browser() {
     let resp = gw.chat(&secret, json!({"model": "house-gpt", "messages": [{"role": "user", "content": "hi"}]})).await;
     assert_eq!(resp.status(), 401);
 
+    // Past 500 users the owner is typed (name, e-mail or id) instead of picked from a list,
+    // so every user stays reachable; the key lists name owners past the first 500 too.
+    for i in 0..500 {
+        let (status, body) =
+            gw.request_as(&admin_key, "POST", "/api/v1/users", Some(json!({"name": format!("zz-{i:03}")}))).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    b.goto(&format!("{url}/keys")).await;
+    let tag = b.run("return document.querySelector('#f-user_id').tagName", json!([])).await;
+    assert_eq!(tag, "INPUT", "a typed owner past 500 users");
+    b.type_into("#f-user_id", "zz-499").await;
+    b.type_into("#f-name", "late-user-key").await;
+    b.submit("form[method=post][action=\"/keys\"]").await;
+    assert!(b.text(&b.find("#new-key").await).await.starts_with("tg-"));
+    assert!(b.body_text().await.contains("zz-499"), "the key belongs to the typed user");
+    b.goto(&format!("{url}/keys?user_id=zz-499")).await;
+    let page = b.body_text().await;
+    assert!(
+        page.contains("late-user-key") && page.contains("zz-499") && !page.contains("alice"),
+        "only the typed user's keys: {page}"
+    );
+
     b.goto(&format!("{url}/settings")).await;
     let page = b.body_text().await;
     assert!(!page.contains(&admin_key), "the settings page shows no secret");

@@ -256,6 +256,7 @@ const ROWS: &[(&str, Texts)] = &[
     ("keys.sub", ("Tollgate API keys. Only a hash is stored; the secret is shown once, when the key is created.", "Tollgate API 密钥。只保存哈希值，密钥明文仅在创建时显示一次。", "Tollgate の API キー。保存されるのはハッシュのみで、シークレットは作成時に一度だけ表示されます。")),
     ("keys.list", ("All keys", "全部密钥", "すべてのキー")),
     ("keys.all_users", ("all users", "全部用户", "すべてのユーザー")),
+    ("keys.user_typed", ("user name, e-mail or id", "用户名、邮箱或 ID", "ユーザー名、メールまたは ID")),
     ("keys.user", ("User", "用户", "ユーザー")),
     ("keys.prefix", ("Key", "密钥", "キー")),
     ("keys.models", ("Models", "模型", "モデル")),

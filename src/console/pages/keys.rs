@@ -122,6 +122,7 @@ struct ListPage {
     c: Chrome,
     keys: Vec<KeyView>,
     users: Vec<(String, String)>,
+    users_fit: bool,
     filter_user: String,
     next: Option<String>,
     form: KeyForm,
@@ -138,6 +139,24 @@ pub struct ListQuery {
 
 const PAGE: i64 = 100;
 
+/// Up to this many users the key forms pick the owner from a list; past it they take a typed
+/// name, e-mail or id (with the first PICKER_MAX as suggestions), so no user is unreachable.
+const PICKER_MAX: i64 = 500;
+
+fn user_label(u: &crate::store::users::UserRow) -> String {
+    format!("{}{}", u.name, u.email.as_ref().map(|e| format!(" <{e}>")).unwrap_or_default())
+}
+
+/// The user a typed owner names: an id as it is, else a user name or e-mail. `None` when
+/// nothing matches (the API then answers its own clear error for the unknown id).
+async fn resolve_user(state: &AppState, typed: &str) -> Result<Option<String>, ApiError> {
+    let typed = typed.trim();
+    if crate::store::users::get(&state.db, typed).await?.is_some() {
+        return Ok(Some(typed.to_string()));
+    }
+    Ok(crate::store::users::find_login(&state.db, typed).await?.map(|u| u.id))
+}
+
 async fn list_page(
     state: &AppState,
     s: &Session,
@@ -146,21 +165,29 @@ async fn list_page(
     form: KeyForm,
     errors: Errors,
 ) -> Result<ListPage, ApiError> {
-    let users = crate::store::users::list(&state.db, None, 500).await?;
-    let names: HashMap<&str, &str> = users.iter().map(|u| (u.id.as_str(), u.name.as_str())).collect();
-    let filter = q.user_id.as_deref().filter(|u| !u.is_empty());
-    let rows = crate::store::api_keys::list(&state.db, filter, q.cursor.as_deref(), PAGE).await?;
+    let mut users = crate::store::users::list(&state.db, None, PICKER_MAX + 1).await?;
+    let users_fit = users.len() as i64 <= PICKER_MAX;
+    users.truncate(PICKER_MAX as usize);
+    let filter = match q.user_id.as_deref().filter(|u| !u.is_empty()) {
+        Some(typed) => Some(resolve_user(state, typed).await?.unwrap_or_else(|| typed.to_string())),
+        None => None,
+    };
+    let rows = crate::store::api_keys::list(&state.db, filter.as_deref(), q.cursor.as_deref(), PAGE).await?;
     let next = (rows.len() as i64 == PAGE).then(|| rows.last().map(|k| k.id.clone())).flatten();
+    // Names for this page's keys, including owners past the picker's first PICKER_MAX users.
+    let mut names: HashMap<String, String> = users.iter().map(|u| (u.id.clone(), u.name.clone())).collect();
+    for k in &rows {
+        if !names.contains_key(&k.user_id) {
+            let name = crate::store::users::get(&state.db, &k.user_id).await?.map(|u| u.name);
+            names.insert(k.user_id.clone(), name.unwrap_or_else(|| "?".into()));
+        }
+    }
     Ok(ListPage {
         c: Chrome::new(lang, "/keys", s),
-        keys: rows.iter().map(|k| key_view(k, names.get(k.user_id.as_str()).copied().unwrap_or("?"))).collect(),
-        users: users
-            .iter()
-            .map(|u| {
-                (u.id.clone(), format!("{}{}", u.name, u.email.as_ref().map(|e| format!(" <{e}>")).unwrap_or_default()))
-            })
-            .collect(),
-        filter_user: filter.unwrap_or_default().to_string(),
+        keys: rows.iter().map(|k| key_view(k, names.get(&k.user_id).map_or("?", String::as_str))).collect(),
+        users: users.iter().map(|u| (u.id.clone(), user_label(u))).collect(),
+        users_fit,
+        filter_user: filter.unwrap_or_default(),
         next,
         form,
         errors,
@@ -199,7 +226,14 @@ pub fn base_url(headers: &axum::http::HeaderMap) -> String {
 /// `POST /keys`: creates the key and shows its secret this once.
 pub async fn create(State(state): S, Admin(s, lang): Admin, headers: axum::http::HeaderMap, body: Bytes) -> Response {
     let f = Form::parse(&body);
-    let result = async { ops::create_key(&state, KeyForm::to_body(&f)?).await }.await;
+    let result = async {
+        let mut body = KeyForm::to_body(&f)?;
+        if let Some(typed) = body.user_id.take() {
+            body.user_id = Some(resolve_user(&state, &typed).await?.unwrap_or(typed));
+        }
+        ops::create_key(&state, body).await
+    }
+    .await;
     match result {
         Ok((row, secret)) => {
             let user = crate::store::users::get(&state.db, &row.user_id)

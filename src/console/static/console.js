@@ -91,6 +91,16 @@
   // Credits are often fractions of a cent: six significant digits, not two decimals.
   const fmtCost = (n) => (n == null ? "–" : Number(n).toLocaleString(undefined, { maximumSignificantDigits: 6 }));
 
+  // The y axis as wide as its longest label: small credit amounts ("0.000082") are wider
+  // than a fixed size and were cut off on the left.
+  function axisWidth(u, values, axisIdx, cycleNum) {
+    const axis = u.axes[axisIdx];
+    if (cycleNum > 1) return axis._size;
+    const longest = (values || []).reduce((a, v) => (String(v).length > a.length ? String(v) : a), "");
+    u.ctx.font = axis.font[0];
+    return Math.ceil(axis.ticks.size + axis.gap + u.ctx.measureText(longest).width / devicePixelRatio + 4);
+  }
+
   function draw(el, title, xs, series, opts) {
     el.innerHTML = "";
     if (!xs.length) {
@@ -102,7 +112,7 @@
     const u = new uPlot({
       title: title, width: width, height: 220,
       scales: { x: { time: true } },
-      axes: [{}, { size: 60, values: (u, vals) => vals.map((v) => show(v)) }],
+      axes: [{}, { size: axisWidth, values: (u, vals) => vals.map((v) => show(v)) }],
       series: [{}].concat(series.map((s, i) => ({
         label: s.label, stroke: palette[i % palette.length], width: 2, spanGaps: true,
         fill: opts && opts.fill ? palette[i % palette.length] + "22" : undefined,
