@@ -1,7 +1,7 @@
 //! Queries for Tollgate API keys (stored as SHA-256 digests, hex-encoded).
 
 use super::{Db, DbRow, StoreResult, json_col};
-use crate::on_db;
+use super::on_db;
 
 #[derive(Debug, Clone)]
 pub struct KeyRow {

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::calls::{CallFilter, CallRecord};
 use super::{Db, StoreResult};
-use crate::on_db;
+use super::on_db;
 
 /// Where a page ends: the last row's `(started_at, id)`. Shown to clients as an opaque token.
 #[derive(Debug, Clone, PartialEq, Eq)]

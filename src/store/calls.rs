@@ -6,7 +6,7 @@ pub use super::call_record::CallRecord;
 use super::ledger::{self, NewEntry};
 use super::rollups;
 use super::{Db, DbRow, StoreResult, WritePool};
-use crate::on_db;
+use super::on_db;
 
 /// Filters of `GET /api/v1/calls`; `None` matches everything.
 #[derive(Debug, Default, Clone)]

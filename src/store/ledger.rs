@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Db, DbRow, StoreResult, WritePool, is_unique_violation};
-use crate::on_db;
+use super::on_db;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LedgerEntry {

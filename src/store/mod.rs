@@ -38,7 +38,6 @@ pub enum Db {
 }
 
 /// Runs the same expression against whichever pool `db` holds; `$pool` is bound to it.
-#[macro_export]
 macro_rules! on_db {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
@@ -47,6 +46,8 @@ macro_rules! on_db {
         }
     };
 }
+/// Named by path (`super::on_db`) from the query files, not exported from the crate root.
+pub(crate) use on_db;
 
 impl Db {
     /// Connects to `url` (`sqlite://file` or `postgres://…`). SQLite runs in WAL mode with

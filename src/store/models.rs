@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::{Db, DbRow, StoreResult, WritePool, json_col};
 use crate::billing::markup::Rule;
 use crate::billing::pricing::Pricing;
-use crate::on_db;
+use super::on_db;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelRow {

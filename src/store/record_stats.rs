@@ -44,7 +44,7 @@ pub async fn query(
     let mut cells: BTreeMap<(i64, String), Rollup> = BTreeMap::new();
     let sql = "SELECT * FROM calls WHERE started_at >= $1 AND started_at < $2 AND status <> 'processing'
                    AND ($3 IS NULL OR user_id = $3)";
-    crate::on_db!(db, |pool| {
+    super::on_db!(db, |pool| {
         let mut rows = sqlx::query(sql).bind(from).bind(to).bind(user_id).fetch(pool);
         while let Some(row) = rows.try_next().await? {
             let c = CallRecord::from_row(&row)?;

@@ -5,7 +5,7 @@
 
 use super::calls::CallRecord;
 use super::{Db, StoreResult, WritePool};
-use crate::on_db;
+use super::on_db;
 
 pub const DAY_MS: i64 = 86_400_000;
 

@@ -14,7 +14,7 @@ use futures_util::TryStreamExt;
 
 use super::call_record::CallRecord;
 use super::{Db, DbRow, StoreResult, WritePool};
-use crate::on_db;
+use super::on_db;
 use crate::stats::buckets::Period;
 use crate::stats::histogram::Histogram;
 use crate::stats::rollup::{Rollup, Sample, add_encoded_classes, encode_classes};

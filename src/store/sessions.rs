@@ -3,7 +3,7 @@
 
 use super::users::UserRow;
 use super::{Db, DbRow, StoreResult};
-use crate::on_db;
+use super::on_db;
 
 /// A stored session, as created at sign-in.
 #[derive(Debug, Clone)]

@@ -285,7 +285,7 @@ async fn price_snapshots_keep_base_markup_and_provider_cost() {
         (c.cost, c.provider_cost) = (675_007, 450_000);
         calls::apply_batch(db, &[CallWrite { record: c.clone(), charge: None }]).await.unwrap();
         assert_eq!(calls::get(db, &c.id).await.unwrap().unwrap(), c);
-        let effective = crate::on_db!(db, |pool| {
+        let effective = super::on_db!(db, |pool| {
             sqlx::query_scalar::<_, String>("SELECT effective_price FROM calls WHERE id = $1")
                 .bind(&c.id)
                 .fetch_one(pool)
@@ -295,7 +295,7 @@ async fn price_snapshots_keep_base_markup_and_provider_cost() {
         let effective: Pricing = serde_json::from_str(&effective).unwrap();
         assert_eq!((effective.input, effective.output, effective.per_request), (225_000_000, 900_000_000, 7));
         // A record from before markups: ×1, no fee, charged at cost.
-        crate::on_db!(db, |pool| {
+        super::on_db!(db, |pool| {
             sqlx::query("UPDATE calls SET multiplier_ppm = NULL, request_fee = NULL, provider_cost = NULL")
                 .execute(pool)
                 .await

@@ -1,7 +1,7 @@
 //! Queries for users (their cached balance is maintained by `ledger`).
 
 use super::{Db, DbRow, StoreResult, WritePool, json_col};
-use crate::on_db;
+use super::on_db;
 
 #[derive(Debug, Clone)]
 pub struct UserRow {
