@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::protocol::Dialect;
+use crate::protocol::{Dialect, InvalidField};
 
 /// What went wrong, which decides the status and the error type in each dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +163,15 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.into_response_in(Dialect::OpenAi)
+    }
+}
+
+impl From<InvalidField> for ApiError {
+    fn from(e: InvalidField) -> Self {
+        let mut error = ApiError::invalid(e.message);
+        error.param = e.param;
+        error.code = e.code;
+        error
     }
 }
 

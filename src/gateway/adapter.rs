@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
-use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use super::call::CallGuard;
@@ -34,6 +33,7 @@ use crate::protocol::stream::bedrock_to_anthropic::BedrockToAnthropic;
 use crate::protocol::stream::gemini_to_anthropic::GeminiToAnthropic;
 use crate::protocol::stream::openai_to_anthropic::OpenAiToAnthropic;
 use crate::protocol::stream::via_anthropic::ViaAnthropic;
+use crate::protocol::upstream_body::upstream_body;
 use crate::protocol::{anthropic, bedrock, gemini, ir, openai};
 use crate::providers::Operation;
 use crate::providers::image_fetch::ImageFetcher;
@@ -80,8 +80,7 @@ fn native(dialect: Dialect) -> Option<Protocol> {
 
 impl Inbound {
     pub fn new(dialect: Dialect, operation: Operation, body: Map<String, Value>, model: String, stream: bool) -> Self {
-        let client_wants_usage =
-            body.get("stream_options").and_then(|o| o.get("include_usage")).and_then(Value::as_bool).unwrap_or(false);
+        let client_wants_usage = openai::client_wants_usage(&body);
         Inbound { dialect, operation, body, model, stream, client_wants_usage, converted: HashMap::new(), images: None }
     }
 
@@ -159,20 +158,13 @@ impl Inbound {
         self.images.as_ref().map_or(Duration::ZERO, |d| d.spent)
     }
 
-    /// The upstream body for one route: its protocol's form with the route's model. Written
-    /// straight from the stored body with the per-route fields substituted, so an attempt
-    /// never deep-copies the request (which may carry megabytes of base64 images).
+    /// The upstream body for one route: its protocol's form with the route's model
+    /// (`protocol::upstream_body`: no deep copy of the request).
     pub fn body_for(&self, route: &Route) -> Bytes {
         let protocol = route.provider.kind.protocol();
         let body = self.converted.get(&protocol).unwrap_or(&self.body);
-        let outgoing = Outgoing {
-            body,
-            // Gemini and Bedrock name the model in the URL (`providers/`), not in the body.
-            model: matches!(protocol, Protocol::OpenAi | Protocol::Anthropic).then_some(route.upstream_model.as_str()),
-            // The gateway bills on usage: always asked for, stripped again if the client did not.
-            force_usage: protocol == Protocol::OpenAi && self.stream && self.operation == Operation::Chat,
-        };
-        Bytes::from(serde_json::to_vec(&outgoing).expect("a JSON map serializes"))
+        let chat_stream = self.stream && self.operation == Operation::Chat;
+        Bytes::from(upstream_body(protocol, body, &route.upstream_model, chat_stream))
     }
 
     /// Why a whole upstream body is not an answer of `protocol` for this request (checked
@@ -313,49 +305,6 @@ impl Inbound {
     }
 }
 
-/// A body as sent upstream: `body` with `model` set (when given) and, when `force_usage`,
-/// `stream_options.include_usage` true (added, or replacing a non-object `stream_options`).
-struct Outgoing<'a> {
-    body: &'a Map<String, Value>,
-    model: Option<&'a str>,
-    force_usage: bool,
-}
-
-impl Serialize for Outgoing<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        for (k, v) in self.body {
-            match k.as_str() {
-                "model" if self.model.is_some() => continue,
-                "stream_options" if self.force_usage => continue,
-                _ => m.serialize_entry(k, v)?,
-            }
-        }
-        if let Some(model) = self.model {
-            m.serialize_entry("model", model)?;
-        }
-        if self.force_usage {
-            let given = self.body.get("stream_options").and_then(Value::as_object);
-            m.serialize_entry("stream_options", &WithUsage(given))?;
-        }
-        m.end()
-    }
-}
-
-/// The client's `stream_options` (if an object) with `include_usage: true`.
-struct WithUsage<'a>(Option<&'a Map<String, Value>>);
-
-impl Serialize for WithUsage<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        for (k, v) in self.0.into_iter().flatten().filter(|(k, _)| k.as_str() != "include_usage") {
-            m.serialize_entry(k, v)?;
-        }
-        m.serialize_entry("include_usage", &true)?;
-        m.end()
-    }
-}
-
 /// An id for a message whose provider gives none (Bedrock).
 fn message_id() -> String {
     format!("msg_{}", uuid::Uuid::now_v7().simple())
@@ -388,40 +337,5 @@ fn convert_request(r: &ir::Request, protocol: Protocol) -> Result<Map<String, Va
     match v {
         Value::Object(m) => Ok(m),
         _ => unreachable!("request bodies are JSON objects"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::{Value, json};
-
-    use super::Outgoing;
-
-    fn out(body: Value, model: Option<&str>, force_usage: bool) -> Value {
-        let body = body.as_object().unwrap();
-        serde_json::from_slice(&serde_json::to_vec(&Outgoing { body, model, force_usage }).unwrap()).unwrap()
-    }
-
-    #[test]
-    fn the_route_model_replaces_or_joins_the_body() {
-        let body = json!({"model": "smart", "messages": [{"role": "user", "content": "hi"}], "x": {"y": 1}});
-        let expected = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "x": {"y": 1}});
-        assert_eq!(out(body.clone(), Some("gpt-4o"), false), expected);
-        assert_eq!(out(json!({"contents": []}), Some("m"), false), json!({"contents": [], "model": "m"}));
-        assert_eq!(out(body.clone(), None, false), body);
-    }
-
-    #[test]
-    fn streams_always_ask_for_usage_keeping_other_options() {
-        let cases = [
-            (json!({"stream": true}), json!({"include_usage": true})),
-            (json!({"stream_options": {"include_usage": false, "z": 2}}), json!({"include_usage": true, "z": 2})),
-            (json!({"stream_options": "odd"}), json!({"include_usage": true})),
-        ];
-        for (body, options) in cases {
-            let sent = out(body, Some("m"), true);
-            assert_eq!(sent["stream_options"], options);
-            assert_eq!(sent["model"], "m");
-        }
     }
 }

@@ -103,9 +103,7 @@ async fn count(state: Arc<AppState>, request_id: &str, headers: &HeaderMap, body
         let f = upstream::failure_from_response(&route.provider, credential, status, None, &body);
         return Err(f.error);
     }
-    let counted = serde_json::from_slice::<serde_json::Value>(&body)
-        .is_ok_and(|v| v.get("input_tokens").is_some_and(serde_json::Value::is_i64));
-    if !counted {
+    if !anthropic::is_count_tokens_response(&body) {
         return Err(upstream::invalid_answer(&route.provider, "the count has no `input_tokens`").error);
     }
     Ok((status, [(header::CONTENT_TYPE, "application/json")], body).into_response())

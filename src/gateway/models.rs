@@ -7,12 +7,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::auth::authenticate;
 use crate::protocol::Dialect;
 use crate::protocol::anthropic;
-use crate::protocol::openai::models::{ModelCard, model_card, model_entry};
+use crate::protocol::openai::models::{ModelCard, model_card, model_entry, models_list};
 use crate::routing::offers;
 use crate::snapshot::Snapshot;
 use crate::state::AppState;
@@ -45,10 +45,7 @@ pub async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
     };
     let names = caller.snapshot.models_for(&caller.key);
     let body = match dialect {
-        Dialect::OpenAi => json!({
-            "object": "list",
-            "data": names.iter().map(|n| entry(&caller.snapshot, n)).collect::<Vec<_>>(),
-        }),
+        Dialect::OpenAi => models_list(names.iter().map(|n| entry(&caller.snapshot, n)).collect()),
         Dialect::Anthropic => {
             let created = crate::clock::rfc3339(CREATED * 1000);
             anthropic::models_list(&names.iter().map(|n| (n.to_string(), created.clone())).collect::<Vec<_>>())

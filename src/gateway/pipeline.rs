@@ -25,7 +25,7 @@ use crate::billing::estimate::{self, Estimate};
 use crate::billing::money::format_credits;
 use crate::billing::ratelimit;
 use crate::error::{ApiError, ErrorKind};
-use crate::protocol::Dialect;
+use crate::protocol::{self, Dialect};
 use crate::protocol::openai::responses;
 use crate::protocol::usage_cost::{self, USAGE};
 use crate::providers::Operation;
@@ -65,7 +65,7 @@ pub fn plan(caller: &Caller, inbound: &mut Inbound) -> Result<Plan, ApiError> {
             resolve::unknown_model(model)
         });
     }
-    let request_models = failover::take_request_models(inbound.body_mut())?;
+    let request_models = protocol::take_request_models(inbound.body_mut())?;
     failover::Plan::build(&caller.snapshot, &caller.key, &inbound.model, request_models)
 }
 

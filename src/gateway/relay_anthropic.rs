@@ -13,7 +13,7 @@ use super::final_usage::FinalUsage;
 use super::relay::{ClientEvent, Progress, Shape};
 use crate::billing::estimate::OutputCount;
 use crate::billing::pricing::Usage;
-use crate::protocol::anthropic::{WireUsage, error_body, fold_stream_usage};
+use crate::protocol::anthropic::{self, PING_EVENT as PING, StreamEvent, fold_stream_usage};
 use crate::protocol::sse;
 use crate::protocol::stream::AnthropicEvent;
 use crate::protocol::usage_cost::USAGE;
@@ -53,23 +53,22 @@ impl Passthrough {
             self.failed = Some(("upstream_invalid_response", message));
             return Read::Keep;
         };
-        self.produced.add(crate::protocol::anthropic::event_output_bytes(&v));
-        let usage = match v.get("type").and_then(Value::as_str) {
-            Some("message_start") => v.pointer("/message/usage"),
-            Some("message_delta") => v.get("usage"),
-            Some("message_stop") => {
+        self.produced.add(anthropic::event_output_bytes(&v));
+        let read = anthropic::stream_event(&v);
+        let usage = match read {
+            StreamEvent::Start(usage) | StreamEvent::Delta(usage) => usage,
+            StreamEvent::Stop => {
                 self.closing = Some(event.clone());
                 return Read::Keep;
             }
-            Some("error") => {
-                let message = v.pointer("/error/message").and_then(Value::as_str).unwrap_or("");
+            StreamEvent::Error(message) => {
                 self.failed =
                     Some(("upstream_stream_error", format!("the provider's stream reported an error: {message}")));
                 None
             }
-            _ => None,
+            StreamEvent::Other => None,
         };
-        let last = v.get("type").and_then(Value::as_str) == Some("message_delta");
+        let last = matches!(read, StreamEvent::Delta(_));
         if let Some(u) = usage {
             fold_stream_usage(self.usage.get_or_insert_default(), u);
         }
@@ -122,7 +121,7 @@ impl Shape for Passthrough {
     }
 
     fn fail(&mut self, message: &str) -> Bytes {
-        let error = format!("event: error\ndata: {}\n\n", error_body("api_error", message));
+        let error = anthropic::error_event("api_error", message);
         [self.final_usage.release(), Bytes::from(error)].concat().into()
     }
 
@@ -139,17 +138,13 @@ impl Shape for Passthrough {
     }
 }
 
-/// Anthropic's keep-alive event.
-const PING: &[u8] = b"event: ping\ndata: {\"type\": \"ping\"}\n\n";
-
 impl ClientEvent for AnthropicEvent {
     fn is_closing(&self) -> bool {
-        self.event == "message_stop"
+        self.is_stop()
     }
 
     fn error_message(&self) -> Option<String> {
-        (self.event == "error")
-            .then(|| self.data.pointer("/error/message").and_then(|m| m.as_str()).unwrap_or("").to_string())
+        AnthropicEvent::error_message(self)
     }
 
     fn keepalive() -> Option<Bytes> {
@@ -157,26 +152,15 @@ impl ClientEvent for AnthropicEvent {
     }
 
     fn output_bytes(&self) -> usize {
-        crate::protocol::anthropic::event_output_bytes(&self.data)
+        anthropic::event_output_bytes(&self.data)
     }
 
-    /// `message_delta` carries the final usage (`message_start`'s is only what is known
-    /// before the answer, zeros from a provider that reports usage last).
     fn fill_missing_usage(&mut self, usage: &Usage) {
-        if self.event != "message_delta" {
-            return;
-        }
-        if let Some(u) = self.data.get_mut("usage") {
-            let mut reported = Usage::default();
-            fold_stream_usage(&mut reported, u);
-            if reported.is_zero() {
-                *u = serde_json::to_value(WireUsage::from_usage(usage)).expect("usage serializes");
-            }
-        }
+        AnthropicEvent::fill_missing_usage(self, usage)
     }
 
     fn usage_path(&self) -> Option<&'static [&'static str]> {
-        (self.event == "message_delta").then_some(USAGE)
+        self.carries_final_usage().then_some(USAGE)
     }
 }
 

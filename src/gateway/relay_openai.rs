@@ -130,10 +130,7 @@ impl ClientEvent for OpenAiEvent {
     }
 
     fn error_message(&self) -> Option<String> {
-        match self {
-            OpenAiEvent::Error(v) => Some(v.pointer("/error/message").and_then(|m| m.as_str()).unwrap_or("").into()),
-            _ => None,
-        }
+        OpenAiEvent::error_message(self)
     }
 
     /// OpenAI streams have no keep-alive event.
@@ -148,21 +145,12 @@ impl ClientEvent for OpenAiEvent {
         }
     }
 
-    /// The usage chunk (`choices: []`, the client asked for it) carries the final usage.
     fn fill_missing_usage(&mut self, usage: &Usage) {
-        if let OpenAiEvent::Chunk(v) = self
-            && let Some(u) = v.get_mut("usage").filter(|u| u.is_object())
-            && openai::chat::usage_from_wire(u).is_none_or(|reported| reported.is_zero())
-        {
-            *u = openai::chat::usage_to_wire(usage);
-        }
+        OpenAiEvent::fill_missing_usage(self, usage)
     }
 
     fn usage_path(&self) -> Option<&'static [&'static str]> {
-        match self {
-            OpenAiEvent::Chunk(v) if v.get("usage").is_some_and(|u| u.is_object()) => Some(USAGE),
-            _ => None,
-        }
+        self.carries_usage().then_some(USAGE)
     }
 }
 

@@ -119,11 +119,11 @@ impl Shape for Passthrough {
 /// Events of a Responses stream converted from another protocol.
 impl ClientEvent for ResponsesEvent {
     fn is_closing(&self) -> bool {
-        matches!(self.kind(), "response.completed" | "response.incomplete")
+        ResponsesEvent::is_closing(self)
     }
 
     fn error_message(&self) -> Option<String> {
-        (self.kind() == "error").then(|| self.0.get("message").and_then(|m| m.as_str()).unwrap_or("").to_string())
+        ResponsesEvent::error_message(self)
     }
 
     fn keepalive() -> Option<Bytes> {
@@ -138,12 +138,7 @@ impl ClientEvent for ResponsesEvent {
     }
 
     fn fill_missing_usage(&mut self, usage: &Usage) {
-        if self.is_closing()
-            && let Some(u) = self.0.pointer_mut("/response/usage")
-            && responses::usage_from_wire(u).is_zero()
-        {
-            *u = responses::usage_to_wire(usage);
-        }
+        ResponsesEvent::fill_missing_usage(self, usage)
     }
 
     fn usage_path(&self) -> Option<&'static [&'static str]> {

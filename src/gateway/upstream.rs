@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use bytes::Bytes;
 
 use crate::error::{ApiError, ErrorKind};
+use crate::protocol::provider_error;
 use crate::providers::{self, Outbound, RequestError, http};
 use crate::snapshot::{CredentialEntry, ProviderEntry};
 
@@ -123,7 +124,7 @@ pub fn failure_from_response(
     retry_after: Option<u64>,
     body: &Bytes,
 ) -> UpstreamFailure {
-    let message = provider_message(body).map(|m| m.replace(&cred.api_key, "<redacted>"));
+    let message = provider_error(body).map(|m| m.chars().take(500).collect::<String>().replace(&cred.api_key, "<redacted>"));
     let said = message.clone().unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
     let detail = format!("provider {} answered {}: {said}", provider.name, status.as_u16());
     let (class, error) = match status.as_u16() {
@@ -187,13 +188,6 @@ where
         }
     }
     out.freeze()
-}
-
-/// The human message of an OpenAI-style (or Anthropic-style) error body.
-fn provider_message(body: &[u8]) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let m = v.pointer("/error/message").or_else(|| v.get("message"))?;
-    m.as_str().map(|s| s.chars().take(500).collect())
 }
 
 /// The longest rest a provider's `retry-after` may impose: a credential is cooled (and a client

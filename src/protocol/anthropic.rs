@@ -261,6 +261,45 @@ pub fn fold_stream_usage(usage: &mut Usage, u: &Value) {
     }
 }
 
+/// What one event of an Anthropic stream (its parsed data) is to a relay passing it on.
+#[derive(Debug, PartialEq)]
+pub enum StreamEvent<'a> {
+    /// `message_start`, with `message.usage`: what is known before the answer.
+    Start(Option<&'a Value>),
+    /// `message_delta`, with `usage`: the final usage.
+    Delta(Option<&'a Value>),
+    /// `message_stop`: the end of the answer.
+    Stop,
+    /// `error`: the provider's message.
+    Error(&'a str),
+    /// Any other event (content blocks, `ping`, events added later).
+    Other,
+}
+
+/// Reads the `type` of one stream event's data, and the usage or error it carries.
+pub fn stream_event(data: &Value) -> StreamEvent<'_> {
+    match data.get("type").and_then(Value::as_str) {
+        Some("message_start") => StreamEvent::Start(data.pointer("/message/usage")),
+        Some("message_delta") => StreamEvent::Delta(data.get("usage")),
+        Some("message_stop") => StreamEvent::Stop,
+        Some("error") => StreamEvent::Error(error_message(data)),
+        _ => StreamEvent::Other,
+    }
+}
+
+/// The message of an `error` event's data (empty when it names none).
+pub fn error_message(data: &Value) -> &str {
+    data.pointer("/error/message").and_then(Value::as_str).unwrap_or("")
+}
+
+/// Anthropic's keep-alive event.
+pub const PING_EVENT: &[u8] = b"event: ping\ndata: {\"type\": \"ping\"}\n\n";
+
+/// An `event: error` carrying an error body of `kind`.
+pub fn error_event(kind: &str, message: &str) -> String {
+    format!("event: error\ndata: {}\n\n", error_body(kind, message))
+}
+
 /// A non-streamed `/v1/messages` response body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MessagesResponse {
@@ -342,18 +381,14 @@ pub fn error_body(kind: &str, message: &str) -> Value {
     json!({"type": "error", "error": {"type": kind, "message": message}})
 }
 
-/// Reads an Anthropic error body (or `event: error` data) as (type, message).
-pub fn parse_error(body: &[u8]) -> Option<(String, String)> {
-    let v: Value = serde_json::from_slice(body).ok()?;
-    let e = v.get("error")?;
-    let kind = e.get("type").and_then(Value::as_str).unwrap_or("api_error");
-    let msg = e.get("message").and_then(Value::as_str).unwrap_or("");
-    Some((kind.to_string(), msg.to_string()))
-}
-
 /// A `/v1/messages/count_tokens` response body.
 pub fn count_tokens_response(input_tokens: i64) -> Value {
     json!({"input_tokens": input_tokens})
+}
+
+/// A provider's `count_tokens` answer carries a whole-number `input_tokens`.
+pub fn is_count_tokens_response(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body).is_ok_and(|v| v.get("input_tokens").is_some_and(Value::is_i64))
 }
 
 /// A `GET /v1/models` body in the Anthropic shape, for clients that send

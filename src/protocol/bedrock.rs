@@ -135,11 +135,5 @@ pub fn anthropic_error_type(exception: &str) -> &'static str {
     }
 }
 
-/// The message of a Bedrock error body (`{"message": ...}`, or `Message` in some services).
-pub fn parse_error(body: &[u8]) -> Option<String> {
-    let v: Value = serde_json::from_slice(body).ok()?;
-    v.get("message").or(v.get("Message")).and_then(Value::as_str).map(str::to_string)
-}
-
 #[cfg(test)]
 mod tests;

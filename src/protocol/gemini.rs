@@ -333,13 +333,6 @@ pub fn endpoint_path(model: &str, stream: bool) -> Result<String, String> {
     })
 }
 
-/// Reads a Google error body (`{"error": {"code", "message", "status"}}`) as (status,
-/// message).
-pub fn parse_error(body: &[u8]) -> Option<(String, String)> {
-    let v: Value = serde_json::from_slice(body).ok()?;
-    error_of(&v)
-}
-
 /// The (status, message) of an `error` object inside a body or a stream chunk.
 pub fn error_of(v: &Value) -> Option<(String, String)> {
     let e = v.get("error")?;

@@ -21,9 +21,10 @@
 //! name on a response before `response_from_ir`. A stream machine's `usage()` is what to bill,
 //! at any point; `fail(message)` reports a gateway-side failure in-band. Both stream wrappers
 //! implement [`stream::ByteTranslator`], so a relay drives either framing the same way.
-//! Errors of a provider (non-2xx bodies) are read with `gemini::parse_error` (Google
-//! `status` → `gemini::anthropic_error_type`) and `bedrock::parse_error` (the
-//! `x-amzn-errortype` header → `bedrock::anthropic_error_type`).
+//! Errors of a provider (non-2xx bodies) are read for their message with
+//! [`provider_error`], whatever the protocol; a stream's in-band errors by its machine (Google
+//! `status` → `gemini::anthropic_error_type`, the `x-amzn-errortype` header →
+//! `bedrock::anthropic_error_type`).
 
 use serde_json::{Map, Value};
 
@@ -36,12 +37,15 @@ pub mod gemini;
 pub mod invariants;
 pub mod ir;
 pub mod openai;
+pub mod provider_error;
 pub mod sse;
 pub mod stream;
+pub mod upstream_body;
 pub mod usage_cost;
 pub mod usage_count;
 
 pub use dialect::{Dialect, Protocol};
+pub use provider_error::provider_error;
 
 /// Why a whole (non-streamed) provider body is not an answer of its protocol: it is not a JSON
 /// object, or it lacks the member every answer of its kind has (`member`: OpenAI `choices` or
@@ -65,6 +69,31 @@ pub fn not_an_answer(body: &[u8], member: Option<&str>) -> Option<String> {
         None if members.contains_key("error") => Some("the body is an error object".into()),
         None => Some(format!("the body has no `{member}`")),
     }
+}
+
+/// A request field the client got wrong: its 400 names the field (`param`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvalidField {
+    pub param: Option<&'static str>,
+    pub message: String,
+    /// A machine-readable code (`invalid_value`), when the error has one.
+    pub code: Option<&'static str>,
+}
+
+/// Longest `models` list a request may carry.
+const MAX_REQUEST_MODELS: usize = 10;
+
+/// Removes an OpenRouter-style `models: [..]` list from a request body (it is the gateway's
+/// list of fallbacks, not the upstream's) and returns it.
+pub fn take_request_models(body: &mut Map<String, Value>) -> Result<Option<Vec<String>>, InvalidField> {
+    let Some(v) = body.remove("models") else { return Ok(None) };
+    let invalid = |message: String| InvalidField { param: Some("models"), message, code: None };
+    let bad = || invalid("`models` must be an array of model names".into());
+    let Value::Array(items) = v else { return Err(bad()) };
+    if items.len() > MAX_REQUEST_MODELS {
+        return Err(invalid(format!("`models` may list at most {MAX_REQUEST_MODELS} models")));
+    }
+    items.into_iter().map(|m| m.as_str().map(str::to_string).ok_or_else(bad)).collect::<Result<_, _>>().map(Some)
 }
 
 /// A request body that must be a JSON object; errors are messages for a 400.

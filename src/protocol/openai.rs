@@ -32,25 +32,13 @@ pub fn parse_request(bytes: &[u8]) -> Result<ChatRequest, String> {
     let body = super::json_object(bytes)?;
     let model = super::model_of(&body).map_err(|e| format!("`model` {e}"))?;
     let stream = super::stream_flag(&body).map_err(|e| format!("`stream` {e}"))?;
-    let client_wants_usage =
-        body.get("stream_options").and_then(|o| o.get("include_usage")).and_then(Value::as_bool).unwrap_or(false);
+    let client_wants_usage = client_wants_usage(&body);
     Ok(ChatRequest { body, model, stream, client_wants_usage })
 }
 
-/// The body sent upstream: the client's, with `model` rewritten and, on streams, usage
-/// always requested (the gateway bills on it; the relay strips it if the client did not ask).
-pub fn upstream_body(mut body: Map<String, Value>, upstream_model: &str, stream: bool) -> Vec<u8> {
-    body.insert("model".into(), Value::String(upstream_model.to_string()));
-    if stream {
-        let opts = body.entry("stream_options").or_insert_with(|| Value::Object(Map::new()));
-        if !opts.is_object() {
-            *opts = Value::Object(Map::new());
-        }
-        if let Value::Object(o) = opts {
-            o.insert("include_usage".into(), Value::Bool(true));
-        }
-    }
-    serde_json::to_vec(&body).expect("a JSON map serializes")
+/// The client asked for the final usage chunk of a stream (`stream_options.include_usage`).
+pub fn client_wants_usage(body: &Map<String, Value>) -> bool {
+    body.get("stream_options").and_then(|o| o.get("include_usage")).and_then(Value::as_bool).unwrap_or(false)
 }
 
 /// Usage as OpenAI reports it: `prompt_tokens` includes cached tokens.
@@ -288,19 +276,6 @@ mod tests {
         assert!(parse_request(br#"{"messages":[]}"#).unwrap_err().contains("model"));
         assert!(parse_request(br#"{"model":5}"#).is_err());
         assert!(parse_request(br#"{"model":"m","stream":"yes"}"#).is_err());
-    }
-
-    #[test]
-    fn upstream_body_rewrites_model_and_forces_usage_on_streams() {
-        let r = parse_request(br#"{"model":"alias","stream":true,"custom":{"a":[1,2]},"temperature":0.3}"#).unwrap();
-        let out: Value = serde_json::from_slice(&upstream_body(r.body, "real-model", true)).unwrap();
-        assert_eq!(out["model"], "real-model");
-        assert_eq!(out["stream_options"]["include_usage"], true);
-        assert_eq!(out["custom"]["a"][1], 2);
-        assert_eq!(out["temperature"], 0.3);
-        let r = parse_request(br#"{"model":"a"}"#).unwrap();
-        let out: Value = serde_json::from_slice(&upstream_body(r.body, "b", false)).unwrap();
-        assert!(out.get("stream_options").is_none());
     }
 
     #[test]

@@ -7,8 +7,6 @@
 
 use std::time::Instant;
 
-use serde_json::{Map, Value};
-
 use super::RoutingState;
 use super::health::{Health, credential_key, target_key};
 use super::resolve::{self, Route};
@@ -27,23 +25,6 @@ struct PlannedModel {
 /// The models a call may be served by, in order.
 pub struct Plan {
     models: Vec<PlannedModel>,
-}
-
-/// Longest `models` list a request may carry.
-const MAX_REQUEST_MODELS: usize = 10;
-
-/// Removes an OpenRouter-style `models: [..]` list from a request body (it is the gateway's,
-/// not the upstream's) and returns it.
-pub fn take_request_models(body: &mut Map<String, Value>) -> Result<Option<Vec<String>>, ApiError> {
-    let Some(v) = body.remove("models") else { return Ok(None) };
-    let bad = || ApiError::invalid("`models` must be an array of model names").with_param("models");
-    let Value::Array(items) = v else { return Err(bad()) };
-    if items.len() > MAX_REQUEST_MODELS {
-        return Err(
-            ApiError::invalid(format!("`models` may list at most {MAX_REQUEST_MODELS} models")).with_param("models")
-        );
-    }
-    items.into_iter().map(|m| m.as_str().map(str::to_string).ok_or_else(bad)).collect::<Result<_, _>>().map(Some)
 }
 
 /// A priced (or free) route to every target of `name`, or `None` if `name` is not a model.

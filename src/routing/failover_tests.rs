@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::*;
+use crate::protocol::take_request_models;
 use crate::billing::markup::{Markup, Multiplier, Rule};
 use crate::billing::pricing::{Pricing, Usage};
 use crate::config::Timeouts;

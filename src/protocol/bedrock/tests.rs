@@ -114,5 +114,4 @@ fn stop_reasons_and_errors_are_mapped() {
     }
     assert_eq!(anthropic_error_type("ThrottlingException"), "rate_limit_error");
     assert_eq!(anthropic_error_type("validationException:http://internal.amazon.com/"), "invalid_request_error");
-    assert_eq!(parse_error(br#"{"message":"Too many requests"}"#).as_deref(), Some("Too many requests"));
 }

@@ -444,15 +444,5 @@ pub fn error_body(message: &str, kind: &str) -> Value {
     json!({"error": {"message": message, "type": kind, "param": null, "code": null}})
 }
 
-/// Reads an OpenAI error body (or in-band stream error) as (type, message), so a provider's
-/// error can be re-rendered in the client's dialect.
-pub fn parse_error(body: &[u8]) -> Option<(String, String)> {
-    let v: Value = serde_json::from_slice(body).ok()?;
-    let e = v.get("error")?;
-    let kind = e.get("type").and_then(Value::as_str).unwrap_or("api_error");
-    let msg = e.get("message").and_then(Value::as_str).unwrap_or("");
-    Some((kind.to_string(), msg.to_string()))
-}
-
 #[cfg(test)]
 mod tests;

@@ -20,6 +20,11 @@ pub struct ModelCard<'a> {
     pub pricing: Option<&'a Pricing>,
 }
 
+/// The `GET /v1/models` body: a list of entries.
+pub fn models_list(entries: Vec<Value>) -> Value {
+    json!({"object": "list", "data": entries})
+}
+
 /// A bare entry: a model the gateway knows nothing more of.
 pub fn model_entry(id: &str, created: i64) -> Value {
     json!({"id": id, "object": "model", "created": created, "owned_by": "tollgate"})

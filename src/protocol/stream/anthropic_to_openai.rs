@@ -25,7 +25,7 @@ use super::Translate;
 use crate::billing::pricing::Usage;
 use crate::protocol::anthropic::{fold_stream_usage, stop_reason_from_wire};
 use crate::protocol::ir::{StopReason, sanitize_tool_id};
-use crate::protocol::openai::chat::{finish_reason_to_wire, usage_to_wire};
+use crate::protocol::openai::chat::{self, finish_reason_to_wire, usage_to_wire};
 use crate::protocol::sse;
 
 /// One OpenAI stream event.
@@ -36,6 +36,31 @@ pub enum OpenAiEvent {
     Error(Value),
     /// `data: [DONE]`.
     Done,
+}
+
+impl OpenAiEvent {
+    /// An in-band error's message.
+    pub fn error_message(&self) -> Option<String> {
+        match self {
+            OpenAiEvent::Error(v) => Some(v.pointer("/error/message").and_then(Value::as_str).unwrap_or("").into()),
+            _ => None,
+        }
+    }
+
+    /// The usage chunk (`choices: []`, the client asked for it): it carries the final usage.
+    pub fn carries_usage(&self) -> bool {
+        matches!(self, OpenAiEvent::Chunk(v) if v.get("usage").is_some_and(Value::is_object))
+    }
+
+    /// Writes `usage` into a usage chunk whose reported usage is missing or all zeros.
+    pub fn fill_missing_usage(&mut self, usage: &Usage) {
+        if let OpenAiEvent::Chunk(v) = self
+            && let Some(u) = v.get_mut("usage").filter(|u| u.is_object())
+            && chat::usage_from_wire(u).is_none_or(|reported| reported.is_zero())
+        {
+            *u = chat::usage_to_wire(usage);
+        }
+    }
 }
 
 pub struct AnthropicToOpenAi {

@@ -21,7 +21,7 @@ use super::Translate;
 use crate::billing::pricing::Usage;
 use crate::protocol::anthropic::{fold_stream_usage, stop_reason_from_wire};
 use crate::protocol::ir::{StopReason, sanitize_tool_id};
-use crate::protocol::openai::responses::{response_id, usage_to_wire};
+use crate::protocol::openai::responses::{self, response_id, usage_to_wire};
 
 /// One Responses stream event (its `type` is the SSE event name).
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +30,26 @@ pub struct ResponsesEvent(pub Value);
 impl ResponsesEvent {
     pub fn kind(&self) -> &str {
         self.0.get("type").and_then(Value::as_str).unwrap_or("")
+    }
+
+    /// `response.completed` or `response.incomplete`: the last event of a response.
+    pub fn is_closing(&self) -> bool {
+        matches!(self.kind(), "response.completed" | "response.incomplete")
+    }
+
+    /// An `error` event's message.
+    pub fn error_message(&self) -> Option<String> {
+        (self.kind() == "error").then(|| self.0.get("message").and_then(Value::as_str).unwrap_or("").to_string())
+    }
+
+    /// Writes `usage` into the closing event's `response.usage` when it reports only zeros.
+    pub fn fill_missing_usage(&mut self, usage: &Usage) {
+        if self.is_closing()
+            && let Some(u) = self.0.pointer_mut("/response/usage")
+            && responses::usage_from_wire(u).is_zero()
+        {
+            *u = responses::usage_to_wire(usage);
+        }
     }
 }
 

@@ -58,6 +58,36 @@ impl AnthropicEvent {
     pub fn to_sse(&self) -> Bytes {
         Bytes::from(format!("event: {}\ndata: {}\n\n", self.event, self.data))
     }
+
+    /// `message_stop`: the last event of an answer.
+    pub fn is_stop(&self) -> bool {
+        self.event == "message_stop"
+    }
+
+    /// An `error` event's message.
+    pub fn error_message(&self) -> Option<String> {
+        (self.event == "error").then(|| super::anthropic::error_message(&self.data).to_string())
+    }
+
+    /// `message_delta` carries the final usage (`message_start`'s is only what is known
+    /// before the answer, zeros from a provider that reports usage last).
+    pub fn carries_final_usage(&self) -> bool {
+        self.event == "message_delta"
+    }
+
+    /// Writes `usage` into a `message_delta` whose reported usage is all zeros.
+    pub fn fill_missing_usage(&mut self, usage: &Usage) {
+        if !self.carries_final_usage() {
+            return;
+        }
+        if let Some(u) = self.data.get_mut("usage") {
+            let mut reported = Usage::default();
+            super::anthropic::fold_stream_usage(&mut reported, u);
+            if reported.is_zero() {
+                *u = serde_json::to_value(super::anthropic::WireUsage::from_usage(usage)).expect("usage serializes");
+            }
+        }
+    }
 }
 
 /// Raw upstream SSE bytes in, client events out.

@@ -223,8 +223,4 @@ fn error_bodies_have_the_openai_shape() {
         json!({"error": {"message": "no", "type": "authentication_error", "param": null, "code": null}})
     );
     assert_eq!(error_type_for_status(500), "api_error");
-    let body =
-        br#"{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#;
-    assert_eq!(parse_error(body), Some(("requests".into(), "Rate limit reached".into())));
-    assert_eq!(parse_error(b"<html>"), None);
 }
