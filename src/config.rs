@@ -188,16 +188,6 @@ impl Default for AuthThrottleConfig {
     }
 }
 
-impl AuthThrottleConfig {
-    pub fn policy(&self) -> crate::throttle::Policy {
-        crate::throttle::Policy {
-            burst: self.burst,
-            recover: std::time::Duration::from_millis(self.recover_ms),
-            capacity: self.max_addresses,
-        }
-    }
-}
-
 /// `[retention]`: call records older than `calls_days` whole UTC days (today not counted)
 /// are written to `DATA_DIR/archive/` (one gzip'd JSON-lines file per day) and deleted in
 /// batches of `batch_rows`, each its own short transaction, `batch_pause_ms` apart, so the
@@ -534,8 +524,11 @@ impl Config {
                     .map_err(|e| format!("image_fetch.allow_private (TOLLGATE_IMAGE_FETCH_ALLOW_PRIVATE): {e}"))?;
             }
         }
-        crate::throttle::client_addr::TrustedProxies::parse(&self.client_address.trusted_proxies)
-            .map_err(|e| format!("client_address.trusted_proxies (TOLLGATE_TRUSTED_PROXIES): {e}"))?;
+        // What `TrustedProxies::parse` will read at start-up: every entry a network.
+        for n in &self.client_address.trusted_proxies {
+            crate::network::Network::parse(n)
+                .map_err(|e| format!("client_address.trusted_proxies (TOLLGATE_TRUSTED_PROXIES): {e}"))?;
+        }
         let r = &self.retention;
         if r.calls_days == Some(0) {
             return Err("retention.calls_days must be at least 1 (leave it unset to keep every record)".into());

@@ -27,6 +27,16 @@ use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::config::AuthThrottleConfig;
+
+/// The auth throttle's policy as its settings give it (written here, beside the type it
+/// makes, so the settings do not import the throttle they configure).
+impl AuthThrottleConfig {
+    pub fn policy(&self) -> Policy {
+        Policy { burst: self.burst, recover: Duration::from_millis(self.recover_ms), capacity: self.max_addresses }
+    }
+}
+
 /// How many failures a key may make, and how fast they are forgotten.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
