@@ -55,7 +55,7 @@ pub struct AppState {
     pub admin_key_hashes: Vec<[u8; 32]>,
     /// Which provider and credential stored each passed-through Responses answer, for whom
     /// (`GET /v1/responses/{id}`).
-    pub response_origins: crate::gateway::response_origins::ResponseOrigins,
+    pub response_origins: crate::routing::response_origins::ResponseOrigins,
     /// Serialises reloads so an older snapshot never replaces a newer one.
     pub reload_lock: tokio::sync::Mutex<()>,
     /// This gateway's claim on the database, held while it runs: `tollgate restore` refuses

@@ -18,13 +18,13 @@ use crate::billing::money::format_credits;
 use crate::billing::pricing::{Pricing, Usage};
 use crate::metrics::CallSeries;
 use crate::routing::resolve::Route;
+use crate::routing::response_origins::Origin;
 use crate::state::AppState;
 use crate::store::calls::{CallRecord, CallWrite};
 use crate::store::ledger::NewEntry;
 
 use super::admission::{self, Admitted};
 use super::auth::Caller;
-use super::response_origins::Origin;
 use crate::error::ApiError;
 
 pub struct CallGuard {

@@ -21,7 +21,6 @@ mod relay_anthropic;
 mod relay_openai;
 mod relay_responses;
 pub mod request_id;
-pub mod response_origins;
 mod responses;
 mod stored_responses;
 mod upstream;

@@ -1,6 +1,6 @@
 //! `GET /v1/responses/{id}` and `GET /v1/responses/{id}/input_items`: a response an OpenAI or
 //! Azure OpenAI provider stored for one of the caller's own calls, read from that provider
-//! with the credential that made it (`response_origins.rs`), relayed as the provider sent it.
+//! with the credential that made it (`routing::response_origins`), relayed as the provider sent it.
 //! Not a model call: nothing is charged or recorded. An id the gateway did not see stored for
 //! this user — another user's, one answered by a converted route (Tollgate stores no
 //! conversations: the id of a converted answer is its own), one from before a restart — is a

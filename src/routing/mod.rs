@@ -1,11 +1,12 @@
 //! Routing: which target and credential serve a request, and what the gateway remembers about
-//! their health. Decisions are pure over the snapshot and [`RoutingState`]; no I/O here (the
+//! their health (and which of them holds each stored response: `response_origins`). Decisions are pure over the snapshot and [`RoutingState`]; no I/O here (the
 //! re-test of refused credentials is a job: `jobs::retest`).
 
 pub mod failover;
 pub mod health;
 pub mod offers;
 pub mod resolve;
+pub mod response_origins;
 pub mod retry_budget;
 pub mod rotation;
 pub mod settings;
