@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::billing::estimate::InvalidValue;
 use crate::protocol::{Dialect, InvalidField};
 
 /// What went wrong, which decides the status and the error type in each dialect.
@@ -171,6 +172,14 @@ impl From<InvalidField> for ApiError {
         let mut error = ApiError::invalid(e.message);
         error.param = e.param;
         error.code = e.code;
+        error
+    }
+}
+
+impl From<InvalidValue> for ApiError {
+    fn from(e: InvalidValue) -> Self {
+        let mut error = ApiError::invalid(e.message).with_code("invalid_value");
+        error.param = e.param;
         error
     }
 }

@@ -13,7 +13,6 @@ use serde_json::{Map, Value};
 
 use super::markup::Markup;
 use super::pricing::{Pricing, Usage};
-use crate::error::ApiError;
 
 /// Output tokens reserved for a call that names no `max_tokens`/`max_completion_tokens`.
 pub const DEFAULT_OUTPUT_CAP: i64 = 4096;
@@ -115,20 +114,29 @@ fn text_bytes(v: &Value) -> usize {
 /// A whole number field of the body between `min` and `max`, if present (`null` is absent):
 /// anything else — negative, zero where 1 is the least, a fraction, a string, past `max` —
 /// is the client's 400, never clamped and forwarded.
-fn bounded(body: &Map<String, Value>, field: &'static str, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
+fn bounded(body: &Map<String, Value>, field: &'static str, min: i64, max: i64) -> Result<Option<i64>, InvalidValue> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => match v.as_i64() {
             Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
-            _ => Err(ApiError::invalid(format!("`{field}` must be a whole number from {min} to {max}"))
-                .with_param(field)
-                .with_code("invalid_value")),
+            _ => Err(invalid_value(field, format!("`{field}` must be a whole number from {min} to {max}"))),
         },
     }
 }
 
+/// A field of the body out of its range: the client's 400 (`invalid_value`), naming it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvalidValue {
+    pub param: Option<&'static str>,
+    pub message: String,
+}
+
+fn invalid_value(field: &'static str, message: String) -> InvalidValue {
+    InvalidValue { param: Some(field), message }
+}
+
 /// The client's cap on each choice's output: the first of `fields` present, checked.
-fn max_output(body: &Map<String, Value>, fields: &[&'static str]) -> Result<Option<(i64, &'static str)>, ApiError> {
+fn max_output(body: &Map<String, Value>, fields: &[&'static str]) -> Result<Option<(i64, &'static str)>, InvalidValue> {
     for field in fields {
         if let Some(n) = bounded(body, field, 1, MAX_OUTPUT_TOKENS)? {
             return Ok(Some((n, *field)));
@@ -140,7 +148,7 @@ fn max_output(body: &Map<String, Value>, fields: &[&'static str]) -> Result<Opti
 /// Estimates an OpenAI chat completions or embeddings body (`messages`, `input`, `prompt`).
 /// A chat call reserves output for every choice it asks for (`n`, or `best_of` when larger:
 /// the provider bills every candidate it generates).
-pub fn openai(body: &Map<String, Value>, generates_text: bool) -> Result<Estimate, ApiError> {
+pub fn openai(body: &Map<String, Value>, generates_text: bool) -> Result<Estimate, InvalidValue> {
     let mut e = estimate(body, &["input", "prompt", "tools"]);
     if !generates_text {
         return Ok(e);
@@ -154,7 +162,7 @@ pub fn openai(body: &Map<String, Value>, generates_text: bool) -> Result<Estimat
 
 /// Estimates an OpenAI Responses body: `input`, `instructions`, `tools`; output capped at
 /// `max_output_tokens` (one answer: the Responses API has no `n`).
-pub fn responses(body: &Map<String, Value>) -> Result<Estimate, ApiError> {
+pub fn responses(body: &Map<String, Value>) -> Result<Estimate, InvalidValue> {
     let mut e = estimate(body, &["input", "instructions", "tools"]);
     e.max_output = max_output(body, &["max_output_tokens"])?;
     Ok(e.reserving_output())
@@ -166,12 +174,10 @@ const IMAGE_OUTPUT_TOKENS_CAP: i64 = 6240;
 
 /// Refuses a cap on each choice's output above what the model can write, when the catalog
 /// knows it (`model_max`): the provider would refuse it too, after admission reserved for it.
-pub fn check_model_max(e: &Estimate, model_max: Option<i64>) -> Result<(), ApiError> {
+pub fn check_model_max(e: &Estimate, model_max: Option<i64>) -> Result<(), InvalidValue> {
     match (e.max_output, model_max) {
         (Some((n, field)), Some(max)) if n > max => {
-            Err(ApiError::invalid(format!("`{field}` is {n}, above the {max} output tokens this model can write"))
-                .with_param(field)
-                .with_code("invalid_value"))
+            Err(invalid_value(field, format!("`{field}` is {n}, above the {max} output tokens this model can write")))
         }
         _ => Ok(()),
     }
@@ -180,7 +186,7 @@ pub fn check_model_max(e: &Estimate, model_max: Option<i64>) -> Result<(), ApiEr
 /// Estimates an image-generation body: the `prompt`, and `n` images (default 1, at most
 /// [`MAX_IMAGES`]) reserved at the per-image price and at the most image tokens one image may
 /// take.
-pub fn images(body: &Map<String, Value>) -> Result<Estimate, ApiError> {
+pub fn images(body: &Map<String, Value>) -> Result<Estimate, InvalidValue> {
     let n = bounded(body, "n", 1, MAX_IMAGES)?.unwrap_or(1);
     let prompt = body.get("prompt").map_or(0, |p| text_tokens(text_bytes(p)));
     Ok(Estimate {
@@ -194,7 +200,7 @@ pub fn images(body: &Map<String, Value>) -> Result<Estimate, ApiError> {
 
 /// Estimates an Anthropic Messages (or count_tokens) body: `messages`, `system`, `tools`;
 /// output capped at `max_tokens` (one answer: Messages has no `n`).
-pub fn messages(body: &Map<String, Value>) -> Result<Estimate, ApiError> {
+pub fn messages(body: &Map<String, Value>) -> Result<Estimate, InvalidValue> {
     let mut e = estimate(body, &["system", "tools"]);
     e.max_output = max_output(body, &["max_tokens"])?;
     Ok(e.reserving_output())

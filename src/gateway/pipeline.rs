@@ -21,14 +21,14 @@ use super::call::{self, CallGuard};
 use super::detach;
 use super::rate_headers;
 use super::upstream::{self, UpstreamFailure};
-use crate::billing::estimate::{self, Estimate};
+use crate::billing::estimate::{self, Estimate, InvalidValue};
 use crate::billing::money::format_credits;
 use crate::billing::ratelimit;
 use crate::error::{ApiError, ErrorKind};
 use crate::protocol::{self, Dialect};
 use crate::protocol::openai::responses;
 use crate::protocol::usage_cost::{self, USAGE};
-use crate::providers::Operation;
+use crate::providers::operation::Operation;
 use crate::routing::failover::{self, Plan};
 use crate::routing::resolve;
 use crate::state::AppState;
@@ -79,7 +79,7 @@ pub async fn run(
     headers: &HeaderMap,
     mut inbound: Inbound,
     endpoint: &'static str,
-    estimate: impl FnOnce(&Inbound) -> Result<Estimate, ApiError>,
+    estimate: impl FnOnce(&Inbound) -> Result<Estimate, InvalidValue>,
     started: Instant,
 ) -> Result<Response, ApiError> {
     let attribution = Attribution::read(headers, request_id, inbound.dialect, inbound.body())?;
