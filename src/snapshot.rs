@@ -15,6 +15,7 @@ use crate::billing::limits::{Limits, Period};
 use crate::billing::markup::{Markup, Rule};
 use crate::billing::pricing::Pricing;
 use crate::config::Timeouts;
+use crate::providers::entry::{CredentialEntry, ProviderEntry};
 use crate::providers::kind::ProviderKind;
 use crate::secrets::vault::Vault;
 use crate::store::{self, Db};
@@ -121,37 +122,6 @@ pub struct TargetEntry {
     pub weight: i64,
     /// The target's own price, else the model's.
     pub pricing: Option<Pricing>,
-}
-
-pub struct ProviderEntry {
-    pub id: String,
-    pub name: String,
-    pub kind: ProviderKind,
-    pub base_url: String,
-    pub enabled: bool,
-    pub timeouts: Timeouts,
-    /// Azure OpenAI's `api-version` (`None`: the kind's default).
-    pub api_version: Option<String>,
-    /// Every credential, disabled ones too (a refused key is re-tested with its secret).
-    pub credentials: Vec<CredentialEntry>,
-    /// The provider's markup rule, where a model sets none.
-    pub markup: Rule,
-}
-
-pub struct CredentialEntry {
-    pub id: String,
-    /// The operator's name for it (a label of the health gauges).
-    pub name: String,
-    /// Decrypted for use; never logged or returned.
-    pub api_key: String,
-    pub weight: i64,
-    pub enabled: bool,
-}
-
-impl ProviderEntry {
-    pub fn usable(&self) -> bool {
-        self.enabled && self.credentials.iter().any(|c| c.enabled && c.weight > 0)
-    }
 }
 
 impl Snapshot {

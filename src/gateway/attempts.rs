@@ -25,7 +25,7 @@ use crate::providers::{Outbound, http};
 use crate::routing::failover::{Choice, Plan, Planner};
 use crate::routing::health::Outcome;
 use crate::routing::resolve::Route;
-use crate::snapshot::ProviderEntry;
+use crate::providers::entry::ProviderEntry;
 use crate::state::AppState;
 
 /// What a failed attempt means for the rest of the call.
@@ -321,7 +321,7 @@ mod tests {
     use super::read_whole;
     use crate::config::Timeouts;
     use crate::providers::kind::ProviderKind;
-    use crate::snapshot::ProviderEntry;
+    use crate::providers::entry::ProviderEntry;
 
     fn provider(idle_ms: u64, total_ms: u64) -> ProviderEntry {
         ProviderEntry {

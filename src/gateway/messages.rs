@@ -23,7 +23,8 @@ use crate::billing::estimate;
 use crate::error::ApiError;
 use crate::protocol::Dialect;
 use crate::protocol::anthropic;
-use crate::providers::{Operation, Outbound};
+use crate::providers::Outbound;
+use crate::providers::operation::Operation;
 use crate::state::AppState;
 
 pub async fn create(

@@ -22,7 +22,7 @@ use crate::billing::estimate;
 use crate::error::ApiError;
 use crate::protocol::Dialect;
 use crate::protocol::openai;
-use crate::providers::Operation;
+use crate::providers::operation::Operation;
 use crate::state::AppState;
 
 pub async fn chat(state: State<Arc<AppState>>, rid: Extension<RequestId>, headers: HeaderMap, body: Body) -> Response {

@@ -21,7 +21,7 @@ use crate::billing::estimate;
 use crate::error::ApiError;
 use crate::protocol::Dialect;
 use crate::protocol::openai::responses;
-use crate::providers::Operation;
+use crate::providers::operation::Operation;
 use crate::state::AppState;
 
 pub async fn create(

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use crate::error::{ApiError, ErrorKind};
 use crate::protocol::provider_error;
 use crate::providers::{self, Outbound, RequestError, http};
-use crate::snapshot::{CredentialEntry, ProviderEntry};
+use crate::providers::entry::{CredentialEntry, ProviderEntry};
 
 /// An upstream attempt that failed, with what to record and what to tell the client.
 pub struct UpstreamFailure {

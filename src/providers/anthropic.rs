@@ -4,7 +4,7 @@
 
 use axum::http::header::{HeaderMap, HeaderName, HeaderValue};
 
-use super::Operation;
+use super::operation::Operation;
 
 /// The API version sent when the client named none.
 pub const VERSION: &str = "2023-06-01";

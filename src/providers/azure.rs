@@ -8,7 +8,7 @@
 use axum::http::header::{HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
-use super::Operation;
+use super::operation::Operation;
 
 /// The `api-version` sent when the provider names none: the current GA version.
 pub const DEFAULT_API_VERSION: &str = "2024-10-21";

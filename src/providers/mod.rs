@@ -10,32 +10,22 @@
 pub mod anthropic;
 pub mod azure;
 pub mod bedrock;
+pub mod entry;
 pub mod gemini;
 pub mod http;
 pub mod image_fetch;
 pub mod kind;
 pub mod openai;
+pub mod operation;
 pub mod probe;
 pub mod sigv4;
 pub mod ssrf;
 
 use axum::http::header::HeaderMap;
 
-use self::kind::ProviderKind;
-use crate::snapshot::{CredentialEntry, ProviderEntry};
-
-/// What one upstream request does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    Chat,
-    Embeddings,
-    /// Anthropic's `count_tokens`.
-    CountTokens,
-    /// OpenAI image generation (`/images/generations`).
-    Images,
-    /// OpenAI's Responses API (OpenAI-protocol providers; converted to `Chat` for the others).
-    Responses,
-}
+use entry::{CredentialEntry, ProviderEntry};
+use kind::ProviderKind;
+use operation::Operation;
 
 /// One upstream request about to be sent: everything a kind may need to address and sign it.
 pub struct Outbound<'a> {

@@ -2,7 +2,7 @@
 
 use axum::http::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 
-use super::Operation;
+use super::operation::Operation;
 
 /// The endpoint path of an operation, below the base URL.
 pub fn path(op: Operation) -> Result<&'static str, String> {

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::http;
-use crate::snapshot::{CredentialEntry, ProviderEntry};
+use crate::providers::entry::{CredentialEntry, ProviderEntry};
 
 /// What a key check found.
 pub struct Probe {

@@ -13,7 +13,8 @@ use super::resolve::{self, Route};
 use super::rotation::{model_key, provider_key};
 use crate::billing::pricing::Pricing;
 use crate::error::ApiError;
-use crate::snapshot::{CredentialEntry, KeyEntry, ProviderEntry, Snapshot, direct_key, pattern};
+use crate::providers::entry::{CredentialEntry, ProviderEntry};
+use crate::snapshot::{KeyEntry, Snapshot, direct_key, pattern};
 
 /// One model of the plan and the targets it routes to.
 struct PlannedModel {

@@ -13,7 +13,8 @@ use crate::config::Timeouts;
 use crate::providers::kind::ProviderKind;
 use crate::routing::health::Outcome;
 use crate::routing::settings::RoutingSettings;
-use crate::snapshot::{ModelEntry, ProviderEntry, TargetEntry};
+use crate::providers::entry::ProviderEntry;
+use crate::snapshot::{ModelEntry, TargetEntry};
 
 const PRICE: Option<Pricing> =
     Some(Pricing { input: 1, output: 1, cached_input: None, cache_write: None, per_image: 0, per_request: 0 });

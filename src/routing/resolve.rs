@@ -7,7 +7,8 @@ use std::sync::Arc;
 use crate::billing::markup::Markup;
 use crate::billing::pricing::Pricing;
 use crate::error::{ApiError, ErrorKind};
-use crate::snapshot::{ProviderEntry, Snapshot};
+use crate::providers::entry::ProviderEntry;
+use crate::snapshot::Snapshot;
 
 /// Where one attempt goes.
 #[derive(Clone)]
