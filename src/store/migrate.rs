@@ -62,6 +62,17 @@ macro_rules! apply_pending {
     }};
 }
 
+impl Db {
+    /// The configured database, migrated: what a command other than `serve` works on.
+    pub async fn open(config: &crate::config::Config) -> Result<Db, String> {
+        let db = Db::connect(&config.database_url(), config.database.max_connections)
+            .await
+            .map_err(|e| format!("cannot open the database: {e}"))?;
+        run(&db).await.map_err(|e| format!("migrations failed: {e}"))?;
+        Ok(db)
+    }
+}
+
 pub async fn run(db: &Db) -> StoreResult<()> {
     match db {
         Db::Sqlite(pool) => {

@@ -76,15 +76,6 @@ impl Db {
         }
     }
 
-    /// The configured database, migrated: what a command other than `serve` works on.
-    pub async fn open(config: &crate::config::Config) -> Result<Db, String> {
-        let db = Db::connect(&config.database_url(), config.database.max_connections)
-            .await
-            .map_err(|e| format!("cannot open the database: {e}"))?;
-        migrate::run(&db).await.map_err(|e| format!("migrations failed: {e}"))?;
-        Ok(db)
-    }
-
     pub fn engine(&self) -> &'static str {
         match self {
             Db::Sqlite(_) => "sqlite",
