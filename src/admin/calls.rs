@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::calls_format::{call_json, csv_header, csv_line};
-use super::{ApiQuery, not_found, page_limit, query_time};
+use super::api::{ApiQuery, not_found, page_limit, query_time};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::call_list::{self, Cursor};

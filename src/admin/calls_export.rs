@@ -11,7 +11,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::ApiQuery;
+use super::api::ApiQuery;
 use super::calls::CallQuery;
 use super::calls_format::{call_json, csv_header, csv_line};
 use crate::error::ApiError;

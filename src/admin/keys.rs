@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiBody, ApiQuery, created, not_found, page, page_limit, parse_body, required_name};
+use super::api::{ApiBody, ApiQuery, created, not_found, page, page_limit, parse_body, required_name};
 use crate::billing::money::{Credits, format_credits};
 use crate::error::ApiError;
 use crate::secrets::api_keys;

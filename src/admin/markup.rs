@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::{ApiBody, parse_body};
+use super::api::{ApiBody, parse_body};
 use crate::billing::markup::{Rule, RuleInput};
 use crate::error::ApiError;
 use crate::snapshot::MARKUP_SETTING;

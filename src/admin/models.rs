@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiBody, created, not_found, parse_body, required_name};
+use super::api::{ApiBody, created, not_found, parse_body, required_name};
 use crate::billing::markup::{MultiplierInput, RuleInput, nullable};
 use crate::billing::money::Credits;
 use crate::billing::pricing::{Pricing, PricingInput};
@@ -193,7 +193,7 @@ pub(crate) async fn create_model(state: &AppState, b: ModelBody) -> Result<Model
 
 /// Stores a model, a clash on the name answered as a 409 on that field.
 async fn save(state: &AppState, row: &ModelRow) -> Result<(), ApiError> {
-    q::save(&state.db, row).await.map_err(|e| super::clash(e, "name", format!("a model named `{}` exists", row.name)))
+    q::save(&state.db, row).await.map_err(|e| super::api::clash(e, "name", format!("a model named `{}` exists", row.name)))
 }
 
 pub(crate) async fn load(state: &AppState, id: &str) -> Result<ModelRow, ApiError> {

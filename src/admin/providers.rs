@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiBody, created, not_found, parse_body, required_name, text};
+use super::api::{ApiBody, created, not_found, parse_body, required_name};
+use super::text;
 use crate::billing::markup::{MultiplierInput, RuleInput, nullable};
 use crate::billing::money::Credits;
 use crate::config::Timeouts;
@@ -120,7 +121,7 @@ pub(crate) async fn create_provider(state: &AppState, b: ProviderBody) -> Result
 async fn save(state: &AppState, row: &ProviderRow) -> Result<(), ApiError> {
     q::save(&state.db, row)
         .await
-        .map_err(|e| super::clash(e, "name", format!("a provider named `{}` exists", row.name)))
+        .map_err(|e| super::api::clash(e, "name", format!("a provider named `{}` exists", row.name)))
 }
 
 pub(crate) async fn load(state: &AppState, id: &str) -> Result<ProviderRow, ApiError> {

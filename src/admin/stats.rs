@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiQuery, query_time};
+use super::api::{ApiQuery, query_time};
 use crate::billing::money::format_credits;
 use crate::error::ApiError;
 use crate::state::AppState;

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiBody, ApiQuery, PageQuery, created, not_found, page, parse_body, required_name};
+use super::api::{ApiBody, ApiQuery, PageQuery, created, not_found, page, parse_body, required_name};
 use crate::billing::limits::Limits;
 use crate::billing::money::{Credits, format_credits};
 use crate::error::ApiError;
@@ -127,7 +127,7 @@ pub(crate) async fn create_user(state: &AppState, b: UserBody) -> Result<UserRow
 
 /// Stores a user, a clash on the e-mail answered as a 409 on that field.
 async fn save(state: &AppState, row: &UserRow) -> Result<(), ApiError> {
-    q::save(&state.db, row).await.map_err(|e| super::clash(e, "email", "another user has this e-mail"))
+    q::save(&state.db, row).await.map_err(|e| super::api::clash(e, "email", "another user has this e-mail"))
 }
 
 pub(crate) async fn load(state: &AppState, id: &str) -> Result<UserRow, ApiError> {
