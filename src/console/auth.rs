@@ -15,7 +15,8 @@ use serde::Deserialize;
 
 use super::i18n::{self, Lang};
 use super::pages::{error, render, render_status};
-use super::{Chrome, Errors, Form};
+use super::chrome::Chrome;
+use super::form::{Errors, Form};
 use crate::secrets::passwords;
 use crate::sessions::{self, Session};
 use crate::state::AppState;
@@ -312,7 +313,7 @@ pub async fn set_language(
     Query(q): Query<NextQuery>,
 ) -> Response {
     let Some(lang) = Lang::from_code(&code) else {
-        return super::not_found_page(&headers);
+        return error::not_found(&headers);
     };
     let secure = if sessions::secure(&state, &headers) { "; Secure" } else { "" };
     let cookie = format!("{}={}; Path=/; Max-Age=31536000; SameSite=Lax{secure}", i18n::COOKIE, lang.code());

@@ -22,9 +22,7 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-
-pub use chrome::Chrome;
-pub(crate) use form::{Errors, Form};
+use form::Form;
 
 use crate::state::AppState;
 
@@ -118,6 +116,5 @@ pub fn wants_html(headers: &axum::http::HeaderMap) -> bool {
 
 /// The console's answer to an unknown path asked for by a browser.
 pub fn not_found_page(headers: &axum::http::HeaderMap) -> Response {
-    let lang = i18n::Lang::negotiate(headers);
-    pages::error::page(lang, StatusCode::NOT_FOUND, lang.t("error.not_found_title"), lang.t("error.not_found_body"))
+    pages::error::not_found(headers)
 }

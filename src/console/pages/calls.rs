@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::{count, credits, error, render, when};
 use crate::console::auth::Admin;
-use crate::console::{Chrome, chrome::urlencode};
+use crate::console::chrome::{Chrome, urlencode};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::call_list;

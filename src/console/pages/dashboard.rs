@@ -11,7 +11,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::render;
-use crate::console::Chrome;
+use crate::console::chrome::Chrome;
 use crate::console::auth::Admin;
 use crate::state::AppState;
 

@@ -5,7 +5,7 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::super::Chrome;
+use super::super::chrome::Chrome;
 use super::super::i18n::Lang;
 use super::render_status;
 use crate::error::ApiError;
@@ -27,6 +27,12 @@ pub fn page(lang: Lang, status: StatusCode, title: &str, body: &str) -> Response
         body: body.to_string(),
     };
     render_status(status, &p)
+}
+
+/// The console's answer to an unknown path asked for by a browser.
+pub fn not_found(headers: &axum::http::HeaderMap) -> Response {
+    let lang = Lang::negotiate(headers);
+    page(lang, StatusCode::NOT_FOUND, lang.t("error.not_found_title"), lang.t("error.not_found_body"))
 }
 
 /// An API error as a page: its message for what a person can fix, a generic one otherwise.

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::error;
 use crate::billing::markup::{Multiplier, MultiplierInput, Rule, RuleInput};
 use crate::billing::money::{Credits, format_credits, parse_credits};
-use crate::console::Form;
+use crate::console::form::Form;
 use crate::console::auth::Admin;
 use crate::error::ApiError;
 use crate::state::AppState;

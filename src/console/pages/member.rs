@@ -19,7 +19,8 @@ use super::{error, render, render_status};
 use crate::billing::limits::Limits;
 use crate::console::auth::Signed;
 use crate::console::i18n::Lang;
-use crate::console::{Chrome, Errors, Form};
+use crate::console::chrome::Chrome;
+use crate::console::form::{Errors, Form};
 use crate::error::{ApiError, ErrorKind};
 use crate::sessions::Session;
 use crate::state::AppState;
@@ -206,7 +207,7 @@ pub async fn revoke_key(State(state): S, Signed(s, lang): Signed, Path(id): Path
         let k = crate::admin::keys::load(&state, &id).await?;
         if k.user_id != s.user.id {
             // Another user's key does not exist, as far as a member can tell.
-            return Err(crate::admin::not_found("key", &id));
+            return Err(crate::admin::api::not_found("key", &id));
         }
         crate::admin::keys::revoke_key(&state, &id).await
     }
@@ -251,7 +252,7 @@ pub async fn call(State(state): S, Signed(s, lang): Signed, Path(id): Path<Strin
         let c = crate::store::calls::get(&state.db, &id)
             .await?
             .filter(|c| c.user_id == s.user.id)
-            .ok_or_else(|| crate::admin::not_found("call", &id))?;
+            .ok_or_else(|| crate::admin::api::not_found("call", &id))?;
         let n = names(&state, std::slice::from_ref(&c)).await?;
         Ok::<_, ApiError>((c, n))
     }

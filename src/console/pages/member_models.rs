@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::response::Response;
 
 use super::{count, render};
-use crate::console::Chrome;
+use crate::console::chrome::Chrome;
 use crate::console::auth::Signed;
 use crate::routing::offers::{self, Offer};
 use crate::state::AppState;

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::response::Response;
 
 use super::{count, render};
-use crate::console::Chrome;
+use crate::console::chrome::Chrome;
 use crate::console::auth::Admin;
 use crate::state::AppState;
 
