@@ -41,18 +41,8 @@ pub use errors::ERROR_PADDING;
 pub use images::{GIF, ImageRequest, JPEG, PNG, WEBP};
 pub use key_scenario::PREFIX as KEY_SCENARIO_PREFIX;
 pub use options::{Behaviour, Effective, OptionError, Size};
-pub use server::MockHandle;
+pub use server::{MockConfig, MockHandle};
 pub use stats::{RecordedRequest, Stats};
-
-/// Server configuration.
-#[derive(Clone, Debug, Default)]
-pub struct MockConfig {
-    /// Behaviour of requests without a scenario prefix, and the base a scenario overlays.
-    pub defaults: Behaviour,
-    /// When set, Bedrock requests must carry a valid SigV4 signature made with this secret
-    /// access key (any access key id); otherwise only the signature's form is checked.
-    pub aws_secret_access_key: Option<String>,
-}
 
 /// The mock's router and a handle on its counters, shared by [`MockServer`] and the binary.
 pub fn router(config: MockConfig) -> (axum::Router, MockHandle) {

@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
 
-use crate::MockConfig;
 use crate::images::{ImageLog, ImageRequest};
 use crate::key_scenario::KeyScenarios;
 use crate::options::{Behaviour, Effective};
@@ -24,6 +23,16 @@ use crate::{
     anthropic, azure, bedrock, bedrock_auth, body, chat, embeddings, errors, gemini, image_generation, models,
     responses,
 };
+
+/// Server configuration.
+#[derive(Clone, Debug, Default)]
+pub struct MockConfig {
+    /// Behaviour of requests without a scenario prefix, and the base a scenario overlays.
+    pub defaults: Behaviour,
+    /// When set, Bedrock requests must carry a valid SigV4 signature made with this secret
+    /// access key (any access key id); otherwise only the signature's form is checked.
+    pub aws_secret_access_key: Option<String>,
+}
 
 /// Largest request body accepted.
 const BODY_LIMIT: usize = 64 << 20;
