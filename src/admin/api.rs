@@ -1,10 +1,10 @@
 //! What every management handler shares: the body and query extractors with errors in the
 //! API's JSON shape, paging, and the common answers (`201`, `404`, a `409` on a unique field).
 
+use axum::Json;
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 

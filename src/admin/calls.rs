@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::calls_format::{call_json, csv_header, csv_line};
 use super::api::{ApiQuery, not_found, page_limit, query_time};
+use super::calls_format::{call_json, csv_header, csv_line};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::call_list::{self, Cursor};

@@ -19,14 +19,12 @@ pub(crate) mod users;
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ErrorKind};
 use crate::state::AppState;

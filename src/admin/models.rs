@@ -193,7 +193,9 @@ pub(crate) async fn create_model(state: &AppState, b: ModelBody) -> Result<Model
 
 /// Stores a model, a clash on the name answered as a 409 on that field.
 async fn save(state: &AppState, row: &ModelRow) -> Result<(), ApiError> {
-    q::save(&state.db, row).await.map_err(|e| super::api::clash(e, "name", format!("a model named `{}` exists", row.name)))
+    q::save(&state.db, row)
+        .await
+        .map_err(|e| super::api::clash(e, "name", format!("a model named `{}` exists", row.name)))
 }
 
 pub(crate) async fn load(state: &AppState, id: &str) -> Result<ModelRow, ApiError> {

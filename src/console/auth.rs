@@ -13,10 +13,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::i18n::{self, Lang};
-use super::pages::{error, render, render_status};
 use super::chrome::Chrome;
 use super::form::{Errors, Form};
+use super::i18n::{self, Lang};
+use super::pages::{error, render, render_status};
 use crate::secrets::passwords;
 use crate::sessions::{self, Session};
 use crate::state::AppState;

@@ -35,8 +35,8 @@ use crate::protocol::stream::openai_to_anthropic::OpenAiToAnthropic;
 use crate::protocol::stream::via_anthropic::ViaAnthropic;
 use crate::protocol::upstream_body::upstream_body;
 use crate::protocol::{anthropic, bedrock, gemini, ir, openai};
-use crate::providers::operation::Operation;
 use crate::providers::image_fetch::ImageFetcher;
+use crate::providers::operation::Operation;
 use crate::routing::failover::Plan;
 use crate::routing::resolve::Route;
 

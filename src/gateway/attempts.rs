@@ -21,11 +21,11 @@ use super::verdict::Verdict;
 use crate::error::{ApiError, ErrorKind};
 use crate::jobs::retest;
 use crate::metrics::AttemptOutcome;
+use crate::providers::entry::ProviderEntry;
 use crate::providers::{Outbound, http};
 use crate::routing::failover::{Choice, Plan, Planner};
 use crate::routing::health::Outcome;
 use crate::routing::resolve::Route;
-use crate::providers::entry::ProviderEntry;
 use crate::state::AppState;
 
 /// What a failed attempt means for the rest of the call.
@@ -320,8 +320,8 @@ mod tests {
 
     use super::read_whole;
     use crate::config::Timeouts;
-    use crate::providers::kind::ProviderKind;
     use crate::providers::entry::ProviderEntry;
+    use crate::providers::kind::ProviderKind;
 
     fn provider(idle_ms: u64, total_ms: u64) -> ProviderEntry {
         ProviderEntry {

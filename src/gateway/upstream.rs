@@ -8,8 +8,8 @@ use bytes::Bytes;
 
 use crate::error::{ApiError, ErrorKind};
 use crate::protocol::provider_error;
-use crate::providers::{self, Outbound, RequestError, http};
 use crate::providers::entry::{CredentialEntry, ProviderEntry};
+use crate::providers::{self, Outbound, RequestError, http};
 
 /// An upstream attempt that failed, with what to record and what to tell the client.
 pub struct UpstreamFailure {
@@ -124,7 +124,8 @@ pub fn failure_from_response(
     retry_after: Option<u64>,
     body: &Bytes,
 ) -> UpstreamFailure {
-    let message = provider_error(body).map(|m| m.chars().take(500).collect::<String>().replace(&cred.api_key, "<redacted>"));
+    let message =
+        provider_error(body).map(|m| m.chars().take(500).collect::<String>().replace(&cred.api_key, "<redacted>"));
     let said = message.clone().unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
     let detail = format!("provider {} answered {}: {said}", provider.name, status.as_u16());
     let (class, error) = match status.as_u16() {

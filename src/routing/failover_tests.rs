@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::*;
-use crate::protocol::take_request_models;
 use crate::billing::markup::{Markup, Multiplier, Rule};
 use crate::billing::pricing::{Pricing, Usage};
 use crate::config::Timeouts;
+use crate::protocol::take_request_models;
+use crate::providers::entry::ProviderEntry;
 use crate::providers::kind::ProviderKind;
 use crate::routing::health::Outcome;
 use crate::routing::settings::RoutingSettings;
-use crate::providers::entry::ProviderEntry;
 use crate::snapshot::{ModelEntry, TargetEntry};
 
 const PRICE: Option<Pricing> =

@@ -1,7 +1,7 @@
 //! Queries for Tollgate API keys (stored as SHA-256 digests, hex-encoded).
 
-use super::{Db, DbRow, StoreResult, json_col};
 use super::on_db;
+use super::{Db, DbRow, StoreResult, json_col};
 
 #[derive(Debug, Clone)]
 pub struct KeyRow {

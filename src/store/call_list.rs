@@ -8,8 +8,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::calls::{CallFilter, CallRecord};
-use super::{Db, StoreResult};
 use super::on_db;
+use super::{Db, StoreResult};
 
 /// Where a page ends: the last row's `(started_at, id)`. Shown to clients as an opaque token.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,9 +4,9 @@ use serde::{Deserialize, Serialize};
 
 pub use super::call_record::CallRecord;
 use super::ledger::{self, NewEntry};
+use super::on_db;
 use super::rollups;
 use super::{Db, DbRow, StoreResult, WritePool};
-use super::on_db;
 
 /// Filters of `GET /api/v1/calls`; `None` matches everything.
 #[derive(Debug, Default, Clone)]

@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Db, DbRow, StoreResult, WritePool, is_unique_violation};
 use super::on_db;
+use super::{Db, DbRow, StoreResult, WritePool, is_unique_violation};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LedgerEntry {

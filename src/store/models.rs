@@ -2,10 +2,10 @@
 
 use serde::Serialize;
 
+use super::on_db;
 use super::{Db, DbRow, StoreResult, WritePool, json_col};
 use crate::billing::markup::Rule;
 use crate::billing::pricing::Pricing;
-use super::on_db;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelRow {

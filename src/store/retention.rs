@@ -4,8 +4,8 @@
 //! transaction; and put archived records back, once, taking their spend out of it again.
 
 use super::calls::CallRecord;
-use super::{Db, StoreResult, WritePool};
 use super::on_db;
+use super::{Db, StoreResult, WritePool};
 
 pub const DAY_MS: i64 = 86_400_000;
 

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use futures_util::TryStreamExt;
 
 use super::call_record::CallRecord;
-use super::{Db, DbRow, StoreResult, WritePool};
 use super::on_db;
+use super::{Db, DbRow, StoreResult, WritePool};
 use crate::stats::buckets::Period;
 use crate::stats::histogram::Histogram;
 use crate::stats::rollup::{Rollup, Sample, add_encoded_classes, encode_classes};

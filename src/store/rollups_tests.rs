@@ -187,14 +187,14 @@ async fn check(db: &Db, stored: &[CallRecord]) {
 }
 
 async fn all_calls(db: &Db) -> Vec<CallRecord> {
-    crate::on_db!(db, |pool| {
+    super::on_db!(db, |pool| {
         let rows = sqlx::query("SELECT * FROM calls").fetch_all(pool).await.unwrap();
         rows.iter().map(|r| CallRecord::from_row(r).unwrap()).collect()
     })
 }
 
 async fn clear(db: &Db) {
-    crate::on_db!(db, |pool| {
+    super::on_db!(db, |pool| {
         sqlx::query("DELETE FROM calls").execute(pool).await.unwrap();
         sqlx::query("DELETE FROM call_rollups").execute(pool).await.unwrap();
     });

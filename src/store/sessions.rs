@@ -1,9 +1,9 @@
 //! Queries for console sign-in sessions (`console_sessions`): looked up by the digest of the
 //! cookie's token, joined with a live user, slid forward while used, revoked singly or per user.
 
+use super::on_db;
 use super::users::UserRow;
 use super::{Db, DbRow, StoreResult};
-use super::on_db;
 
 /// A stored session, as created at sign-in.
 #[derive(Debug, Clone)]

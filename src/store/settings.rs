@@ -1,7 +1,7 @@
 //! Small named values the gateway keeps about itself (e.g. the generated admin key's hash).
 
-use super::{Db, StoreResult};
 use super::on_db;
+use super::{Db, StoreResult};
 
 pub async fn get(db: &Db, name: &str) -> StoreResult<Option<String>> {
     on_db!(db, |pool| {

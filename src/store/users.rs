@@ -1,7 +1,7 @@
 //! Queries for users (their cached balance is maintained by `ledger`).
 
-use super::{Db, DbRow, StoreResult, WritePool, json_col};
 use super::on_db;
+use super::{Db, DbRow, StoreResult, WritePool, json_col};
 
 #[derive(Debug, Clone)]
 pub struct UserRow {

@@ -11,8 +11,8 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::render;
-use crate::console::chrome::Chrome;
 use crate::console::auth::Admin;
+use crate::console::chrome::Chrome;
 use crate::state::AppState;
 
 pub const RANGES: &[(&str, i64, &str)] = &[

@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::error;
 use crate::billing::markup::{Multiplier, MultiplierInput, Rule, RuleInput};
 use crate::billing::money::{Credits, format_credits, parse_credits};
-use crate::console::form::Form;
 use crate::console::auth::Admin;
+use crate::console::form::Form;
 use crate::error::ApiError;
 use crate::state::AppState;
 

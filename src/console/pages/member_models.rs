@@ -9,8 +9,8 @@ use axum::extract::State;
 use axum::response::Response;
 
 use super::{count, render};
-use crate::console::chrome::Chrome;
 use crate::console::auth::Signed;
+use crate::console::chrome::Chrome;
 use crate::routing::offers::{self, Offer};
 use crate::state::AppState;
 

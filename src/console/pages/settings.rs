@@ -8,8 +8,8 @@ use axum::extract::State;
 use axum::response::Response;
 
 use super::{count, render};
-use crate::console::chrome::Chrome;
 use crate::console::auth::Admin;
+use crate::console::chrome::Chrome;
 use crate::state::AppState;
 
 #[derive(Template)]
