@@ -3,10 +3,12 @@
 //! headers, the body's SHA-256), a string to sign under the scope
 //! `DATE/REGION/SERVICE/aws4_request`, and an HMAC-SHA256 chain from the secret key.
 //!
-//! Checked against AWS's published SigV4 test suite (`tests/fixtures/sigv4/`). HMAC is
-//! written out over `sha2` (RFC 2104, checked against RFC 4231) rather than adding a second
-//! crypto stack for one function.
+//! Checked against AWS's published SigV4 test suite (`tests/fixtures/sigv4/`). HMAC is the
+//! `hmac` crate (RustCrypto's, already built for sqlx's PostgreSQL authentication), over the
+//! same `sha2`; percent-encoding is the `percent-encoding` crate's, with SigV4's set.
 
+use hmac::{Hmac, KeyInit, Mac};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
@@ -114,43 +116,20 @@ pub fn sign(req: &Request, creds: &AwsCredentials, region: &str, service: &str, 
     Signature { headers: out, canonical_request, string_to_sign }
 }
 
+/// Everything but the unreserved characters `A-Z a-z 0-9 - _ . ~`.
+const STRICT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+/// As [`STRICT`], keeping a path's `/`.
+const PATH: &AsciiSet = &STRICT.remove(b'/');
+
 /// Percent-encodes everything but `A-Z a-z 0-9 - _ . ~` (and `/` unless `slash`), with
 /// upper-case hex, as SigV4 requires.
 fn uri_encode(s: &str, slash: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (b == b'/' && !slash) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Decodes `%XX` escapes (and leaves anything else as it is).
-fn uri_decode(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && let Some(v) = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok())
-            && let Ok(v) = u8::from_str_radix(v, 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    out
+    utf8_percent_encode(s, if slash { STRICT } else { PATH }).to_string()
 }
 
 /// The canonical query: every name and value normalised to strict encoding, pairs sorted.
 fn canonical_query(query: &str) -> String {
-    let normal = |s: &str| uri_encode(&String::from_utf8_lossy(&uri_decode(s)), true);
+    let normal = |s: &str| uri_encode(&percent_decode_str(s).decode_utf8_lossy(), true);
     let mut pairs: Vec<(String, String)> = query
         .split('&')
         .filter(|p| !p.is_empty())
@@ -165,16 +144,9 @@ fn canonical_query(query: &str) -> String {
 
 /// HMAC-SHA256 (RFC 2104).
 fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    const BLOCK: usize = 64;
-    let mut block = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let pad = |byte: u8| block.map(|b| b ^ byte);
-    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(message).finalize();
-    Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize().into()
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]
