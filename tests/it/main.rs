@@ -20,6 +20,7 @@ mod console;
 mod credentials_and_members;
 mod credit_unit;
 mod durability;
+mod embeddings;
 mod errors;
 mod hostile_input;
 mod hostile_upstream;
