@@ -23,7 +23,7 @@ mod relay_responses;
 pub mod request_id;
 mod responses;
 mod stored_responses;
-mod upstream;
+pub mod upstream;
 mod verdict;
 
 use std::sync::Arc;
