@@ -19,6 +19,7 @@ mod clients;
 mod console;
 mod credentials_and_members;
 mod credit_unit;
+mod drain;
 mod durability;
 mod errors;
 mod hostile_input;
