@@ -31,6 +31,7 @@ pub mod anthropic;
 pub mod attribution;
 pub mod bedrock;
 pub mod dialect;
+pub mod embeddings;
 pub mod eventstream;
 pub mod gemini;
 pub mod invariants;

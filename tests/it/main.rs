@@ -21,6 +21,7 @@ mod credentials_and_members;
 mod credit_unit;
 mod drain;
 mod durability;
+mod embeddings;
 mod errors;
 mod hostile_input;
 mod hostile_upstream;
