@@ -37,6 +37,7 @@ pub mod gemini;
 pub mod invariants;
 pub mod ir;
 pub mod openai;
+pub mod probe;
 pub mod sse;
 pub mod stream;
 pub mod usage_cost;

@@ -31,6 +31,7 @@ mod limits;
 mod management;
 mod markup;
 mod metrics;
+mod model_status;
 mod models_page;
 mod overspend;
 mod patterns;
