@@ -258,8 +258,9 @@ pub async fn call(State(state): S, Signed(s, lang): Signed, Path(id): Path<Strin
     .await;
     match result {
         Ok((c, (users, keys, providers))) => {
-            let mut d = detail(&c, member_view(call_view(&c, &users, &keys, &providers)));
+            let mut d = detail(&c, member_view(call_view(&c, &users, &keys, &providers)), &state.snapshot.load());
             d.credential.clear();
+            d.trail.clear();
             d.upstream_model.clear();
             d.error_message = c
                 .error_class
