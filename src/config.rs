@@ -48,6 +48,8 @@ pub struct Config {
     pub credits: CreditsConfig,
     /// What is shown without signing in.
     pub public: PublicConfig,
+    /// The models' live status (`GET /api/v1/models/status`): the probe of idle models.
+    pub status: StatusConfig,
     /// The global default markup (`[markup] multiplier, request_fee`), applied at start-up
     /// like the declared providers and models; absent: whatever the API last set.
     pub markup: Option<DeclaredMarkup>,
@@ -270,6 +272,50 @@ pub struct PublicConfig {
     pub models_page: bool,
 }
 
+/// `[status]`: how the models' live status is kept. It always follows real traffic; with
+/// `probe_interval` (`"30s"`, `"500ms"`, `"5m"`, or whole seconds; `TOLLGATE_STATUS_PROBE_INTERVAL`)
+/// every target of a model that had no call for that long is sent a one-token request, never
+/// charged to anyone (`jobs::status_probe`). Off by default: a probe costs the operator tokens.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatusConfig {
+    #[serde(deserialize_with = "duration_text")]
+    pub probe_interval: Option<std::time::Duration>,
+}
+
+/// The shortest probe interval accepted (a probe per target per tick).
+pub const MIN_PROBE_INTERVAL_MS: u64 = 100;
+
+/// A duration as `"250ms"`, `"30s"`, `"5m"`, `"1h"`, or a whole number of seconds; 0 is none.
+pub fn parse_duration(text: &str) -> Result<Option<std::time::Duration>, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| format!("{text:?} is not a duration such as \"30s\" or \"500ms\""))?;
+    let ms = match unit.trim() {
+        "ms" => Some(n),
+        "" | "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => return Err(format!("{text:?}: the unit must be ms, s, m or h")),
+    };
+    match ms {
+        Some(0) => Ok(None),
+        Some(ms) if ms <= MAX_DURATION_MS => Ok(Some(std::time::Duration::from_millis(ms))),
+        _ => Err(format!("{text:?} is longer than a week")),
+    }
+}
+
+fn duration_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<std::time::Duration>, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    let text = match &v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => return Err(serde::de::Error::custom("expected a duration such as \"30s\"")),
+    };
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
 /// `[credits]`: what the gateway's credits are called and worth. Balances, prices and
 /// charges are in this unit; only the price catalog (US dollars) is converted by `per_usd`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -371,6 +417,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             credits: CreditsConfig::default(),
             public: PublicConfig::default(),
+            status: StatusConfig::default(),
             markup: None,
             providers: Vec::new(),
             models: Vec::new(),
@@ -474,6 +521,10 @@ impl Config {
         if let Some(v) = non_empty("TOLLGATE_CREDITS_NAME") {
             self.credits.name = v.trim().to_string();
         }
+        if let Some(v) = non_empty("TOLLGATE_STATUS_PROBE_INTERVAL") {
+            self.status.probe_interval =
+                parse_duration(&v).map_err(|e| format!("TOLLGATE_STATUS_PROBE_INTERVAL: {e}"))?;
+        }
         if let Some(v) = non_empty("TOLLGATE_LOG_FORMAT") {
             self.log_format = v;
         }
@@ -511,6 +562,9 @@ impl Config {
         ];
         if let Some((name, _)) = durations_ms.iter().find(|(_, ms)| *ms > MAX_DURATION_MS) {
             return Err(format!("{name} must be at most a week"));
+        }
+        if self.status.probe_interval.is_some_and(|d| d.as_millis() < u128::from(MIN_PROBE_INTERVAL_MS)) {
+            return Err(format!("status.probe_interval must be at least {MIN_PROBE_INTERVAL_MS}ms"));
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err("log_format must be text or json".into());
@@ -574,6 +628,23 @@ fn parse_bool(name: &str, v: &str) -> Result<bool, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_probe_interval_reads_as_a_duration() {
+        assert_eq!(Config::default().status.probe_interval, None);
+        let c = Config::from_toml("[status]\nprobe_interval = \"250ms\"").unwrap();
+        assert_eq!(c.status.probe_interval, Some(std::time::Duration::from_millis(250)));
+        let c = Config::from_toml("[status]\nprobe_interval = 30").unwrap();
+        assert_eq!(c.status.probe_interval, Some(std::time::Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m").unwrap(), Some(std::time::Duration::from_secs(300)));
+        assert_eq!(parse_duration("0").unwrap(), None, "0 turns the probe off");
+        assert!(parse_duration("5 fortnights").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("9999h").is_err());
+        assert!(Config::from_toml("[status]\nprobe_interval = true").is_err());
+        let c = Config::from_toml("[status]\nprobe_interval = \"10ms\"").unwrap();
+        assert!(c.validate().unwrap_err().contains("probe_interval"));
+    }
 
     #[test]
     fn env_overrides_file_and_defaults() {

@@ -123,6 +123,9 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
     if state.config.retention.calls_days.is_some() {
         tokio::spawn(jobs::retention::run(Arc::downgrade(&state)));
     }
+    if let Some(interval) = state.config.status.probe_interval {
+        tokio::spawn(jobs::status_probe::run(Arc::downgrade(&state), interval));
+    }
     Ok((state, writer))
 }
 

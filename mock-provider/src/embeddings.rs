@@ -1,4 +1,6 @@
-//! Embeddings: deterministic vectors, as float arrays or base64 little-endian f32.
+//! Embeddings: deterministic vectors, as float arrays or base64 little-endian f32. The same
+//! vectors and word counts serve the Gemini and Bedrock embedding routes
+//! ([`crate::embed_kinds`]).
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -12,9 +14,9 @@ use crate::options::Effective;
 use crate::route::Dialect;
 
 /// Default vector length.
-const DEFAULT_DIMENSIONS: u64 = 8;
+pub(crate) const DEFAULT_DIMENSIONS: u64 = 8;
 /// Largest `dimensions` accepted.
-const MAX_DIMENSIONS: u64 = 65_536;
+pub(crate) const MAX_DIMENSIONS: u64 = 65_536;
 
 #[derive(Deserialize)]
 struct EmbeddingRequest {
@@ -56,8 +58,18 @@ enum Vector {
     Base64(String),
 }
 
-fn value(index: usize, j: usize) -> f32 {
+pub(crate) fn value(index: usize, j: usize) -> f32 {
     ((index + 1) * (j + 1)) as f32 / 100.0
+}
+
+/// The whole vector of input `index`.
+pub(crate) fn vector(index: usize, dimensions: usize) -> Vec<f32> {
+    (0..dimensions).map(|j| value(index, j)).collect()
+}
+
+/// The tokens of one text, as the mock counts them: its words.
+pub(crate) fn words(text: &str) -> u64 {
+    text.split_whitespace().count() as u64
 }
 
 impl Serialize for Vector {
@@ -77,7 +89,6 @@ impl Serialize for Vector {
 
 /// Token count of each input, or an error message for an unsupported `input`.
 fn input_tokens(input: &Value) -> Result<Vec<u64>, &'static str> {
-    let words = |s: &str| s.split_whitespace().count() as u64;
     match input {
         Value::String(s) => Ok(vec![words(s)]),
         Value::Array(items) if items.is_empty() => Err("input must not be empty"),

@@ -14,6 +14,7 @@ mod chat;
 mod chat_json;
 mod chat_plan;
 mod chat_stream;
+mod embed_kinds;
 mod embeddings;
 mod errors;
 mod event_stream;

@@ -47,10 +47,18 @@ pub(crate) enum Endpoint {
         model: String,
         stream: bool,
     },
+    /// Gemini `models/{model}:batchEmbedContents`.
+    GeminiEmbed {
+        model: String,
+    },
     /// Bedrock `/model/{modelId}/converse` or `/converse-stream`.
     Converse {
         model: String,
         stream: bool,
+    },
+    /// Bedrock `/model/{modelId}/invoke` (the embeddings models).
+    Invoke {
+        model: String,
     },
     AzureChat {
         deployment: String,
@@ -86,8 +94,8 @@ impl Endpoint {
             Endpoint::Models if headers.contains_key("anthropic-version") => Dialect::Anthropic,
             Endpoint::Models => Dialect::OpenAi,
             Endpoint::Messages | Endpoint::CountTokens => Dialect::Anthropic,
-            Endpoint::Generate { .. } => Dialect::Gemini,
-            Endpoint::Converse { .. } => Dialect::Bedrock,
+            Endpoint::Generate { .. } | Endpoint::GeminiEmbed { .. } => Dialect::Gemini,
+            Endpoint::Converse { .. } | Endpoint::Invoke { .. } => Dialect::Bedrock,
             Endpoint::AzureChat { .. } | Endpoint::AzureEmbeddings { .. } | Endpoint::AzureImageGenerations { .. } => {
                 Dialect::Azure
             }
@@ -130,22 +138,29 @@ pub(crate) fn classify(path: &str) -> Option<Endpoint> {
     }
     if let Some(rest) = path.strip_prefix("/v1beta/models/").or_else(|| path.strip_prefix("/v1/models/")) {
         let (model, method) = rest.rsplit_once(':')?;
-        let stream = match method {
-            "generateContent" => false,
-            "streamGenerateContent" => true,
-            _ => return None,
+        if model.is_empty() || model.contains('/') {
+            return None;
+        }
+        let model = decode(model).into_owned();
+        return match method {
+            "generateContent" => Some(Endpoint::Generate { model, stream: false }),
+            "streamGenerateContent" => Some(Endpoint::Generate { model, stream: true }),
+            "batchEmbedContents" => Some(Endpoint::GeminiEmbed { model }),
+            _ => None,
         };
-        return (!model.is_empty() && !model.contains('/'))
-            .then(|| Endpoint::Generate { model: decode(model).into_owned(), stream });
     }
     if let Some(rest) = path.strip_prefix("/model/") {
         let (model, action) = rest.split_once('/')?;
-        let stream = match action {
-            "converse" => false,
-            "converse-stream" => true,
-            _ => return None,
+        if model.is_empty() {
+            return None;
+        }
+        let model = decode(model).into_owned();
+        return match action {
+            "converse" => Some(Endpoint::Converse { model, stream: false }),
+            "converse-stream" => Some(Endpoint::Converse { model, stream: true }),
+            "invoke" => Some(Endpoint::Invoke { model }),
+            _ => None,
         };
-        return (!model.is_empty()).then(|| Endpoint::Converse { model: decode(model).into_owned(), stream });
     }
     let rest = path.strip_prefix("/openai/deployments/")?;
     let (deployment, action) = rest.split_once('/')?;
@@ -184,7 +199,12 @@ mod tests {
             classify("/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse-stream"),
             Some(Endpoint::Converse { model: "anthropic.claude-3-haiku-20240307-v1:0".into(), stream: true })
         );
-        assert_eq!(classify("/model/m/invoke"), None);
+        assert_eq!(classify("/model/m/invoke"), Some(Endpoint::Invoke { model: "m".into() }));
+        assert_eq!(classify("/model/m/invoke-with-response-stream"), None);
+        assert_eq!(
+            classify("/v1beta/models/gemini-embedding-001:batchEmbedContents"),
+            Some(Endpoint::GeminiEmbed { model: "gemini-embedding-001".into() })
+        );
         assert_eq!(
             classify("/openai/deployments/gpt4o/embeddings"),
             Some(Endpoint::AzureEmbeddings { deployment: "gpt4o".into() })

@@ -21,8 +21,8 @@ use crate::route::{self, Dialect, Endpoint};
 use crate::sigv4::Signed;
 use crate::stats::{RecordedRequest, Recorder, Stats};
 use crate::{
-    anthropic, azure, bedrock, bedrock_auth, body, chat, embeddings, errors, gemini, image_generation, models,
-    responses,
+    anthropic, azure, bedrock, bedrock_auth, body, chat, embed_kinds, embeddings, errors, gemini, image_generation,
+    models, responses,
 };
 
 /// Largest request body accepted.
@@ -153,7 +153,9 @@ async fn dispatch(State(app): State<Arc<App>>, method: Method, uri: Uri, headers
         Endpoint::Messages => anthropic::handle(&body, &eff, counter),
         Endpoint::CountTokens => anthropic::count_tokens(&body, &eff),
         Endpoint::Generate { model, stream } => gemini::handle(&body, &eff, counter, model, *stream),
+        Endpoint::GeminiEmbed { model } => embed_kinds::gemini(&body, &eff, model),
         Endpoint::Converse { stream, .. } => bedrock::handle(&body, &eff, counter, *stream),
+        Endpoint::Invoke { model } => embed_kinds::bedrock(&body, &eff, model),
         Endpoint::AzureChat { deployment } => chat::handle(&body, &eff, counter, Dialect::Azure, deployment),
         Endpoint::AzureEmbeddings { deployment } => embeddings::handle(&body, &eff, Dialect::Azure, deployment),
         Endpoint::ImageGenerations => image_generation::handle(&body, &eff, Dialect::OpenAi),

@@ -9,6 +9,7 @@ pub(crate) mod catalog;
 pub(crate) mod keys;
 pub(crate) mod markup;
 pub(crate) mod me;
+pub(crate) mod model_status;
 pub(crate) mod models;
 pub(crate) mod providers;
 pub(crate) mod public_models;
@@ -64,6 +65,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .merge(admin)
         .route("/api/v1/me", get(me::get))
         .route("/api/v1/models/public", get(public_models::list))
+        .route("/api/v1/models/status", get(public_models::status))
         .route("/api/v1/me/stats", get(stats::mine))
 }
 

@@ -1,7 +1,8 @@
 //! `GET /api/v1/models/public`: the models a caller may use with their effective prices in
-//! the credit unit — for a Tollgate key the models it may use, for a signed-in console user
-//! (or an admin key) every model, and for anyone when `[public] models_page = true`. A key
-//! that is presented must be valid (401 otherwise), public page or not.
+//! the credit unit and live status — for a Tollgate key the models it may use, for a signed-in
+//! console user (or an admin key) every model, and for anyone when `[public] models_page =
+//! true`. A key that is presented must be valid (401 otherwise), public page or not.
+//! `GET /api/v1/models/status` answers the same callers with the status alone.
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::model_status::{self, status_json};
 use crate::billing::credit_unit::CreditUnit;
 use crate::error::{ApiError, ErrorKind};
 use crate::routing::offers::{self, Offer};
@@ -62,18 +64,34 @@ pub(crate) fn offer_json(o: &Offer) -> Value {
     })
 }
 
-pub(crate) fn list_json(snap: &Snapshot, unit: &CreditUnit, viewer: &Viewer) -> Value {
+/// The offers with their live status (`admin::model_status`), so a member sees a model is
+/// down before spending a call on it.
+pub(crate) fn list_json(state: &AppState, snap: &Snapshot, unit: &CreditUnit, viewer: &Viewer) -> Value {
     let offers = offers::offers(snap, &viewer.names(snap));
+    let data: Vec<Value> = offers
+        .iter()
+        .map(|o| {
+            let mut v = offer_json(o);
+            v["status"] = model_status::report_now(state, snap, &o.name).map_or(Value::Null, |r| status_json(&r));
+            v
+        })
+        .collect();
     json!({
         "object": "list",
         "credit_unit": unit.to_json(),
         "pricing_unit": format!("{} per million tokens; per_request and per_image per unit", unit.name),
-        "data": offers.iter().map(offer_json).collect::<Vec<_>>(),
+        "data": data,
     })
 }
 
 pub async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
     let viewer = viewer(&state, &headers).await?;
     let snap = state.snapshot.load();
-    Ok(Json(list_json(&snap, &state.credits, &viewer)).into_response())
+    Ok(Json(list_json(&state, &snap, &state.credits, &viewer)).into_response())
+}
+
+pub async fn status(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let viewer = viewer(&state, &headers).await?;
+    let snap = state.snapshot.load();
+    Ok(Json(model_status::list_json(&state, &snap, &viewer.names(&snap))).into_response())
 }

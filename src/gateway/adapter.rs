@@ -7,6 +7,10 @@
 //! of a call's plan is prepared before admission, so a request a provider cannot take is the
 //! client's 400 before any credit is reserved or any upstream is called. A new protocol adds
 //! its arms to [`convert_request`], [`Inbound::response`] and [`Inbound::stream_body`].
+//!
+//! Embeddings convert per route rather than per protocol: a Bedrock body depends on the model
+//! family (Titan or Cohere), so each route's body is written in [`Inbound::prepare`] and kept
+//! with its upstream model (`protocol::embeddings`).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -34,7 +38,7 @@ use crate::protocol::stream::bedrock_to_anthropic::BedrockToAnthropic;
 use crate::protocol::stream::gemini_to_anthropic::GeminiToAnthropic;
 use crate::protocol::stream::openai_to_anthropic::OpenAiToAnthropic;
 use crate::protocol::stream::via_anthropic::ViaAnthropic;
-use crate::protocol::{anthropic, bedrock, gemini, ir, openai};
+use crate::protocol::{anthropic, bedrock, embeddings, gemini, ir, openai};
 use crate::providers::Operation;
 use crate::providers::image_fetch::ImageFetcher;
 use crate::routing::failover::Plan;
@@ -68,6 +72,15 @@ pub struct Inbound {
     converted: HashMap<Protocol, Map<String, Value>>,
     /// Bodies waiting for image URLs to be fetched (Gemini, Bedrock; see `images.rs`).
     images: Option<Box<Deferred>>,
+    /// An embeddings request for providers that are not OpenAI-protocol, and its body for
+    /// each (protocol, upstream model) of the plan.
+    embeddings: Option<EmbeddingsFor>,
+}
+
+/// An embeddings request as converted for the plan's other providers.
+struct EmbeddingsFor {
+    request: embeddings::Request,
+    bodies: Vec<(Protocol, String, Bytes)>,
 }
 
 /// The protocol a dialect's requests pass through to unchanged.
@@ -82,7 +95,17 @@ impl Inbound {
     pub fn new(dialect: Dialect, operation: Operation, body: Map<String, Value>, model: String, stream: bool) -> Self {
         let client_wants_usage =
             body.get("stream_options").and_then(|o| o.get("include_usage")).and_then(Value::as_bool).unwrap_or(false);
-        Inbound { dialect, operation, body, model, stream, client_wants_usage, converted: HashMap::new(), images: None }
+        Inbound {
+            dialect,
+            operation,
+            body,
+            model,
+            stream,
+            client_wants_usage,
+            converted: HashMap::new(),
+            images: None,
+            embeddings: None,
+        }
     }
 
     /// True when this provider protocol takes the client's body as it is.
@@ -108,6 +131,12 @@ impl Inbound {
         for route in plan.routes() {
             let protocol = route.provider.kind.protocol();
             if self.passes_through(protocol) || self.converted.contains_key(&protocol) || waiting.contains(&protocol) {
+                continue;
+            }
+            let embeds =
+                self.operation == Operation::Embeddings && matches!(protocol, Protocol::Gemini | Protocol::Bedrock);
+            if embeds {
+                self.prepare_embeddings(protocol, &route.upstream_model)?;
                 continue;
             }
             if matches!(self.operation, Operation::Embeddings | Operation::Images) {
@@ -140,6 +169,28 @@ impl Inbound {
         Ok(())
     }
 
+    /// Writes the embeddings body for one (protocol, upstream model), reading the client's
+    /// request the first time; what the provider cannot take is the client's 400.
+    fn prepare_embeddings(&mut self, protocol: Protocol, upstream_model: &str) -> Result<(), ApiError> {
+        let e = match &mut self.embeddings {
+            Some(e) => e,
+            None => self.embeddings.insert(EmbeddingsFor {
+                request: embeddings::Request::from_openai(&self.body).map_err(ApiError::invalid)?,
+                bodies: Vec::new(),
+            }),
+        };
+        if e.bodies.iter().any(|(p, m, _)| *p == protocol && m == upstream_model) {
+            return Ok(());
+        }
+        let body = match protocol {
+            Protocol::Gemini => gemini::embeddings::request_body(&e.request, upstream_model),
+            _ => bedrock::embeddings::request_body(&e.request, upstream_model).map_err(ApiError::invalid)?,
+        };
+        let bytes = Bytes::from(serde_json::to_vec(&body).expect("a JSON value serializes"));
+        e.bodies.push((protocol, upstream_model.to_string(), bytes));
+        Ok(())
+    }
+
     /// [`Inbound::body_for`], once the route's body is ready: a body waiting for image URLs
     /// has them fetched (once per request) and is converted now. A failed fetch is the
     /// client's 400.
@@ -164,6 +215,10 @@ impl Inbound {
     /// never deep-copies the request (which may carry megabytes of base64 images).
     pub fn body_for(&self, route: &Route) -> Bytes {
         let protocol = route.provider.kind.protocol();
+        if let Some(e) = self.embeddings.as_ref().filter(|_| !self.passes_through(protocol)) {
+            let prepared = e.bodies.iter().find(|(p, m, _)| *p == protocol && *m == route.upstream_model);
+            return prepared.expect("prepare wrote a body for every route of the plan").2.clone();
+        }
         let body = self.converted.get(&protocol).unwrap_or(&self.body);
         let outgoing = Outgoing {
             body,
@@ -180,6 +235,9 @@ impl Inbound {
     pub fn check_answer(&self, protocol: Protocol, body: &[u8]) -> Result<(), String> {
         let member = match (protocol, self.operation) {
             (Protocol::OpenAi, Operation::Embeddings | Operation::Images) => Some("data"),
+            (Protocol::Gemini, Operation::Embeddings) => Some("embeddings"),
+            // Titan answers `embedding`, Cohere `embeddings`: the parser tells.
+            (Protocol::Bedrock, Operation::Embeddings) => None,
             (Protocol::OpenAi, Operation::Responses) => Some("output"),
             (Protocol::OpenAi, _) => Some("choices"),
             (Protocol::Anthropic, _) => Some("content"),
@@ -198,7 +256,15 @@ impl Inbound {
     /// without usage tells the client the counted estimate it is charged (`prompt_tokens`
     /// from admission and the output counted here), never zeros; a passed-through body is
     /// relayed as it is. An error is a provider answer that is not what its protocol promises.
-    pub fn response(&self, protocol: Protocol, upstream: Bytes, prompt_tokens: i64) -> Result<Answer, String> {
+    /// `header_tokens` is an input token count the provider sent in a header (Bedrock's
+    /// InvokeModel).
+    pub fn response(
+        &self,
+        protocol: Protocol,
+        upstream: Bytes,
+        prompt_tokens: i64,
+        header_tokens: Option<i64>,
+    ) -> Result<Answer, String> {
         let reported = |u: Option<Usage>| u.filter(|u| !u.is_zero());
         if self.passes_through(protocol) {
             let (usage, output) = match protocol {
@@ -211,6 +277,9 @@ impl Inbound {
                 Protocol::Gemini | Protocol::Bedrock => unreachable!("no client dialect is Gemini's or Bedrock's"),
             };
             return Ok(Answer { body: upstream, usage: reported(usage), output: OutputCount::of(output) });
+        }
+        if let Some(e) = &self.embeddings {
+            return self.embeddings_response(e, protocol, &upstream, prompt_tokens, header_tokens);
         }
         let mut response = match protocol {
             Protocol::OpenAi => openai::chat::parse_response(&upstream)?,
@@ -233,6 +302,27 @@ impl Inbound {
             Dialect::Anthropic => serde_json::to_value(anthropic::response_from_ir(&response)).expect("serializes"),
         };
         Ok(Answer { body: Bytes::from(serde_json::to_vec(&body).expect("serializes")), usage, output })
+    }
+
+    /// A Gemini or Bedrock embeddings answer as the OpenAI list. Without a reported count the
+    /// usage it shows is admission's count of the input, which is what the call is charged.
+    fn embeddings_response(
+        &self,
+        e: &EmbeddingsFor,
+        protocol: Protocol,
+        upstream: &[u8],
+        prompt_tokens: i64,
+        header_tokens: Option<i64>,
+    ) -> Result<Answer, String> {
+        let inputs = e.request.inputs.len();
+        let vectors = match protocol {
+            Protocol::Gemini => gemini::embeddings::parse_response(upstream, inputs)?,
+            _ => bedrock::embeddings::parse_response(upstream, inputs, header_tokens)?,
+        };
+        let usage = vectors.input_tokens.map(|n| Usage { input_tokens: n, ..Usage::default() });
+        let shown = vectors.input_tokens.unwrap_or(prompt_tokens);
+        let body = embeddings::openai_list(&vectors, &self.model, e.request.base64, shown);
+        Ok(Answer { body: Bytes::from(body), usage, output: OutputCount::of(0) })
     }
 
     /// The client's streamed body for an upstream stream of `protocol`.

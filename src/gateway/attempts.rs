@@ -43,8 +43,9 @@ enum Next {
 pub enum Reply {
     /// A stream to relay; `verdict` judges the attempt when the stream ends.
     Stream { resp: http::Response, verdict: Verdict },
-    /// A non-stream answer, read whole.
-    Whole { status: StatusCode, content_type: Option<HeaderValue>, body: Bytes },
+    /// A non-stream answer, read whole; `header_tokens`: the input token count Bedrock's
+    /// InvokeModel sends in a header.
+    Whole { status: StatusCode, content_type: Option<HeaderValue>, body: Bytes, header_tokens: Option<i64> },
 }
 
 /// An upstream that answered, and where it went.
@@ -122,6 +123,10 @@ pub async fn send(
                 }
                 if resp.status().is_success() {
                     let (status, content_type) = (resp.status(), resp.headers().get("content-type").cloned());
+                    let header_tokens = resp
+                        .headers()
+                        .get(crate::protocol::bedrock::embeddings::INPUT_TOKEN_COUNT_HEADER)
+                        .and_then(|v| v.to_str().ok()?.parse::<i64>().ok());
                     let read_started = Instant::now();
                     let mut read = read_whole(resp.into_body(), provider, attempt_started).await;
                     // A body that is not an answer of its protocol is a failed attempt, like a 5xx.
@@ -135,7 +140,7 @@ pub async fn send(
                             call.add_upstream_time(read_started.elapsed());
                             counted.record(AttemptOutcome::Ok);
                             healthy(state, &choice, waited);
-                            let reply = Reply::Whole { status, content_type, body };
+                            let reply = Reply::Whole { status, content_type, body, header_tokens };
                             return Ok(Answered { reply, route: choice.route });
                         }
                         Err(f) => {

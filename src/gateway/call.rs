@@ -17,7 +17,9 @@ use crate::billing::markup::Charge;
 use crate::billing::money::format_credits;
 use crate::billing::pricing::{Pricing, Usage};
 use crate::metrics::CallSeries;
+use crate::routing::health::target_key;
 use crate::routing::resolve::Route;
+use crate::routing::status;
 use crate::state::AppState;
 use crate::store::call_record::{FailedAttempt, MAX_TRAIL, MAX_TRAIL_DETAIL};
 use crate::store::calls::{CallRecord, CallWrite};
@@ -254,6 +256,7 @@ impl CallGuard {
         r.overhead_us = Some(overhead.as_micros() as i64);
         let status = r.http_status.unwrap_or(0) as u16;
         self.series.record(status, elapsed, charged.as_ref(), cost);
+        note_status(&self.state, r);
         self.state.metrics.overhead.observe(overhead);
         let tokens = charged.map(|u| u.input_tokens + u.output_tokens + u.cached_tokens + u.cache_write_tokens);
         let to_deduct = if self.deduct { cost } else { 0 };
@@ -307,6 +310,18 @@ impl CallGuard {
             self.state.response_origins.remember(id, origin);
         }
     }
+}
+
+/// Adds a settled call to its model's live status (`routing::status`): one short lock.
+fn note_status(state: &AppState, r: &CallRecord) {
+    let Some(ok) = status::counted(&r.status, r.error_class.as_deref()) else { return };
+    // A success on a target outdates its failed probe (only successes are kept per target).
+    let target = match (&r.provider_id, &r.upstream_model) {
+        (Some(p), Some(m)) if ok && r.attempts > 0 => Some(target_key(p, m)),
+        _ => None,
+    };
+    let latency = r.ttft_ms.or(r.duration_ms).unwrap_or(0);
+    state.routing.status.record_call(&r.model, target.as_deref(), ok, latency, crate::clock::now_ms());
 }
 
 fn open_record(caller: &Caller, req: &admission::Request, route: &Route) -> CallRecord {

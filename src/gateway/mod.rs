@@ -24,7 +24,7 @@ pub mod request_id;
 pub mod response_origins;
 mod responses;
 mod stored_responses;
-mod upstream;
+pub mod upstream;
 mod verdict;
 
 use std::sync::Arc;

@@ -165,9 +165,9 @@ impl Forward<'_> {
                 rate_headers::insert(h, dialect, &rate, ratelimit::now_us());
                 Ok(out)
             }
-            Reply::Whole { status, content_type, body } => {
+            Reply::Whole { status, content_type, body, header_tokens } => {
                 let content_type = content_type.filter(|_| inbound.passes_through(protocol));
-                let answer = match inbound.response(protocol, body, call.prompt_estimate()) {
+                let answer = match inbound.response(protocol, body, call.prompt_estimate(), header_tokens) {
                     Ok(answer) => answer,
                     Err(e) => return Err(fail(call, upstream::invalid_answer(&route.provider, &e))),
                 };

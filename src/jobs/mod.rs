@@ -2,3 +2,4 @@
 
 pub mod retention;
 pub mod retest;
+pub mod status_probe;

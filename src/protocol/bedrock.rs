@@ -46,6 +46,7 @@
 //! carry no message id: the caller names the message (the request id).
 
 mod convert;
+pub mod embeddings;
 
 use serde_json::{Value, json};
 
@@ -106,6 +107,11 @@ pub fn usage_to_wire(u: &Usage) -> Value {
 /// The request path for `model_id`: `/model/{id}/converse` or `/converse-stream`, the id
 /// percent-encoded (ids and ARNs hold `:` and `/`).
 pub fn endpoint_path(model_id: &str, stream: bool) -> Result<String, String> {
+    model_path(model_id, if stream { "converse-stream" } else { "converse" })
+}
+
+/// `/model/{id}/{action}`, the id percent-encoded.
+fn model_path(model_id: &str, action: &str) -> Result<String, String> {
     if model_id.is_empty() {
         return Err("a Bedrock model id is required".into());
     }
@@ -117,7 +123,7 @@ pub fn endpoint_path(model_id: &str, stream: bool) -> Result<String, String> {
             id.push_str(&format!("%{b:02X}"));
         }
     }
-    Ok(format!("/model/{id}/{}", if stream { "converse-stream" } else { "converse" }))
+    Ok(format!("/model/{id}/{action}"))
 }
 
 /// The Anthropic error `type` for a Bedrock exception name (`x-amzn-errortype` or a stream

@@ -60,6 +60,7 @@
 //! above 1, non-function tools) and dropped otherwise.
 
 pub(crate) mod convert;
+pub mod embeddings;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -322,15 +323,18 @@ pub fn finish_reason_to_wire(r: StopReason) -> &'static str {
 /// The request path for `model`: `/v1beta/models/{model}:generateContent`, or the SSE
 /// stream form. Model names with characters that would change the URL are refused.
 pub fn endpoint_path(model: &str, stream: bool) -> Result<String, String> {
-    let ok = !model.is_empty() && model.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
-    if !ok {
-        return Err(format!("`{model}` is not a valid Gemini model name"));
-    }
+    check_model_name(model)?;
     Ok(if stream {
         format!("/v1beta/models/{model}:streamGenerateContent?alt=sse")
     } else {
         format!("/v1beta/models/{model}:generateContent")
     })
+}
+
+/// Refuses a model name with characters that would change the URL it goes in.
+fn check_model_name(model: &str) -> Result<(), String> {
+    let ok = !model.is_empty() && model.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    if ok { Ok(()) } else { Err(format!("`{model}` is not a valid Gemini model name")) }
 }
 
 /// Reads a Google error body (`{"error": {"code", "message", "status"}}`) as (status,

@@ -1,5 +1,6 @@
-//! Amazon Bedrock upstreams: `{base_url}/model/{modelId}/converse` (or `/converse-stream`),
-//! signed with AWS Signature Version 4 ([`super::sigv4`], service `bedrock`).
+//! Amazon Bedrock upstreams: `{base_url}/model/{modelId}/converse` (or `/converse-stream`;
+//! embeddings `/invoke`), signed with AWS Signature Version 4 ([`super::sigv4`], service
+//! `bedrock`).
 //!
 //! The stored credential is a JSON object: `{"access_key_id": "...", "secret_access_key":
 //! "...", "region": "us-east-1"}`, with an optional `session_token` for temporary
@@ -61,18 +62,29 @@ pub fn check_credential(stored: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The URL and signed headers of one Converse call.
+/// What a Bedrock call does: a Converse chat (streamed or not) or an InvokeModel embedding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Converse { stream: bool },
+    Embed,
+}
+
+/// The URL and signed headers of one Bedrock call.
 pub fn request(
     base_url: &str,
     stored_credential: &str,
     model: &str,
-    stream: bool,
+    action: Action,
     body: &[u8],
     now: time::OffsetDateTime,
 ) -> Result<(String, HeaderMap), String> {
     let (creds, region) = credential(stored_credential)?;
     let base = base_url.replace("{region}", &region);
-    let url = format!("{}{}", base.trim_end_matches('/'), bedrock::endpoint_path(model, stream)?);
+    let path = match action {
+        Action::Converse { stream } => bedrock::endpoint_path(model, stream)?,
+        Action::Embed => bedrock::embeddings::endpoint_path(model)?,
+    };
+    let url = format!("{}{}", base.trim_end_matches('/'), path);
     let parsed = url::Url::parse(&url).map_err(|e| format!("the Bedrock URL is not valid: {e}"))?;
     let host = match (parsed.host_str(), parsed.port()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
@@ -113,7 +125,9 @@ mod tests {
     #[test]
     fn signs_for_the_credentials_region() {
         let now = time::OffsetDateTime::from_unix_timestamp(1_767_319_445).unwrap();
-        let (url, h) = request(DEFAULT_BASE_URL, CRED, "anthropic.claude-v2:1", true, b"{}", now).unwrap();
+        let (url, h) =
+            request(DEFAULT_BASE_URL, CRED, "anthropic.claude-v2:1", Action::Converse { stream: true }, b"{}", now)
+                .unwrap();
         assert_eq!(
             url,
             "https://bedrock-runtime.eu-west-1.amazonaws.com/model/anthropic.claude-v2%3A1/converse-stream"
@@ -131,13 +145,13 @@ mod tests {
     #[test]
     fn bad_credentials_are_refused_without_echoing_them() {
         let now = time::OffsetDateTime::now_utc();
-        let e = request(DEFAULT_BASE_URL, "AKID:s3cret", "m", false, b"{}", now).unwrap_err();
+        let e = request(DEFAULT_BASE_URL, "AKID:s3cret", "m", Action::Embed, b"{}", now).unwrap_err();
         assert!(!e.contains("s3cret"));
         let e = request(
             DEFAULT_BASE_URL,
             r#"{"access_key_id":"a","secret_access_key":"s3cret","region":"x/y"}"#,
             "m",
-            false,
+            Action::Converse { stream: false },
             b"",
             now,
         )

@@ -1,5 +1,6 @@
 //! Gemini API upstreams: `{base_url}/v1beta/models/{model}:generateContent` (or
-//! `:streamGenerateContent?alt=sse`), the key in the `x-goog-api-key` header, never in the URL.
+//! `:streamGenerateContent?alt=sse`; embeddings `:batchEmbedContents`), the key in the
+//! `x-goog-api-key` header, never in the URL.
 
 use axum::http::header::{HeaderMap, HeaderName, HeaderValue};
 
@@ -10,6 +11,11 @@ pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
 /// The URL of a generateContent call for `model`.
 pub fn url(base_url: &str, model: &str, stream: bool) -> Result<String, String> {
     Ok(format!("{}{}", base_url.trim_end_matches('/'), gemini::endpoint_path(model, stream)?))
+}
+
+/// The URL of a batchEmbedContents call for `model`.
+pub fn embeddings_url(base_url: &str, model: &str) -> Result<String, String> {
+    Ok(format!("{}{}", base_url.trim_end_matches('/'), gemini::embeddings::endpoint_path(model)?))
 }
 
 pub fn headers(api_key: &str) -> HeaderMap {

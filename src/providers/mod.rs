@@ -107,17 +107,29 @@ pub fn upstream_request(o: &Outbound) -> Result<(String, HeaderMap), RequestErro
             let url = azure::url(base, o.upstream_model, o.operation, version).map_err(Misconfigured)?;
             (url, azure::headers(key, o.request_id), openai::FORWARDED_CLIENT_HEADERS)
         }
-        ProviderKind::Gemini | ProviderKind::Bedrock if o.operation != Operation::Chat => {
-            return Err(Unsupported(format!("provider kind `{}` serves chat only", o.provider.kind.as_str())));
+        ProviderKind::Gemini | ProviderKind::Bedrock
+            if !matches!(o.operation, Operation::Chat | Operation::Embeddings) =>
+        {
+            return Err(Unsupported(format!(
+                "provider kind `{}` serves chat and embeddings only",
+                o.provider.kind.as_str()
+            )));
         }
         ProviderKind::Gemini => {
-            let url = gemini::url(base, o.upstream_model, o.stream).map_err(Misconfigured)?;
-            (url, gemini::headers(key), &[][..])
+            let url = match o.operation {
+                Operation::Embeddings => gemini::embeddings_url(base, o.upstream_model),
+                _ => gemini::url(base, o.upstream_model, o.stream),
+            };
+            (url.map_err(Misconfigured)?, gemini::headers(key), &[][..])
         }
         ProviderKind::Bedrock => {
             let now = time::OffsetDateTime::now_utc();
+            let action = match o.operation {
+                Operation::Embeddings => bedrock::Action::Embed,
+                _ => bedrock::Action::Converse { stream: o.stream },
+            };
             let (url, headers) =
-                bedrock::request(base, key, o.upstream_model, o.stream, &o.body, now).map_err(Misconfigured)?;
+                bedrock::request(base, key, o.upstream_model, action, &o.body, now).map_err(Misconfigured)?;
             (url, headers, &[][..])
         }
     };

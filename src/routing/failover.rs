@@ -85,6 +85,13 @@ pub fn first_route(snap: &Snapshot, name: &str) -> Option<Route> {
     planned_model(snap, name)?.targets.into_iter().map(|(r, _)| r).find(|r| r.pricing.is_some() || r.free)
 }
 
+/// Every route a call to `name` may take (its priced or free targets that carry weight): what
+/// the model's status and its price range are read from.
+pub fn routes(snap: &Snapshot, name: &str) -> Vec<Route> {
+    let Some(m) = planned_model(snap, name) else { return Vec::new() };
+    m.targets.into_iter().filter(|(r, w)| *w > 0 && (r.pricing.is_some() || r.free)).map(|(r, _)| r).collect()
+}
+
 /// The catalog's price for a provider's model (in credits), used when no configured price applies.
 fn catalog_price(snap: &Snapshot, provider: &ProviderEntry, upstream_model: &str) -> Option<Pricing> {
     snap.catalog_price(provider.kind.as_str(), upstream_model)

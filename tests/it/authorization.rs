@@ -80,6 +80,7 @@ const MATRIX: &[Row] = &[
     ("GET",    "/api/v1/me",                              [401, 200, 200, 200, 401, 200]),
     ("GET",    "/api/v1/me/stats",                        [401, 200, 200, 200, 401, 200]),
     ("GET",    "/api/v1/models/public",                   [401, 200, 200, 200, 200, 200]),
+    ("GET",    "/api/v1/models/status",                   [401, 200, 200, 200, 200, 200]),
     // The process: open health, metrics for the master key.
     ("GET",    "/healthz",                                [200, 200, 200, 200, 200, 200]),
     ("GET",    "/readyz",                                 [200, 200, 200, 200, 200, 200]),

@@ -330,6 +330,50 @@ def test_embeddings_dimensions(client, gateway, encoding_format):
     ]
 
 
+#: The embeddings model each kind's provider is given on the mock, and the inputs sent: Titan
+#: embeds one text per request; an Anthropic provider has no embeddings at all (a 400).
+EMBEDDING_TARGETS = [
+    ("openai", "mock-embedding", ["hello world", "one two three"]),
+    ("azure-openai", "mock-embedding", ["hello world", "one two three"]),
+    ("gemini", "gemini-embedding-001", ["hello world", "one two three"]),
+    ("bedrock", "cohere.embed-english-v3", ["hello world", "one two three"]),
+    ("bedrock", "amazon.titan-embed-text-v2:0", ["hello world"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "upstream", "inputs"), EMBEDDING_TARGETS, ids=[f"{k}-{u}" for k, u, _ in EMBEDDING_TARGETS]
+)
+def test_kind_embeddings_with_exact_usage_and_cost(client, env, admin, suffix, kind, upstream, inputs):
+    tag = f"{kind}-{secrets.token_hex(3)}-{suffix}"
+    provider = admin.create_provider(f"emb-{tag}", env.provider_url(kind, "prompt_tokens=1000"), kind=kind)
+    model = admin.create_model(f"emb-{tag}", provider["name"], upstream_model=upstream)["name"]
+
+    # The SDK asks for base64 unless told otherwise; both come back as the same floats.
+    for kwargs in ({}, {"encoding_format": "float"}):
+        raw = client.embeddings.with_raw_response.create(model=model, input=inputs, **kwargs)
+        response = raw.parse()
+        assert response.object == "list"
+        assert [d.index for d in response.data] == list(range(len(inputs)))
+        assert [d.embedding for d in response.data] == [
+            pytest.approx(mock_embedding(i, 8), abs=1e-6) for i in range(len(inputs))
+        ]
+        assert response.usage.prompt_tokens == 1000
+        assert response.usage.total_tokens == 1000
+        # 1000 input tokens at 2.5 credits per million.
+        assert Decimal(raw.headers["x-tollgate-cost"]) == Decimal("0.0025")
+        assert usage_cost(response.usage) == Decimal("0.0025")
+
+
+def test_anthropic_provider_embeddings_is_a_clear_400(client, env, admin, suffix):
+    provider = admin.create_provider(f"emb-anthropic-{suffix}", env.provider_url("anthropic"), kind="anthropic")
+    model = admin.create_model(f"emb-anthropic-{suffix}", provider["name"])["name"]
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.embeddings.create(model=model, input="hello")
+    error = assert_openai_error(exc.value, 400)
+    assert "does not serve it" in error["message"]
+
+
 # -- 6. models -----------------------------------------------------------------------------------
 
 

@@ -1,6 +1,6 @@
 //! `/me/models`: the models a member may use, what they cost them (effective prices in the
-//! credit unit, markup included) and what they can do — the same offers as
-//! `GET /api/v1/models/public`.
+//! credit unit, markup included), what they can do and whether they are up — the same offers
+//! and status as `GET /api/v1/models/public`.
 
 use std::sync::Arc;
 
@@ -12,6 +12,8 @@ use super::{count, render};
 use crate::console::Chrome;
 use crate::console::auth::Signed;
 use crate::routing::offers::{self, Offer};
+use crate::routing::status::State as Live;
+use crate::snapshot::Snapshot;
 use crate::state::AppState;
 
 pub struct OfferView {
@@ -23,6 +25,41 @@ pub struct OfferView {
     pub per_request: String,
     pub context: String,
     pub modality: String,
+    pub status: StatusView,
+}
+
+/// A model's live status for a table cell (`routing::status`), shared with the admin's models
+/// page.
+pub struct StatusView {
+    /// `up`, `degraded`, `down` or `unknown` (its text is `modelstatus.{state}`).
+    pub state: &'static str,
+    /// The badge's class.
+    pub class: &'static str,
+    /// `98% · p50 120 ms · 12`: success rate, median latency, calls counted; blank without calls.
+    pub detail: String,
+}
+
+impl StatusView {
+    pub fn of(state: &AppState, snap: &Snapshot, name: &str) -> StatusView {
+        let Some(r) = crate::admin::model_status::report_now(state, snap, name) else {
+            return StatusView { state: "unknown", class: "", detail: String::new() };
+        };
+        let class = match r.state {
+            Live::Up => "ok",
+            Live::Degraded => "warn",
+            Live::Down => "bad",
+            Live::Unknown => "",
+        };
+        let t = &r.traffic;
+        let detail = match (t.successes * 100).checked_div(t.calls) {
+            None => String::new(),
+            Some(rate) => {
+                let p50 = t.p50_ms.map(|ms| format!(" · p50 {} ms", count(ms))).unwrap_or_default();
+                format!("{rate}%{p50} · {}", count(t.calls as i64))
+            }
+        };
+        StatusView { state: r.state.as_str(), class, detail }
+    }
 }
 
 #[derive(Template)]
@@ -33,7 +70,7 @@ struct Page {
     offers: Vec<OfferView>,
 }
 
-fn view(o: &Offer, state: &AppState) -> OfferView {
+fn view(o: &Offer, state: &AppState, snap: &Snapshot) -> OfferView {
     let show = |n: i64| state.credits.show(n);
     let p = o.pricing.unwrap_or_default();
     OfferView {
@@ -45,6 +82,7 @@ fn view(o: &Offer, state: &AppState) -> OfferView {
         per_request: if p.per_request == 0 { String::new() } else { show(p.per_request) },
         context: o.context_length.map(count).unwrap_or_default(),
         modality: o.modality(),
+        status: StatusView::of(state, snap, &o.name),
     }
 }
 
@@ -54,6 +92,6 @@ pub async fn page(State(state): State<Arc<AppState>>, Signed(s, lang): Signed) -
     render(&Page {
         c: Chrome::new(lang, "/me/models", &s),
         unit: state.credits.name.clone(),
-        offers: offers.iter().map(|o| view(o, &state)).collect(),
+        offers: offers.iter().map(|o| view(o, &state, &snap)).collect(),
     })
 }

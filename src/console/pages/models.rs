@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::markup::MarkupForm;
+use super::member_models::StatusView;
 use super::{credits, error, render, render_status};
 use crate::admin::models::{self as ops, ModelBody, TargetBody};
 use crate::billing::money::Credits;
@@ -200,6 +201,8 @@ pub struct ModelView {
     pub markup: String,
     pub free: bool,
     pub enabled: bool,
+    /// Live status (`routing::status`).
+    pub status: StatusView,
 }
 
 fn provider_names(state: &AppState) -> Vec<(String, String)> {
@@ -230,6 +233,7 @@ fn views(state: &AppState, rows: Vec<ModelRow>) -> Vec<ModelView> {
                 markup: rule_text(&m.markup),
                 free: m.free,
                 enabled: m.enabled,
+                status: StatusView::of(state, &snap, &m.name),
                 id: m.id,
                 name: m.name,
             }
