@@ -184,15 +184,15 @@ fn every_management_route_has_a_row() {
 }
 
 /// A signed-in console session: its cookie and its CSRF token.
-struct Session {
-    cookie: String,
+pub(crate) struct Session {
+    pub(crate) cookie: String,
     csrf: String,
 }
 
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 /// Signs `username` in through the console's form, as a browser does.
-async fn sign_in(gw: &Gateway, http: &reqwest::Client, username: &str) -> Session {
+pub(crate) async fn sign_in(gw: &Gateway, http: &reqwest::Client, username: &str) -> Session {
     let page = http.get(format!("{}/login", gw.url)).send().await.unwrap();
     let login = cookie_value(&page, tollgate::sessions::LOGIN_COOKIE).expect("the sign-in cookie");
     let resp = http
