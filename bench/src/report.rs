@@ -461,3 +461,47 @@ fn appendix(out: &mut String, v: &View) {
         }
     }
 }
+
+/// The last heading [`render`] writes: what follows it in an existing RESULTS.md is not this
+/// benchmark's.
+const LAST_RENDERED: &str = "## Details";
+
+/// A new report written over `old`: `new`, then the sections of `old` after its rendered part
+/// (the `## ` sections following `## Details`), which other scripts' figures fill
+/// (`bench/calls-pages`) and a run of this benchmark must not drop.
+pub fn keeping_other_sections(new: &str, old: &str) -> String {
+    let mut out = new.trim_end().to_string();
+    out.push('\n');
+    let mut lines = old.lines().skip_while(|l| *l != LAST_RENDERED);
+    if lines.next().is_none() {
+        return out;
+    }
+    let kept: Vec<&str> = lines.skip_while(|l| !l.starts_with("## ")).collect();
+    if !kept.is_empty() {
+        out.push('\n');
+        out.push_str(kept.join("\n").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keeping_other_sections;
+
+    #[test]
+    fn a_new_report_keeps_the_sections_other_scripts_added() {
+        let old = "# Tollgate benchmark results\n\n## Overhead\n\nold table\n\n## Details\n\nold sweeps\n\n\
+                   ## Call log at scale\n\n| a |\n\n## Another\n\ntext\n";
+        let new = "# Tollgate benchmark results\n\n## Overhead\n\nnew table\n\n## Details\n\nnew sweeps\n";
+        let out = keeping_other_sections(new, old);
+        assert_eq!(
+            out,
+            "# Tollgate benchmark results\n\n## Overhead\n\nnew table\n\n## Details\n\nnew sweeps\n\n\
+             ## Call log at scale\n\n| a |\n\n## Another\n\ntext\n"
+        );
+        assert!(!out.contains("old"), "{out}");
+        assert_eq!(keeping_other_sections(new, ""), new);
+        assert_eq!(keeping_other_sections(new, new), new, "nothing after Details: nothing kept");
+    }
+}

@@ -97,6 +97,11 @@ pub(crate) const CSV_COLUMNS: &[&str] = &[
     "started_at",
     "duration_ms",
     "ttft_ms",
+    // Attribution, after the older columns so readers by position keep working.
+    "trace_id",
+    "app",
+    "end_user",
+    "tags",
 ];
 
 pub(crate) fn csv_header() -> String {
@@ -113,6 +118,8 @@ pub(crate) fn csv_line(c: &CallRecord, out: &mut String) {
             out.push(',');
         }
         match &j[*col] {
+            // Tags as stored (`k=v` joined by commas, quoted as one field), not the JSON object.
+            _ if *col == "tags" => out.push_str(&csv_field(c.tags.as_deref().unwrap_or_default())),
             Value::Null => {}
             Value::String(s) => out.push_str(&csv_field(s)),
             other => out.push_str(&other.to_string()),
@@ -144,5 +151,17 @@ mod tests {
         );
         assert!(line.starts_with("c1,,,,,,\"m,1\","), "{line}");
         assert_eq!(line.matches(',').count() - 1, CSV_COLUMNS.len() - 1, "{line}");
+        let attributed = CallRecord {
+            id: "c2".into(),
+            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+            app: Some("search".into()),
+            end_user: Some("=cmd".into()),
+            tags: Some("env=prod,team=search".into()),
+            ..Default::default()
+        };
+        let mut line = String::new();
+        csv_line(&attributed, &mut line);
+        assert!(line.ends_with(",4bf92f3577b34da6a3ce929d0e0e4736,search,'=cmd,\"env=prod,team=search\"\n"), "{line}");
+        assert!(csv_header().ends_with(",ttft_ms,trace_id,app,end_user,tags\n"));
     }
 }

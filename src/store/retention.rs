@@ -1,7 +1,12 @@
 //! What retention and `tollgate archive import` do to the database: delete a time range of
 //! call records in bounded batches (each its own short transaction, so the batch writer is
-//! never held up for long), folding their spend into `calls_spend_archived` in the same
-//! transaction; and put archived records back, once, taking their spend out of it again.
+//! never held up for long), folding their spend into `calls_spend_archived` and noting their
+//! day in `rollups_archived_days` (their rollups stay) in the same transaction; and put
+//! archived records back, once, taking their spend out of it again and adding to the rollups
+//! the records of days not noted there (so a record is counted once, imported into the
+//! database it left or into another).
+
+use std::collections::HashMap;
 
 use super::calls::CallRecord;
 use super::{Db, StoreResult, WritePool};
@@ -44,6 +49,10 @@ macro_rules! engine {
                 let cond = range(last.as_ref());
                 let at_id = last.is_some();
                 let (at, id) = last.unwrap_or_default();
+                let mark = format!(
+                    "INSERT INTO rollups_archived_days (day) SELECT DISTINCT started_at / {DAY_MS} FROM calls
+                     WHERE {cond} ON CONFLICT (day) DO NOTHING"
+                );
                 let fold = format!(
                     "INSERT INTO calls_spend_archived (key_id, user_id, day, cost)
                      SELECT key_id, user_id, started_at / {DAY_MS}, CAST(SUM(cost) AS BIGINT) FROM calls
@@ -52,7 +61,7 @@ macro_rules! engine {
                 );
                 let delete = format!("DELETE FROM calls WHERE {cond}");
                 let mut deleted = 0;
-                for sql in [fold, delete] {
+                for sql in [mark, fold, delete] {
                     let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from);
                     // Only the placeholders the condition names are bound.
                     let q = if at_id { q.bind(to).bind(at).bind(&id) } else { q.bind(to) };
@@ -63,6 +72,9 @@ macro_rules! engine {
 
             pub async fn restore(conn: &mut $conn, records: &[CallRecord]) -> StoreResult<u64> {
                 let mut restored = 0;
+                let mut cells = crate::store::rollups::Cells::new();
+                // Whether a day's deleted records are still in the rollups, asked once per day.
+                let mut counted: HashMap<i64, bool> = HashMap::new();
                 for c in records {
                     let present: Option<String> = sqlx::query_scalar("SELECT id FROM calls WHERE id = $1")
                         .bind(&c.id)
@@ -73,6 +85,21 @@ macro_rules! engine {
                     }
                     crate::store::calls::$name::upsert(conn, c).await?;
                     restored += 1;
+                    let day = c.started_at.div_euclid(DAY_MS);
+                    let in_rollups = match counted.get(&day) {
+                        Some(known) => *known,
+                        None => {
+                            let noted: Option<i64> =
+                                sqlx::query_scalar("SELECT day FROM rollups_archived_days WHERE day = $1")
+                                    .bind(day)
+                                    .fetch_optional(&mut *conn)
+                                    .await?;
+                            *counted.entry(day).or_insert(noted.is_some())
+                        }
+                    };
+                    if !in_rollups && c.status != "processing" {
+                        crate::store::rollups::fold(&mut cells, c);
+                    }
                     if c.cost != 0 {
                         sqlx::query(
                             "UPDATE calls_spend_archived SET cost = cost - $1
@@ -86,6 +113,7 @@ macro_rules! engine {
                         .await?;
                     }
                 }
+                crate::store::rollups::$name::add(conn, &cells).await?;
                 Ok(restored)
             }
         }
@@ -114,8 +142,9 @@ pub async fn delete_batch(db: &Db, from: i64, to: i64, limit: i64) -> StoreResul
 }
 
 /// Inserts the records not already present (by id), in one transaction, taking each one's
-/// cost back out of `calls_spend_archived`. Returns how many were inserted; running it again
-/// inserts none.
+/// cost back out of `calls_spend_archived` and adding to the rollups those of days whose
+/// deleted records the rollups do not hold (`rollups_archived_days`). Returns how many were
+/// inserted; running it again inserts none and adds nothing.
 pub async fn restore(db: &Db, records: &[CallRecord]) -> StoreResult<u64> {
     match db {
         Db::Sqlite(pool) => {

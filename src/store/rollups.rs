@@ -195,6 +195,12 @@ macro_rules! engine {
                     .bind(end)
                     .execute(&mut *conn)
                     .await?;
+                // The day's rows now count only the records still stored: an import of its
+                // archive adds the others back (`store::retention::restore`).
+                sqlx::query("DELETE FROM rollups_archived_days WHERE day = $1")
+                    .bind(day.div_euclid(86_400_000))
+                    .execute(&mut *conn)
+                    .await?;
                 let mut cells = Cells::new();
                 let mut counted = 0;
                 {

@@ -1,7 +1,7 @@
 //! Call archives: one gzip'd JSON-lines file per UTC day, `DATA_DIR/archive/calls-YYYY-MM-DD.jsonl.gz`,
 //! each line one call record as the usage journal writes it (`CallRecord`'s serde form:
-//! integer nano-credits, Unix milliseconds, empty fields left out), so a record comes back
-//! exactly as it left. Written by retention before it deletes a day; read back by
+//! integer nano-credits, Unix milliseconds, empty fields left out; the attribution — `trace_id`,
+//! `app`, `end_user`, `tags` — included), so a record comes back exactly as it left. Written by retention before it deletes a day; read back by
 //! `tollgate archive import FILE`.
 //!
 //! A day archived again (its deletion was interrupted, or an import brought it back) keeps
@@ -174,8 +174,19 @@ pub async fn import(db: &Db, file: &Path) -> Result<Imported, String> {
 mod tests {
     use super::*;
 
+    /// A record with every attribution field set: an archive carries them all.
     fn record(id: &str) -> CallRecord {
-        CallRecord { id: id.into(), status: "success".into(), cost: 7, started_at: 5, ..CallRecord::default() }
+        CallRecord {
+            id: id.into(),
+            status: "success".into(),
+            cost: 7,
+            started_at: 5,
+            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+            app: Some("search".into()),
+            end_user: Some("user-42".into()),
+            tags: Some("env=prod,team=search".into()),
+            ..CallRecord::default()
+        }
     }
 
     #[test]

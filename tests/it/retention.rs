@@ -2,7 +2,10 @@
 //! archive import`) are archived to one gzip'd JSON-lines file per UTC day and deleted in
 //! small batches while clients keep calling (every call answered and recorded); the spend
 //! they carried still counts against a budget after a restart; importing a day back
-//! restores it once, and archiving it again leaves one copy of each record in its file.
+//! restores it once, and archiving it again leaves one copy of each record in its file. The
+//! import rolls up what the rollups lack, once: records new to the database, and those of a
+//! day `stats rebuild` recomputed without them; never the ones retention deleted under
+//! rollups it kept.
 
 use std::io::{BufRead, Write};
 use std::sync::Arc;
@@ -100,23 +103,40 @@ async fn retention_archives_and_deletes_old_days_under_traffic() {
             assert_eq!(ids, want, "{engine:?} {date}");
         }
 
+        // The import rolled the new records up; their rows outlive the records.
+        assert_eq!(old_days(&gw, &days).await, [30, 30], "{engine:?}");
+
         // The deleted records' spend still counts against the key's all-time budget after a restart.
         gw.terminate().await;
         gw.spawn().await;
         assert_eq!(spent(&gw, old_secret).await, "30", "{engine:?}");
 
         // A day imported back comes back once; retention archives it again without duplicates.
+        // (Imported twice while the gateway is stopped: a running one's retention, every second
+        // here, could take the first import's records away before the second import looks.)
         let day_file = archive.join(format!("calls-{}.jsonl.gz", &tollgate::clock::rfc3339(days[0])[..10]));
+        gw.terminate().await;
         for want in ["30 of 30", "0 of 30"] {
             let out = gw.run_command(&["archive", "import", day_file.to_str().unwrap()]).await;
             let stdout = String::from_utf8_lossy(&out.stdout);
             assert!(stdout.contains(&format!("{want} call records restored")), "{want}: {stdout}");
         }
+        gw.spawn().await;
         wait_until(&gw, &old_path, |n| n == 0).await;
         assert_eq!(read_ids(&day_file).len(), 30);
         gw.terminate().await;
         gw.spawn().await;
         assert_eq!(spent(&gw, old_secret).await, "30", "{engine:?}: counted once");
+        assert_eq!(old_days(&gw, &days).await, [30, 30], "{engine:?}: imported back, rolled up once");
+
+        // A day recomputed from the records left (none) loses them; importing it adds them back.
+        let (from, to) = (tollgate::clock::rfc3339(days[0]), tollgate::clock::rfc3339(days[0] + DAY_MS));
+        let out = gw.run_command(&["stats", "rebuild", "--from", &from, "--to", &to]).await;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(old_days(&gw, &days).await, [0, 30], "{engine:?}");
+        let out = gw.run_command(&["archive", "import", day_file.to_str().unwrap()]).await;
+        assert!(String::from_utf8_lossy(&out.stdout).contains("30 of 30 call records restored"));
+        assert_eq!(old_days(&gw, &days).await, [30, 30], "{engine:?}: rolled up by the import");
         gw.stop().await;
     }
 }
@@ -164,6 +184,27 @@ async fn wait_until(gw: &Gateway, path: &str, pred: impl Fn(usize) -> bool) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!("{path}: still {n} calls; log:\n{}", gw.log());
+}
+
+/// The calls of `old-model` the stats count on each of `days` (from the day rollups), and
+/// checks each counted call's cost (half a credit).
+async fn old_days(gw: &Gateway, days: &[i64]) -> Vec<i64> {
+    let (from, to) = (days[0] / 1000, (days[days.len() - 1] + DAY_MS) / 1000);
+    let path = format!("/api/v1/stats?granularity=day&group_by=model&from={from}&to={to}");
+    let v = gw.admin_ok("GET", &path, None, 200).await;
+    let rows: Vec<&Value> = v["data"].as_array().unwrap().iter().filter(|r| r["group"] == "old-model").collect();
+    days.iter()
+        .map(|day| {
+            let label = &tollgate::clock::rfc3339(*day)[..10];
+            let row = rows.iter().find(|r| r["bucket"].as_str().unwrap().starts_with(label));
+            let calls = row.map_or(0, |r| r["calls"].as_i64().unwrap());
+            if let Some(r) = row {
+                let cost: f64 = r["cost"].as_str().unwrap().parse().unwrap();
+                assert_eq!(cost, calls as f64 * 0.5, "{r}");
+            }
+            calls
+        })
+        .collect()
 }
 
 async fn spent(gw: &Gateway, key: &str) -> String {

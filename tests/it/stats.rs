@@ -169,12 +169,25 @@ async fn run(engine: Engine) {
         "group_by=colour",
         "tz=Mars/Olympus",
         "tz=%2B05:30&granularity=day",
+        "tz=%2B05:45",
+        "tz=-03:30&granularity=month",
         "from=2030-01-01T00:00:00Z&to=2029-01-01T00:00:00Z",
     ] {
         let (status, v) = gw.admin("GET", &format!("/api/v1/stats?{q}"), None).await;
         assert_eq!(status, 400, "{q}: {v}");
         assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
     }
+    // Days and months in an offset of whole hours only: such a local day cuts UTC hours in two,
+    // which the hourly rollups cannot split. The refusal says so and what to ask instead.
+    let (_, v) = gw.admin("GET", "/api/v1/stats?tz=%2B05:45&granularity=day", None).await;
+    assert!(v["error"]["message"].as_str().unwrap().contains("granularity=hour"), "{v}");
+    assert_eq!(v["error"]["param"], "tz", "{v}");
+    // Hours in such an offset are UTC hours, labelled in it, and hold every call.
+    let (status, v) =
+        gw.admin("GET", "/api/v1/stats?granularity=hour&tz=%2B05:45&from=2020-01-01T00:00:00Z", None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["totals"]["calls"], expected as i64, "{v}");
+    assert!(v["data"][0]["bucket"].as_str().unwrap().ends_with(":45:00+05:45"), "{v}");
     // A local day (UTC+8) holds the same calls, labelled at local midnight.
     let (_, v) = gw.admin("GET", "/api/v1/stats?granularity=day&tz=%2B08:00&from=2020-01-01T00:00:00Z", None).await;
     assert_eq!(v["totals"]["calls"], expected as i64, "{v}");

@@ -157,6 +157,9 @@ async fn run(args: &Args, work: &Path) -> Result<(), String> {
     let md = report::render(&results, &settings, &machine, &args.command);
     println!("{md}");
     if let Some(out) = &args.out {
+        // Sections other scripts added after this report's (bench/calls-pages) are kept.
+        let old = std::fs::read_to_string(out).unwrap_or_default();
+        let md = report::keeping_other_sections(&md, &old);
         std::fs::write(out, &md).map_err(|e| format!("{}: {e}", out.display()))?;
         eprintln!("tg-bench: wrote {}", out.display());
     }
