@@ -197,11 +197,11 @@ async fn all_calls(db: &Db) -> Vec<CallRecord> {
     })
 }
 
-/// Plays migration 0012 on rows that have no provider cost yet (as rows written before it).
+/// Plays migration 0013 on rows that have no provider cost yet (as rows written before it).
 async fn backfill_provider_cost(db: &Db) {
     let (sqlite, postgres) = (
-        include_str!("migrations/sqlite/0012_rollups_provider_cost.sql"),
-        include_str!("migrations/postgres/0012_rollups_provider_cost.sql"),
+        include_str!("migrations/sqlite/0013_rollups_provider_cost.sql"),
+        include_str!("migrations/postgres/0013_rollups_provider_cost.sql"),
     );
     let update = |text: &'static str| &text[text.find("UPDATE").expect("the migration's backfill")..];
     let backfill = update(if matches!(db, Db::Sqlite(_)) { sqlite } else { postgres });

@@ -2,12 +2,14 @@
 //! over real HTTP, with a real SQLite file (and PostgreSQL when `TOLLGATE_TEST_POSTGRES_URL`
 //! is set).
 
+mod console_session;
 mod harness;
 mod setup;
 mod webdriver;
 
 mod anthropic;
 mod anthropic_provider;
+mod attempt_trail;
 mod auth_throttle;
 mod authorization;
 mod azure;

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::authorization::{PASSWORD, sign_in};
+use crate::console_session::{PASSWORD, sign_in};
 use crate::harness::*;
 
 fn by_id<'a>(list: &'a Value, id: &str) -> Option<&'a Value> {

@@ -318,7 +318,7 @@ pub async fn list(State(state): S, Admin(s, lang): Admin, Query(q): Query<ListQu
     }
     match list_page(&state, &s, lang, form, Errors::none()).await {
         Ok(mut p) => {
-            p.notice = q.ok.map(|k| lang.t(&format!("notice.{k}")));
+            p.notice = lang.notice(q.ok.as_deref());
             render(&p)
         }
         Err(e) => error::from_api(lang, &e),
@@ -391,7 +391,7 @@ pub async fn show(
             id: m.id,
             providers: provider_names(&state),
             errors: Errors::none(),
-            notice: q.ok.map(|k| lang.t(&format!("notice.{k}"))),
+            notice: lang.notice(q.ok.as_deref()),
         }),
         Err(e) => error::from_api(lang, &e),
     }
