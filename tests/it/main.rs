@@ -21,6 +21,7 @@ mod clients;
 mod console;
 mod credentials_and_members;
 mod credit_unit;
+mod drain;
 mod durability;
 mod embeddings;
 mod errors;
