@@ -28,6 +28,7 @@ pub(crate) fn call_json(c: &CallRecord) -> Value {
         "overhead_us": c.overhead_us, "usage_estimated": c.usage_estimated,
         "provider_cost": format_credits(c.provider_cost), "markup": markup_json(&c.markup),
         "effective_price": c.price.map(|p| c.markup.effective(&p).to_json()),
+        "failed_attempts": c.attempt_trail,
     })
 }
 
@@ -43,7 +44,9 @@ fn markup_json(m: &Markup) -> Value {
 pub(crate) fn member_call_json(c: &CallRecord) -> Value {
     let mut v = call_json(c);
     if let Some(o) = v.as_object_mut() {
-        for field in ["provider_id", "credential_id", "upstream_model", "price", "provider_cost", "markup"] {
+        for field in
+            ["provider_id", "credential_id", "upstream_model", "price", "provider_cost", "markup", "failed_attempts"]
+        {
             o.remove(field);
         }
         o.insert("error_message".into(), c.error_class.as_deref().map(member_error_message).into());

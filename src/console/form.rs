@@ -21,6 +21,11 @@ impl Form {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
+    /// `get`, owned: a field of an API body built from the form.
+    pub fn opt(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::to_string)
+    }
+
     pub fn text(&self, name: &str) -> String {
         self.get(name).unwrap_or_default().to_string()
     }

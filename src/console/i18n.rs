@@ -67,6 +67,11 @@ impl Lang {
 
     /// The text of `key` in this language (the key itself if it is missing: a test checks
     /// that every key the templates use exists).
+    /// The notice a redirect's `?ok=KIND` names (`notice.KIND` in the catalog).
+    pub fn notice(self, ok: Option<&str>) -> Option<&'static str> {
+        ok.map(|k| self.t(&format!("notice.{k}")))
+    }
+
     pub fn t(self, key: &str) -> &'static str {
         match catalog::lookup(key) {
             Some((en, zh, ja)) => match self {

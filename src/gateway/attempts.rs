@@ -145,6 +145,7 @@ pub async fn send(
                         }
                         Err(f) => {
                             call.add_upstream_time(read_started.elapsed());
+                            call.attempt_failed(&f, Some(status.as_u16()), attempt_started.elapsed());
                             let outcome = match f.class {
                                 "timeout" => AttemptOutcome::Timeout,
                                 "upstream_invalid_response" => AttemptOutcome::Error,
@@ -199,9 +200,11 @@ pub async fn send(
                         Next::Credential
                     }
                 };
+                call.attempt_failed(&f, Some(status.as_u16()), attempt_started.elapsed());
                 (f, next)
             }
             Err(f) => {
+                call.attempt_failed(&f, None, attempt_started.elapsed());
                 counted.record(match f.class {
                     "connect_error" => AttemptOutcome::ConnectError,
                     "timeout" => AttemptOutcome::Timeout,

@@ -21,12 +21,14 @@ use crate::routing::health::target_key;
 use crate::routing::resolve::Route;
 use crate::routing::status;
 use crate::state::AppState;
+use crate::store::call_record::{FailedAttempt, MAX_TRAIL, MAX_TRAIL_DETAIL};
 use crate::store::calls::{CallRecord, CallWrite};
 use crate::store::ledger::NewEntry;
 
 use super::admission::{self, Admitted};
 use super::auth::Caller;
 use super::response_origins::Origin;
+use super::upstream::UpstreamFailure;
 use crate::error::ApiError;
 
 pub struct CallGuard {
@@ -119,6 +121,24 @@ impl CallGuard {
         self.record.price = route.pricing;
         self.record.markup = route.markup;
         self.deduct = self.plan_deducts && !route.free;
+    }
+
+    /// Notes that the attempt begun by the last [`CallGuard::attempt_on`] failed (`status`:
+    /// the provider's HTTP status, if it answered one): the record's attempt trail.
+    pub fn attempt_failed(&mut self, f: &UpstreamFailure, status: Option<u16>, took: Duration) {
+        let r = &mut self.record;
+        if r.attempt_trail.len() >= MAX_TRAIL {
+            return;
+        }
+        r.attempt_trail.push(FailedAttempt {
+            provider_id: r.provider_id.clone().unwrap_or_default(),
+            credential_id: r.credential_id.clone().unwrap_or_default(),
+            upstream_model: r.upstream_model.clone().unwrap_or_default(),
+            class: f.class.to_string(),
+            http_status: status.map(i64::from),
+            duration_ms: took.as_millis().try_into().unwrap_or(i64::MAX),
+            detail: f.detail.chars().take(MAX_TRAIL_DETAIL).collect(),
+        });
     }
 
     /// Notes what the provider has streamed so far (called as its events arrive).

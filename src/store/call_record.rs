@@ -89,7 +89,37 @@ pub struct CallRecord {
     /// short before usage arrived). Defaulted so journal lines written before it replay.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub usage_estimated: bool,
+    /// The attempts that failed before the one the record names (on a failed call, every
+    /// attempt), in order: what failover did, for the operator's call detail. Empty on the
+    /// common path (one attempt that answered), so it costs nothing there.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attempt_trail: Vec<FailedAttempt>,
 }
+
+/// One upstream attempt that did not answer, as the call record keeps it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct FailedAttempt {
+    pub provider_id: String,
+    pub credential_id: String,
+    pub upstream_model: String,
+    /// The failure's class (`upstream_error`, `timeout`, `connect_error`, ...).
+    pub class: String,
+    /// The provider's HTTP status, when it answered one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<i64>,
+    /// From sending the request to giving up on it.
+    pub duration_ms: i64,
+    /// The gateway's description of the failure (may quote the provider: operators only).
+    pub detail: String,
+}
+
+/// The most failed attempts a record keeps (routing's attempt cap is smaller; this bounds a
+/// stored row whatever the configuration).
+pub const MAX_TRAIL: usize = 16;
+
+/// The longest `FailedAttempt::detail` kept, in characters.
+pub const MAX_TRAIL_DETAIL: usize = 300;
 
 fn is_zero(n: &i64) -> bool {
     *n == 0
@@ -140,6 +170,7 @@ impl CallRecord {
             ttft_ms: r.opt_int("ttft_ms")?,
             overhead_us: r.opt_int("overhead_us")?,
             usage_estimated: r.flag("usage_estimated")?,
+            attempt_trail: json_col(r.opt_text("attempt_trail")?)?.unwrap_or_default(),
         })
     }
 }

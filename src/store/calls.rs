@@ -42,20 +42,24 @@ macro_rules! engine {
                 let price = c.price.map(|p| serde_json::to_string(&p).expect("pricing serializes"));
                 let effective =
                     c.price.map(|p| serde_json::to_string(&c.markup.effective(&p)).expect("pricing serializes"));
+                let trail = (!c.attempt_trail.is_empty())
+                    .then(|| serde_json::to_string(&c.attempt_trail).expect("attempts serialize"));
                 let written = sqlx::query(
                     "INSERT INTO calls (id, request_id, trace_id, user_id, key_id, app, dialect, endpoint, model,
                          provider_id, credential_id, upstream_model, stream, status, http_status, error_class,
                          error_message, input_tokens, output_tokens, cached_tokens, cache_write_tokens,
                          reasoning_tokens, images, cost, price, attempts, started_at, duration_ms, ttft_ms, overhead_us,
-                         usage_estimated, multiplier_ppm, request_fee, effective_price, provider_cost, end_user, tags)
+                         usage_estimated, multiplier_ppm, request_fee, effective_price, provider_cost, end_user, tags,
+                         attempt_trail)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                         $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37)
+                         $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38)
                      ON CONFLICT (id) DO UPDATE SET provider_id = $10, credential_id = $11, upstream_model = $12,
                          status = $14, http_status = $15, error_class = $16, error_message = $17,
                          input_tokens = $18, output_tokens = $19, cached_tokens = $20, cache_write_tokens = $21,
                          reasoning_tokens = $22, images = $23, cost = $24, price = $25, attempts = $26,
                          duration_ms = $28, ttft_ms = $29, overhead_us = $30, usage_estimated = $31,
-                         multiplier_ppm = $32, request_fee = $33, effective_price = $34, provider_cost = $35
+                         multiplier_ppm = $32, request_fee = $33, effective_price = $34, provider_cost = $35,
+                         attempt_trail = $38
                      WHERE calls.status = 'processing'
                      RETURNING id",
                 )
@@ -96,6 +100,7 @@ macro_rules! engine {
                 .bind(c.provider_cost)
                 .bind(&c.end_user)
                 .bind(&c.tags)
+                .bind(&trail)
                 .fetch_optional(&mut *conn)
                 .await?;
                 Ok(written.is_some())

@@ -136,9 +136,11 @@ async fn console_in_a_real_browser() {
     b.type_into("#f-output", "10").await;
     b.submit("form[action=\"/models\"]").await;
     assert!(b.url().await.contains("/models/"), "{}", b.url().await);
+    b.wait_for_text("house-gpt", false).await;
+    b.full_shot("05-model").await;
     b.goto(&format!("{url}/models")).await;
     b.wait_for_text("house-gpt", false).await;
-    b.full_shot("05-models").await;
+    b.full_shot("05-models-list").await;
 
     // Users: alice with a password and opening credits; then a key for her.
     b.goto(&format!("{url}/users")).await;
@@ -291,6 +293,9 @@ async fn console_in_a_real_browser() {
     b.goto(&format!("{url}/me/quickstart")).await;
     b.wait_for_text("Claude Code", false).await;
     b.full_shot("20-member-quickstart").await;
+    b.goto(&format!("{url}/me/models")).await;
+    b.wait_for_text("house-gpt", false).await;
+    b.full_shot("20-member-models").await;
 
     // A member opening an administrator's page gets 403, and so does the management API.
     b.goto(&format!("{url}/providers")).await;

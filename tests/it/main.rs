@@ -2,12 +2,14 @@
 //! over real HTTP, with a real SQLite file (and PostgreSQL when `TOLLGATE_TEST_POSTGRES_URL`
 //! is set).
 
+mod console_session;
 mod harness;
 mod setup;
 mod webdriver;
 
 mod anthropic;
 mod anthropic_provider;
+mod attempt_trail;
 mod auth_throttle;
 mod authorization;
 mod azure;
@@ -19,6 +21,7 @@ mod clients;
 mod console;
 mod credentials_and_members;
 mod credit_unit;
+mod drain;
 mod durability;
 mod embeddings;
 mod errors;
@@ -46,6 +49,7 @@ mod sdk;
 mod ssrf;
 mod ssrf_corpus;
 mod stats;
+mod stats_margin;
 mod traffic;
 mod upstream_answers;
 mod usage_cost;

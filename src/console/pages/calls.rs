@@ -240,11 +240,75 @@ pub struct CallDetail {
     pub reasoning_tokens: String,
     pub images: i64,
     pub attempts: i64,
+    /// Every attempt in order (operators only): the failed ones, then the one that answered.
+    pub trail: Vec<AttemptRow>,
     pub overhead: String,
     pub price: Vec<(&'static str, String)>,
 }
 
-pub fn detail(c: &CallRecord, v: CallView) -> CallDetail {
+/// One upstream attempt of a call, as the detail page lists it.
+pub struct AttemptRow {
+    pub provider: String,
+    pub credential: String,
+    pub upstream_model: String,
+    /// The failure's class, empty for the attempt that answered.
+    pub class: String,
+    pub http_status: String,
+    pub duration: String,
+    pub detail: String,
+}
+
+/// A provider's and a credential's names from the snapshot (the ids of deleted ones as they
+/// are).
+fn route_names(snap: &crate::snapshot::Snapshot, provider_id: &str, credential_id: &str) -> (String, String) {
+    let p = snap.providers.values().find(|p| p.id == provider_id);
+    let provider = p.map_or_else(|| provider_id.to_string(), |p| p.name.clone());
+    let credential = p
+        .and_then(|p| p.credentials.iter().find(|k| k.id == credential_id))
+        .map_or_else(|| credential_id.to_string(), |k| k.name.clone());
+    (provider, credential)
+}
+
+/// The call's attempts with provider and credential names from the snapshot (ids of deleted
+/// ones shown as they are). The attempt that answered is the record's own route, timed by the
+/// call's duration less the failed attempts'.
+fn attempt_rows(c: &CallRecord, snap: &crate::snapshot::Snapshot) -> Vec<AttemptRow> {
+    let name = |provider_id: &str, credential_id: &str| route_names(snap, provider_id, credential_id);
+    let mut rows: Vec<AttemptRow> = c
+        .attempt_trail
+        .iter()
+        .map(|a| {
+            let (provider, credential) = name(&a.provider_id, &a.credential_id);
+            AttemptRow {
+                provider,
+                credential,
+                upstream_model: a.upstream_model.clone(),
+                class: a.class.clone(),
+                http_status: a.http_status.map(|s| s.to_string()).unwrap_or_else(|| "–".into()),
+                duration: format!("{} ms", a.duration_ms),
+                detail: a.detail.clone(),
+            }
+        })
+        .collect();
+    if c.status == "success"
+        && let Some(provider_id) = &c.provider_id
+    {
+        let (provider, credential) = name(provider_id, c.credential_id.as_deref().unwrap_or_default());
+        let failed: i64 = c.attempt_trail.iter().map(|a| a.duration_ms).sum();
+        rows.push(AttemptRow {
+            provider,
+            credential,
+            upstream_model: c.upstream_model.clone().unwrap_or_default(),
+            class: String::new(),
+            http_status: c.http_status.map(|s| s.to_string()).unwrap_or_else(|| "200".into()),
+            duration: c.duration_ms.map(|d| format!("{} ms", (d - failed).max(0))).unwrap_or_else(|| "–".into()),
+            detail: String::new(),
+        });
+    }
+    rows
+}
+
+pub fn detail(c: &CallRecord, v: CallView, snap: &crate::snapshot::Snapshot) -> CallDetail {
     let price = c
         .price
         .map(|p| {
@@ -271,7 +335,11 @@ pub fn detail(c: &CallRecord, v: CallView) -> CallDetail {
         dialect: c.dialect.clone(),
         endpoint: c.endpoint.clone(),
         upstream_model: c.upstream_model.clone().unwrap_or_default(),
-        credential: c.credential_id.clone().unwrap_or_default(),
+        credential: c
+            .credential_id
+            .as_deref()
+            .map(|k| route_names(snap, c.provider_id.as_deref().unwrap_or_default(), k).1)
+            .unwrap_or_default(),
         stream: c.stream,
         error_message: c.error_message.clone().unwrap_or_default(),
         cached_tokens: count(c.cached_tokens),
@@ -279,6 +347,7 @@ pub fn detail(c: &CallRecord, v: CallView) -> CallDetail {
         reasoning_tokens: count(c.reasoning_tokens),
         images: c.images,
         attempts: c.attempts,
+        trail: attempt_rows(c, snap),
         overhead: c.overhead_us.map(|u| format!("{:.2} ms", u as f64 / 1000.0)).unwrap_or_else(|| "–".into()),
         price,
     }
@@ -305,7 +374,12 @@ pub async fn show(State(state): S, Admin(s, lang): Admin, Path(id): Path<String>
     match result {
         Ok((c, users, keys, providers)) => {
             let v = call_view(&c, &users, &keys, &providers);
-            render(&ShowPage { c: Chrome::new(lang, "/calls", &s), d: detail(&c, v), full: true, back: "/calls" })
+            render(&ShowPage {
+                c: Chrome::new(lang, "/calls", &s),
+                d: detail(&c, v, &state.snapshot.load()),
+                full: true,
+                back: "/calls",
+            })
         }
         Err(e) => error::from_api(lang, &e),
     }

@@ -199,7 +199,7 @@ pub async fn list(State(state): S, Admin(s, lang): Admin, Query(q): Query<ListQu
     let form = KeyForm { user_id: q.user_id.clone().unwrap_or_default(), name: "default".into(), ..KeyForm::default() };
     match list_page(&state, &s, lang, &q, form, Errors::none()).await {
         Ok(mut p) => {
-            p.notice = q.ok.as_deref().map(|k| lang.t(&format!("notice.{k}")));
+            p.notice = lang.notice(q.ok.as_deref());
             render(&p)
         }
         Err(e) => error::from_api(lang, &e),

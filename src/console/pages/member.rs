@@ -141,7 +141,7 @@ pub async fn keys(State(state): S, Signed(s, lang): Signed, Query(q): Query<OkQu
     let form = KeyForm { name: "default".into(), ..KeyForm::default() };
     match keys_page(&state, &s, lang, form, Errors::none()).await {
         Ok(mut p) => {
-            p.notice = q.ok.map(|k| lang.t(&format!("notice.{k}")));
+            p.notice = lang.notice(q.ok.as_deref());
             render(&p)
         }
         Err(e) => error::from_api(lang, &e),
@@ -258,8 +258,9 @@ pub async fn call(State(state): S, Signed(s, lang): Signed, Path(id): Path<Strin
     .await;
     match result {
         Ok((c, (users, keys, providers))) => {
-            let mut d = detail(&c, member_view(call_view(&c, &users, &keys, &providers)));
+            let mut d = detail(&c, member_view(call_view(&c, &users, &keys, &providers)), &state.snapshot.load());
             d.credential.clear();
+            d.trail.clear();
             d.upstream_model.clear();
             d.error_message = c
                 .error_class

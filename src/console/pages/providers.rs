@@ -96,15 +96,11 @@ pub async fn list(State(state): S, Admin(s, lang): Admin, Query(q): Query<ShowQu
     let form = ProviderForm { kind: "openai".into(), ..ProviderForm::default() };
     match list_page(&state, &s, lang, form, Errors::none()).await {
         Ok(mut p) => {
-            p.notice = q.ok.map(|k| lang.t(&format!("notice.{k}")));
+            p.notice = lang.notice(q.ok.as_deref());
             render(&p)
         }
         Err(e) => error::from_api(lang, &e),
     }
-}
-
-fn opt(form: &Form, name: &str) -> Option<String> {
-    form.get(name).map(str::to_string)
 }
 
 /// `POST /providers`: a provider and, if a key was given, its first credential.
@@ -120,11 +116,11 @@ pub async fn create(State(state): S, Admin(s, lang): Admin, body: Bytes) -> Resp
     let result = async {
         let weight = f.int("weight")?;
         let b = ProviderBody {
-            name: opt(&f, "name"),
-            kind: opt(&f, "kind"),
-            base_url: opt(&f, "base_url"),
-            region: opt(&f, "region"),
-            api_version: opt(&f, "api_version"),
+            name: f.opt("name"),
+            kind: f.opt("kind"),
+            base_url: f.opt("base_url"),
+            region: f.opt("region"),
+            api_version: f.opt("api_version"),
             ..Default::default()
         };
         let p = ops::create_provider(&state, b).await?;
@@ -243,7 +239,7 @@ pub async fn show(
 ) -> Response {
     match show_page(&state, &s, lang, &id).await {
         Ok(mut p) => {
-            p.notice = q.ok.map(|k| lang.t(&format!("notice.{k}")).to_string());
+            p.notice = lang.notice(q.ok.as_deref()).map(str::to_string);
             if let Some(e) = q.error {
                 p.errors = Errors::message("api_key", e, CREDENTIAL_FIELDS);
             }
@@ -276,10 +272,10 @@ pub async fn update(State(state): S, Admin(s, lang): Admin, Path(id): Path<Strin
     let result = async {
         let markup = super::markup::MarkupForm::read(&f).to_input()?;
         let b = ProviderBody {
-            name: opt(&f, "name"),
-            base_url: opt(&f, "base_url"),
-            region: opt(&f, "region"),
-            api_version: opt(&f, "api_version"),
+            name: f.opt("name"),
+            base_url: f.opt("base_url"),
+            region: f.opt("region"),
+            api_version: f.opt("api_version"),
             enabled: Some(f.checked("enabled")),
             multiplier: markup.multiplier,
             request_fee: markup.request_fee,
@@ -305,7 +301,7 @@ pub async fn add_credential(State(state): S, Admin(s, lang): Admin, Path(id): Pa
     let f = Form::parse(&body);
     let result = async {
         let b = CredentialBody {
-            name: opt(&f, "cred_name"),
+            name: f.opt("cred_name"),
             api_key: f.raw("api_key").map(str::to_string),
             weight: f.int("weight")?,
             ..Default::default()

@@ -98,15 +98,11 @@ pub async fn list(State(state): S, Admin(s, lang): Admin, Query(q): Query<ListQu
     let form = NewUserForm { role: "member".into(), plan: "prepaid".into(), ..NewUserForm::default() };
     match list_page(&state, &s, lang, q.cursor.as_deref(), form, Errors::none()).await {
         Ok(mut p) => {
-            p.notice = q.ok.map(|k| lang.t(&format!("notice.{k}")));
+            p.notice = lang.notice(q.ok.as_deref());
             render(&p)
         }
         Err(e) => error::from_api(lang, &e),
     }
-}
-
-fn opt(f: &Form, name: &str) -> Option<String> {
-    f.get(name).map(str::to_string)
 }
 
 /// `POST /users`: a user, with a password to sign in with and opening credits if given.
@@ -126,9 +122,9 @@ pub async fn create(State(state): S, Admin(s, lang): Admin, body: Bytes) -> Resp
         }
         let b = UserBody {
             name: Some(f.text("name")),
-            email: opt(&f, "email"),
-            role: opt(&f, "role"),
-            plan: opt(&f, "plan"),
+            email: f.opt("email"),
+            role: f.opt("role"),
+            plan: f.opt("plan"),
             password: f.raw("password").map(str::to_string),
             limits: None,
         };
@@ -303,7 +299,7 @@ pub async fn show(
 ) -> Response {
     match show_page(&state, &s, lang, &id, q.ledger_cursor.as_deref()).await {
         Ok(mut p) => {
-            p.notice = q.ok.map(|k| lang.t(&format!("notice.{k}")));
+            p.notice = lang.notice(q.ok.as_deref());
             render(&p)
         }
         Err(e) => error::from_api(lang, &e),
@@ -345,9 +341,9 @@ pub async fn update(State(state): S, Admin(s, lang): Admin, Path(id): Path<Strin
         } else {
             UserBody {
                 name: Some(f.text("name")),
-                email: opt(&f, "email"),
-                role: opt(&f, "role"),
-                plan: opt(&f, "plan"),
+                email: f.opt("email"),
+                role: f.opt("role"),
+                plan: f.opt("plan"),
                 ..Default::default()
             }
         };
@@ -397,12 +393,8 @@ pub async fn grant(State(state): S, Admin(s, lang): Admin, Path(id): Path<String
         let amount = f
             .credits("amount")?
             .ok_or_else(|| ApiError::invalid(lang.t("users.amount_needed")).with_param("amount"))?;
-        let g = GrantBody {
-            amount,
-            kind: opt(&f, "kind"),
-            note: opt(&f, "note"),
-            idempotency_key: opt(&f, "idempotency_key"),
-        };
+        let g =
+            GrantBody { amount, kind: f.opt("kind"), note: f.opt("note"), idempotency_key: f.opt("idempotency_key") };
         ops::post_credits(&state, &id, g).await
     }
     .await;

@@ -101,6 +101,18 @@
     return Math.ceil(axis.ticks.size + axis.gap + u.ctx.measureText(longest).width / devicePixelRatio + 4);
   }
 
+  // Points uPlot hides on a dense chart, except values with no neighbour: a lone hour of
+  // traffic in a week is a point with no line through it, and would not show at all.
+  function lonePoints(u, seriesIdx, show) {
+    if (show) return null;
+    const ys = u.data[seriesIdx];
+    const lone = [];
+    for (let i = 0; i < ys.length; i++) {
+      if (ys[i] != null && ys[i - 1] == null && ys[i + 1] == null) lone.push(i);
+    }
+    return lone.length ? lone : null;
+  }
+
   function draw(el, title, xs, series, opts) {
     el.innerHTML = "";
     if (!xs.length) {
@@ -115,6 +127,7 @@
       axes: [{}, { size: axisWidth, values: (u, vals) => vals.map((v) => show(v)) }],
       series: [{}].concat(series.map((s, i) => ({
         label: s.label, stroke: palette[i % palette.length], width: 2, spanGaps: true,
+        points: { filter: lonePoints },
         fill: opts && opts.fill ? palette[i % palette.length] + "22" : undefined,
         value: (u, v) => (v == null ? "–" : show(v)),
       }))),
