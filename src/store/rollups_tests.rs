@@ -205,7 +205,7 @@ async fn backfill_provider_cost(db: &Db) {
     );
     let update = |text: &'static str| &text[text.find("UPDATE").expect("the migration's backfill")..];
     let backfill = update(if matches!(db, Db::Sqlite(_)) { sqlite } else { postgres });
-    crate::on_db!(db, |pool| {
+    super::on_db!(db, |pool| {
         sqlx::query("UPDATE call_rollups SET provider_cost = 0").execute(pool).await.unwrap();
         sqlx::raw_sql(sqlx::AssertSqlSafe(backfill)).execute(pool).await.unwrap();
     });
