@@ -37,6 +37,7 @@ mod model_status;
 mod models_page;
 mod overspend;
 mod patterns;
+mod pg_outage;
 mod provider_kinds;
 mod provider_wire;
 mod request_limits;
