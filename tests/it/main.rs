@@ -29,6 +29,7 @@ mod hostile_input;
 mod hostile_upstream;
 mod image_generation;
 mod images;
+mod journal_full;
 mod limits;
 mod management;
 mod markup;
