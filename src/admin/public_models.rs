@@ -54,11 +54,13 @@ pub(crate) async fn viewer(state: &AppState, headers: &HeaderMap) -> Result<View
 }
 
 /// One offer as the API shows it: prices per million tokens (per unit for requests and
-/// images) in the credit unit, markup included.
+/// images) in the credit unit, markup included; `pricing` is the first target's, and
+/// `pricing_range` the lowest and highest of each price when the targets differ.
 pub(crate) fn offer_json(o: &Offer) -> Value {
     json!({
         "id": o.name, "object": "model", "free": o.free,
         "pricing": o.pricing.map(|p| p.to_json()),
+        "pricing_range": o.range.map(|(lo, hi)| json!({"min": lo.to_json(), "max": hi.to_json()})),
         "context_length": o.context_length, "max_output_tokens": o.max_output_tokens,
         "modalities": {"input": o.input_modalities, "output": o.output_modalities},
     })

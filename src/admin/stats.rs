@@ -1,6 +1,8 @@
 //! `GET /api/v1/stats` (administrators: every user) and `GET /api/v1/me/stats` (a key's or a
 //! signed-in user's own calls): usage per time bucket and group, read from the rollups (the
 //! current hour included: rollups change in the transaction that records each finished call).
+//! Administrators also get `provider_cost` (the calls at the provider's price) and `margin`
+//! (charged − provider cost); members never see either.
 //!
 //! `from` and `to` are widened to whole buckets of `granularity` in `tz`, so every answered
 //! bucket is complete and equals the aggregation of the records started in it.
@@ -95,8 +97,8 @@ fn parse(q: &StatsQuery, viewer: Viewer) -> Result<Request, ApiError> {
     Ok(Request { buckets, from, to, group })
 }
 
-/// The numbers of one row (and of the totals).
-fn numbers(r: &Rollup) -> serde_json::Map<String, Value> {
+/// The numbers of one row (and of the totals), as `viewer` may see them.
+fn numbers(r: &Rollup, viewer: Viewer) -> serde_json::Map<String, Value> {
     let v = json!({
         "calls": r.calls, "successes": r.successes, "failures": r.failures,
         "failures_by_class": r.failures_by_class,
@@ -106,10 +108,15 @@ fn numbers(r: &Rollup) -> serde_json::Map<String, Value> {
         "duration_ms_p50": r.duration.percentile(50), "duration_ms_p95": r.duration.percentile(95),
         "ttft_ms_p50": r.ttft.percentile(50), "ttft_ms_p95": r.ttft.percentile(95),
     });
-    match v {
+    let mut m = match v {
         Value::Object(m) => m,
         _ => unreachable!("an object literal"),
+    };
+    if viewer == Viewer::Admin {
+        m.insert("provider_cost".into(), format_credits(r.provider_cost).into());
+        m.insert("margin".into(), format_credits(r.cost.saturating_sub(r.provider_cost)).into());
     }
+    m
 }
 
 /// Display names of the groups that are ids (users, keys, providers).
@@ -130,7 +137,7 @@ async fn names(state: &AppState, group: GroupBy, ids: &[&String]) -> Result<BTre
     Ok(out)
 }
 
-async fn answer(state: &AppState, req: Request, user_id: Option<&str>) -> Result<Response, ApiError> {
+async fn answer(state: &AppState, req: Request, viewer: Viewer, user_id: Option<&str>) -> Result<Response, ApiError> {
     let (buckets, db) = (req.buckets, &state.db);
     let (rows, names_of) = match &req.group {
         Grouping::Rollups(g) => (rollups::query(db, buckets.period, req.from, req.to, *g, user_id).await?, *g),
@@ -160,7 +167,7 @@ async fn answer(state: &AppState, req: Request, user_id: Option<&str>) -> Result
             let group = (!group.is_empty()).then(|| group.clone());
             row.insert("name".into(), group.as_ref().and_then(|g| names.get(g)).cloned().into());
             row.insert("group".into(), group.into());
-            row.extend(numbers(r));
+            row.extend(numbers(r, viewer));
             Value::Object(row)
         })
         .collect();
@@ -169,14 +176,14 @@ async fn answer(state: &AppState, req: Request, user_id: Option<&str>) -> Result
         "from": req.buckets.label(req.from),
         "to": req.buckets.label(req.to),
         "data": data,
-        "totals": numbers(&totals),
+        "totals": numbers(&totals, viewer),
     }))
     .into_response())
 }
 
 pub async fn all(State(state): State<Arc<AppState>>, ApiQuery(q): ApiQuery<StatsQuery>) -> Result<Response, ApiError> {
     let req = parse(&q, Viewer::Admin)?;
-    answer(&state, req, None).await
+    answer(&state, req, Viewer::Admin, None).await
 }
 
 /// The caller's own: a key's user, or the signed-in user (a console session).
@@ -187,5 +194,5 @@ pub async fn mine(
 ) -> Result<Response, ApiError> {
     let user_id = super::me::caller_user_id(&state, &headers).await?;
     let req = parse(&q, Viewer::Member)?;
-    answer(&state, req, Some(&user_id)).await
+    answer(&state, req, Viewer::Member, Some(&user_id)).await
 }

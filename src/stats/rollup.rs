@@ -1,6 +1,6 @@
 //! One rollup cell's numbers: what a set of finished calls adds up to. Cells merge by adding,
-//! so an hour's cells make a day's and a query's groups (calls, outcomes, tokens, cost, and
-//! latency histograms).
+//! so an hour's cells make a day's and a query's groups (calls, outcomes, tokens, cost and
+//! provider cost, and latency histograms).
 
 use std::collections::BTreeMap;
 
@@ -18,6 +18,8 @@ pub struct Sample<'a> {
     pub reasoning_tokens: i64,
     pub images: i64,
     pub cost: i64,
+    /// What the call cost at the provider's price (`cost` minus this is the margin).
+    pub provider_cost: i64,
     pub duration_ms: Option<i64>,
     pub ttft_ms: Option<i64>,
 }
@@ -37,8 +39,10 @@ pub struct Rollup {
     pub cache_write_tokens: i64,
     pub reasoning_tokens: i64,
     pub images: i64,
-    /// Nano-credits.
+    /// Nano-credits charged.
     pub cost: i64,
+    /// Nano-credits the calls cost at the provider's price (administrators' margin).
+    pub provider_cost: i64,
     pub duration: Histogram,
     pub ttft: Histogram,
 }
@@ -59,6 +63,7 @@ impl Rollup {
         self.reasoning_tokens = self.reasoning_tokens.saturating_add(s.reasoning_tokens);
         self.images = self.images.saturating_add(s.images);
         self.cost = self.cost.saturating_add(s.cost);
+        self.provider_cost = self.provider_cost.saturating_add(s.provider_cost);
         if let Some(d) = s.duration_ms {
             self.duration.record(d);
         }
@@ -81,6 +86,7 @@ impl Rollup {
         self.reasoning_tokens = self.reasoning_tokens.saturating_add(o.reasoning_tokens);
         self.images = self.images.saturating_add(o.images);
         self.cost = self.cost.saturating_add(o.cost);
+        self.provider_cost = self.provider_cost.saturating_add(o.provider_cost);
         self.duration.merge(&o.duration);
         self.ttft.merge(&o.ttft);
     }
@@ -108,7 +114,14 @@ mod tests {
 
     #[test]
     fn cells_add_and_merge_alike() {
-        let ok = Sample { success: true, input_tokens: 10, cost: 7, duration_ms: Some(120), ..Sample::default() };
+        let ok = Sample {
+            success: true,
+            input_tokens: 10,
+            cost: 7,
+            provider_cost: 5,
+            duration_ms: Some(120),
+            ..Sample::default()
+        };
         let bad = Sample { error_class: Some("upstream_error"), duration_ms: Some(30), ..Sample::default() };
         let mut one = Rollup::default();
         [&ok, &bad, &ok].into_iter().for_each(|s| one.add(s));
@@ -119,6 +132,7 @@ mod tests {
         a.merge(&b);
         assert_eq!(a, one);
         assert_eq!((one.calls, one.successes, one.failures, one.input_tokens, one.cost), (3, 2, 1, 20, 14));
+        assert_eq!(one.provider_cost, 10);
         let text = encode_classes(&one.failures_by_class);
         let mut back = BTreeMap::new();
         add_encoded_classes(&mut back, &format!("{text},,{text}")).unwrap();

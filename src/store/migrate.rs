@@ -19,6 +19,7 @@ const SQLITE: &[(i64, &str)] = &[
     (10, include_str!("migrations/sqlite/0010_calls_spend_archived.sql")),
     (11, include_str!("migrations/sqlite/0011_rollups_archived_days.sql")),
     (12, include_str!("migrations/sqlite/0012_call_attempt_trail.sql")),
+    (13, include_str!("migrations/sqlite/0013_rollups_provider_cost.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("migrations/postgres/0001_initial.sql")),
@@ -33,6 +34,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (10, include_str!("migrations/postgres/0010_calls_spend_archived.sql")),
     (11, include_str!("migrations/postgres/0011_rollups_archived_days.sql")),
     (12, include_str!("migrations/postgres/0012_call_attempt_trail.sql")),
+    (13, include_str!("migrations/postgres/0013_rollups_provider_cost.sql")),
 ];
 
 /// Arbitrary constant identifying Tollgate's migration lock.

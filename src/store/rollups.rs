@@ -1,6 +1,6 @@
 //! The call rollups: one row per UTC hour and per UTC day for each (user, key, app, model,
 //! provider), holding what the finished calls started in it add up to (`stats::rollup::Rollup`:
-//! counts, tokens, cost, latency histograms as text).
+//! counts, tokens, cost and provider cost, latency histograms as text).
 //!
 //! Rows change only in the transaction that first writes a call as finished (the batch
 //! writer's, `calls::apply`; and `calls::close_stale`), so a call counts exactly once however
@@ -53,6 +53,7 @@ pub fn sample(c: &CallRecord) -> Sample<'_> {
         reasoning_tokens: c.reasoning_tokens,
         images: c.images,
         cost: c.cost,
+        provider_cost: c.provider_cost,
         duration_ms: c.duration_ms,
         ttft_ms: c.ttft_ms,
     }
@@ -92,6 +93,7 @@ fn read_rollup(r: &impl DbRow) -> StoreResult<Rollup> {
         reasoning_tokens: r.int("reasoning_tokens")?,
         images: r.int("images")?,
         cost: r.int("cost")?,
+        provider_cost: r.int("provider_cost")?,
         ..Rollup::default()
     };
     add_encoded_classes(&mut out.failures_by_class, &r.opt_text("failures_by_class")?.unwrap_or_default())
@@ -148,12 +150,14 @@ macro_rules! engine {
                 sqlx::query(
                     "INSERT INTO call_rollups (period, bucket, user_id, key_id, app, model, provider_id, calls,
                          successes, failures, failures_by_class, input_tokens, output_tokens, cached_tokens,
-                         cache_write_tokens, reasoning_tokens, images, cost, duration_hist, ttft_hist)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+                         cache_write_tokens, reasoning_tokens, images, cost, duration_hist, ttft_hist,
+                         provider_cost)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+                         $21)
                      ON CONFLICT (period, bucket, user_id, key_id, app, model, provider_id) DO UPDATE SET
                          calls = $8, successes = $9, failures = $10, failures_by_class = $11, input_tokens = $12,
                          output_tokens = $13, cached_tokens = $14, cache_write_tokens = $15, reasoning_tokens = $16,
-                         images = $17, cost = $18, duration_hist = $19, ttft_hist = $20",
+                         images = $17, cost = $18, duration_hist = $19, ttft_hist = $20, provider_cost = $21",
                 )
                 .bind(k.period)
                 .bind(k.bucket)
@@ -175,6 +179,7 @@ macro_rules! engine {
                 .bind(c.cost)
                 .bind(c.duration.encode())
                 .bind(c.ttft.encode())
+                .bind(c.provider_cost)
                 .execute(&mut *conn)
                 .await?;
                 Ok(())
@@ -277,6 +282,7 @@ pub async fn query(
         "reasoning_tokens",
         "images",
         "cost",
+        "provider_cost",
     ]
     .map(|c| format!("CAST(SUM({c}) AS BIGINT) AS {c}"))
     .join(", ");

@@ -51,6 +51,7 @@ mod sdk;
 mod ssrf;
 mod ssrf_corpus;
 mod stats;
+mod stats_margin;
 mod traffic;
 mod upstream_answers;
 mod usage_cost;

@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 
+use crate::console_session::{PASSWORD, sign_in};
 use crate::harness::*;
 
 fn by_id<'a>(list: &'a Value, id: &str) -> Option<&'a Value> {
@@ -71,5 +72,44 @@ async fn a_public_models_page_answers_without_a_key_but_not_for_a_bad_one() {
     let list: Value = resp.json().await.unwrap();
     assert_eq!(by_id(&list, &f.model).unwrap()["pricing"]["input"], "2.5");
     assert_eq!(gw.request_as("tg-not-a-key", "GET", "/api/v1/models/public", None).await.0, 401);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_model_whose_targets_differ_in_price_shows_the_range() {
+    let mock = mock().await;
+    let gw = Gateway::start(Engine::Sqlite).await;
+    let f = Fixture::new(&gw, &mock.base_url(), "10").await;
+    // A second target at other prices, the whole model marked up ×2.
+    let spread = format!("{}-spread", f.model);
+    gw.admin_ok(
+        "POST",
+        "/api/v1/models",
+        Some(json!({"name": spread, "multiplier": 2, "targets": [
+            {"provider": f.provider_name, "model": "mock-gpt", "pricing": {"input": "1", "output": "8"}},
+            {"provider": f.provider_name, "model": "mock-gpt-2", "pricing": {"input": "3", "output": "4", "cached_input": "0.5"}},
+        ]})),
+        201,
+    )
+    .await;
+    let (_, list) = gw.request_as(&f.key, "GET", "/api/v1/models/public", None).await;
+    let m = by_id(&list, &spread).unwrap();
+    assert_eq!(m["pricing"]["input"], "2", "the first target's price, marked up: {m}");
+    let range = &m["pricing_range"];
+    assert_eq!((range["min"]["input"].as_str(), range["max"]["input"].as_str()), (Some("2"), Some("6")), "{m}");
+    assert_eq!((range["min"]["output"].as_str(), range["max"]["output"].as_str()), (Some("8"), Some("16")), "{m}");
+    assert_eq!(range["max"]["cached_input"], "1", "{m}");
+    // One price everywhere: no range.
+    assert!(by_id(&list, &f.model).unwrap()["pricing_range"].is_null(), "{list}");
+    // The console's models page shows the range, and each model's status.
+    let body = json!({"name": "maria", "password": PASSWORD, "role": "member"});
+    gw.admin_ok("POST", "/api/v1/users", Some(body), 201).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let session = sign_in(&gw, &http, "maria").await;
+    let page = http.get(format!("{}/me/models", gw.url)).header("cookie", &session.cookie).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("2 – 6") && html.contains("8 – 16"), "{html}");
+    assert!(html.contains(">unknown</span>"), "no call and no probe yet: {html}");
     gw.stop().await;
 }

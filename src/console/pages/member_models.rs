@@ -73,13 +73,20 @@ struct Page {
 fn view(o: &Offer, state: &AppState, snap: &Snapshot) -> OfferView {
     let show = |n: i64| state.credits.show(n);
     let p = o.pricing.unwrap_or_default();
+    // A model whose targets charge differently shows each price as `low – high`.
+    let (lo, hi) = o.range.unwrap_or((p, p));
+    let span = |a: i64, b: i64| if a == b { show(a) } else { format!("{} – {}", show(a), show(b)) };
+    let cached = match (lo.cached_input, hi.cached_input) {
+        (Some(a), Some(b)) => span(a, b),
+        _ => String::new(),
+    };
     OfferView {
         name: o.name.clone(),
         free: o.free,
-        input: show(p.input),
-        output: show(p.output),
-        cached: p.cached_input.map(show).unwrap_or_default(),
-        per_request: if p.per_request == 0 { String::new() } else { show(p.per_request) },
+        input: span(lo.input, hi.input),
+        output: span(lo.output, hi.output),
+        cached,
+        per_request: if hi.per_request == 0 { String::new() } else { span(lo.per_request, hi.per_request) },
         context: o.context_length.map(count).unwrap_or_default(),
         modality: o.modality(),
         status: StatusView::of(state, snap, &o.name),

@@ -217,7 +217,17 @@ fn views(state: &AppState, rows: Vec<ModelRow>) -> Vec<ModelView> {
     let snap = state.snapshot.load();
     rows.into_iter()
         .map(|m| {
-            let price = m.pricing.or_else(|| m.targets.first().and_then(|t| t.pricing));
+            // Each price's range over the targets (a target's own price, else the model's).
+            let prices: Vec<Pricing> = m.targets.iter().filter_map(|t| t.pricing.or(m.pricing)).collect();
+            let span = |f: fn(&Pricing) -> i64| {
+                let lo = prices.iter().map(f).min();
+                let hi = prices.iter().map(f).max();
+                match (lo, hi) {
+                    (Some(a), Some(b)) if a != b => format!("{} – {}", credits(a), credits(b)),
+                    (Some(a), _) => credits(a),
+                    _ => String::new(),
+                }
+            };
             ModelView {
                 targets: m
                     .targets
@@ -228,8 +238,8 @@ fn views(state: &AppState, rows: Vec<ModelRow>) -> Vec<ModelView> {
                     })
                     .collect(),
                 fallbacks: m.fallbacks.join(", "),
-                price_in: price.map(|p| credits(p.input)).unwrap_or_default(),
-                price_out: price.map(|p| credits(p.output)).unwrap_or_default(),
+                price_in: span(|p| p.input),
+                price_out: span(|p| p.output),
                 markup: rule_text(&m.markup),
                 free: m.free,
                 enabled: m.enabled,
