@@ -54,8 +54,13 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let journal = state.usage.accepting();
     match state.db.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready", "database": state.db.engine()}))),
+        Ok(()) if journal => (StatusCode::OK, Json(json!({"status": "ready", "database": state.db.engine()}))),
+        Ok(()) => {
+            let body = json!({"status": "unavailable", "database": state.db.engine(), "journal": "unwritable"});
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+        }
         Err(e) => {
             tracing::warn!(error = %e, "readiness check: database unreachable");
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "database": state.db.engine()})))

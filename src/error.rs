@@ -190,6 +190,13 @@ impl From<sqlx::Error> for ApiError {
             return ApiError::new(ErrorKind::Conflict, "a record with the same unique name or key already exists")
                 .with_code("conflict");
         }
+        if crate::store::is_unavailable(&e) {
+            tracing::warn!(error = %e, "database unreachable");
+            let mut err = ApiError::new(ErrorKind::Unavailable, "the database is unreachable; try again shortly")
+                .with_code("database_unavailable");
+            err.retry_after = Some(5);
+            return err;
+        }
         tracing::error!(error = %e, "database error");
         ApiError::internal()
     }

@@ -69,7 +69,8 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", config.data_dir.display()))?;
     let vault = Vault::load_or_create(config.encryption_key.as_deref(), &config.data_dir)?;
-    let presence = store::presence::gateway(&config.database_url()).await?;
+    let presence =
+        store::presence::keep(&config.database_url(), store::presence::gateway(&config.database_url()).await?);
     let db = Db::connect(&config.database_url(), config.database.max_connections)
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;

@@ -142,6 +142,8 @@ async fn serve(config: tollgate::config::Config) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
+    #[cfg(unix)]
+    survive_file_size_limit();
     let (state, writer) = tollgate::start(config).await?;
     // Printed once start-up work is done, so "listening" means ready; scripts read the port here.
     println!("listening on {addr}");
@@ -249,6 +251,24 @@ fn refresh_prices(from: &str, out: &std::path::Path, in_data_dir: bool) -> Resul
         println!("a gateway running on this data directory uses the new prices within seconds");
     }
     Ok(())
+}
+
+/// Reaching a file-size limit (`RLIMIT_FSIZE`) sends SIGXFSZ, whose default action ends the
+/// process. Handled, the write fails instead (`EFBIG`), like a full disk's, and the usage
+/// journal fails closed: calls are refused until it can write again.
+#[cfg(unix)]
+fn survive_file_size_limit() {
+    let kind = tokio::signal::unix::SignalKind::from_raw(libc::SIGXFSZ);
+    match tokio::signal::unix::signal(kind) {
+        Ok(mut signals) => {
+            tokio::spawn(async move {
+                while signals.recv().await.is_some() {
+                    tracing::warn!("a write went past the file-size limit (SIGXFSZ)");
+                }
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot handle SIGXFSZ; a file-size limit will end the process"),
+    }
 }
 
 /// Cancels `token` on SIGTERM or Ctrl-C.

@@ -60,7 +60,7 @@ pub struct AppState {
     pub reload_lock: tokio::sync::Mutex<()>,
     /// This gateway's claim on the database, held while it runs: `tollgate restore` refuses
     /// while any gateway holds one (`store::presence`).
-    pub presence: crate::store::presence::Claim,
+    pub presence: crate::store::presence::Presence,
 }
 
 impl AppState {

@@ -118,6 +118,10 @@ impl From<(ApiError, &'static str)> for Refused {
 
 /// Admits the call, or says why not (the caller records the refusal: `call::record_rejected`).
 pub fn admit(state: &AppState, caller: &Caller, route: &Route, req: &Request) -> Result<Admitted, Refused> {
+    // Fail closed: no call runs that its journal line could not record.
+    if !state.usage.accepting() {
+        return Err((journal_error(), "journal_unavailable").into());
+    }
     let subjects = subjects(caller);
     // Free models cost nothing: no budget or credit is at stake.
     let cost = match (&route.pricing, route.free) {
@@ -146,6 +150,17 @@ pub fn admit(state: &AppState, caller: &Caller, route: &Route, req: &Request) ->
         (rate_error(&r, req.estimate.rate_tokens(), req.dialect, now_us), class)
     })?;
     Ok(Admitted { credit, budget: Some(budget), rate: Some(rate), prompt_tokens: req.estimate.prompt_tokens })
+}
+
+/// The usage journal cannot be written (a full disk): the call is refused, not run unrecorded.
+pub fn journal_error() -> ApiError {
+    let mut e = ApiError::new(
+        ErrorKind::Unavailable,
+        "the gateway cannot write its usage journal (is its disk full?); calls are refused until it can",
+    )
+    .with_code("journal_unavailable");
+    e.retry_after = Some(5);
+    e
 }
 
 fn credits_error(unit: &str) -> ApiError {

@@ -58,6 +58,8 @@ pub struct CallGuard {
     /// The metrics series of the requested model and the provider of the latest attempt.
     series: Arc<CallSeries>,
     settled: bool,
+    /// The call's start line reached the journal.
+    journaled: bool,
     /// Cancelled when the client of a call that carries on without it (a drained non-stream
     /// call, see `detach`) went away.
     left: Option<CancellationToken>,
@@ -78,7 +80,7 @@ impl CallGuard {
         admitted: Admitted,
     ) -> CallGuard {
         let record = open_record(caller, req, route);
-        state.usage.record(CallWrite { record: record.clone(), charge: None });
+        let journaled = state.usage.record(CallWrite { record: record.clone(), charge: None });
         let series = state.metrics.calls.get(req.model, &route.provider.name);
         CallGuard {
             series,
@@ -95,8 +97,14 @@ impl CallGuard {
             prompt_estimate: admitted.prompt_tokens(),
             admitted: Some(admitted),
             settled: false,
+            journaled,
             left: None,
         }
+    }
+
+    /// False if the call's start line could not be appended to the journal (it must not run).
+    pub fn journaled(&self) -> bool {
+        self.journaled
     }
 
     pub fn id(&self) -> &str {

@@ -104,6 +104,12 @@ pub async fn run(
     let admitted = admission::admit(&state, caller, route, &ask)
         .map_err(|refused| call::record_rejected(&state, caller, route, &ask, refused))?;
     let call = CallGuard::start(state.clone(), caller, &ask, route, admitted);
+    if !call.journaled() {
+        // The journal failed after admission looked: refuse the call rather than run it unrecorded.
+        let err = admission::journal_error();
+        call.failure(err.status().as_u16(), "journal_unavailable", &err.message);
+        return Err(err);
+    }
     let drain = Duration::from_millis(route.provider.timeouts.drain_ms);
     let f =
         Forward { state, plan, call, inbound, request_id: Cow::Borrowed(request_id), headers: Cow::Borrowed(headers) };

@@ -158,6 +158,12 @@ pub(crate) fn rule_col(rule: &crate::billing::markup::Rule) -> Option<String> {
     (!rule.is_empty()).then(|| serde_json::to_string(rule).expect("a rule serializes"))
 }
 
+/// True when the database could not be reached (the server is down or the network cut): the
+/// request may succeed later, unlike one the database refused.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed)
+}
+
 /// True when the error is a unique-constraint violation (a duplicate name or key).
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())

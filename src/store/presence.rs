@@ -6,11 +6,15 @@
 //!
 //! - SQLite: a `flock` on `<database file>.lock`, beside the database file (so every process
 //!   on that file agrees, whatever its data directory).
-//! - PostgreSQL: an advisory lock (per database) on a connection of the claim's own.
+//! - PostgreSQL: an advisory lock (per database) on a connection of the claim's own, which
+//!   [`keep`] takes again on a new connection when the old one is lost (`keeper.rs`).
 
 use std::path::PathBuf;
 
 use sqlx::Connection;
+
+mod keeper;
+pub use keeper::{Presence, keep};
 
 /// Arbitrary constant naming the gateways' advisory lock (the migrations use another).
 const PG_PRESENCE_ID: i64 = 0x7011_6a7f;

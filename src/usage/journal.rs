@@ -1,9 +1,14 @@
-//! The append-only journal and the handle the hot path records through.
+//! The append-only journal and the handle the hot path records through. It fails closed: a
+//! line that cannot be appended (the disk is full, a file-size limit reached) marks the
+//! journal failing, and admission refuses calls ([`UsageLog::accepting`]) until a probe write
+//! succeeds again, so no call runs without its record on disk.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -12,6 +17,17 @@ use crate::store::calls::CallWrite;
 
 /// A journal segment is rotated past this size so it can be deleted once committed.
 const SEGMENT_BYTES: u64 = 4 * 1024 * 1024;
+
+/// While failing, how often admission tries whether the journal can be written again.
+const PROBE_EVERY: Duration = Duration::from_millis(200);
+
+/// The probe: a blank line (replay skips it) about as long as a call's line, so a disk with a
+/// few bytes free does not pass for one with room; cut off again once written.
+const PROBE: [u8; 4096] = {
+    let mut p = [b' '; 4096];
+    p[4095] = b'\n';
+    p
+};
 
 pub(super) enum Msg {
     Write(Box<CallWrite>),
@@ -28,6 +44,8 @@ struct Segment {
     bytes: u64,
     /// The line being written, kept so each record reuses its allocation.
     line: Vec<u8>,
+    /// When admission last probed a failing journal.
+    probed: Option<Instant>,
 }
 
 /// Where calls are recorded. Cheap to call from request handlers and from `Drop`.
@@ -36,6 +54,8 @@ pub struct UsageLog {
     segment: Mutex<Segment>,
     tx: mpsc::UnboundedSender<Msg>,
     quarantine: Quarantine,
+    /// The last append failed and no probe has succeeded since.
+    failing: AtomicBool,
 }
 
 pub(super) fn segment_path(dir: &Path, seq: u64) -> PathBuf {
@@ -65,7 +85,7 @@ fn open_segment(dir: &Path, seq: u64) -> std::io::Result<Segment> {
     let path = segment_path(dir, seq);
     let file = OpenOptions::new().create(true).append(true).open(&path)?;
     let bytes = file.metadata()?.len();
-    Ok(Segment { file, path, seq, bytes, line: Vec::with_capacity(1024) })
+    Ok(Segment { file, path, seq, bytes, line: Vec::with_capacity(1024), probed: None })
 }
 
 impl UsageLog {
@@ -77,22 +97,35 @@ impl UsageLog {
     ) -> std::io::Result<UsageLog> {
         std::fs::create_dir_all(dir)?;
         let next = segments(dir)?.last().map_or(1, |(seq, _)| seq + 1);
-        Ok(UsageLog { dir: dir.to_path_buf(), segment: Mutex::new(open_segment(dir, next)?), tx, quarantine })
+        let segment = Mutex::new(open_segment(dir, next)?);
+        Ok(UsageLog { dir: dir.to_path_buf(), segment, tx, quarantine, failing: AtomicBool::new(false) })
     }
 
     /// Records a call (its start, or its end with the charge). Returns once the line is in the
-    /// journal file; the database write happens later, in a batch.
-    pub fn record(&self, write: CallWrite) {
+    /// journal file, true; false if it could not be appended (the journal is then failing).
+    /// The database write happens later, in a batch, either way.
+    pub fn record(&self, write: CallWrite) -> bool {
         let mut seg = self.segment.lock().unwrap_or_else(|p| p.into_inner());
         let seg = &mut *seg;
         seg.line.clear();
         serde_json::to_writer(&mut seg.line, &write).expect("call records serialize");
         seg.line.push(b'\n');
-        if let Err(e) = seg.file.write_all(&seg.line) {
-            // The database write still happens; only crash safety of this record is lost.
-            tracing::error!(error = %e, call = %write.record.id, "cannot append to the usage journal");
-        }
-        seg.bytes += seg.line.len() as u64;
+        let written = match seg.file.write_all(&seg.line) {
+            Ok(()) => {
+                seg.bytes += seg.line.len() as u64;
+                true
+            }
+            Err(e) => {
+                // Part of the line may be in the file: cut it off, so the next line does not
+                // continue a torn one (replay would skip both).
+                let _ = seg.file.set_len(seg.bytes);
+                if !self.failing.swap(true, Ordering::AcqRel) {
+                    tracing::error!(error = %e, "cannot append to the usage journal; refusing calls until it can");
+                }
+                tracing::warn!(call = %write.record.id, "call record not in the journal (the database write still happens)");
+                false
+            }
+        };
         let _ = self.tx.send(Msg::Write(Box::new(write)));
         if seg.bytes >= SEGMENT_BYTES {
             match open_segment(&self.dir, seg.seq + 1) {
@@ -103,6 +136,32 @@ impl UsageLog {
                 Err(e) => tracing::error!(error = %e, "cannot rotate the usage journal"),
             }
         }
+        written
+    }
+
+    /// Whether a call may be admitted: the journal can be written. Once failing, it probes
+    /// (at most every `PROBE_EVERY`) by appending a blank line, cut off again, and accepts
+    /// from the first probe that succeeds.
+    pub fn accepting(&self) -> bool {
+        if !self.failing.load(Ordering::Acquire) {
+            return true;
+        }
+        let mut seg = self.segment.lock().unwrap_or_else(|p| p.into_inner());
+        if !self.failing.load(Ordering::Acquire) {
+            return true;
+        }
+        let now = Instant::now();
+        if seg.probed.is_some_and(|t| now.duration_since(t) < PROBE_EVERY) {
+            return false;
+        }
+        seg.probed = Some(now);
+        let wrote = seg.file.write_all(&PROBE).is_ok();
+        let cut = seg.file.set_len(seg.bytes).is_ok();
+        if wrote && cut {
+            self.failing.store(false, Ordering::Release);
+            tracing::info!("the usage journal can be written again; admitting calls");
+        }
+        wrote && cut
     }
 
     /// Writes the database refused for good since start-up (see [`Quarantine`]).

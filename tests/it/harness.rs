@@ -170,6 +170,11 @@ impl Gateway {
         tokio::time::timeout(Duration::from_secs(30), c.wait()).await.expect("exits after SIGTERM").unwrap()
     }
 
+    /// The running process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id().unwrap()
+    }
+
     pub fn send_sigterm(&self) {
         let pid = self.child.as_ref().unwrap().id().unwrap();
         let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
