@@ -261,7 +261,7 @@ pub struct AttemptRow {
 /// A provider's and a credential's names from the snapshot (the ids of deleted ones as they
 /// are).
 fn route_names(snap: &crate::snapshot::Snapshot, provider_id: &str, credential_id: &str) -> (String, String) {
-    let p = snap.providers.values().find(|p| p.id == provider_id);
+    let p = snap.providers.get(provider_id);
     let provider = p.map_or_else(|| provider_id.to_string(), |p| p.name.clone());
     let credential = p
         .and_then(|p| p.credentials.iter().find(|k| k.id == credential_id))
@@ -273,12 +273,11 @@ fn route_names(snap: &crate::snapshot::Snapshot, provider_id: &str, credential_i
 /// ones shown as they are). The attempt that answered is the record's own route, timed by the
 /// call's duration less the failed attempts'.
 fn attempt_rows(c: &CallRecord, snap: &crate::snapshot::Snapshot) -> Vec<AttemptRow> {
-    let name = |provider_id: &str, credential_id: &str| route_names(snap, provider_id, credential_id);
     let mut rows: Vec<AttemptRow> = c
         .attempt_trail
         .iter()
         .map(|a| {
-            let (provider, credential) = name(&a.provider_id, &a.credential_id);
+            let (provider, credential) = route_names(snap, &a.provider_id, &a.credential_id);
             AttemptRow {
                 provider,
                 credential,
@@ -293,7 +292,7 @@ fn attempt_rows(c: &CallRecord, snap: &crate::snapshot::Snapshot) -> Vec<Attempt
     if c.status == "success"
         && let Some(provider_id) = &c.provider_id
     {
-        let (provider, credential) = name(provider_id, c.credential_id.as_deref().unwrap_or_default());
+        let (provider, credential) = route_names(snap, provider_id, c.credential_id.as_deref().unwrap_or_default());
         let failed: i64 = c.attempt_trail.iter().map(|a| a.duration_ms).sum();
         rows.push(AttemptRow {
             provider,
