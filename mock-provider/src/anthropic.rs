@@ -4,8 +4,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -183,13 +183,13 @@ fn message(plan: &Plan) -> Value {
     })
 }
 
-/// Serves `POST /v1/messages/count_tokens`: the prompt's words, or `prompt_tokens`.
+/// Serves `POST /v1/messages/count_tokens`: the prompt's words, or `prompt_tokens`; a whole
+/// JSON reply, so the body's failure modes (`stall_after`, `cut_after`, ...) apply to it too.
 pub(crate) fn count_tokens(body: &[u8], eff: &Effective) -> Response {
     let req = match parse(body, false) {
         Ok(r) => r,
         Err(refused) => return *refused,
     };
     let input_tokens = eff.prompt_tokens.unwrap_or_else(|| prompt_words(&req).max(1));
-    let body = json!({ "input_tokens": input_tokens }).to_string();
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+    script::json_response(json!({ "input_tokens": input_tokens }).to_string().into_bytes(), eff)
 }

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use crate::billing::markup::Markup;
 use crate::billing::money::format_credits;
+use crate::store::call_outcome::ErrorClass;
 use crate::store::calls::CallRecord;
 
 /// Stored tags (`env=prod,team=search`) as an object.
@@ -57,24 +58,32 @@ pub(crate) fn member_call_json(c: &CallRecord) -> Value {
 /// What a member is told about a failed call of `class`: a fixed sentence of the gateway's,
 /// whatever the provider said.
 pub(crate) fn member_error_message(class: &str) -> &'static str {
+    use ErrorClass as C;
+    const NO_PROVIDER: &str = "no provider was available for the model";
+    let Some(class) = ErrorClass::parse(class) else {
+        // A class this version no longer writes.
+        return if class == "overloaded" { NO_PROVIDER } else { "the provider failed" };
+    };
     match class {
-        "insufficient_credits" => "the credit balance did not cover the call's estimated cost",
-        "budget_exceeded" => "a spend budget of this key or user was used up",
-        "rate_limited" => "a rate limit of this key or user was reached",
-        "concurrency_limited" => "too many calls of this key or user were in flight",
-        "client_disconnected" | "client_disconnected_drained" | "drain_limit" => {
+        C::InsufficientCredits => "the credit balance did not cover the call's estimated cost",
+        C::BudgetExceeded => "a spend budget of this key or user was used up",
+        C::RateLimited => "a rate limit of this key or user was reached",
+        C::ConcurrencyLimited => "too many calls of this key or user were in flight",
+        C::ClientDisconnected | C::ClientDisconnectedDrained | C::DrainLimit => {
             "the client closed the connection before the call finished"
         }
-        "timeout" => "the provider did not answer in time",
-        "upstream_bad_request" => "the provider rejected the request",
-        "upstream_rate_limited" => "the provider was rate limiting the gateway",
-        "upstream_auth" | "credential_misconfigured" => "the gateway could not use its provider credential",
-        "upstream_invalid_response" | "upstream_truncated" | "upstream_stream_error" => {
+        C::Timeout => "the provider did not answer in time",
+        C::UpstreamBadRequest => "the provider rejected the request",
+        C::UpstreamRateLimited => "the provider was rate limiting the gateway",
+        C::UpstreamAuth | C::CredentialMisconfigured => "the gateway could not use its provider credential",
+        C::UpstreamInvalidResponse | C::UpstreamTruncated | C::UpstreamStreamError => {
             "the provider's response could not be read"
         }
-        "image_fetch_failed" => "an image URL in the request could not be fetched",
-        "no_available_provider" | "overloaded" => "no provider was available for the model",
-        _ => "the provider failed",
+        C::ImageFetchFailed => "an image URL in the request could not be fetched",
+        C::NoAvailableProvider => NO_PROVIDER,
+        C::JournalUnavailable | C::UpstreamError | C::ConnectError | C::UpstreamIoError | C::Interrupted => {
+            "the provider failed"
+        }
     }
 }
 

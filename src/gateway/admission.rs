@@ -31,6 +31,7 @@ use crate::error::{ApiError, ErrorKind};
 use crate::protocol::Dialect;
 use crate::routing::resolve::Route;
 use crate::state::AppState;
+use crate::store::call_outcome::ErrorClass;
 
 /// What is being admitted (also what a refused call's record is made of).
 pub struct Request<'a> {
@@ -107,11 +108,11 @@ fn subjects(caller: &Caller) -> [(Subject, Limits); 2] {
 /// Why a call was refused: the client's 402/429, and the class its record is filed under.
 pub struct Refused {
     pub error: ApiError,
-    pub class: &'static str,
+    pub class: ErrorClass,
 }
 
-impl From<(ApiError, &'static str)> for Refused {
-    fn from((error, class): (ApiError, &'static str)) -> Refused {
+impl From<(ApiError, ErrorClass)> for Refused {
+    fn from((error, class): (ApiError, ErrorClass)) -> Refused {
         Refused { error, class }
     }
 }
@@ -120,7 +121,7 @@ impl From<(ApiError, &'static str)> for Refused {
 pub fn admit(state: &AppState, caller: &Caller, route: &Route, req: &Request) -> Result<Admitted, Refused> {
     // Fail closed: no call runs that its journal line could not record.
     if !state.usage.accepting() {
-        return Err((journal_error(), "journal_unavailable").into());
+        return Err((journal_error(), ErrorClass::JournalUnavailable).into());
     }
     let subjects = subjects(caller);
     // Free models cost nothing: no budget or credit is at stake.
@@ -132,7 +133,7 @@ pub fn admit(state: &AppState, caller: &Caller, route: &Route, req: &Request) ->
     let budget = state
         .budgets
         .reserve(&subjects, cost, now_ms)
-        .map_err(|e| (budget_error(&e, &state.credits.name), "budget_exceeded"))?;
+        .map_err(|e| (budget_error(&e, &state.credits.name), ErrorClass::BudgetExceeded))?;
     // Unlimited plans are costed and recorded but never deducted, so nothing is reserved.
     let credit = if caller.user.unlimited || route.free {
         None
@@ -141,12 +142,16 @@ pub fn admit(state: &AppState, caller: &Caller, route: &Route, req: &Request) ->
             state
                 .accounts
                 .reserve(&caller.user.id, cost)
-                .map_err(|_| (credits_error(&state.credits.name), "insufficient_credits"))?,
+                .map_err(|_| (credits_error(&state.credits.name), ErrorClass::InsufficientCredits))?,
         )
     };
     let now_us = ratelimit::now_us();
     let rate = state.limiter.acquire(&subjects, req.estimate.rate_tokens(), now_us).map_err(|r| {
-        let class = if r.dimension == Dimension::Concurrency { "concurrency_limited" } else { "rate_limited" };
+        let class = if r.dimension == Dimension::Concurrency {
+            ErrorClass::ConcurrencyLimited
+        } else {
+            ErrorClass::RateLimited
+        };
         (rate_error(&r, req.estimate.rate_tokens(), req.dialect, now_us), class)
     })?;
     Ok(Admitted { credit, budget: Some(budget), rate: Some(rate), prompt_tokens: req.estimate.prompt_tokens })

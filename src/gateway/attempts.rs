@@ -16,28 +16,18 @@ use http_body_util::BodyExt;
 
 use super::adapter::Inbound;
 use super::call::CallGuard;
+use super::classify::{self, Next};
 use super::upstream::{self, UpstreamFailure};
 use super::verdict::Verdict;
 use crate::error::{ApiError, ErrorKind};
 use crate::jobs::retest;
-use crate::metrics::AttemptOutcome;
 use crate::providers::entry::ProviderEntry;
 use crate::providers::{Outbound, http};
 use crate::routing::failover::{Choice, Plan, Planner};
 use crate::routing::health::Outcome;
 use crate::routing::resolve::Route;
 use crate::state::AppState;
-
-/// What a failed attempt means for the rest of the call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Next {
-    /// Give the client this answer (the request itself is wrong).
-    Answer,
-    /// Try another credential of the same target.
-    Credential,
-    /// The provider is unreachable: other credentials of it would fail too.
-    Target,
-}
+use crate::store::call_outcome::ErrorClass;
 
 /// What the upstream answered with success headers.
 pub enum Reply {
@@ -111,112 +101,12 @@ pub async fn send(
             request_id: ask.request_id,
             client_headers: ask.client_headers,
         };
-        let attempt_started = tokio::time::Instant::now();
-        let sent = upstream::send(&state.http, outbound).await;
-        let counted = state.metrics.attempts.get(&provider.name, &choice.credential().id);
-        let (f, next) = match sent {
-            Ok((resp, waited)) => {
-                call.add_upstream_time(waited);
-                if resp.status().is_success() && ask.stream {
-                    let verdict = Verdict::new(state, &choice, waited, counted);
-                    return Ok(Answered { reply: Reply::Stream { resp, verdict }, route: choice.route });
-                }
-                if resp.status().is_success() {
-                    let (status, content_type) = (resp.status(), resp.headers().get("content-type").cloned());
-                    let header_tokens = resp
-                        .headers()
-                        .get(crate::protocol::bedrock::embeddings::INPUT_TOKEN_COUNT_HEADER)
-                        .and_then(|v| v.to_str().ok()?.parse::<i64>().ok());
-                    let read_started = Instant::now();
-                    let mut read = read_whole(resp.into_body(), provider, attempt_started).await;
-                    // A body that is not an answer of its protocol is a failed attempt, like a 5xx.
-                    if let Ok(body) = &read
-                        && let Err(why) = inbound.check_answer(provider.kind.protocol(), body)
-                    {
-                        read = Err(upstream::invalid_answer(provider, &why));
-                    }
-                    match read {
-                        Ok(body) => {
-                            call.add_upstream_time(read_started.elapsed());
-                            counted.record(AttemptOutcome::Ok);
-                            healthy(state, &choice, waited);
-                            let reply = Reply::Whole { status, content_type, body, header_tokens };
-                            return Ok(Answered { reply, route: choice.route });
-                        }
-                        Err(f) => {
-                            call.add_upstream_time(read_started.elapsed());
-                            call.attempt_failed(&f, Some(status.as_u16()), attempt_started.elapsed());
-                            let outcome = match f.class {
-                                "timeout" => AttemptOutcome::Timeout,
-                                "upstream_invalid_response" => AttemptOutcome::Error,
-                                _ => AttemptOutcome::IoError,
-                            };
-                            counted.record(outcome);
-                            failed(state, &choice, &f.detail, true);
-                            tracing::info!(
-                                call = call.id(),
-                                attempt = attempts,
-                                class = f.class,
-                                "upstream attempt failed: {}",
-                                f.detail
-                            );
-                            last = Some(f);
-                            continue;
-                        }
-                    }
-                }
-                let status = resp.status();
-                let retry_after = upstream::retry_after_secs(resp.headers());
-                let idle = Duration::from_millis(provider.timeouts.idle_ms);
-                // Bounded: an error body is read only for its message.
-                let read = upstream::read_prefix(resp.into_body(), idle, upstream::MAX_ERROR_BODY);
-                let body = tokio::time::timeout(idle, read).await.unwrap_or_default();
-                let f = upstream::failure_from_response(provider, choice.credential(), status, retry_after, &body);
-                counted.record(match status.as_u16() {
-                    400 | 413 | 422 => AttemptOutcome::BadRequest,
-                    401 | 403 => AttemptOutcome::Refused,
-                    429 => AttemptOutcome::RateLimited,
-                    _ => AttemptOutcome::Error,
-                });
-                let next = match status.as_u16() {
-                    400 | 413 | 422 => {
-                        healthy(state, &choice, waited);
-                        Next::Answer
-                    }
-                    401 | 403 => {
-                        retest::on_refused(state, &choice.credential().id, retest::refused_reason(&f.detail));
-                        Next::Credential
-                    }
-                    429 => {
-                        let outcome = Outcome::RateLimited {
-                            retry_after: retry_after.map(Duration::from_secs),
-                            error: f.detail.clone(),
-                        };
-                        routing.health.record(&choice.credential_key, Instant::now(), outcome);
-                        Next::Credential
-                    }
-                    _ => {
-                        failed(state, &choice, &f.detail, true);
-                        Next::Credential
-                    }
-                };
-                call.attempt_failed(&f, Some(status.as_u16()), attempt_started.elapsed());
-                (f, next)
-            }
-            Err(f) => {
-                call.attempt_failed(&f, None, attempt_started.elapsed());
-                counted.record(match f.class {
-                    "connect_error" => AttemptOutcome::ConnectError,
-                    "timeout" => AttemptOutcome::Timeout,
-                    _ => AttemptOutcome::IoError,
-                });
-                // A connection that cannot be made is the provider's, not the key's.
-                let next = if f.class == "connect_error" { Next::Target } else { Next::Credential };
-                failed(state, &choice, &f.detail, next == Next::Credential);
-                (f, next)
-            }
+        let (f, next) = match attempt(state, &choice, call, outbound, inbound).await {
+            Ok(reply) => return Ok(Answered { reply, route: choice.route }),
+            Err(failed) => failed,
         };
-        tracing::info!(call = call.id(), attempt = attempts, class = f.class, "upstream attempt failed: {}", f.detail);
+        let class = f.class.as_str();
+        tracing::info!(call = call.id(), attempt = attempts, class, "upstream attempt failed: {}", f.detail);
         match next {
             Next::Answer => return Err(f),
             Next::Target => planner.skip_target(),
@@ -224,6 +114,123 @@ pub async fn send(
         }
         last = Some(f);
     }
+}
+
+/// One attempt on `choice`: sends it, reads what came back (the whole body unless a stream),
+/// and feeds the attempt's outcome to its credential's and target's health, the attempt
+/// metrics and the call's record. A failure comes with where the call goes next.
+async fn attempt(
+    state: &Arc<AppState>,
+    choice: &Choice,
+    call: &mut CallGuard,
+    outbound: Outbound<'_>,
+    inbound: &Inbound,
+) -> Result<Reply, (UpstreamFailure, Next)> {
+    let (provider, credential, stream) = (outbound.provider, outbound.credential, outbound.stream);
+    let protocol = provider.kind.protocol();
+    let attempt_started = tokio::time::Instant::now();
+    let sent = upstream::send(&state.http, outbound).await;
+    let counted = state.metrics.attempts.get(&provider.name, &credential.id);
+    let failed_unanswered = |call: &mut CallGuard, f: UpstreamFailure, status: Option<StatusCode>| {
+        call.attempt_failed(&f, status.map(|s| s.as_u16()), attempt_started.elapsed());
+        let (outcome, next) = classify::unanswered(f.class);
+        counted.record(outcome);
+        failed(state, choice, &f.detail, next == Next::Credential);
+        (f, next)
+    };
+    let (resp, waited) = match sent {
+        Ok(sent) => sent,
+        Err(f) => return Err(failed_unanswered(call, f, None)),
+    };
+    call.add_upstream_time(waited);
+    if resp.status().is_success() && stream {
+        let verdict = Verdict::new(state, choice, waited, counted);
+        return Ok(Reply::Stream { resp, verdict });
+    }
+    let read_started = Instant::now();
+    let answer = read_answer(resp, provider, attempt_started, usize::MAX).await;
+    match answer {
+        Answer::Whole { status, content_type, header_tokens, body } => {
+            call.add_upstream_time(read_started.elapsed());
+            // A body that is not an answer of its protocol is a failed attempt, like a 5xx.
+            let body = match body {
+                Ok(body) => match inbound.check_answer(protocol, &body) {
+                    Ok(()) => Ok(body),
+                    Err(why) => Err(upstream::invalid_answer(provider, &why)),
+                },
+                Err(f) => Err(f),
+            };
+            match body {
+                Ok(body) => {
+                    counted.record(classify::Status::Success.counted());
+                    healthy(state, choice, waited);
+                    Ok(Reply::Whole { status, content_type, body, header_tokens })
+                }
+                Err(f) => Err(failed_unanswered(call, f, Some(status))),
+            }
+        }
+        Answer::Error { status, retry_after, body } => {
+            let f = upstream::failure_from_response(provider, credential, status, retry_after, &body);
+            let class = classify::status(status);
+            counted.record(class.counted());
+            match class {
+                classify::Status::BadRequest => healthy(state, choice, waited),
+                classify::Status::Refused => {
+                    retest::on_refused(state, &credential.id, retest::refused_reason(&f.detail));
+                }
+                classify::Status::RateLimited => {
+                    let outcome = Outcome::RateLimited {
+                        retry_after: retry_after.map(Duration::from_secs),
+                        error: f.detail.clone(),
+                    };
+                    state.routing.health.record(&choice.credential_key, Instant::now(), outcome);
+                }
+                classify::Status::Success | classify::Status::Failed => failed(state, choice, &f.detail, true),
+            }
+            call.attempt_failed(&f, Some(status.as_u16()), attempt_started.elapsed());
+            Err((f, class.next()))
+        }
+    }
+}
+
+/// A non-stream answer, read.
+pub(super) enum Answer {
+    /// Success headers, and the body read whole (or why it could not be).
+    Whole {
+        status: StatusCode,
+        content_type: Option<HeaderValue>,
+        header_tokens: Option<i64>,
+        body: Result<Bytes, UpstreamFailure>,
+    },
+    /// An error status, and as much of its body as its message needs.
+    Error { status: StatusCode, retry_after: Option<u64>, body: Bytes },
+}
+
+/// Reads a non-stream answer: a success body whole, within the provider's idle and total
+/// timeouts (`read_whole`, at most `max` bytes); an error body bounded (read only for its
+/// message: `upstream::MAX_ERROR_BODY`, within the idle timeout).
+pub(super) async fn read_answer(
+    resp: http::Response,
+    provider: &ProviderEntry,
+    attempt_started: tokio::time::Instant,
+    max: usize,
+) -> Answer {
+    let status = resp.status();
+    if status.is_success() {
+        let content_type = resp.headers().get("content-type").cloned();
+        let header_tokens = resp
+            .headers()
+            .get(crate::protocol::bedrock::embeddings::INPUT_TOKEN_COUNT_HEADER)
+            .and_then(|v| v.to_str().ok()?.parse::<i64>().ok());
+        let body = read_at_most(resp.into_body(), provider, attempt_started, max).await;
+        return Answer::Whole { status, content_type, header_tokens, body };
+    }
+    let retry_after = upstream::retry_after_secs(resp.headers());
+    let idle = Duration::from_millis(provider.timeouts.idle_ms);
+    // Bounded: an error body is read only for its message.
+    let read = upstream::read_prefix(resp.into_body(), idle, upstream::MAX_ERROR_BODY);
+    let body = tokio::time::timeout(idle, read).await.unwrap_or_default();
+    Answer::Error { status, retry_after, body }
 }
 
 fn healthy(state: &AppState, choice: &Choice, latency: Duration) {
@@ -263,6 +270,20 @@ where
     B: hyper::body::Body<Data = Bytes>,
     B::Error: std::fmt::Display,
 {
+    read_at_most(body, provider, attempt_started, usize::MAX).await
+}
+
+/// [`read_whole`], failing a body longer than `max` bytes as one that is not an answer.
+async fn read_at_most<B>(
+    body: B,
+    provider: &ProviderEntry,
+    attempt_started: tokio::time::Instant,
+    max: usize,
+) -> Result<Bytes, UpstreamFailure>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
     let mut resp = std::pin::pin!(body);
     let t = &provider.timeouts;
     let cap = attempt_started + Duration::from_millis(t.total_ms);
@@ -274,13 +295,16 @@ where
             // Trailers carry nothing the gateway reads.
             Ok(Some(Ok(frame))) => {
                 if let Some(chunk) = frame.data_ref() {
+                    if chunk.len() > max - body.len() {
+                        return Err(upstream::invalid_answer(provider, &format!("longer than {max} bytes")));
+                    }
                     body.extend_from_slice(chunk);
                 }
             }
             Ok(None) => return Ok(body.freeze()),
             Ok(Some(Err(e))) => {
                 return Err(UpstreamFailure {
-                    class: "upstream_io_error",
+                    class: ErrorClass::UpstreamIoError,
                     detail: format!("provider {}: reading the body failed: {e}", provider.name),
                     error: ApiError::new(
                         ErrorKind::Upstream,
@@ -296,7 +320,7 @@ where
                     format!("provider {}: the body stalled for {} ms", provider.name, t.idle_ms)
                 };
                 return Err(UpstreamFailure {
-                    class: "timeout",
+                    class: ErrorClass::Timeout,
                     detail,
                     error: ApiError::new(
                         ErrorKind::Timeout,
@@ -311,7 +335,7 @@ where
 
 fn no_available() -> UpstreamFailure {
     UpstreamFailure {
-        class: "no_available_provider",
+        class: ErrorClass::NoAvailableProvider,
         detail: "every credential and target of the model is disabled, cooling down or failing".into(),
         error: ApiError::new(ErrorKind::Unavailable, "no provider is currently available for this model")
             .with_code("no_available_provider"),
@@ -367,7 +391,7 @@ mod tests {
         let body = futures_util::stream::iter([piece("{\"a\":")]).chain(futures_util::stream::pending());
         let started = Instant::now();
         let Err(f) = read_whole(response(body), &provider(300, 5000), started).await else { panic!("read") };
-        assert_eq!((f.class, started.elapsed()), ("timeout", Duration::from_millis(300)));
+        assert_eq!((f.class.as_str(), started.elapsed()), ("timeout", Duration::from_millis(300)));
         assert!(f.detail.contains("the body stalled for 300 ms"), "{}", f.detail);
     }
 
@@ -379,7 +403,7 @@ mod tests {
         });
         let started = Instant::now();
         let Err(f) = read_whole(response(body), &provider(300, 1000), started).await else { panic!("read") };
-        assert_eq!((f.class, started.elapsed()), ("timeout", Duration::from_millis(1000)));
+        assert_eq!((f.class.as_str(), started.elapsed()), ("timeout", Duration::from_millis(1000)));
         assert!(f.detail.contains("exceeded 1000 ms"), "{}", f.detail);
     }
 

@@ -22,6 +22,7 @@ use crate::routing::resolve::Route;
 use crate::routing::response_origins::Origin;
 use crate::routing::status;
 use crate::state::AppState;
+use crate::store::call_outcome::{CallStatus, ErrorClass};
 use crate::store::call_record::{FailedAttempt, MAX_TRAIL, MAX_TRAIL_DETAIL};
 use crate::store::calls::{CallRecord, CallWrite};
 use crate::store::ledger::NewEntry;
@@ -142,7 +143,7 @@ impl CallGuard {
             provider_id: r.provider_id.clone().unwrap_or_default(),
             credential_id: r.credential_id.clone().unwrap_or_default(),
             upstream_model: r.upstream_model.clone().unwrap_or_default(),
-            class: f.class.to_string(),
+            class: f.class.into(),
             http_status: status.map(i64::from),
             duration_ms: took.as_millis().try_into().unwrap_or(i64::MAX),
             detail: f.detail.chars().take(MAX_TRAIL_DETAIL).collect(),
@@ -221,23 +222,23 @@ impl CallGuard {
         self.answered = true;
         if self.client_left() {
             let message = "the client left; the provider's answer was read to its end";
-            self.fail_fields(499, "client_disconnected_drained", message);
+            self.fail_fields(499, ErrorClass::ClientDisconnectedDrained, message);
             return self.settle();
         }
-        self.record.status = "success".into();
+        self.record.status = CallStatus::Success.into();
         self.record.http_status = Some(http_status as i64);
         self.settle()
     }
 
-    pub fn failure(mut self, http_status: u16, class: &str, message: &str) -> Settled {
+    pub fn failure(mut self, http_status: u16, class: ErrorClass, message: &str) -> Settled {
         self.fail_fields(http_status, class, message);
         self.settle()
     }
 
-    fn fail_fields(&mut self, http_status: u16, class: &str, message: &str) {
-        self.record.status = "failed".into();
+    fn fail_fields(&mut self, http_status: u16, class: ErrorClass, message: &str) {
+        self.record.status = CallStatus::Failed.into();
         self.record.http_status = Some(http_status as i64);
-        self.record.error_class = Some(class.to_string());
+        self.record.error_class = Some(class.into());
         self.record.error_message = Some(message.chars().take(500).collect());
     }
 
@@ -347,7 +348,7 @@ fn open_record(caller: &Caller, req: &admission::Request, route: &Route) -> Call
         provider_id: Some(route.provider.id.clone()),
         upstream_model: Some(route.upstream_model.clone()),
         stream: req.stream,
-        status: "processing".into(),
+        status: CallStatus::Processing.into(),
         price: route.pricing,
         markup: route.markup,
         started_at: crate::clock::now_ms(),
@@ -366,9 +367,9 @@ pub fn record_rejected(
 ) -> ApiError {
     let admission::Refused { error: err, class } = refused;
     let mut record = open_record(caller, req, route);
-    record.status = "failed".into();
+    record.status = CallStatus::Failed.into();
     record.http_status = Some(err.status().as_u16() as i64);
-    record.error_class = Some(class.to_string());
+    record.error_class = Some(class.into());
     record.error_message = Some(err.message.chars().take(500).collect());
     record.duration_ms = Some(req.started.elapsed().as_millis() as i64);
     record.overhead_us = Some(req.started.elapsed().as_micros() as i64);
@@ -383,10 +384,10 @@ impl Drop for CallGuard {
         if !self.settled {
             if self.client_left() {
                 let message = "the client left; the provider did not answer within the drain limit";
-                self.fail_fields(499, "drain_limit", message);
+                self.fail_fields(499, ErrorClass::DrainLimit, message);
             } else {
                 let message = "the client closed the connection before the call finished";
-                self.fail_fields(499, "client_disconnected", message);
+                self.fail_fields(499, ErrorClass::ClientDisconnected, message);
             }
             self.settle();
         }

@@ -23,6 +23,7 @@ use crate::protocol::Protocol;
 use crate::protocol::ir::{self, ImageSource};
 use crate::protocol::{bedrock, gemini};
 use crate::providers::image_fetch::{Fetched, ImageFetcher};
+use crate::store::call_outcome::ErrorClass;
 
 /// True for the protocols whose providers need image bytes inline.
 pub fn needs_inline(protocol: Protocol) -> bool {
@@ -191,7 +192,7 @@ fn fetch_failure(url: &str, reason: &str) -> UpstreamFailure {
 
 fn refused(error: ApiError, what: &str, detail: &str) -> UpstreamFailure {
     tracing::info!("{what} refused: {detail}");
-    UpstreamFailure { class: "image_fetch_failed", detail: detail.to_string(), error }
+    UpstreamFailure { class: ErrorClass::ImageFetchFailed, detail: detail.to_string(), error }
 }
 
 /// `scheme://host[:port]/path`, with `?…` when the URL had a query.

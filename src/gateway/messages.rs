@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
 use super::adapter::Inbound;
+use super::attempts::{self, Answer};
 use super::auth::authenticate;
 use super::pipeline;
 use super::request_id::RequestId;
@@ -94,18 +95,20 @@ async fn count(state: Arc<AppState>, request_id: &str, headers: &HeaderMap, body
         request_id,
         client_headers: headers,
     };
+    // The attempt path's send and read: the first-byte, idle and total timeouts hold. A count
+    // is a few bytes: a body longer than an error body's worth is not a count.
+    let attempt_started = tokio::time::Instant::now();
     let (resp, _) = upstream::send(&state.http, outbound).await.map_err(|f| f.error)?;
-    let status = resp.status();
-    // A count is a few bytes: read at most an error body's worth, within the idle timeout (a
-    // longer, stalled or broken body is not a count and answers as one that could not be read).
-    let idle = std::time::Duration::from_millis(route.provider.timeouts.idle_ms);
-    let body = upstream::read_prefix(resp.into_body(), idle, upstream::MAX_ERROR_BODY).await;
-    if !status.is_success() {
-        let f = upstream::failure_from_response(&route.provider, credential, status, None, &body);
-        return Err(f.error);
+    match attempts::read_answer(resp, &route.provider, attempt_started, upstream::MAX_ERROR_BODY).await {
+        Answer::Whole { status, body, .. } => {
+            let body = body.map_err(|f| f.error)?;
+            if !anthropic::is_count_tokens_response(&body) {
+                return Err(upstream::invalid_answer(&route.provider, "the count has no `input_tokens`").error);
+            }
+            Ok((status, [(header::CONTENT_TYPE, "application/json")], body).into_response())
+        }
+        Answer::Error { status, body, .. } => {
+            Err(upstream::failure_from_response(&route.provider, credential, status, None, &body).error)
+        }
     }
-    if !anthropic::is_count_tokens_response(&body) {
-        return Err(upstream::invalid_answer(&route.provider, "the count has no `input_tokens`").error);
-    }
-    Ok((status, [(header::CONTENT_TYPE, "application/json")], body).into_response())
 }

@@ -8,6 +8,7 @@ mod attempts;
 mod attribution;
 mod auth;
 mod call;
+mod classify;
 mod detach;
 mod final_usage;
 mod images;

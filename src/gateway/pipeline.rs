@@ -32,6 +32,7 @@ use crate::providers::operation::Operation;
 use crate::routing::failover::{self, Plan};
 use crate::routing::resolve;
 use crate::state::AppState;
+use crate::store::call_outcome::ErrorClass;
 
 /// The request body, up to the configured limit.
 pub async fn read_body(state: &AppState, body: Body) -> Result<Bytes, ApiError> {
@@ -107,7 +108,7 @@ pub async fn run(
     if !call.journaled() {
         // The journal failed after admission looked: refuse the call rather than run it unrecorded.
         let err = admission::journal_error();
-        call.failure(err.status().as_u16(), "journal_unavailable", &err.message);
+        call.failure(err.status().as_u16(), ErrorClass::JournalUnavailable, &err.message);
         return Err(err);
     }
     let drain = Duration::from_millis(route.provider.timeouts.drain_ms);
@@ -203,7 +204,7 @@ impl Forward<'_> {
 
 /// Records the failed call and answers the client's error.
 fn fail(call: CallGuard, f: UpstreamFailure) -> ApiError {
-    tracing::warn!(call = call.id(), class = f.class, "call failed: {}", f.detail);
+    tracing::warn!(call = call.id(), class = f.class.as_str(), "call failed: {}", f.detail);
     call.failure(f.error.status().as_u16(), f.class, &f.detail);
     f.error
 }

@@ -33,6 +33,7 @@ use crate::billing::pricing::Usage;
 use crate::config::Timeouts;
 use crate::protocol::stream::{ByteTranslator, EventStreamTranslator, SseTranslator, Translate, encode_all};
 use crate::providers::http;
+use crate::store::call_outcome::ErrorClass;
 
 /// Where a stream is, as its shape sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +43,7 @@ pub enum Progress {
     Complete,
     /// The stream failed and the client was told in-band (`class` goes on the call record).
     Failed {
-        class: &'static str,
+        class: ErrorClass,
         message: String,
     },
 }
@@ -150,7 +151,7 @@ impl<S: Shape> RelayState<S> {
             Ok(next) => self.on_next(next),
             Err(_) if self.heard.elapsed() >= self.idle => {
                 let message = format!("the provider sent nothing for {} ms", self.idle.as_millis());
-                self.on_error(&message, "timeout")
+                self.on_error(&message, ErrorClass::Timeout)
             }
             Err(_) => self.out.extend(keepalive),
         }
@@ -167,10 +168,10 @@ impl<S: Shape> RelayState<S> {
                 let bytes = self.shape.end();
                 self.after(bytes);
                 if self.call.is_some() {
-                    self.on_error("the provider's stream ended before it was complete", "upstream_truncated");
+                    self.on_error("the provider's stream ended before it was complete", ErrorClass::UpstreamTruncated);
                 }
             }
-            Some(Err(e)) => self.on_error(&format!("the provider's stream failed: {e}"), "upstream_io_error"),
+            Some(Err(e)) => self.on_error(&format!("the provider's stream failed: {e}"), ErrorClass::UpstreamIoError),
         }
     }
 
@@ -206,7 +207,11 @@ impl<S: Shape> RelayState<S> {
             if self.client_gone {
                 // Read to its end: the provider's report is final, not provisional.
                 call.provider_finished();
-                call.failure(499, "client_disconnected_drained", "the client left; the stream was read to its end");
+                call.failure(
+                    499,
+                    ErrorClass::ClientDisconnectedDrained,
+                    "the client left; the stream was read to its end",
+                );
                 return;
             }
             let settled = call.success(200);
@@ -215,21 +220,21 @@ impl<S: Shape> RelayState<S> {
     }
 
     /// The provider failed after the stream started: an in-band error event for the client.
-    fn on_error(&mut self, message: &str, class: &str) {
+    fn on_error(&mut self, message: &str, class: ErrorClass) {
         if self.fail(message, class) && !self.client_gone {
             self.out.push_back(self.shape.fail(message));
         }
     }
 
     /// Settles the call as failed by the provider; false if it was settled already.
-    fn fail(&mut self, message: &str, class: &str) -> bool {
+    fn fail(&mut self, message: &str, class: ErrorClass) -> bool {
         if let Some(verdict) = self.verdict.take() {
             verdict.broke(message);
         }
         let Some(call) = self.call.take() else { return false };
-        tracing::warn!(call = call.id(), class, "stream failed after it started: {message}");
+        tracing::warn!(call = call.id(), class = class.as_str(), "stream failed after it started: {message}");
         if self.client_gone {
-            call.failure(499, "client_disconnected", &format!("the client left; then {message}"));
+            call.failure(499, ErrorClass::ClientDisconnected, &format!("the client left; then {message}"));
         } else {
             call.failure(502, class, message);
         }
@@ -251,7 +256,7 @@ impl<S: Shape> RelayState<S> {
                 Err(_) if left < self.idle => break,
                 Err(_) => {
                     let message = format!("the provider sent nothing for {} ms", self.idle.as_millis());
-                    self.on_error(&message, "timeout")
+                    self.on_error(&message, ErrorClass::Timeout)
                 }
             }
             self.out.clear();
@@ -259,7 +264,7 @@ impl<S: Shape> RelayState<S> {
         if let Some(call) = self.call.take() {
             let message =
                 format!("the client left; the stream was read for the {} ms drain limit", self.drain.as_millis());
-            call.failure(499, "drain_limit", &message);
+            call.failure(499, ErrorClass::DrainLimit, &message);
         }
     }
 }
@@ -345,7 +350,7 @@ where
 {
     /// Encodes what the machine emitted, holding back the closing event. `class` is what a
     /// failure reported by these events is recorded as.
-    fn take(&mut self, outs: Vec<T::Out>, class: &'static str) -> Bytes {
+    fn take(&mut self, outs: Vec<T::Out>, class: ErrorClass) -> Bytes {
         let mut buf = BytesMut::new();
         let missing_usage = self.prompt_tokens.filter(|_| self.sse.usage().is_zero());
         for mut o in outs {
@@ -384,12 +389,12 @@ where
 {
     fn push(&mut self, chunk: &[u8]) -> Bytes {
         let outs = self.sse.push_bytes(chunk);
-        self.take(outs, "upstream_error")
+        self.take(outs, ErrorClass::UpstreamError)
     }
 
     fn end(&mut self) -> Bytes {
         let outs = self.sse.finish();
-        self.take(outs, "upstream_truncated")
+        self.take(outs, ErrorClass::UpstreamTruncated)
     }
 
     fn progress(&self) -> Progress {

@@ -17,6 +17,7 @@ use crate::protocol::anthropic::{self, PING_EVENT as PING, StreamEvent, fold_str
 use crate::protocol::sse;
 use crate::protocol::stream::AnthropicEvent;
 use crate::protocol::usage_cost::USAGE;
+use crate::store::call_outcome::ErrorClass;
 
 /// An Anthropic provider's stream relayed to an Anthropic client.
 #[derive(Default)]
@@ -27,7 +28,7 @@ pub struct Passthrough {
     closing: Option<Bytes>,
     /// What ended the stream as a failure (the provider's in-band error, or an event that is
     /// not JSON): its class and message.
-    failed: Option<(&'static str, String)>,
+    failed: Option<(ErrorClass, String)>,
     started: bool,
     produced: OutputCount,
     /// The `message_delta` with the final usage, held back to carry the call's cost.
@@ -50,7 +51,7 @@ impl Passthrough {
         let Some(data) = sse::event_data(event) else { return Read::Relay };
         let Ok(v) = serde_json::from_str::<Value>(&data) else {
             let message = "the provider's stream sent an event that is not JSON".to_string();
-            self.failed = Some(("upstream_invalid_response", message));
+            self.failed = Some((ErrorClass::UpstreamInvalidResponse, message));
             return Read::Keep;
         };
         self.produced.add(anthropic::event_output_bytes(&v));
@@ -62,8 +63,10 @@ impl Passthrough {
                 return Read::Keep;
             }
             StreamEvent::Error(message) => {
-                self.failed =
-                    Some(("upstream_stream_error", format!("the provider's stream reported an error: {message}")));
+                self.failed = Some((
+                    ErrorClass::UpstreamStreamError,
+                    format!("the provider's stream reported an error: {message}"),
+                ));
                 None
             }
             StreamEvent::Other => None,
@@ -110,7 +113,7 @@ impl Shape for Passthrough {
 
     fn progress(&self) -> Progress {
         match (&self.failed, &self.closing) {
-            (Some((class, message)), _) => Progress::Failed { class, message: message.clone() },
+            (Some((class, message)), _) => Progress::Failed { class: *class, message: message.clone() },
             (None, Some(_)) => Progress::Complete,
             (None, None) => Progress::Streaming,
         }
@@ -240,13 +243,13 @@ mod tests {
         t.push(chunk(r#"{"content":"x"}"#, "null").as_bytes());
         let out = t.push(b"data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n");
         assert!(out.starts_with(b"event: error\n"), "{out:?}");
-        assert_eq!(t.progress(), Progress::Failed { class: "upstream_error", message: "overloaded".into() });
+        assert_eq!(t.progress(), Progress::Failed { class: ErrorClass::UpstreamError, message: "overloaded".into() });
 
         let mut t = Translated::new(OpenAiToAnthropic::new("m"));
         t.push(chunk(r#"{"content":"x"}"#, "null").as_bytes());
         let out = t.end();
         assert!(out.starts_with(b"event: error\n"));
-        assert!(matches!(t.progress(), Progress::Failed { class: "upstream_truncated", .. }));
+        assert!(matches!(t.progress(), Progress::Failed { class: ErrorClass::UpstreamTruncated, .. }));
 
         let mut t = Translated::new(OpenAiToAnthropic::new("m"));
         t.push(chunk(r#"{"content":"x"}"#, "null").as_bytes());

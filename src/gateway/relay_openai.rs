@@ -12,6 +12,7 @@ use crate::billing::pricing::Usage;
 use crate::protocol::stream::anthropic_to_openai::OpenAiEvent;
 use crate::protocol::usage_cost::USAGE;
 use crate::protocol::{openai, sse};
+use crate::store::call_outcome::ErrorClass;
 
 /// An OpenAI provider's stream relayed to an OpenAI client.
 pub struct Passthrough {
@@ -21,7 +22,7 @@ pub struct Passthrough {
     saw_done: bool,
     /// What ended the stream as a failure (the provider's in-band error, or an event that is
     /// not JSON): its class and message.
-    failed: Option<(&'static str, String)>,
+    failed: Option<(ErrorClass, String)>,
     produced: OutputCount,
     /// The usage chunk the client asked for, held back to carry the call's cost.
     final_usage: FinalUsage,
@@ -54,7 +55,7 @@ impl Passthrough {
             // The provider ended the stream with an error event, already in the client's
             // dialect: it goes out as the stream's last event, in place of the gateway's own.
             let message = format!("the provider's stream reported an error: {message}");
-            self.failed = Some(("upstream_stream_error", message));
+            self.failed = Some((ErrorClass::UpstreamStreamError, message));
             return Some([self.final_usage.release(), event].concat().into());
         }
         let Some(output) = openai::chunk_output_bytes(&data) else {
@@ -62,7 +63,7 @@ impl Passthrough {
             // in its place.
             let message = "the provider's stream sent an event that is not JSON".to_string();
             let error = self.fail(&message);
-            self.failed = Some(("upstream_invalid_response", message));
+            self.failed = Some((ErrorClass::UpstreamInvalidResponse, message));
             return Some(error);
         };
         self.produced.add(output);
@@ -100,7 +101,7 @@ impl Shape for Passthrough {
 
     fn progress(&self) -> Progress {
         match (&self.failed, self.saw_done) {
-            (Some((class, message)), _) => Progress::Failed { class, message: message.clone() },
+            (Some((class, message)), _) => Progress::Failed { class: *class, message: message.clone() },
             (None, true) => Progress::Complete,
             (None, false) => Progress::Streaming,
         }
@@ -185,7 +186,7 @@ mod tests {
         let out = p.push(b"data: {\"error\":{\"message\":\"boom\"}}\n\ndata: {\"choices\":[]}\n\n");
         assert_eq!(&out[..], b"data: {\"error\":{\"message\":\"boom\"}}\n\n");
         assert!(
-            matches!(p.progress(), Progress::Failed { class: "upstream_stream_error", message } if message.contains("boom"))
+            matches!(p.progress(), Progress::Failed { class: ErrorClass::UpstreamStreamError, message } if message.contains("boom"))
         );
     }
 
@@ -199,7 +200,7 @@ mod tests {
             out.ends_with("\"type\":\"upstream_error\"}}\n\n") || out.contains("\"error\""),
             "in-band error: {out}"
         );
-        assert!(matches!(p.progress(), Progress::Failed { class: "upstream_invalid_response", .. }));
+        assert!(matches!(p.progress(), Progress::Failed { class: ErrorClass::UpstreamInvalidResponse, .. }));
         assert_eq!(p.produced().tokens(), 1, "what was relayed is counted");
     }
 

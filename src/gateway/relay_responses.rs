@@ -16,6 +16,7 @@ use crate::protocol::openai::responses::{self, StreamEvent};
 use crate::protocol::sse;
 use crate::protocol::stream::anthropic_to_responses::ResponsesEvent;
 use crate::protocol::usage_cost::{self, RESPONSE_USAGE};
+use crate::store::call_outcome::ErrorClass;
 
 /// An OpenAI provider's Responses stream relayed to the client.
 #[derive(Default)]
@@ -26,7 +27,7 @@ pub struct Passthrough {
     closing: Option<Bytes>,
     /// What ended the stream as a failure (the provider's error, or an event that is not
     /// JSON): its class and message.
-    failed: Option<(&'static str, String)>,
+    failed: Option<(ErrorClass, String)>,
     started: bool,
     produced: OutputCount,
     /// The id of the response, once the last event says the provider stored it.
@@ -40,7 +41,7 @@ impl Passthrough {
         let Some(data) = sse::event_data(event) else { return true };
         let Ok(v) = serde_json::from_str::<Value>(&data) else {
             let message = "the provider's stream sent an event that is not JSON".to_string();
-            self.failed = Some(("upstream_invalid_response", message));
+            self.failed = Some((ErrorClass::UpstreamInvalidResponse, message));
             return false;
         };
         match responses::stream_event(&v) {
@@ -53,7 +54,7 @@ impl Passthrough {
             }
             StreamEvent::Failed { message, usage } => {
                 self.usage = usage.or(self.usage);
-                self.failed = Some(("upstream_stream_error", message));
+                self.failed = Some((ErrorClass::UpstreamStreamError, message));
             }
         }
         true
@@ -85,7 +86,7 @@ impl Shape for Passthrough {
 
     fn progress(&self) -> Progress {
         match (&self.failed, &self.closing) {
-            (Some((class, message)), _) => Progress::Failed { class, message: message.clone() },
+            (Some((class, message)), _) => Progress::Failed { class: *class, message: message.clone() },
             (None, Some(_)) => Progress::Complete,
             (None, None) => Progress::Streaming,
         }

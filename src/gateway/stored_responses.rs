@@ -99,6 +99,6 @@ async fn forward(
         return Err(not_found(read.id));
     }
     let f = upstream::failure_from_response(provider, credential, status, retry_after, &body);
-    tracing::warn!(request_id, class = f.class, "reading a stored response failed: {}", f.detail);
+    tracing::warn!(request_id, class = f.class.as_str(), "reading a stored response failed: {}", f.detail);
     Err(f.error)
 }

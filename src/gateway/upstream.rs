@@ -6,14 +6,16 @@ use std::time::{Duration, Instant};
 use axum::http::{HeaderMap, Method, StatusCode};
 use bytes::Bytes;
 
+use super::classify;
 use crate::error::{ApiError, ErrorKind};
 use crate::protocol::provider_error;
 use crate::providers::entry::{CredentialEntry, ProviderEntry};
 use crate::providers::{self, Outbound, RequestError, http};
+use crate::store::call_outcome::ErrorClass;
 
 /// An upstream attempt that failed, with what to record and what to tell the client.
 pub struct UpstreamFailure {
-    pub class: &'static str,
+    pub class: ErrorClass,
     /// For the call record (may name the provider; never a key).
     pub detail: String,
     pub error: ApiError,
@@ -23,7 +25,7 @@ pub struct UpstreamFailure {
 /// stream of such events): the provider's fault, answered 502 and never charged as an answer.
 pub fn invalid_answer(provider: &ProviderEntry, why: &str) -> UpstreamFailure {
     UpstreamFailure {
-        class: "upstream_invalid_response",
+        class: ErrorClass::UpstreamInvalidResponse,
         detail: format!("provider {}: the answer is not valid for its protocol: {why}", provider.name),
         error: ApiError::new(
             ErrorKind::Upstream,
@@ -39,7 +41,7 @@ pub fn invalid_answer(provider: &ProviderEntry, why: &str) -> UpstreamFailure {
 /// never its secret.
 pub fn misconfigured(provider: &ProviderEntry, credential_name: &str, why: &str) -> UpstreamFailure {
     UpstreamFailure {
-        class: "credential_misconfigured",
+        class: ErrorClass::CredentialMisconfigured,
         detail: format!("provider {}, credential {credential_name}: misconfigured: {why}", provider.name),
         error: ApiError::new(
             ErrorKind::Upstream,
@@ -55,7 +57,7 @@ pub async fn send(http: &http::Client, o: Outbound<'_>) -> Result<(http::Respons
     let provider = o.provider;
     let (url, headers) = providers::upstream_request(&o).map_err(|e| match e {
         RequestError::Unsupported(e) => UpstreamFailure {
-            class: "upstream_bad_request",
+            class: ErrorClass::UpstreamBadRequest,
             detail: format!("provider {}: {e}", provider.name),
             error: ApiError::invalid(e).with_code("unsupported_by_provider"),
         },
@@ -75,7 +77,7 @@ pub async fn send_request(
     body: Bytes,
 ) -> Result<(http::Response, Duration), UpstreamFailure> {
     let unreachable = |detail: String| UpstreamFailure {
-        class: "upstream_io_error",
+        class: ErrorClass::UpstreamIoError,
         detail: format!("provider {}: {detail}", provider.name),
         error: ApiError::new(ErrorKind::Upstream, format!("could not reach provider `{}`", provider.name))
             .with_code("upstream_unreachable"),
@@ -90,12 +92,12 @@ pub async fn send_request(
         Ok(Err(e)) => {
             let mut f = unreachable(error_chain(&e));
             if e.is_connect() {
-                f.class = "connect_error";
+                f.class = ErrorClass::ConnectError;
             }
             Err(f)
         }
         Err(_) => Err(UpstreamFailure {
-            class: "timeout",
+            class: ErrorClass::Timeout,
             detail: format!("provider {}: no response headers within {} ms", provider.name, first_byte.as_millis()),
             error: ApiError::new(ErrorKind::Timeout, format!("provider `{}` did not answer in time", provider.name))
                 .with_code("upstream_timeout"),
@@ -128,40 +130,32 @@ pub fn failure_from_response(
         provider_error(body).map(|m| m.chars().take(500).collect::<String>().replace(&cred.api_key, "<redacted>"));
     let said = message.clone().unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
     let detail = format!("provider {} answered {}: {said}", provider.name, status.as_u16());
-    let (class, error) = match status.as_u16() {
-        400 | 413 | 422 => (
-            "upstream_bad_request",
-            ApiError::invalid(format!("the provider rejected the request: {said}"))
-                .with_status(status)
-                .with_code("upstream_bad_request"),
-        ),
-        401 | 403 => (
-            "upstream_auth",
-            ApiError::new(
-                ErrorKind::Upstream,
-                format!("provider `{}` rejected the gateway's credential", provider.name),
-            )
-            .with_code("upstream_auth_failed"),
-        ),
-        429 => {
+    let class = classify::status(status);
+    let error = match class {
+        classify::Status::BadRequest => ApiError::invalid(format!("the provider rejected the request: {said}"))
+            .with_status(status)
+            .with_code("upstream_bad_request"),
+        classify::Status::Refused => ApiError::new(
+            ErrorKind::Upstream,
+            format!("provider `{}` rejected the gateway's credential", provider.name),
+        )
+        .with_code("upstream_auth_failed"),
+        classify::Status::RateLimited => {
             let mut e = ApiError::new(
                 ErrorKind::Unavailable,
                 format!("provider `{}` is rate limiting the gateway", provider.name),
             )
             .with_code("upstream_rate_limited");
             e.retry_after = retry_after;
-            ("upstream_rate_limited", e)
+            e
         }
-        _ => (
-            "upstream_error",
-            ApiError::new(
-                ErrorKind::Upstream,
-                format!("provider `{}` failed (HTTP {})", provider.name, status.as_u16()),
-            )
-            .with_code("upstream_error"),
-        ),
+        classify::Status::Success | classify::Status::Failed => ApiError::new(
+            ErrorKind::Upstream,
+            format!("provider `{}` failed (HTTP {})", provider.name, status.as_u16()),
+        )
+        .with_code("upstream_error"),
     };
-    UpstreamFailure { class, detail, error }
+    UpstreamFailure { class: class.class(), detail, error }
 }
 
 /// The most of a provider's error body (or of a `count_tokens` answer) the gateway reads: it

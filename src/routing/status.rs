@@ -21,6 +21,7 @@ use super::failover;
 use super::health::{credential_key, target_key};
 use crate::snapshot::Snapshot;
 use crate::stats::histogram::Histogram;
+use crate::store::call_outcome::{CallStatus, ErrorClass};
 
 /// How far back the traffic counts.
 pub const WINDOW_MS: i64 = 15 * 60_000;
@@ -32,23 +33,15 @@ const MAX_TRACKED: usize = 10_000;
 /// The share of counted calls (in percent) that must succeed for `up`.
 const UP_PERCENT: u64 = 95;
 
-/// Failed calls that say nothing about the model: the client's own request or its leaving.
-const NOT_THE_MODELS_FAULT: &[&str] = &[
-    "upstream_bad_request",
-    "image_fetch_failed",
-    "client_disconnected",
-    "client_disconnected_drained",
-    "drain_limit",
-];
-
 /// How a settled call counts: `Some(true)` a success, `Some(false)` a failure the model's
-/// providers are answerable for, `None` not counted (the client's fault).
+/// providers are answerable for, `None` not counted (the client's fault: its own request or
+/// its leaving, `ErrorClass::is_the_clients`).
 pub fn counted(status: &str, error_class: Option<&str>) -> Option<bool> {
-    match status {
-        "success" => Some(true),
-        "failed" if error_class.is_some_and(|c| NOT_THE_MODELS_FAULT.contains(&c)) => None,
-        "failed" => Some(false),
-        _ => None,
+    match CallStatus::parse(status)? {
+        CallStatus::Success => Some(true),
+        CallStatus::Failed if error_class.and_then(ErrorClass::parse).is_some_and(ErrorClass::is_the_clients) => None,
+        CallStatus::Failed => Some(false),
+        CallStatus::Processing => None,
     }
 }
 

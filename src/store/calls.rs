@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::call_outcome::CallStatus;
 pub use super::call_record::CallRecord;
 use super::ledger::{self, NewEntry};
 use super::on_db;
@@ -113,7 +114,7 @@ macro_rules! engine {
                 let mut posted = Vec::new();
                 let mut finished = rollups::Cells::new();
                 for w in batch {
-                    if upsert(conn, &w.record).await? && w.record.status != "processing" {
+                    if upsert(conn, &w.record).await? && w.record.status != CallStatus::Processing {
                         rollups::fold(&mut finished, &w.record);
                     }
                     if let Some(charge) = &w.charge

@@ -5,6 +5,7 @@
 pub mod api_keys;
 pub mod backup;
 pub mod call_list;
+pub mod call_outcome;
 pub mod call_record;
 pub mod calls;
 pub mod ledger;

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use super::call_outcome::CallStatus;
 use super::calls::CallRecord;
 use super::on_db;
 use super::{Db, StoreResult, WritePool};
@@ -97,7 +98,7 @@ macro_rules! engine {
                             *counted.entry(day).or_insert(noted.is_some())
                         }
                     };
-                    if !in_rollups && c.status != "processing" {
+                    if !in_rollups && c.status != CallStatus::Processing {
                         crate::store::rollups::fold(&mut cells, c);
                     }
                     if c.cost != 0 {

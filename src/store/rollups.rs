@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use futures_util::TryStreamExt;
 
+use super::call_outcome::CallStatus;
 use super::call_record::CallRecord;
 use super::on_db;
 use super::{Db, DbRow, StoreResult, WritePool};
@@ -44,7 +45,7 @@ pub type Cells = BTreeMap<CellKey, Rollup>;
 /// What a finished call counts as.
 pub fn sample(c: &CallRecord) -> Sample<'_> {
     Sample {
-        success: c.status == "success",
+        success: c.status == CallStatus::Success,
         error_class: c.error_class.as_deref(),
         input_tokens: c.input_tokens,
         output_tokens: c.output_tokens,

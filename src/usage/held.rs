@@ -5,6 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use crate::store::call_outcome::CallStatus;
 use crate::store::calls::CallWrite;
 
 /// How long a start row waits for its call's finish before it is committed on its own (so a
@@ -21,7 +22,7 @@ pub(super) struct HeldStarts {
 
 /// A call's first write: `processing`, nothing charged yet.
 pub(super) fn is_start(w: &CallWrite) -> bool {
-    w.record.status == "processing" && w.charge.is_none()
+    w.record.status == CallStatus::Processing && w.charge.is_none()
 }
 
 impl HeldStarts {

@@ -184,6 +184,37 @@ async fn count_tokens_asks_an_anthropic_provider() {
     gw.stop().await;
 }
 
+/// `count_tokens` takes the attempt path's send and read: a provider whose count stalls
+/// mid-body is cut at the idle timeout (a 504 in the Anthropic shape), not waited on.
+#[tokio::test]
+async fn a_count_that_stalls_is_cut_by_the_idle_timeout() {
+    let mock = mock().await;
+    let gw = Gateway::start(Engine::Sqlite).await;
+    let scenario = mock.scenario_root("prompt_tokens=321,stall_after=1,stall_mid_ms=60000");
+    let f = Fixture::of_kind(&gw, "anthropic", &scenario, "10").await;
+    let providers = gw.admin_ok("GET", "/api/v1/providers", None, 200).await;
+    let provider = providers["data"].as_array().unwrap().iter().find(|p| p["name"] == f.provider_name.as_str());
+    let id = provider.unwrap()["id"].as_str().unwrap().to_string();
+    let timeouts = json!({"timeouts": {"first_byte_ms": 5000, "idle_ms": 300, "total_ms": 10000}});
+    gw.admin_ok("PATCH", &format!("/api/v1/providers/{id}"), Some(timeouts), 200).await;
+    let started = std::time::Instant::now();
+    let resp = gw
+        .http
+        .post(format!("{}/v1/messages/count_tokens", gw.url))
+        .header("x-api-key", &f.key)
+        .header("anthropic-version", ANTHROPIC_VERSION)
+        .json(&json!({"model": f.model, "messages": user("hi")}))
+        .send()
+        .await
+        .unwrap();
+    let (_, message) = crate::setup::expect_anthropic_error(resp, 504, "api_error").await;
+    let took = started.elapsed();
+    assert!(message.contains("did not finish in time"), "{message}");
+    assert!(took < std::time::Duration::from_secs(5), "cut at the idle timeout, not after the stall: {took:?}");
+    assert!(mock.last_request().unwrap().path.ends_with("/v1/messages/count_tokens"));
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn openai_clients_are_converted_to_an_anthropic_provider_with_exact_usage() {
     let mock = mock().await;
