@@ -206,7 +206,7 @@ async def offer_disconnects(gw, key, rate, counts, until):
     await asyncio.gather(*running)
 
 
-TG_LOAD_LINE = re.compile(r"(\d+) req/s, p50 ([\d.]+) ms, p99 ([\d.]+) ms, max ([\d.]+) ms, (\d+) ok, (\d+) errors")
+TG_LOAD_LINE = re.compile(r"(\S+) req/s, p50 (\S+) ms, p99 (\S+) ms, max (\S+) ms, (\d+) ok, (\d+) errors")
 
 
 async def tg_load(binary, gw, key, model, rate, conns, seconds):
