@@ -185,8 +185,8 @@ macro_rules! engine {
                 Ok(())
             }
 
-            /// Recomputes the rows of the UTC day starting at `day` from its finished records.
-            /// Answers how many records it counted.
+            /// Recomputes the rows of the UTC day starting at `day` from its finished records,
+            /// and the day's spend (`store::spend`). Answers how many records it counted.
             pub async fn rebuild_day(conn: &mut $conn, day: i64) -> StoreResult<u64> {
                 lock(conn).await?;
                 let end = day + 86_400_000;
@@ -216,6 +216,7 @@ macro_rules! engine {
                     }
                 }
                 add(conn, &cells).await?;
+                crate::store::spend::$name::recompute_day(conn, day, end).await?;
                 Ok(counted)
             }
         }
