@@ -185,8 +185,8 @@ macro_rules! engine {
                 Ok(())
             }
 
-            /// Recomputes the rows of the UTC day starting at `day` from its finished records.
-            /// Answers how many records it counted.
+            /// Recomputes the rows of the UTC day starting at `day` from its finished records,
+            /// and the day's spend (`store::spend`). Answers how many records it counted.
             pub async fn rebuild_day(conn: &mut $conn, day: i64) -> StoreResult<u64> {
                 lock(conn).await?;
                 let end = day + 86_400_000;
@@ -216,6 +216,7 @@ macro_rules! engine {
                     }
                 }
                 add(conn, &cells).await?;
+                crate::store::spend::$name::recompute_day(conn, day, end).await?;
                 Ok(counted)
             }
         }
@@ -313,8 +314,22 @@ pub async fn query(
 /// Recomputes the rows of every UTC day that overlaps `[from, to)` from the records still
 /// stored (by default the days that have records), one day per transaction so the batch
 /// writer is held up for one day's work at a time. Days whose records are gone (archived) keep
-/// their rows unless the range names them. Answers the days and records counted.
+/// their rows unless the range names them. A rebuild of every day (no range) also answers the
+/// migration's request to compute the rows of older records (`rollups_pending`), so the next
+/// start-up does not compute them again. Answers the days and records counted.
 pub async fn rebuild(db: &Db, from: Option<i64>, to: Option<i64>) -> StoreResult<(u64, u64)> {
+    let counted = rebuild_days(db, from, to).await?;
+    if from.is_none() && to.is_none() {
+        on_db!(db, |pool| sqlx::query("DELETE FROM settings WHERE name = $1")
+            .bind(PENDING_SETTING)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+    }
+    Ok(counted)
+}
+
+async fn rebuild_days(db: &Db, from: Option<i64>, to: Option<i64>) -> StoreResult<(u64, u64)> {
     let (first, last) = match (from, to) {
         (Some(f), Some(t)) => (f, t - 1),
         _ => {
@@ -360,11 +375,6 @@ pub async fn seed_if_pending(db: &Db) -> StoreResult<()> {
         return Ok(());
     }
     let (days, records) = rebuild(db, None, None).await?;
-    on_db!(db, |pool| sqlx::query("DELETE FROM settings WHERE name = $1")
-        .bind(PENDING_SETTING)
-        .execute(pool)
-        .await
-        .map(|_| ()))?;
     if records > 0 {
         tracing::info!(days, records, "usage rollups computed for the records written before them");
     }
