@@ -25,6 +25,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// How long in-flight requests may run after SIGTERM before the process exits.
     pub shutdown_grace_secs: u64,
+    /// Most call records waiting for the database writer (in memory, each also in the
+    /// journal) before new calls are shed with 503 `overloaded`: the bound on the writer's
+    /// queue when calls arrive faster than the database takes them, or it is unreachable.
+    pub usage_backlog_max: usize,
     /// Default upstream timeouts, overridable per provider.
     pub timeouts: Timeouts,
     /// Upstream silence after which a streaming client whose dialect has a keep-alive event
@@ -402,6 +406,7 @@ impl Default for Config {
             allow_private_upstreams: false,
             max_body_bytes: 32 * 1024 * 1024,
             shutdown_grace_secs: 30,
+            usage_backlog_max: 100_000,
             timeouts: Timeouts::default(),
             stream_keepalive_ms: 10_000,
             log_format: "text".into(),
@@ -479,6 +484,9 @@ impl Config {
         if let Some(v) = non_empty("TOLLGATE_SHUTDOWN_GRACE_SECS") {
             self.shutdown_grace_secs = parse_number("TOLLGATE_SHUTDOWN_GRACE_SECS", &v)?;
         }
+        if let Some(v) = non_empty("TOLLGATE_USAGE_BACKLOG_MAX") {
+            self.usage_backlog_max = parse_number("TOLLGATE_USAGE_BACKLOG_MAX", &v)?;
+        }
         if let Some(v) = non_empty("TOLLGATE_STREAM_KEEPALIVE_MS") {
             self.stream_keepalive_ms = parse_number("TOLLGATE_STREAM_KEEPALIVE_MS", &v)?;
         }
@@ -541,6 +549,9 @@ impl Config {
         }
         if self.max_body_bytes < 1024 {
             return Err("max_body_bytes must be at least 1024".into());
+        }
+        if self.usage_backlog_max == 0 {
+            return Err("usage_backlog_max must be positive".into());
         }
         if self.stream_keepalive_ms == 0 {
             return Err("stream_keepalive_ms must be positive".into());

@@ -55,4 +55,5 @@ mod stats;
 mod stats_margin;
 mod traffic;
 mod upstream_answers;
+mod usage_backlog;
 mod usage_cost;
