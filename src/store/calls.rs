@@ -40,9 +40,9 @@ macro_rules! engine {
             /// Writes `c` unless its stored row is already finished (a finished record is
             /// final: a replayed or late line cannot change it). Answers whether it wrote.
             pub async fn upsert(conn: &mut $conn, c: &CallRecord) -> StoreResult<bool> {
-                let price = c.price.map(|p| serde_json::to_string(&p).expect("pricing serializes"));
+                let price = c.price.as_ref().map(|p| serde_json::to_string(p).expect("pricing serializes"));
                 let effective =
-                    c.price.map(|p| serde_json::to_string(&c.markup.effective(&p)).expect("pricing serializes"));
+                    c.price.as_ref().map(|p| serde_json::to_string(&c.markup.effective(p)).expect("pricing serializes"));
                 let trail = (!c.attempt_trail.is_empty())
                     .then(|| serde_json::to_string(&c.attempt_trail).expect("attempts serialize"));
                 let written = sqlx::query(

@@ -39,6 +39,7 @@ mod models_page;
 mod overspend;
 mod patterns;
 mod pg_outage;
+mod price_shapes;
 mod provider_kinds;
 mod provider_wire;
 mod request_limits;
