@@ -79,7 +79,12 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         .into_response();
     }
     let snap = state.snapshot.load_full();
-    let text = crate::metrics::render::render(&state.metrics, state.usage.rejected(), &snap, &state.routing.health);
+    let text = crate::metrics::render::render(
+        &state.metrics,
+        crate::metrics::render::UsageFigures { rejected: state.usage.rejected(), backlog: state.usage.backlog() },
+        &snap,
+        &state.routing.health,
+    );
     let mut resp = text.into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(crate::metrics::render::CONTENT_TYPE));
     resp

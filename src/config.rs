@@ -25,6 +25,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// How long in-flight requests may run after SIGTERM before the process exits.
     pub shutdown_grace_secs: u64,
+    /// Most call records waiting for the database writer (in memory, each also in the
+    /// journal) before new calls are shed with 503 `overloaded`: the bound on the writer's
+    /// queue when calls arrive faster than the database takes them, or it is unreachable.
+    pub usage_backlog_max: usize,
     /// Default upstream timeouts, overridable per provider.
     pub timeouts: Timeouts,
     /// Upstream silence after which a streaming client whose dialect has a keep-alive event
@@ -192,14 +196,20 @@ impl Default for AuthThrottleConfig {
 
 /// `[retention]`: call records older than `calls_days` whole UTC days (today not counted)
 /// are written to `DATA_DIR/archive/` (one gzip'd JSON-lines file per day) and deleted in
-/// batches of `batch_rows`, each its own short transaction, `batch_pause_ms` apart, so the
-/// usage writer never waits long. Rollups, the ledger and budgets' spend are kept.
+/// batches, each its own short transaction sized to hold the write lock about `batch_ms`
+/// (at most `batch_rows` records), `batch_pause_ms` apart (as are the archive's reads), so
+/// the usage writer never waits long and traffic keeps the CPU. Rollups, the ledger and
+/// budgets' spend are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
     /// Days of records kept; unset keeps everything (`TOLLGATE_RETENTION_CALLS_DAYS`).
     pub calls_days: Option<u32>,
+    /// The most records one delete batch takes.
     pub batch_rows: u32,
+    /// The time one delete batch should hold the write lock: the next batch's size follows
+    /// from how long the last one took per record.
+    pub batch_ms: u64,
     pub batch_pause_ms: u64,
     /// How often the job looks for records to archive (it also runs once at start-up).
     pub interval_secs: u64,
@@ -207,7 +217,7 @@ pub struct RetentionConfig {
 
 impl Default for RetentionConfig {
     fn default() -> Self {
-        RetentionConfig { calls_days: None, batch_rows: 1000, batch_pause_ms: 20, interval_secs: 3600 }
+        RetentionConfig { calls_days: None, batch_rows: 1000, batch_ms: 4, batch_pause_ms: 20, interval_secs: 3600 }
     }
 }
 
@@ -396,6 +406,7 @@ impl Default for Config {
             allow_private_upstreams: false,
             max_body_bytes: 32 * 1024 * 1024,
             shutdown_grace_secs: 30,
+            usage_backlog_max: 100_000,
             timeouts: Timeouts::default(),
             stream_keepalive_ms: 10_000,
             log_format: "text".into(),
@@ -473,6 +484,9 @@ impl Config {
         if let Some(v) = non_empty("TOLLGATE_SHUTDOWN_GRACE_SECS") {
             self.shutdown_grace_secs = parse_number("TOLLGATE_SHUTDOWN_GRACE_SECS", &v)?;
         }
+        if let Some(v) = non_empty("TOLLGATE_USAGE_BACKLOG_MAX") {
+            self.usage_backlog_max = parse_number("TOLLGATE_USAGE_BACKLOG_MAX", &v)?;
+        }
         if let Some(v) = non_empty("TOLLGATE_STREAM_KEEPALIVE_MS") {
             self.stream_keepalive_ms = parse_number("TOLLGATE_STREAM_KEEPALIVE_MS", &v)?;
         }
@@ -536,6 +550,9 @@ impl Config {
         if self.max_body_bytes < 1024 {
             return Err("max_body_bytes must be at least 1024".into());
         }
+        if self.usage_backlog_max == 0 {
+            return Err("usage_backlog_max must be positive".into());
+        }
         if self.stream_keepalive_ms == 0 {
             return Err("stream_keepalive_ms must be positive".into());
         }
@@ -589,6 +606,11 @@ impl Config {
         }
         if r.batch_rows == 0 || r.batch_rows > 100_000 || r.interval_secs == 0 {
             return Err("retention.batch_rows must be 1 to 100000 and retention.interval_secs positive".into());
+        }
+        if r.batch_ms == 0 || r.batch_ms > 10_000 || r.batch_pause_ms == 0 {
+            // Without a pause the job could take the write lock again before the usage
+            // writer, sleeping in SQLite's busy handler, wakes to take it.
+            return Err("retention.batch_ms must be 1 to 10000 and retention.batch_pause_ms positive".into());
         }
         let throttle = &self.auth_throttle;
         if throttle.burst > 0 && (throttle.recover_ms == 0 || throttle.max_addresses == 0) {
@@ -777,5 +799,15 @@ request_fee = 0.001
         assert!(c.apply_env(|k| (k == "TOLLGATE_ALLOW_PRIVATE_UPSTREAMS").then(|| "maybe".into())).is_err());
         let c = Config { listen: "nope".into(), ..Config::default() };
         assert!(c.validate().is_err());
+        assert!(Config::default().validate().is_ok());
+        for retention in [
+            RetentionConfig { batch_ms: 0, ..RetentionConfig::default() },
+            RetentionConfig { batch_ms: 10_001, ..RetentionConfig::default() },
+            RetentionConfig { batch_pause_ms: 0, ..RetentionConfig::default() },
+            RetentionConfig { batch_rows: 0, ..RetentionConfig::default() },
+        ] {
+            let c = Config { retention, ..Config::default() };
+            assert!(c.validate().unwrap_err().contains("retention."), "{retention:?}");
+        }
     }
 }

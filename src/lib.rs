@@ -94,8 +94,8 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
     let snapshot = Snapshot::load(&db, &vault, config.timeouts, catalog.clone(), credits.clone())
         .await
         .map_err(|e| e.to_string())?;
-    let (usage, writer) =
-        usage::start(db.clone(), &journal_dir, quarantine).map_err(|e| format!("usage journal: {e}"))?;
+    let (usage, writer) = usage::start(db.clone(), &journal_dir, quarantine, config.usage_backlog_max)
+        .map_err(|e| format!("usage journal: {e}"))?;
     let state = Arc::new(AppState {
         http: providers::http::client(config.allow_private_upstreams, &config.timeouts),
         images: providers::image_fetch::ImageFetcher::new(&config.image_fetch),

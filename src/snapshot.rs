@@ -62,7 +62,7 @@ impl std::ops::Deref for CatalogRef {
 }
 
 /// What a configured model says about `provider/model` addressing of one of its targets.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct DirectPrice {
     pub pricing: Option<Pricing>,
     pub free: bool,
@@ -197,7 +197,7 @@ impl Snapshot {
             // A pattern's targets name no one upstream model to price `provider/model` with.
             for t in m.targets.iter().filter(|_| pattern.is_none()) {
                 snap.direct_prices.entry(direct_key(&t.provider_id, &t.upstream_model)).or_insert(DirectPrice {
-                    pricing: t.pricing.or(m.pricing),
+                    pricing: t.pricing.clone().or_else(|| m.pricing.clone()),
                     free: m.free,
                     markup: m.markup,
                 });
@@ -209,7 +209,7 @@ impl Snapshot {
                     provider_id: t.provider_id.clone(),
                     upstream_model: t.upstream_model.clone(),
                     weight: t.weight,
-                    pricing: t.pricing.or(m.pricing),
+                    pricing: t.pricing.clone().or_else(|| m.pricing.clone()),
                 })
                 .collect();
             let entry = Arc::new(ModelEntry {

@@ -26,10 +26,20 @@ pub(crate) fn stop_reason(finish: Finish) -> &'static str {
 /// The `usage` object with Anthropic's cache semantics: `input_tokens` excludes cache reads
 /// and writes.
 pub(crate) fn usage(tokens: &Tokens, output_tokens: u64) -> Value {
-    json!({
+    let mut usage = json!({
         "input_tokens": tokens.uncached_prompt(),
         "cache_creation_input_tokens": tokens.cache_write,
         "cache_read_input_tokens": tokens.cached,
         "output_tokens": output_tokens,
-    })
+    });
+    if tokens.cache_write_1h > 0 {
+        usage["cache_creation"] = json!({
+            "ephemeral_5m_input_tokens": tokens.cache_write - tokens.cache_write_1h,
+            "ephemeral_1h_input_tokens": tokens.cache_write_1h,
+        });
+    }
+    if let Some(tier) = tokens.service_tier {
+        usage["service_tier"] = json!(tier);
+    }
+    usage
 }

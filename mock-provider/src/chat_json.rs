@@ -18,6 +18,8 @@ struct Completion<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     usage: Option<&'a Usage>,
     system_fingerprint: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service_tier: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -52,7 +54,8 @@ struct FunctionOut<'a> {
 }
 
 /// Serializes the whole reply of `plan`.
-fn encode(plan: &Plan, no_usage: bool) -> Vec<u8> {
+fn encode(plan: &Plan, eff: &Effective) -> Vec<u8> {
+    let no_usage = eff.no_usage;
     let (text, tokens, calls) = match &plan.reply {
         Reply::Text(pieces) => {
             let tokens: Vec<TokenLogprob> =
@@ -92,11 +95,12 @@ fn encode(plan: &Plan, no_usage: bool) -> Vec<u8> {
         choices,
         usage: (!no_usage).then_some(&plan.usage),
         system_fingerprint: "fp_mock",
+        service_tier: eff.service_tier,
     };
     serde_json::to_vec(&completion).unwrap_or_default()
 }
 
 /// The `chat.completion` response; with `cut_after` set, half the body then an abort.
 pub(crate) fn response(plan: &Plan, eff: &Effective) -> Response {
-    script::json_response(encode(plan, eff.no_usage), eff)
+    script::json_response(encode(plan, eff), eff)
 }

@@ -22,6 +22,8 @@ struct Chunk<'a> {
     /// Absent unless usage was requested; then `null` except in the final usage chunk.
     #[serde(skip_serializing_if = "Option::is_none")]
     usage: Option<Option<&'a Usage>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service_tier: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -151,6 +153,7 @@ fn script<'e>(plan: &Plan, eff: &'e Effective) -> Script<'e> {
             system_fingerprint: "fp_mock",
             choices,
             usage: usage_field,
+            service_tier: eff.service_tier,
         })
     };
     let mut script = Script::new(eff);
@@ -185,6 +188,7 @@ fn script<'e>(plan: &Plan, eff: &'e Effective) -> Script<'e> {
             system_fingerprint: "fp_mock",
             choices: &[],
             usage: Some(Some(&plan.usage)),
+            service_tier: eff.service_tier,
         }));
     }
     script.send(Bytes::from_static(b"data: [DONE]\n\n"));

@@ -82,6 +82,16 @@ pub struct Behaviour {
     /// `cacheWriteInputTokens` (OpenAI and Gemini have no such field).
     #[arg(long)]
     pub cache_write_tokens: Option<u64>,
+    /// Of the cache writes, those kept for one hour (0): Anthropic
+    /// `usage.cache_creation.ephemeral_1h_input_tokens` (the rest are `ephemeral_5m_input_tokens`;
+    /// the object is sent when this is set).
+    #[arg(long)]
+    pub cache_write_1h_tokens: Option<u64>,
+    /// The service tier the answer names (none): OpenAI's top-level `service_tier` (chat
+    /// bodies and every chunk, Responses objects), Anthropic's `usage.service_tier`. One of
+    /// `default`, `flex`, `priority`, `auto`, `scale`, `standard`, `batch`.
+    #[arg(long, value_parser = tier)]
+    pub service_tier: Option<&'static str>,
     /// `usage.completion_tokens_details.reasoning_tokens` (0).
     #[arg(long)]
     pub reasoning_tokens: Option<u64>,
@@ -105,6 +115,14 @@ pub struct Behaviour {
     /// provider that echoes a whole request or dumps a page might send.
     #[arg(long)]
     pub error_bytes: Option<u64>,
+}
+
+/// A service tier name the providers use.
+fn tier(name: &str) -> Result<&'static str, String> {
+    ["default", "flex", "priority", "auto", "scale", "standard", "batch"]
+        .into_iter()
+        .find(|t| *t == name)
+        .ok_or_else(|| format!("unknown service tier {name:?}"))
 }
 
 /// A malformed scenario option string.
@@ -141,6 +159,8 @@ impl Behaviour {
             completion_tokens,
             cached_tokens,
             cache_write_tokens,
+            cache_write_1h_tokens,
+            service_tier,
             reasoning_tokens,
             size,
             no_usage,
@@ -190,6 +210,8 @@ impl Behaviour {
             "completion_tokens" => self.completion_tokens = Some(num()?),
             "cached_tokens" => self.cached_tokens = Some(num()?),
             "cache_write_tokens" => self.cache_write_tokens = Some(num()?),
+            "cache_write_1h_tokens" => self.cache_write_1h_tokens = Some(num()?),
+            "service_tier" => self.service_tier = Some(tier(value).map_err(OptionError)?),
             "reasoning_tokens" => self.reasoning_tokens = Some(num()?),
             "size" => self.size = Some(value.parse().map_err(OptionError)?),
             "no_usage" => self.no_usage = Some(num()?),
@@ -219,6 +241,8 @@ impl Behaviour {
             completion_tokens: self.completion_tokens,
             cached_tokens: self.cached_tokens.unwrap_or(0),
             cache_write_tokens: self.cache_write_tokens.unwrap_or(0),
+            cache_write_1h_tokens: self.cache_write_1h_tokens.unwrap_or(0),
+            service_tier: self.service_tier,
             reasoning_tokens: self.reasoning_tokens.unwrap_or(0),
             size: self.size.unwrap_or_default(),
             no_usage: self.no_usage.unwrap_or(0) != 0,
@@ -247,6 +271,8 @@ pub struct Effective {
     pub completion_tokens: Option<u64>,
     pub cached_tokens: u64,
     pub cache_write_tokens: u64,
+    pub cache_write_1h_tokens: u64,
+    pub service_tier: Option<&'static str>,
     pub reasoning_tokens: u64,
     pub size: Size,
     pub no_usage: bool,

@@ -163,8 +163,12 @@ pub(crate) struct Tokens {
     pub prompt: u64,
     pub cached: u64,
     pub cache_write: u64,
+    /// Of `cache_write`, the one-hour writes.
+    pub cache_write_1h: u64,
     pub output: u64,
     pub reasoning: u64,
+    /// The service tier the answer names.
+    pub service_tier: Option<&'static str>,
 }
 
 impl Tokens {
@@ -174,6 +178,8 @@ impl Tokens {
             prompt: eff.prompt_tokens.unwrap_or(prompt_words.max(1)),
             cached: eff.cached_tokens,
             cache_write: eff.cache_write_tokens,
+            cache_write_1h: eff.cache_write_1h_tokens.min(eff.cache_write_tokens),
+            service_tier: eff.service_tier,
             output: eff.completion_tokens.unwrap_or_else(|| answer.chunks()),
             reasoning: eff.reasoning_tokens,
         }

@@ -176,6 +176,9 @@ pub(crate) fn handle(body: &[u8], eff: &Effective, counter: &AtomicU64, store: &
         "previous_response_id": req["previous_response_id"], "text": req.get("text").cloned().unwrap_or(json!({"format": {"type": "text"}})),
         "usage": usage(&tokens),
     });
+    if let Some(tier) = eff.service_tier {
+        response["service_tier"] = json!(tier);
+    }
     if req["store"] != false {
         let ids = (0..items.len()).map(|i| format!("item_{id}_{i}"));
         store.put(

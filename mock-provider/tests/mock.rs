@@ -160,6 +160,24 @@ async fn stream_with_usage() {
     assert_eq!(usage_chunk["usage"]["prompt_tokens"], 3);
     assert_eq!(usage_chunk["usage"]["completion_tokens"], 8);
     assert_eq!(usage_chunk["usage"]["total_tokens"], 11);
+    assert!(usage_chunk.get("service_tier").is_none(), "no tier unless scripted");
+}
+
+#[tokio::test]
+async fn the_service_tier_is_named_in_bodies_and_every_chunk_when_scripted() {
+    let mock = server().await;
+    let url = chat_url(&mock.scenario_url("service_tier=flex"));
+    let req = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+    let (_, _, bytes) = post(&url, &req).await;
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(v["service_tier"], "flex");
+    let req = json!({"model": "m", "stream": true, "stream_options": {"include_usage": true},
+                     "messages": [{"role": "user", "content": "hi"}]});
+    let (_, _, bytes) = post(&url, &req).await;
+    let (events, _) = sse_events(&bytes);
+    assert!(events.iter().all(|e| e["service_tier"] == "flex"), "{events:?}");
+    let (status, _, _) = post(&chat_url(&mock.scenario_url("service_tier=turbo")), &req).await;
+    assert_eq!(status, 400, "an unknown tier is a scripting mistake");
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use crate::billing::markup::Markup;
 use crate::billing::money::format_credits;
+use crate::billing::pricing::Pricing;
 use crate::store::call_outcome::ErrorClass;
 use crate::store::calls::CallRecord;
 
@@ -24,11 +25,11 @@ pub(crate) fn call_json(c: &CallRecord) -> Value {
         "error_class": c.error_class, "error_message": c.error_message,
         "input_tokens": c.input_tokens, "output_tokens": c.output_tokens, "cached_tokens": c.cached_tokens,
         "cache_write_tokens": c.cache_write_tokens, "reasoning_tokens": c.reasoning_tokens, "images": c.images,
-        "cost": format_credits(c.cost), "price": c.price.map(|p| p.to_json()), "attempts": c.attempts,
+        "cost": format_credits(c.cost), "price": c.price.as_ref().map(Pricing::to_json), "attempts": c.attempts,
         "started_at": crate::clock::rfc3339(c.started_at), "duration_ms": c.duration_ms, "ttft_ms": c.ttft_ms,
         "overhead_us": c.overhead_us, "usage_estimated": c.usage_estimated,
         "provider_cost": format_credits(c.provider_cost), "markup": markup_json(&c.markup),
-        "effective_price": c.price.map(|p| c.markup.effective(&p).to_json()),
+        "effective_price": c.price.as_ref().map(|p| c.markup.effective(p).to_json()),
         "failed_attempts": c.attempt_trail,
     })
 }

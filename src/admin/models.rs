@@ -22,7 +22,7 @@ use crate::store::models::{self as q, ModelRow, TargetRow};
 type S = State<Arc<AppState>>;
 
 fn pricing_json(p: &Option<Pricing>) -> Value {
-    p.map_or(Value::Null, |p| p.to_json())
+    p.as_ref().map_or(Value::Null, Pricing::to_json)
 }
 
 fn model_json(m: &ModelRow, state: &AppState) -> Value {

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::model_status::{self, status_json};
 use crate::billing::credit_unit::CreditUnit;
+use crate::billing::pricing::Pricing;
 use crate::error::{ApiError, ErrorKind};
 use crate::routing::offers::{self, Offer};
 use crate::snapshot::Snapshot;
@@ -59,8 +60,8 @@ pub(crate) async fn viewer(state: &AppState, headers: &HeaderMap) -> Result<View
 pub(crate) fn offer_json(o: &Offer) -> Value {
     json!({
         "id": o.name, "object": "model", "free": o.free,
-        "pricing": o.pricing.map(|p| p.to_json()),
-        "pricing_range": o.range.map(|(lo, hi)| json!({"min": lo.to_json(), "max": hi.to_json()})),
+        "pricing": o.pricing.as_ref().map(Pricing::to_json),
+        "pricing_range": o.range.as_ref().map(|(lo, hi)| json!({"min": lo.to_json(), "max": hi.to_json()})),
         "context_length": o.context_length, "max_output_tokens": o.max_output_tokens,
         "modalities": {"input": o.input_modalities, "output": o.output_modalities},
     })

@@ -30,6 +30,9 @@ const PRICE: Pricing = Pricing {
     cache_write: None,
     per_image: 0,
     per_request: 0,
+    cache_write_1h: None,
+    shapes: None,
+    applied: None,
 };
 
 /// What a provider reports when the call ends.

@@ -3,8 +3,9 @@
 //! back to (at most 37: the current month or week). Spend in any period — daily, weekly
 //! (from Monday), monthly (from the 1st), 00:00 UTC boundaries — is then a sum of days, so a
 //! budget or its period can change at any time without re-reading anything. The sums are
-//! seeded at start with one query over the calls table (cost grouped by key, user and day)
-//! and then follow each call as it settles, counted on the day the call started.
+//! seeded at start with one query over the spend kept per key, user and day
+//! (`store::spend`, and the archived records' spend), not over the records, and then follow
+//! each call as it settles, counted on the day the call started.
 //!
 //! Like credits, budgets reserve: a call holds its estimated cost against its key's and
 //! user's budgets until it settles, and is admitted only if spent + held + estimate fits, all

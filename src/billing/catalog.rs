@@ -16,6 +16,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use super::price_shapes::Shape;
 use super::pricing::Pricing;
 
 /// The catalog compiled into this build.
@@ -48,6 +49,12 @@ pub struct CatalogModel {
     /// means `text->text`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modality: Option<String>,
+    /// One-hour cache writes (Anthropic's), when they cost more than `cache_write`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_1h: Option<i64>,
+    /// Long-context and service-tier prices (`billing::price_shapes`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shapes: Vec<Shape>,
 }
 
 impl CatalogModel {
@@ -66,8 +73,10 @@ impl CatalogModel {
             cached_input: self.cached_input,
             cache_write: self.cache_write,
             per_image: self.per_image.unwrap_or(0),
+            cache_write_1h: self.cache_write_1h,
             ..Pricing::default()
         }
+        .with_shapes(self.shapes.clone())
     }
 }
 
@@ -86,6 +95,8 @@ pub struct Catalog {
     pub models: Vec<CatalogModel>,
     /// provider kind → model → position in `models`.
     index: HashMap<String, HashMap<String, usize>>,
+    /// Each model's price list, built once: pricing a call clones one (its shapes shared).
+    prices: Vec<Pricing>,
 }
 
 /// What the catalog file says its numbers are.
@@ -98,16 +109,20 @@ impl Catalog {
             return Err(format!("price catalog: unit {:?} is not {UNIT:?}", file.unit));
         }
         let mut index: HashMap<String, HashMap<String, usize>> = HashMap::new();
+        let mut prices = Vec::with_capacity(file.models.len());
         for (i, m) in file.models.iter().enumerate() {
-            let prices = [Some(m.input), Some(m.output), m.cached_input, m.cache_write, m.per_image];
-            if prices.into_iter().flatten().any(|p| p < 0) {
+            let each = [Some(m.input), Some(m.output), m.cached_input, m.cache_write, m.per_image, m.cache_write_1h];
+            if each.into_iter().flatten().any(|p| p < 0) {
                 return Err(format!("price catalog: negative price for {}/{}", m.provider, m.model));
             }
+            let price = m.pricing();
+            price.check().map_err(|e| format!("price catalog: {}/{}: {e}", m.provider, m.model))?;
+            prices.push(price);
             if index.entry(m.provider.clone()).or_default().insert(m.model.clone(), i).is_some() {
                 return Err(format!("price catalog: {}/{} is listed twice", m.provider, m.model));
             }
         }
-        Ok(Catalog { source: file.source, models: file.models, index })
+        Ok(Catalog { source: file.source, models: file.models, index, prices })
     }
 
     /// The catalog file's text for `models` (sorted here), one model per line so a refresh
@@ -132,7 +147,7 @@ impl Catalog {
     }
 
     pub fn price(&self, provider_kind: &str, model: &str) -> Option<Pricing> {
-        self.get(provider_kind, model).map(CatalogModel::pricing)
+        self.index.get(provider_kind)?.get(model).map(|&i| self.prices[i].clone())
     }
 
     /// Models priced per provider kind.
@@ -275,6 +290,29 @@ mod tests {
     }
 
     #[test]
+    fn the_embedded_catalog_carries_long_context_tier_and_one_hour_prices() {
+        use crate::billing::price_shapes::ServiceTier;
+        let c = embedded();
+        // Gemini 2.5 Pro: 1.25 / 10 per million, 2.5 / 15 above 200k prompt tokens.
+        let p = c.price("gemini", "gemini-2.5-pro").unwrap();
+        let at = Usage { input_tokens: 200_000, output_tokens: 1_000, ..Usage::default() };
+        assert_eq!(p.cost(&at), 200_000 * 1_250 + 1_000 * 10_000);
+        let over = Usage { input_tokens: 200_001, ..at };
+        assert_eq!(p.cost(&over), 200_001 * 2_500 + 1_000 * 15_000);
+        // GPT-5 at flex and priority: half and twice the standard prices.
+        let p = c.price("openai", "gpt-5").unwrap();
+        let u = |t| Usage { input_tokens: 1_000, output_tokens: 1_000, service_tier: t, ..Usage::default() };
+        assert_eq!(p.cost(&u(None)), 1_000 * 1_250 + 1_000 * 10_000);
+        assert_eq!(p.cost(&u(Some(ServiceTier::Flex))), 1_000 * 625 + 1_000 * 5_000);
+        assert_eq!(p.cost(&u(Some(ServiceTier::Priority))), 1_000 * 2_500 + 1_000 * 20_000);
+        // Claude Sonnet 4.5: five-minute writes 3.75, one-hour writes 6 per million.
+        let p = c.price("anthropic", "claude-sonnet-4-5").unwrap();
+        assert_eq!((p.cache_write, p.cache_write_1h), (Some(3_750_000_000), Some(6_000_000_000)));
+        let shaped = c.models.iter().filter(|m| !m.shapes.is_empty() || m.cache_write_1h.is_some()).count();
+        assert!(shaped > 400, "{shaped} models with shapes");
+    }
+
+    #[test]
     fn a_data_directory_catalog_replaces_the_compiled_in_one_while_it_exists() {
         let dir = tempfile::tempdir().unwrap();
         let mut file = CatalogFile::new(dir.path());
@@ -320,6 +358,8 @@ mod tests {
             per_image: None,
             context_length: Some(1000),
             modality: Some("text+image->text".into()),
+            cache_write_1h: None,
+            shapes: vec![],
         };
         let text = Catalog::render("src", vec![m("openai", "b"), m("anthropic", "z"), m("openai", "a")]);
         assert_eq!(text.lines().filter(|l| l.contains("\"provider\"")).count(), 3);

@@ -58,17 +58,10 @@ impl CreditUnit {
     /// nano-credit (exact for a whole `per_usd`, never below the dollar price otherwise).
     pub fn from_usd(&self, p: &Pricing) -> Pricing {
         if self.per_usd_ppm == PPM {
-            return *p;
+            return p.clone();
         }
         let m = |v: i64| i64::try_from(div_up(v as i128 * self.per_usd_ppm as i128, PPM as i128)).unwrap_or(i64::MAX);
-        Pricing {
-            input: m(p.input),
-            output: m(p.output),
-            cached_input: p.cached_input.map(m),
-            cache_write: p.cache_write.map(m),
-            per_image: m(p.per_image),
-            per_request: m(p.per_request),
-        }
+        p.map_prices(m, 0)
     }
 
     /// An amount for people: rounded half away from zero to `decimals`, trailing zeros

@@ -12,6 +12,7 @@
 use serde_json::{Map, Value};
 
 use super::markup::Markup;
+use super::price_shapes::ServiceTier;
 use super::pricing::{Pricing, Usage};
 
 /// Output tokens reserved for a call that names no `max_tokens`/`max_completion_tokens`.
@@ -44,6 +45,9 @@ pub struct Estimate {
     pub output_tokens: i64,
     /// Images the call may generate (image generation's `n`), reserved at the per-image price.
     pub images: i64,
+    /// The service tier the request asks for (OpenAI's `service_tier`), when it names a
+    /// priced one: the reservation is priced at it, and so is a call whose answer names none.
+    pub service_tier: Option<ServiceTier>,
 }
 
 impl Estimate {
@@ -60,6 +64,7 @@ impl Estimate {
             input_tokens: self.prompt_tokens,
             output_tokens: self.output_tokens,
             images: self.images,
+            service_tier: self.service_tier,
             ..Usage::default()
         };
         markup.charge(price, &usage).cost
@@ -150,6 +155,7 @@ fn max_output(body: &Map<String, Value>, fields: &[&'static str]) -> Result<Opti
 /// the provider bills every candidate it generates).
 pub fn openai(body: &Map<String, Value>, generates_text: bool) -> Result<Estimate, InvalidValue> {
     let mut e = estimate(body, &["input", "prompt", "tools"]);
+    e.service_tier = service_tier(body);
     if !generates_text {
         return Ok(e);
     }
@@ -164,6 +170,7 @@ pub fn openai(body: &Map<String, Value>, generates_text: bool) -> Result<Estimat
 /// `max_output_tokens` (one answer: the Responses API has no `n`).
 pub fn responses(body: &Map<String, Value>) -> Result<Estimate, InvalidValue> {
     let mut e = estimate(body, &["input", "instructions", "tools"]);
+    e.service_tier = service_tier(body);
     e.max_output = max_output(body, &["max_output_tokens"])?;
     Ok(e.reserving_output())
 }
@@ -195,7 +202,13 @@ pub fn images(body: &Map<String, Value>) -> Result<Estimate, InvalidValue> {
         choices: 1,
         output_tokens: n * IMAGE_OUTPUT_TOKENS_CAP,
         images: n,
+        service_tier: None,
     })
+}
+
+/// The service tier an OpenAI body asks for, if it names one ([`ServiceTier::from_wire`]).
+fn service_tier(body: &Map<String, Value>) -> Option<ServiceTier> {
+    body.get("service_tier").and_then(Value::as_str).and_then(ServiceTier::from_wire)
 }
 
 /// Estimates an Anthropic Messages (or count_tokens) body: `messages`, `system`, `tools`;
@@ -227,7 +240,7 @@ fn estimate(body: &Map<String, Value>, fields: &[&str]) -> Estimate {
             prompt += text_tokens(text_bytes(v));
         }
     }
-    Estimate { prompt_tokens: prompt, max_output: None, choices: 1, output_tokens: 0, images: 0 }
+    Estimate { prompt_tokens: prompt, max_output: None, choices: 1, output_tokens: 0, images: 0, service_tier: None }
 }
 
 #[cfg(test)]
@@ -251,6 +264,7 @@ mod tests {
             choices: 1,
             output_tokens: 100,
             images: 0,
+            service_tier: None,
         };
         assert_eq!(e, want);
         assert_eq!(e.rate_tokens(), 116);
@@ -276,7 +290,33 @@ mod tests {
         let e = openai(&map(json!({"messages": [{"role": "user", "content": "hi"}]})), true).unwrap();
         assert_eq!((e.output_tokens, e.max_output, e.rate_tokens()), (DEFAULT_OUTPUT_CAP, None, 6));
         let e = openai(&map(json!({"input": ["abcdefgh", "ab"], "n": 5})), false).unwrap();
-        assert_eq!(e, Estimate { prompt_tokens: 3, max_output: None, choices: 1, output_tokens: 0, images: 0 });
+        assert_eq!(
+            e,
+            Estimate {
+                prompt_tokens: 3,
+                max_output: None,
+                choices: 1,
+                output_tokens: 0,
+                images: 0,
+                service_tier: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_requested_service_tier_prices_the_reservation() {
+        use crate::billing::price_shapes::Shape;
+        let flex = Shape { service_tier: Some(ServiceTier::Flex), input: Some(500_000_000), ..Shape::default() };
+        let p = Pricing { input: 1_000_000_000, ..Pricing::default() }.with_shapes(vec![flex]);
+        let body = |tier: &str| map(json!({"model": "m", "input": "12345678", "service_tier": tier}));
+        let e = responses(&body("flex")).unwrap();
+        assert_eq!(e.service_tier, Some(ServiceTier::Flex));
+        // 2 prompt tokens at the flex price; the default output cap is priced at 0 here.
+        assert_eq!(e.cost(&p, &Markup::NONE), 2 * 500);
+        let e = openai(&body("auto"), true).unwrap();
+        assert_eq!(e.service_tier, None, "`auto` names no priced tier");
+        assert_eq!(e.cost(&p, &Markup::NONE), 2 * 1000);
+        assert_eq!(openai(&body("priority"), false).unwrap().service_tier, Some(ServiceTier::Priority));
     }
 
     #[test]
@@ -290,6 +330,7 @@ mod tests {
             choices: 1,
             output_tokens: 10,
             images: 0,
+            service_tier: None,
         };
         assert_eq!(messages(&body).unwrap(), want);
     }

@@ -6,6 +6,16 @@
 //! tokens (float noise such as `2.9999900000000002e-06`) is left out and reported, never
 //! rounded: a model without a catalog price is refused until an operator prices it.
 //!
+//! Long-context and service-tier prices become price shapes (`billing::price_shapes`): a
+//! `_above_200k_tokens` suffix (any threshold) is a shape for prompts above it, a `_flex` or
+//! `_priority` suffix one for that tier, both together the tier's long-context prices, on
+//! the input, output, cache-read, cache-write and one-hour cache-write
+//! (`cache_creation_input_token_cost_above_1hr`) prices. Batch prices (`_batches`) are left
+//! out, since the gateway serves no batch endpoint, as are the tiers no provider of these
+//! kinds reports (`_ultrafast`, `_decisions`, `_balanced`) and 12-hour cache writes. A shape
+//! price that is not exact leaves the whole model out, like a base price: a dropped shape
+//! would undercharge the calls it prices.
+//!
 //! Image models are kept when LiteLLM gives a flat `output_cost_per_image` (dollars per image
 //! → nano-credits per image) or prices their tokens (`gpt-image-*`: text in, image tokens
 //! out); the ones priced per pixel by size and quality (`hd/1024-x-1024/dall-e-3`) are left
@@ -18,6 +28,7 @@ use serde_json::value::RawValue;
 
 use super::catalog::{Catalog, CatalogModel};
 use super::money::parse_scaled;
+use super::price_shapes::{self, ServiceTier, Shape};
 
 /// Dollars per token × 10^15 = nano-credits per million tokens.
 const PER_TOKEN_TO_NANOS_PER_MILLION: i32 = 15;
@@ -70,7 +81,9 @@ pub fn convert(text: &str, source: &str) -> Result<Converted, String> {
         if !MODES.contains(&mode.as_str()) {
             continue;
         }
-        match model_of(&text_of, kind, key.strip_prefix(prefix).unwrap_or(key), &mode) {
+        let model = model_of(&text_of, kind, key.strip_prefix(prefix).unwrap_or(key), &mode)
+            .and_then(|m| with_shapes(m, &fields, &mode));
+        match model {
             Ok(m) => match models.entry((m.provider.clone(), m.model.clone())) {
                 Entry::Occupied(_) => {
                     left_out.push((key.clone(), format!("another entry already prices {}/{}", m.provider, m.model)))
@@ -138,7 +151,80 @@ fn model_of(
         per_image: per_image.filter(|p| *p > 0),
         context_length,
         modality: modality(text_of, mode),
+        cache_write_1h: price("cache_creation_input_token_cost_above_1hr")?,
+        shapes: vec![],
     })
+}
+
+/// LiteLLM's token prices a shape may set, in the order of [`set_price`]'s fields.
+const SHAPE_PRICES: [&str; 5] = [
+    "input_cost_per_token",
+    "output_cost_per_token",
+    "cache_read_input_token_cost",
+    "cache_creation_input_token_cost",
+    "cache_creation_input_token_cost_above_1hr",
+];
+
+/// What a LiteLLM field names as a shape's price: which price ([`SHAPE_PRICES`]), for which
+/// tier and above which threshold; `None` for a base price or a field that is no shape's.
+fn shape_field(key: &str) -> Option<(usize, Option<ServiceTier>, Option<i64>)> {
+    let (rest, tier) = match (key.strip_suffix("_flex"), key.strip_suffix("_priority")) {
+        (Some(r), _) => (r, Some(ServiceTier::Flex)),
+        (_, Some(r)) => (r, Some(ServiceTier::Priority)),
+        _ => (key, None),
+    };
+    let (rest, above) = match rest.rsplit_once("_above_") {
+        Some((head, tail)) if tail.ends_with("_tokens") => (head, Some(threshold(tail.strip_suffix("_tokens")?)?)),
+        _ => (rest, None),
+    };
+    let price = SHAPE_PRICES.iter().position(|p| *p == rest)?;
+    (tier.is_some() || above.is_some()).then_some((price, tier, above))
+}
+
+/// `200k` is 200000 tokens, `128` is 128.
+fn threshold(text: &str) -> Option<i64> {
+    let (digits, scale) = match text.strip_suffix('k') {
+        Some(d) => (d, 1000),
+        None => (text, 1),
+    };
+    digits.parse::<i64>().ok().filter(|n| *n > 0)?.checked_mul(scale)
+}
+
+fn set_price(shape: &mut Shape, price: usize, value: i64) {
+    let slot = match price {
+        0 => &mut shape.input,
+        1 => &mut shape.output,
+        2 => &mut shape.cached_input,
+        3 => &mut shape.cache_write,
+        _ => &mut shape.cache_write_1h,
+    };
+    *slot = Some(value);
+}
+
+/// `m` with the shapes its entry's fields describe (none for image models, whose output
+/// price is the image tokens').
+fn with_shapes(
+    mut m: CatalogModel,
+    fields: &HashMap<String, Box<RawValue>>,
+    mode: &str,
+) -> Result<CatalogModel, String> {
+    if mode == "image_generation" {
+        return Ok(m);
+    }
+    let mut shapes: BTreeMap<(Option<ServiceTier>, Option<i64>), Shape> = BTreeMap::new();
+    for (key, value) in fields {
+        let Some((price, service_tier, above)) = shape_field(key) else { continue };
+        let text = value.get().trim_matches('"');
+        if text == "null" {
+            continue;
+        }
+        let nanos = parse_scaled(text, PER_TOKEN_TO_NANOS_PER_MILLION).map_err(|e| format!("{key}: {e}"))?;
+        let shape = shapes.entry((service_tier, above)).or_insert(Shape { service_tier, above, ..Shape::default() });
+        set_price(shape, price, nanos);
+    }
+    m.shapes = shapes.into_values().collect();
+    price_shapes::check(&m.shapes)?;
+    Ok(m)
 }
 
 /// OpenRouter's modality string for an entry (`text+image->text`), `None` for `text->text`:
@@ -219,6 +305,48 @@ mod tests {
         assert_eq!(left_out, ["1024-x-1024/dall-e-2"], "every other entry of the excerpt is exact");
         assert_eq!(c.kept.values().sum::<usize>(), cat.models.len());
         assert_eq!(c.kept["anthropic"], 11);
+    }
+
+    #[test]
+    fn long_context_tier_and_one_hour_prices_become_shapes() {
+        let entry = r#"{"gemini/g": {"litellm_provider": "gemini", "mode": "chat",
+            "input_cost_per_token": 1.25e-06, "output_cost_per_token": 1e-05,
+            "input_cost_per_token_above_200k_tokens": 2.5e-06, "output_cost_per_token_above_200k_tokens": 1.5e-05,
+            "cache_read_input_token_cost_above_200k_tokens": 2.5e-07,
+            "input_cost_per_token_priority": 2.25e-06, "input_cost_per_token_above_200k_tokens_priority": 4.5e-06,
+            "output_cost_per_token_flex": 5e-06, "input_cost_per_token_batches": 6.25e-07,
+            "output_cost_per_token_above_272k_tokens_batches": 7.5e-06, "input_cost_per_token_ultrafast": 9e-06,
+            "cache_creation_input_token_cost_above_1hr": 2e-06,
+            "cache_creation_input_token_cost_above_1hr_above_128k_tokens": 4e-06,
+            "cache_creation_input_token_cost_above_12hr": 3e-06}}"#;
+        let c = convert(entry, "s").unwrap();
+        let m = Catalog::parse(&c.text).unwrap().get("gemini", "g").unwrap().clone();
+        assert_eq!(m.cache_write_1h, Some(2_000_000_000));
+        let shape = |tier, above| Shape { service_tier: tier, above, ..Shape::default() };
+        let (flex, priority) = (Some(ServiceTier::Flex), Some(ServiceTier::Priority));
+        assert_eq!(
+            m.shapes,
+            [
+                Shape { cache_write_1h: Some(4_000_000_000), ..shape(None, Some(128_000)) },
+                Shape {
+                    input: Some(2_500_000_000),
+                    output: Some(15_000_000_000),
+                    cached_input: Some(250_000_000),
+                    ..shape(None, Some(200_000))
+                },
+                Shape { output: Some(5_000_000_000), ..shape(flex, None) },
+                Shape { input: Some(2_250_000_000), ..shape(priority, None) },
+                Shape { input: Some(4_500_000_000), ..shape(priority, Some(200_000)) },
+            ],
+            "batch, ultrafast and 12-hour prices are no shapes"
+        );
+        assert_eq!(shape_field("input_cost_per_token_above_128_tokens"), Some((0, None, Some(128))));
+        assert_eq!(shape_field("input_cost_per_token"), None, "a base price");
+        // A shape price that is not exact leaves the model out, like a base price.
+        let noisy = r#"{"m": {"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 1e-06,
+            "output_cost_per_token": 1e-06, "input_cost_per_token_priority": 2.9999900000000002e-06}}"#;
+        let c = convert(noisy, "s").unwrap();
+        assert!(c.left_out[0].1.contains("input_cost_per_token_priority"), "{:?}", c.left_out);
     }
 
     #[test]

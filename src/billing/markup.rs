@@ -190,14 +190,7 @@ impl Markup {
             let v = div_up(v as i128 * self.multiplier.0 as i128, PPM as i128);
             i64::try_from(v).unwrap_or(i64::MAX)
         };
-        Pricing {
-            input: m(p.input),
-            output: m(p.output),
-            cached_input: p.cached_input.map(m),
-            cache_write: p.cache_write.map(m),
-            per_image: m(p.per_image),
-            per_request: m(p.per_request).saturating_add(self.request_fee),
-        }
+        p.map_prices(m, self.request_fee)
     }
 }
 

@@ -1,6 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::billing::price_shapes::{ServiceTier, Shape};
 
 const NANO: i64 = 1_000_000_000;
 
@@ -124,6 +125,7 @@ fn any_price() -> impl Strategy<Value = Pricing> {
             cache_write,
             per_image,
             per_request,
+            ..Pricing::default()
         })
 }
 
@@ -166,4 +168,102 @@ proptest! {
         prop_assert!(c.cost >= c.base, "never below cost");
         prop_assert!(c.cost - fee >= c.base);
     }
+}
+
+/// A price list with a long-context shape above `threshold` and a priority tier's shape,
+/// each setting any of its prices.
+fn any_shaped_price() -> impl Strategy<Value = (Pricing, i64)> {
+    let nanos = || 0i64..1_000 * NANO;
+    let some = || proptest::option::of(nanos());
+    let shape = move || (some(), some(), some(), some(), some());
+    (any_price(), some(), 1i64..20_000_000, shape(), shape()).prop_map(|(p, w1h, threshold, a, t)| {
+        let make = |(input, output, cached_input, cache_write, cache_write_1h), tier, above| Shape {
+            service_tier: tier,
+            above,
+            input,
+            output,
+            cached_input,
+            cache_write,
+            cache_write_1h,
+        };
+        let shapes: Vec<Shape> = [make(a, None, Some(threshold)), make(t, Some(ServiceTier::Priority), None)]
+            .into_iter()
+            .filter(|s| {
+                [s.input, s.output, s.cached_input, s.cache_write, s.cache_write_1h].iter().any(Option::is_some)
+            })
+            .collect();
+        (Pricing { cache_write_1h: w1h, ..p }.with_shapes(shapes), threshold)
+    })
+}
+
+fn any_tiered_usage() -> impl Strategy<Value = Usage> {
+    let tier = prop_oneof![
+        Just(None),
+        Just(Some(ServiceTier::Standard)),
+        Just(Some(ServiceTier::Flex)),
+        Just(Some(ServiceTier::Priority))
+    ];
+    (any_usage(), 0i64..10_000_000, tier).prop_map(|(u, w1h, service_tier)| Usage {
+        cache_write_1h_tokens: w1h,
+        service_tier,
+        ..u
+    })
+}
+
+proptest! {
+    /// With shapes too, the charge is the exact value at the prices of the shape the usage
+    /// falls in (worked out here field by field: the long-context shape once the prompt is
+    /// above its threshold, then the priority tier's for a priority call, then the base)
+    /// times the multiplier, rounded up once; never below the provider cost; and the record's
+    /// snapshot charges exactly the same.
+    #[test]
+    fn a_shaped_charge_is_the_shapes_price_times_the_multiplier_rounded_up_once(
+        (p, threshold) in any_shaped_price(),
+        u in any_tiered_usage(),
+        ppm in PPM..=MAX_MULTIPLIER_PPM,
+        fee in 0i64..NANO,
+    ) {
+        let prompt = u.input_tokens + u.cached_tokens + u.cache_write_tokens;
+        let long = p.shapes().iter().find(|s| s.above.is_some() && prompt > threshold);
+        let tier = p.shapes().iter().find(|s| s.service_tier.is_some() && u.service_tier == s.service_tier);
+        let pick = |f: fn(&Shape) -> Option<i64>| long.and_then(f).or_else(|| tier.and_then(f));
+        let input = pick(|s| s.input).unwrap_or(p.input);
+        let output = pick(|s| s.output).unwrap_or(p.output);
+        let cached = pick(|s| s.cached_input).or(p.cached_input).unwrap_or(input);
+        let write = pick(|s| s.cache_write).or(p.cache_write).unwrap_or(input);
+        let write_1h = pick(|s| s.cache_write_1h).or(p.cache_write_1h).unwrap_or(write);
+        let w1h = u.cache_write_1h_tokens.min(u.cache_write_tokens);
+        let exact_base = u.input_tokens as i128 * input as i128
+            + u.output_tokens as i128 * output as i128
+            + u.cached_tokens as i128 * cached as i128
+            + (u.cache_write_tokens - w1h) as i128 * write as i128
+            + w1h as i128 * write_1h as i128
+            + (u.images as i128 * p.per_image as i128 + p.per_request as i128) * 1_000_000;
+        let m = Markup { multiplier: Multiplier::from_ppm(ppm).unwrap(), request_fee: fee };
+        let c = m.charge(&p, &u);
+        let base_exact_up = (exact_base + 999_999) / 1_000_000;
+        prop_assert_eq!(c.base as i128, base_exact_up, "the provider cost is the exact price rounded up once");
+        let exact = exact_base * ppm as i128;
+        let marked = (c.cost - fee) as i128;
+        let scale = 1_000_000i128 * PPM as i128;
+        prop_assert!(marked * scale >= exact, "not below the exact value");
+        prop_assert!((marked - 1) * scale < exact || marked == 0, "rounded up once");
+        prop_assert!(c.cost - fee >= c.base, "never below cost");
+        let snapshot = p.for_usage(&u);
+        prop_assert!(snapshot.shapes.is_none());
+        prop_assert_eq!(m.charge(&snapshot, &u), c, "the record's snapshot charges what the call was charged");
+        prop_assert_eq!(snapshot.applied.and_then(|a| a.above), long.and(Some(threshold)));
+    }
+}
+
+#[test]
+fn a_marked_up_list_marks_up_its_shapes() {
+    let shape = Shape { above: Some(200_000), input: Some(NANO), cache_write_1h: Some(3), ..Shape::default() };
+    let p = Pricing { input: 10, output: 20, cache_write_1h: Some(7), ..Pricing::default() }.with_shapes(vec![shape]);
+    let e = Markup::resolve([&rule(Some("1.5"), Some(4))]).effective(&p);
+    assert_eq!((e.input, e.output, e.cache_write_1h, e.per_request), (15, 30, Some(11), 4));
+    assert_eq!(
+        (e.shapes()[0].input, e.shapes()[0].cache_write_1h, e.shapes()[0].above),
+        (Some(1_500_000_000), Some(5), Some(200_000))
+    );
 }

@@ -13,6 +13,7 @@ pub mod limits;
 pub mod litellm;
 pub mod markup;
 pub mod money;
+pub mod price_shapes;
 pub mod pricing;
 pub mod ratelimit;
 pub mod reservations;

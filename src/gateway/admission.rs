@@ -168,6 +168,15 @@ pub fn journal_error() -> ApiError {
     e
 }
 
+/// The call records waiting for the database reached `TOLLGATE_USAGE_BACKLOG_MAX` (calls arrive
+/// faster than the database takes their records, or it is unreachable): new calls are shed.
+pub fn overloaded_error() -> ApiError {
+    let mut e =
+        ApiError::new(ErrorKind::Unavailable, "the gateway is overloaded; try again shortly").with_code("overloaded");
+    e.retry_after = Some(1);
+    e
+}
+
 fn credits_error(unit: &str) -> ApiError {
     ApiError::new(
         ErrorKind::InsufficientCredits,

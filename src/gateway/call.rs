@@ -15,8 +15,10 @@ use tokio_util::sync::CancellationToken;
 use crate::billing::estimate::{self, OutputCount};
 use crate::billing::markup::Charge;
 use crate::billing::money::format_credits;
+use crate::billing::price_shapes::ServiceTier;
 use crate::billing::pricing::{Pricing, Usage};
 use crate::metrics::CallSeries;
+use crate::protocol::dialect::Protocol;
 use crate::routing::health::target_key;
 use crate::routing::resolve::Route;
 use crate::routing::response_origins::Origin;
@@ -54,6 +56,11 @@ pub struct CallGuard {
     output: Option<OutputCount>,
     /// Prompt tokens counted at admission.
     prompt_estimate: i64,
+    /// The service tier the request asked for (OpenAI's `service_tier`), and whether the
+    /// latest attempt's provider was sent it (an OpenAI-protocol provider, passed the body):
+    /// then it prices a call whose answer names no tier.
+    requested_tier: Option<ServiceTier>,
+    tier_forwarded: bool,
     /// What admission reserved for this call; taken (ended) by `settle`.
     admitted: Option<Admitted>,
     /// The metrics series of the requested model and the provider of the latest attempt.
@@ -96,6 +103,8 @@ impl CallGuard {
             answered: false,
             output: None,
             prompt_estimate: admitted.prompt_tokens(),
+            requested_tier: req.estimate.service_tier,
+            tier_forwarded: route.provider.kind.protocol() == Protocol::OpenAi,
             admitted: Some(admitted),
             settled: false,
             journaled,
@@ -127,8 +136,9 @@ impl CallGuard {
         self.record.credential_id = Some(credential_id.to_string());
         self.record.provider_id = Some(route.provider.id.clone());
         self.record.upstream_model = Some(route.upstream_model.clone());
-        self.record.price = route.pricing;
+        self.record.price = route.pricing.clone();
         self.record.markup = route.markup;
+        self.tier_forwarded = route.provider.kind.protocol() == Protocol::OpenAi;
         self.deduct = self.plan_deducts && !route.free;
     }
 
@@ -175,6 +185,13 @@ impl CallGuard {
         if !self.answered && output.tokens() == 0 {
             return None;
         }
+        let usage = self.counted_usage(output)?;
+        // The tier the provider names, else the one it was asked for.
+        let requested = self.requested_tier.filter(|_| self.tier_forwarded);
+        Some(Usage { service_tier: usage.service_tier.or(requested), ..usage })
+    }
+
+    fn counted_usage(&mut self, output: OutputCount) -> Option<Usage> {
         if let Some(u) = self.usage.filter(|u| !u.is_zero()) {
             if !self.answered && output.tokens() > u.output_tokens {
                 self.record.usage_estimated = true;
@@ -246,8 +263,15 @@ impl CallGuard {
         self.settled = true;
         let charged = self.usage_to_charge();
         let usage = charged.unwrap_or_default();
-        let pricing: Pricing = self.record.price.unwrap_or_default();
-        let charge = if charged.is_some() { self.record.markup.charge(&pricing, &usage) } else { Charge::default() };
+        // The record keeps the prices the usage paid: its shape's, and which shape it was.
+        let charge = match (charged.is_some(), self.record.price.as_mut()) {
+            (true, Some(price)) => {
+                *price = price.for_usage(&usage);
+                self.record.markup.charge(price, &usage)
+            }
+            (true, None) => self.record.markup.charge(&Pricing::default(), &usage),
+            (false, _) => Charge::default(),
+        };
         let cost = charge.cost;
         self.note_stored_response();
         let r = &mut self.record;
@@ -349,7 +373,7 @@ fn open_record(caller: &Caller, req: &admission::Request, route: &Route) -> Call
         upstream_model: Some(route.upstream_model.clone()),
         stream: req.stream,
         status: CallStatus::Processing.into(),
-        price: route.pricing,
+        price: route.pricing.clone(),
         markup: route.markup,
         started_at: crate::clock::now_ms(),
         ..CallRecord::default()

@@ -83,6 +83,11 @@ pub async fn run(
     estimate: impl FnOnce(&Inbound) -> Result<Estimate, InvalidValue>,
     started: Instant,
 ) -> Result<Response, ApiError> {
+    // Shed before any work, and without a record: the records are what is backed up.
+    if state.usage.overloaded() {
+        state.metrics.shed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(admission::overloaded_error());
+    }
     let attribution = Attribution::read(headers, request_id, inbound.dialect, inbound.body())?;
     let plan = plan(caller, &mut inbound)?;
     inbound.prepare(&plan, state.images.max_images)?;

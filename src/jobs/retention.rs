@@ -1,7 +1,14 @@
 //! Retention (`[retention] calls_days`): at start-up and every `interval_secs`, each UTC day
 //! of call records older than the days kept is archived (`usage::archive`) and then deleted
-//! in bounded batches with pauses between them (`store::retention`), oldest day first. A
-//! day's records are deleted only once its file holds every one of them.
+//! in batches (`store::retention`), oldest day first. A day's records are deleted only once
+//! its file holds every one of them.
+//!
+//! The job must not slow the traffic it runs beside. On SQLite a delete batch holds the one
+//! write lock, and the batch writer's commits wait behind it; on either engine its work takes
+//! CPU from requests. So each batch is sized to hold the lock about `batch_ms` ([`Pace`]:
+//! the next batch's rows follow from the time per row the last one took, at most
+//! `batch_rows`), and every batch and every page the archive reads is followed by a
+//! `batch_pause_ms` pause, in which the writer takes the lock and requests the CPU.
 
 use std::path::Path;
 use std::sync::Weak;
@@ -61,21 +68,62 @@ async fn archive_and_delete(db: &Db, dir: &Path, settings: &RetentionConfig, day
     // Records of a day this old no longer change; should one arrive meanwhile (an import),
     // the day is archived again before anything is deleted.
     loop {
-        let archived = archive::write_day(db, dir, day).await?;
+        let archived = archive::write_day(db, dir, day, pause(settings)).await?;
         let now = retention::count(db, from, to).await.map_err(|e| e.to_string())?;
         if now as u64 == archived.records {
             break;
         }
     }
-    let limit = i64::from(settings.batch_rows);
+    let mut pace = Pace::new(settings);
     let mut deleted = 0;
     loop {
-        let n = retention::delete_batch(db, from, to, limit).await.map_err(|e| e.to_string())?;
-        deleted += n;
-        if (n as i64) < limit {
+        let limit = pace.rows();
+        let batch = retention::delete_batch(db, from, to, limit).await.map_err(|e| e.to_string())?;
+        deleted += batch.deleted;
+        if (batch.deleted as i64) < limit {
             return Ok(deleted);
         }
-        tokio::time::sleep(Duration::from_millis(settings.batch_pause_ms)).await;
+        pace.took(batch.deleted, batch.held);
+        tokio::time::sleep(pause(settings)).await;
+    }
+}
+
+fn pause(settings: &RetentionConfig) -> Duration {
+    Duration::from_millis(settings.batch_pause_ms)
+}
+
+/// The size of the next delete batch: as many rows as fit `batch_ms` at the time per row the
+/// last batch held the lock, at most `batch_rows`, never fewer than one. It starts small, at
+/// most doubles from one batch to the next (a slow start does not overshoot), and shrinks at
+/// once when a batch took too long.
+#[derive(Debug)]
+pub struct Pace {
+    rows: u64,
+    max: u64,
+    budget: Duration,
+}
+
+/// The first batch's rows, before anything is known of the time per row.
+const FIRST_ROWS: u64 = 32;
+
+impl Pace {
+    pub fn new(settings: &RetentionConfig) -> Pace {
+        let max = u64::from(settings.batch_rows).max(1);
+        Pace { rows: FIRST_ROWS.min(max), max, budget: Duration::from_millis(settings.batch_ms) }
+    }
+
+    pub fn rows(&self) -> i64 {
+        self.rows as i64
+    }
+
+    /// Notes that a batch of `rows` held the lock for `held`.
+    pub fn took(&mut self, rows: u64, held: Duration) {
+        if rows == 0 {
+            return;
+        }
+        let per_row = (held.as_nanos() / u128::from(rows)).max(1);
+        let fit = u64::try_from(self.budget.as_nanos() / per_row).unwrap_or(u64::MAX);
+        self.rows = fit.min(self.rows.saturating_mul(2)).min(self.max).max(1);
     }
 }
 
@@ -96,6 +144,35 @@ mod tests {
             started_at,
             ..CallRecord::default()
         }
+    }
+
+    /// Batches grow from a small start by at most doubling to the rows that fit the budget,
+    /// never past `batch_rows`, and shrink at once when the time per row rises.
+    #[test]
+    fn batches_are_sized_to_hold_the_lock_about_batch_ms() {
+        let settings = RetentionConfig { batch_rows: 1000, batch_ms: 4, ..RetentionConfig::default() };
+        let mut pace = Pace::new(&settings);
+        let us = Duration::from_micros;
+        let mut sizes = vec![pace.rows()];
+        for _ in 0..6 {
+            // 20 µs a row: 200 rows fit 4 ms.
+            pace.took(pace.rows() as u64, us(20) * pace.rows() as u32);
+            sizes.push(pace.rows());
+        }
+        assert_eq!(sizes, [32, 64, 128, 200, 200, 200, 200]);
+        // A checkpoint or a busy disk: 200 rows took 40 ms. The next batch fits 4 ms at that rate.
+        pace.took(200, Duration::from_millis(40));
+        assert_eq!(pace.rows(), 20);
+        // Very fast rows: capped by batch_rows (after doubling up to it).
+        for _ in 0..10 {
+            pace.took(pace.rows() as u64, Duration::from_nanos(10));
+        }
+        assert_eq!(pace.rows(), 1000);
+        // A batch slower than the whole budget for one row still deletes one row.
+        pace.took(1000, Duration::from_secs(60));
+        assert_eq!(pace.rows(), 1);
+        let tiny = RetentionConfig { batch_rows: 4, ..settings };
+        assert_eq!(Pace::new(&tiny).rows(), 4, "never more than batch_rows, even at first");
     }
 
     #[test]
@@ -121,7 +198,13 @@ mod tests {
             let writes: Vec<CallWrite> = all.iter().map(|r| CallWrite { record: r.clone(), charge: None }).collect();
             calls::apply_batch(db, &writes).await.unwrap();
             let spend_before = spend(db, now).await;
-            let settings = RetentionConfig { calls_days: Some(3), batch_rows: 4, batch_pause_ms: 0, interval_secs: 1 };
+            let settings = RetentionConfig {
+                calls_days: Some(3),
+                batch_rows: 4,
+                batch_ms: 4,
+                batch_pause_ms: 1,
+                interval_secs: 1,
+            };
 
             assert_eq!(pass(db, dir.path(), &settings, now).await.unwrap(), 25 + 13);
             assert_eq!(retention::count(db, 0, 17 * DAY_MS).await.unwrap(), 0);

@@ -287,6 +287,8 @@ pub struct Metrics {
     pub attempts: Registry<AttemptSeries>,
     /// Gateway time per call (everything but waiting on the upstream).
     pub overhead: Histogram,
+    /// Calls refused unrecorded because the usage writer's backlog was full.
+    pub shed: AtomicU64,
 }
 
 impl Metrics {
@@ -311,6 +313,7 @@ impl Default for Metrics {
             calls: Registry::default(),
             attempts: Registry::default(),
             overhead: Histogram::new(OVERHEAD_BOUNDS_US),
+            shed: AtomicU64::new(0),
         }
     }
 }

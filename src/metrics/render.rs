@@ -12,16 +12,23 @@ use super::{AttemptOutcome, Metrics, STATUSES};
 use crate::routing::health::{Health, target_key};
 use crate::snapshot::Snapshot;
 
-/// The exposition: the counters of `metrics`, `usage_rejected` (usage writes the database
-/// refused for good) and the health gauges of `snap`'s credentials and targets.
-pub fn render(metrics: &Metrics, usage_rejected: u64, snap: &Snapshot, health: &Health) -> String {
+/// The usage writer's figures: writes the database refused for good, and writes waiting.
+#[derive(Clone, Copy, Default)]
+pub struct UsageFigures {
+    pub rejected: u64,
+    pub backlog: usize,
+}
+
+/// The exposition: the counters of `metrics`, the usage writer's figures and the health
+/// gauges of `snap`'s credentials and targets.
+pub fn render(metrics: &Metrics, usage: UsageFigures, snap: &Snapshot, health: &Health) -> String {
     let mut e = Exposition::default();
-    counters(metrics, usage_rejected, &mut e);
+    counters(metrics, usage, &mut e);
     health_gauges(snap, health, &mut e);
     e.finish()
 }
 
-fn counters(m: &Metrics, usage_rejected: u64, e: &mut Exposition) {
+fn counters(m: &Metrics, usage: UsageFigures, e: &mut Exposition) {
     e.family("tollgate_requests_total", "counter", "Settled calls by requested model, provider and HTTP status.");
     m.calls.each(|model, provider, s| {
         for (i, c) in s.by_status.iter().enumerate() {
@@ -84,7 +91,15 @@ fn counters(m: &Metrics, usage_rejected: u64, e: &mut Exposition) {
         "counter",
         "Usage writes the database refused for good (e.g. the user's row is gone), set aside in the journal's rejected.jsonl.",
     );
-    e.sample("tollgate_usage_writes_rejected_total", &[], Value::Int(usage_rejected));
+    e.sample("tollgate_usage_writes_rejected_total", &[], Value::Int(usage.rejected));
+    e.family("tollgate_usage_backlog", "gauge", "Call records waiting for the database writer.");
+    e.sample("tollgate_usage_backlog", &[], Value::Int(usage.backlog as u64));
+    e.family(
+        "tollgate_calls_shed_total",
+        "counter",
+        "Calls refused with 503 overloaded, unrecorded, because the usage backlog was full.",
+    );
+    e.sample("tollgate_calls_shed_total", &[], Value::Int(m.shed.load(Relaxed)));
 }
 
 fn health_gauges(snap: &Snapshot, health: &Health, e: &mut Exposition) {

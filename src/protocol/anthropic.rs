@@ -37,8 +37,9 @@
 //! image sources other than base64 and url; document sources other than base64 (plain
 //! text, url, content and file documents).
 //!
-//! Deliberate losses, IR → Anthropic response: the reasoning-token count (Anthropic usage
-//! has none; the tokens are still in `output_tokens`).
+//! Deliberate losses, IR → Anthropic response: the service tier the provider named (it prices
+//! the call, read before conversion; the converted answer names none), the reasoning-token
+//! count (Anthropic usage has none; the tokens are still in `output_tokens`).
 //!
 //! Deliberate losses, IR → Anthropic request:
 //! - OpenAI `json_schema` becomes `output_config.format` (structured outputs); the schema's
@@ -60,6 +61,7 @@ pub use self::convert::{
     response_from_ir, response_to_ir, usage_of,
 };
 use super::ir::StopReason;
+use crate::billing::price_shapes::ServiceTier;
 use crate::billing::pricing::{Usage, reported};
 use crate::protocol::usage_count;
 
@@ -207,7 +209,9 @@ pub enum WireDocumentSource {
     Base64 { media_type: String, data: String },
 }
 
-/// Usage as Anthropic reports it: `input_tokens` excludes cache reads and writes.
+/// Usage as Anthropic reports it: `input_tokens` excludes cache reads and writes;
+/// `cache_creation` splits the writes by how long they are kept, and `service_tier` names the
+/// tier the call ran in (`standard`, `priority`, `batch`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WireUsage {
     #[serde(default, deserialize_with = "usage_count::count")]
@@ -218,6 +222,25 @@ pub struct WireUsage {
     pub cache_creation_input_tokens: Option<i64>,
     #[serde(default, deserialize_with = "usage_count::optional")]
     pub cache_read_input_tokens: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_creation: Option<WireCacheCreation>,
+    #[serde(default, skip_serializing, deserialize_with = "service_tier")]
+    pub service_tier: Option<ServiceTier>,
+}
+
+/// `usage.cache_creation`: the cache writes by time to live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireCacheCreation {
+    #[serde(default, deserialize_with = "usage_count::count")]
+    pub ephemeral_5m_input_tokens: i64,
+    #[serde(default, deserialize_with = "usage_count::count")]
+    pub ephemeral_1h_input_tokens: i64,
+}
+
+/// A tier name read as [`ServiceTier::from_wire`] does; anything else (a name it does not
+/// price, not a string) is no tier.
+fn service_tier<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<ServiceTier>, D::Error> {
+    Ok(Value::deserialize(d)?.as_str().and_then(ServiceTier::from_wire))
 }
 
 impl WireUsage {
@@ -228,16 +251,24 @@ impl WireUsage {
             output_tokens: reported(self.output_tokens),
             cached_tokens: reported(self.cache_read_input_tokens.unwrap_or(0)),
             cache_write_tokens: reported(self.cache_creation_input_tokens.unwrap_or(0)),
+            cache_write_1h_tokens: reported(self.cache_creation.map_or(0, |c| c.ephemeral_1h_input_tokens)),
+            service_tier: self.service_tier,
             ..Usage::default()
         }
     }
 
     pub fn from_usage(u: &Usage) -> WireUsage {
+        let one_hour = u.cache_write_1h();
         WireUsage {
             input_tokens: u.input_tokens,
             output_tokens: u.output_tokens,
             cache_creation_input_tokens: Some(u.cache_write_tokens),
             cache_read_input_tokens: Some(u.cached_tokens),
+            cache_creation: (one_hour > 0).then(|| WireCacheCreation {
+                ephemeral_5m_input_tokens: u.cache_write_tokens - one_hour,
+                ephemeral_1h_input_tokens: one_hour,
+            }),
+            service_tier: None,
         }
     }
 }
@@ -258,6 +289,12 @@ pub fn fold_stream_usage(usage: &mut Usage, u: &Value) {
     }
     if let Some(n) = int("cache_creation_input_tokens") {
         usage.cache_write_tokens = n;
+    }
+    if let Some(n) = u.pointer("/cache_creation/ephemeral_1h_input_tokens").and_then(usage_count::of_value) {
+        usage.cache_write_1h_tokens = n;
+    }
+    if let Some(t) = u.get("service_tier").and_then(Value::as_str) {
+        usage.service_tier = ServiceTier::from_wire(t);
     }
 }
 

@@ -14,6 +14,7 @@ use memchr::memmem;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::billing::price_shapes::ServiceTier;
 use crate::billing::pricing::{Usage, reported};
 use crate::protocol::usage_count;
 
@@ -82,14 +83,25 @@ impl WireUsage {
 }
 
 #[derive(Deserialize)]
-struct UsageHolder {
+struct UsageHolder<'a> {
     #[serde(default)]
     usage: Option<WireUsage>,
+    /// The tier the provider ran the call in (`default`, `flex`, `priority`).
+    #[serde(default, borrow)]
+    service_tier: Option<Cow<'a, str>>,
 }
 
-/// Usage of a JSON response body (chat completion, embeddings), if it reports any.
+/// Usage of a JSON response body (chat completion, embeddings), if it reports any, with the
+/// service tier the answer names.
 pub fn usage_of(body: &[u8]) -> Option<Usage> {
-    serde_json::from_slice::<UsageHolder>(body).ok()?.usage.map(|u| u.to_usage())
+    let h = serde_json::from_slice::<UsageHolder>(body).ok()?;
+    let tier = h.service_tier.as_deref().and_then(ServiceTier::from_wire);
+    h.usage.map(|u| Usage { service_tier: tier, ..u.to_usage() })
+}
+
+/// The service tier an OpenAI answer (a body, a stream chunk, a Responses object) names.
+pub fn service_tier_of(v: &Value) -> Option<ServiceTier> {
+    v.get("service_tier").and_then(Value::as_str).and_then(ServiceTier::from_wire)
 }
 
 /// True if a stream chunk's JSON carries a usage object (not `"usage":null`), checked

@@ -41,7 +41,7 @@ fn planned_model(snap: &Snapshot, name: &str) -> Option<PlannedModel> {
                     Some(c) => pattern::fill(&t.upstream_model, c),
                     None => t.upstream_model.clone(),
                 };
-                let pricing = t.pricing.or_else(|| catalog_price(snap, &provider, &upstream_model));
+                let pricing = t.pricing.clone().or_else(|| catalog_price(snap, &provider, &upstream_model));
                 let markup = snap.markup_for(&model.markup, &provider, model.free);
                 let route = Route { provider, upstream_model, pricing, free: model.free, markup };
                 Some((route, t.weight))
@@ -54,7 +54,7 @@ fn planned_model(snap: &Snapshot, name: &str) -> Option<PlannedModel> {
     if upstream.is_empty() {
         return None;
     }
-    let direct = snap.direct_prices.get(&direct_key(&provider.id, upstream)).copied().unwrap_or_default();
+    let direct = snap.direct_prices.get(&direct_key(&provider.id, upstream)).cloned().unwrap_or_default();
     let pricing = direct.pricing.or_else(|| catalog_price(snap, &provider, upstream));
     let markup = snap.markup_for(&direct.markup, &provider, direct.free);
     let route = Route { provider, upstream_model: upstream.to_string(), pricing, free: direct.free, markup };

@@ -16,8 +16,17 @@ use crate::routing::health::Outcome;
 use crate::routing::settings::RoutingSettings;
 use crate::snapshot::{ModelEntry, TargetEntry};
 
-const PRICE: Option<Pricing> =
-    Some(Pricing { input: 1, output: 1, cached_input: None, cache_write: None, per_image: 0, per_request: 0 });
+const PRICE: Option<Pricing> = Some(Pricing {
+    input: 1,
+    output: 1,
+    cached_input: None,
+    cache_write: None,
+    per_image: 0,
+    per_request: 0,
+    cache_write_1h: None,
+    shapes: None,
+    applied: None,
+});
 
 fn provider(id: &str, creds: &[(&str, i64)]) -> Arc<ProviderEntry> {
     Arc::new(ProviderEntry {
@@ -53,7 +62,7 @@ fn model(name: &str, targets: &[(&str, i64)], fallbacks: &[&str], pricing: Optio
                 provider_id: (*p).into(),
                 upstream_model: format!("up-{name}"),
                 weight: *w,
-                pricing,
+                pricing: pricing.clone(),
             })
             .collect(),
         fallbacks: fallbacks.iter().map(|f| f.to_string()).collect(),
@@ -240,14 +249,14 @@ fn patterns_forward_the_requested_name_exact_names_win_and_longer_patterns_beat_
     let own = Some(Pricing { input: 7, ..PRICE.unwrap() });
     let s = with_patterns(vec![
         pattern_model("gpt-*", "p1", "gpt-*", None),
-        pattern_model("gpt-4o*", "p2", "gpt-4o*", own),
+        pattern_model("gpt-4o*", "p2", "gpt-4o*", own.clone()),
         pattern_model("vendor/*", "p3", "*", own),
     ]);
     let k = key(None);
     let route = |name: &str| {
         let plan = Plan::build(&s, &k, name, None).unwrap_or_else(|e| panic!("{name}: {}", e.message));
         let r = plan.primary();
-        (r.provider.id.clone(), r.upstream_model.clone(), r.pricing.map(|p| p.input))
+        (r.provider.id.clone(), r.upstream_model.clone(), r.pricing.as_ref().map(|p| p.input))
     };
     // Priced from the catalog (the openai kind's gpt-4.1 at 2 USD per million input tokens).
     assert_eq!(route("gpt-4.1"), ("p1".into(), "gpt-4.1".into(), Some(2_000_000_000)));
@@ -298,7 +307,7 @@ fn routes_carry_the_most_specific_markup() {
                 provider_id: t.provider_id.clone(),
                 upstream_model: t.upstream_model.clone(),
                 weight: t.weight,
-                pricing: Some(price),
+                pricing: Some(price.clone()),
             })
             .collect();
         let m = ModelEntry {
@@ -332,7 +341,7 @@ fn routes_carry_the_most_specific_markup() {
     let cost = |s: &Snapshot, name: &str| {
         let plan = Plan::build(s, &key(None), name, None).unwrap();
         let r = plan.primary();
-        r.markup.charge(&r.pricing.unwrap(), &u)
+        r.markup.charge(r.pricing.as_ref().unwrap(), &u)
     };
     rebuilt(&mut s, "backup", Rule::default());
     // No rule anywhere: at cost (0.00045 credits).
@@ -351,7 +360,7 @@ fn routes_carry_the_most_specific_markup() {
     s.direct_prices.insert(
         direct_key("p3", "up-backup"),
         crate::snapshot::DirectPrice {
-            pricing: Some(price),
+            pricing: Some(price.clone()),
             free: false,
             markup: Rule { multiplier: times("3"), request_fee: None },
         },

@@ -58,9 +58,9 @@ pub fn offer(snap: &Snapshot, name: &str) -> Option<Offer> {
 /// the targets do not all charge the same.
 fn range(snap: &Snapshot, name: &str) -> Option<(Pricing, Pricing)> {
     let prices: Vec<Pricing> =
-        routes(snap, name).iter().filter_map(|r| Some(r.markup.effective(&r.pricing?))).collect();
-    let first = *prices.first()?;
-    if prices.iter().all(|p| *p == first) {
+        routes(snap, name).iter().filter_map(|r| Some(r.markup.effective(r.pricing.as_ref()?))).collect();
+    let first = prices.first()?;
+    if prices.iter().all(|p| p == first) {
         return None;
     }
     Some((fold(&prices, i64::min), fold(&prices, i64::max)))
@@ -77,6 +77,8 @@ fn fold(prices: &[Pricing], pick: fn(i64, i64) -> i64) -> Pricing {
         cache_write: some(|p| p.cache_write),
         per_image: all(|p| p.per_image),
         per_request: all(|p| p.per_request),
+        cache_write_1h: some(|p| p.cache_write_1h),
+        ..Pricing::default()
     }
 }
 
@@ -88,7 +90,7 @@ mod tests {
     fn a_range_takes_each_price_from_its_own_extreme() {
         let a = Pricing { input: 1, output: 9, cached_input: Some(1), ..Pricing::default() };
         let b = Pricing { input: 3, output: 4, per_request: 2, ..Pricing::default() };
-        let lo = fold(&[a, b], i64::min);
+        let lo = fold(&[a.clone(), b.clone()], i64::min);
         let hi = fold(&[a, b], i64::max);
         assert_eq!((lo.input, lo.output, lo.cached_input, lo.per_request), (1, 4, Some(1), 0));
         assert_eq!((hi.input, hi.output, hi.cached_input, hi.per_request), (3, 9, Some(1), 2));

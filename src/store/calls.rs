@@ -7,6 +7,7 @@ pub use super::call_record::CallRecord;
 use super::ledger::{self, NewEntry};
 use super::on_db;
 use super::rollups;
+use super::spend;
 use super::{Db, DbRow, StoreResult, WritePool};
 
 /// Filters of `GET /api/v1/calls`; `None` matches everything.
@@ -40,9 +41,9 @@ macro_rules! engine {
             /// Writes `c` unless its stored row is already finished (a finished record is
             /// final: a replayed or late line cannot change it). Answers whether it wrote.
             pub async fn upsert(conn: &mut $conn, c: &CallRecord) -> StoreResult<bool> {
-                let price = c.price.map(|p| serde_json::to_string(&p).expect("pricing serializes"));
+                let price = c.price.as_ref().map(|p| serde_json::to_string(p).expect("pricing serializes"));
                 let effective =
-                    c.price.map(|p| serde_json::to_string(&c.markup.effective(&p)).expect("pricing serializes"));
+                    c.price.as_ref().map(|p| serde_json::to_string(&c.markup.effective(p)).expect("pricing serializes"));
                 let trail = (!c.attempt_trail.is_empty())
                     .then(|| serde_json::to_string(&c.attempt_trail).expect("attempts serialize"));
                 let written = sqlx::query(
@@ -113,9 +114,11 @@ macro_rules! engine {
             pub async fn apply(conn: &mut $conn, batch: &[CallWrite], now: i64) -> StoreResult<Vec<(String, i64)>> {
                 let mut posted = Vec::new();
                 let mut finished = rollups::Cells::new();
+                let mut spent = spend::Days::new();
                 for w in batch {
                     if upsert(conn, &w.record).await? && w.record.status != CallStatus::Processing {
                         rollups::fold(&mut finished, &w.record);
+                        spend::fold(&mut spent, &w.record);
                     }
                     if let Some(charge) = &w.charge
                         && ledger::$name::charge(conn, charge, now).await?
@@ -124,10 +127,12 @@ macro_rules! engine {
                     }
                 }
                 rollups::$name::add(conn, &finished).await?;
+                spend::$name::add(conn, &spent).await?;
                 Ok(posted)
             }
 
-            /// Closes the records a crash left `processing` as failed, and rolls them up.
+            /// Closes the records a crash left `processing` as failed, rolls them up and counts
+            /// their spend.
             pub async fn close_stale(conn: &mut $conn) -> StoreResult<u64> {
                 let rows = sqlx::query(
                     "UPDATE calls SET status = 'failed', error_class = 'interrupted',
@@ -137,10 +142,14 @@ macro_rules! engine {
                 .fetch_all(&mut *conn)
                 .await?;
                 let mut finished = rollups::Cells::new();
+                let mut spent = spend::Days::new();
                 for row in &rows {
-                    rollups::fold(&mut finished, &CallRecord::from_row(row)?);
+                    let c = CallRecord::from_row(row)?;
+                    rollups::fold(&mut finished, &c);
+                    spend::fold(&mut spent, &c);
                 }
                 rollups::$name::add(conn, &finished).await?;
+                spend::$name::add(conn, &spent).await?;
                 Ok(rows.len() as u64)
             }
         }
@@ -191,16 +200,16 @@ pub async fn get(db: &Db, id: &str) -> StoreResult<Option<CallRecord>> {
 }
 
 /// Spend to seed the in-memory budgets, in one query: `(key_id, user_id, day_start_ms,
-/// cost)` per key, user and UTC day since `since_ms`, and per key and user before it (with
-/// `day_start_ms` = -1 day, i.e. "older"). Records retention deleted count through
-/// `calls_spend_archived`, which keeps their spend by the same day.
+/// cost)` per key, user and UTC day since `since_ms` (a day's start), and per key and user
+/// before it (with `day_start_ms` = -1 day, i.e. "older"). Read from the per-day sums, not the
+/// records: `calls_spend` (the stored finished records, `store::spend`; at start-up no record
+/// is running) and `calls_spend_archived` (the records retention deleted).
 pub async fn spend_by_day(db: &Db, since_ms: i64) -> StoreResult<Vec<(String, String, i64, i64)>> {
     on_db!(db, |pool| {
         let rows = sqlx::query(
             "SELECT key_id, user_id, day, CAST(SUM(cost) AS BIGINT) AS cost FROM (
-                 SELECT key_id, user_id, CASE WHEN started_at >= $1 THEN started_at / 86400000 ELSE -1 END AS day,
-                     cost
-                 FROM calls WHERE cost <> 0
+                 SELECT key_id, user_id, CASE WHEN day * 86400000 >= $1 THEN day ELSE -1 END AS day, cost
+                 FROM calls_spend WHERE cost <> 0
                  UNION ALL
                  SELECT key_id, user_id, CASE WHEN day * 86400000 >= $1 THEN day ELSE -1 END AS day, cost
                  FROM calls_spend_archived WHERE cost <> 0

@@ -20,6 +20,7 @@ const SQLITE: &[(i64, &str)] = &[
     (11, include_str!("migrations/sqlite/0011_rollups_archived_days.sql")),
     (12, include_str!("migrations/sqlite/0012_call_attempt_trail.sql")),
     (13, include_str!("migrations/sqlite/0013_rollups_provider_cost.sql")),
+    (14, include_str!("migrations/sqlite/0014_calls_spend.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("migrations/postgres/0001_initial.sql")),
@@ -35,6 +36,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (11, include_str!("migrations/postgres/0011_rollups_archived_days.sql")),
     (12, include_str!("migrations/postgres/0012_call_attempt_trail.sql")),
     (13, include_str!("migrations/postgres/0013_rollups_provider_cost.sql")),
+    (14, include_str!("migrations/postgres/0014_calls_spend.sql")),
 ];
 
 /// Arbitrary constant identifying Tollgate's migration lock.

@@ -18,6 +18,7 @@ pub mod retention;
 pub mod rollups;
 pub mod sessions;
 pub mod settings;
+pub mod spend;
 pub mod users;
 
 use std::str::FromStr;

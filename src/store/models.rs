@@ -107,7 +107,7 @@ pub async fn get(db: &Db, id_or_name: &str) -> StoreResult<Option<ModelRow>> {
 /// Inserts or replaces a model and all of its targets in one transaction.
 pub async fn save(db: &Db, m: &ModelRow) -> StoreResult<()> {
     let fallbacks = serde_json::to_string(&m.fallbacks).expect("strings serialize");
-    let pricing = m.pricing.map(|p| serde_json::to_string(&p).expect("pricing serializes"));
+    let pricing = m.pricing.as_ref().map(|p| serde_json::to_string(p).expect("pricing serializes"));
     let markup = super::rule_col(&m.markup);
     on_db!(db, |pool| {
         let mut tx = pool.begin_write().await?;
@@ -130,7 +130,7 @@ pub async fn save(db: &Db, m: &ModelRow) -> StoreResult<()> {
         .await?;
         sqlx::query("DELETE FROM model_targets WHERE model_id = $1").bind(&m.id).execute(&mut *tx).await?;
         for (position, t) in m.targets.iter().enumerate() {
-            let pricing = t.pricing.map(|p| serde_json::to_string(&p).expect("pricing serializes"));
+            let pricing = t.pricing.as_ref().map(|p| serde_json::to_string(p).expect("pricing serializes"));
             sqlx::query(
                 "INSERT INTO model_targets (id, model_id, position, provider_id, upstream_model, weight, pricing)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -1,12 +1,14 @@
 //! What retention and `tollgate archive import` do to the database: delete a time range of
 //! call records in bounded batches (each its own short transaction, so the batch writer is
-//! never held up for long), folding their spend into `calls_spend_archived` and noting their
-//! day in `rollups_archived_days` (their rollups stay) in the same transaction; and put
-//! archived records back, once, taking their spend out of it again and adding to the rollups
-//! the records of days not noted there (so a record is counted once, imported into the
-//! database it left or into another).
+//! never held up for long; the batch is found before the write lock is taken, and the time
+//! the lock was held is answered, so the job can size the next one), moving their spend from
+//! `calls_spend` into `calls_spend_archived` and noting their day in `rollups_archived_days`
+//! (their rollups stay) in the same transaction; and put archived records back, once, taking
+//! their spend out of it again and adding to the rollups the records of days not noted there
+//! (so a record is counted once, imported into the database it left or into another).
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use super::call_outcome::CallStatus;
 use super::calls::CallRecord;
@@ -35,10 +37,15 @@ macro_rules! engine {
         mod $name {
             use super::*;
 
-            pub async fn delete_batch(conn: &mut $conn, from: i64, to: i64, limit: i64) -> StoreResult<u64> {
-                // The batch is the first `limit` rows of the range in index order: found by
-                // the `limit`-th row, so both statements below read the same index range.
-                let last: Option<(i64, String)> = sqlx::query_as(
+            /// The last row of the batch: the `limit`-th of the range in index order, if the
+            /// range has that many.
+            pub async fn batch_end(
+                conn: &mut $conn,
+                from: i64,
+                to: i64,
+                limit: i64,
+            ) -> StoreResult<Option<(i64, String)>> {
+                sqlx::query_as(
                     "SELECT started_at, id FROM calls WHERE started_at >= $1 AND started_at < $2
                      ORDER BY started_at, id LIMIT 1 OFFSET $3",
                 )
@@ -46,7 +53,18 @@ macro_rules! engine {
                 .bind(to)
                 .bind(limit - 1)
                 .fetch_optional(&mut *conn)
-                .await?;
+                .await
+            }
+
+            /// Deletes the rows of `[from, to)` up to and including `last` (all of them
+            /// without it), inside the caller's write transaction; every statement reads the
+            /// same index range.
+            pub async fn delete_batch(
+                conn: &mut $conn,
+                from: i64,
+                to: i64,
+                last: Option<(i64, String)>,
+            ) -> StoreResult<u64> {
                 let cond = range(last.as_ref());
                 let at_id = last.is_some();
                 let (at, id) = last.unwrap_or_default();
@@ -60,9 +78,16 @@ macro_rules! engine {
                      WHERE {cond} AND cost <> 0 GROUP BY key_id, user_id, started_at / {DAY_MS}
                      ON CONFLICT (key_id, user_id, day) DO UPDATE SET cost = calls_spend_archived.cost + excluded.cost"
                 );
+                let unfold = format!(
+                    "INSERT INTO calls_spend (key_id, user_id, day, cost)
+                     SELECT key_id, user_id, started_at / {DAY_MS}, -CAST(SUM(cost) AS BIGINT) FROM calls
+                     WHERE {cond} AND {counted} GROUP BY key_id, user_id, started_at / {DAY_MS}
+                     ON CONFLICT (key_id, user_id, day) DO UPDATE SET cost = calls_spend.cost + excluded.cost",
+                    counted = crate::store::spend::COUNTED
+                );
                 let delete = format!("DELETE FROM calls WHERE {cond}");
                 let mut deleted = 0;
-                for sql in [mark, fold, delete] {
+                for sql in [mark, fold, unfold, delete] {
                     let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from);
                     // Only the placeholders the condition names are bound.
                     let q = if at_id { q.bind(to).bind(at).bind(&id) } else { q.bind(to) };
@@ -74,6 +99,7 @@ macro_rules! engine {
             pub async fn restore(conn: &mut $conn, records: &[CallRecord]) -> StoreResult<u64> {
                 let mut restored = 0;
                 let mut cells = crate::store::rollups::Cells::new();
+                let mut spent = crate::store::spend::Days::new();
                 // Whether a day's deleted records are still in the rollups, asked once per day.
                 let mut counted: HashMap<i64, bool> = HashMap::new();
                 for c in records {
@@ -86,6 +112,9 @@ macro_rules! engine {
                     }
                     crate::store::calls::$name::upsert(conn, c).await?;
                     restored += 1;
+                    if c.status != "processing" {
+                        crate::store::spend::fold(&mut spent, c);
+                    }
                     let day = c.started_at.div_euclid(DAY_MS);
                     let in_rollups = match counted.get(&day) {
                         Some(known) => *known,
@@ -115,6 +144,7 @@ macro_rules! engine {
                     }
                 }
                 crate::store::rollups::$name::add(conn, &cells).await?;
+                crate::store::spend::$name::add(conn, &spent).await?;
                 Ok(restored)
             }
         }
@@ -123,21 +153,35 @@ macro_rules! engine {
 engine!(sqlite, sqlx::SqliteConnection);
 engine!(pg, sqlx::PgConnection);
 
+/// What one delete batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batch {
+    pub deleted: u64,
+    /// From the moment its write transaction had the lock (SQLite's one writer lock) until it
+    /// committed: how long the batch writer could have waited behind it.
+    pub held: Duration,
+}
+
 /// Deletes at most `limit` records started in `[from, to)`, oldest first, in one short
-/// transaction that also adds their spend to `calls_spend_archived`. Returns how many went.
-pub async fn delete_batch(db: &Db, from: i64, to: i64, limit: i64) -> StoreResult<u64> {
+/// transaction that also moves their spend into `calls_spend_archived`. The batch's last row
+/// is found before the transaction, by a read that takes no write lock.
+pub async fn delete_batch(db: &Db, from: i64, to: i64, limit: i64) -> StoreResult<Batch> {
     match db {
         Db::Sqlite(pool) => {
+            let last = sqlite::batch_end(&mut *pool.acquire().await?, from, to, limit).await?;
             let mut tx = pool.begin_write().await?;
-            let n = sqlite::delete_batch(&mut tx, from, to, limit).await?;
+            let locked = Instant::now();
+            let deleted = sqlite::delete_batch(&mut tx, from, to, last).await?;
             tx.commit().await?;
-            Ok(n)
+            Ok(Batch { deleted, held: locked.elapsed() })
         }
         Db::Postgres(pool) => {
+            let last = pg::batch_end(&mut *pool.acquire().await?, from, to, limit).await?;
             let mut tx = pool.begin_write().await?;
-            let n = pg::delete_batch(&mut tx, from, to, limit).await?;
+            let locked = Instant::now();
+            let deleted = pg::delete_batch(&mut tx, from, to, last).await?;
             tx.commit().await?;
-            Ok(n)
+            Ok(Batch { deleted, held: locked.elapsed() })
         }
     }
 }

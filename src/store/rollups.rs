@@ -77,6 +77,44 @@ pub fn fold(cells: &mut Cells, c: &CallRecord) {
     }
 }
 
+/// The columns of a record that [`fold`] reads: a rebuild reads these of a day's records, not
+/// every column.
+const FOLDED_COLUMNS: &str = "user_id, key_id, app, model, provider_id, status, error_class, input_tokens,
+    output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, images, cost, provider_cost, started_at,
+    duration_ms, ttft_ms";
+
+/// A record read through [`FOLDED_COLUMNS`]: what [`fold`] reads is as `CallRecord::from_row`
+/// reads it, the rest is left empty.
+fn folded_record(r: &impl DbRow) -> StoreResult<CallRecord> {
+    let cost = r.int("cost")?;
+    Ok(CallRecord {
+        user_id: r.text("user_id")?,
+        key_id: r.text("key_id")?,
+        app: r.opt_text("app")?,
+        model: r.text("model")?,
+        provider_id: r.opt_text("provider_id")?,
+        status: r.text("status")?,
+        error_class: r.opt_text("error_class")?,
+        input_tokens: r.int("input_tokens")?,
+        output_tokens: r.int("output_tokens")?,
+        cached_tokens: r.int("cached_tokens")?,
+        cache_write_tokens: r.int("cache_write_tokens")?,
+        reasoning_tokens: r.int("reasoning_tokens")?,
+        images: r.int("images")?,
+        cost,
+        // Records from before markups were charged at cost.
+        provider_cost: r.opt_int("provider_cost")?.unwrap_or(cost),
+        started_at: r.int("started_at")?,
+        duration_ms: r.opt_int("duration_ms")?,
+        ttft_ms: r.opt_int("ttft_ms")?,
+        ..CallRecord::default()
+    })
+}
+
+/// Rows per statement when a rebuild writes a day's rows: 21 values each, well under SQLite's
+/// 32,766 bound parameters (and PostgreSQL's 65,535).
+const INSERT_ROWS: usize = 500;
+
 fn decode_err(e: String) -> sqlx::Error {
     sqlx::Error::Decode(e.into())
 }
@@ -105,7 +143,7 @@ fn read_rollup(r: &impl DbRow) -> StoreResult<Rollup> {
 }
 
 macro_rules! engine {
-    ($name:ident, $conn:ty, $lock:expr) => {
+    ($name:ident, $engine:ty, $conn:ty, $lock:expr) => {
         pub(crate) mod $name {
             use super::*;
 
@@ -143,6 +181,45 @@ macro_rules! engine {
                     };
                     merged.merge(cell);
                     write(conn, k, &merged).await?;
+                }
+                Ok(())
+            }
+
+            /// Writes `cells` as rows that are not stored (a rebuilt day's, just deleted),
+            /// many rows per statement.
+            async fn insert_new(conn: &mut $conn, cells: &Cells) -> StoreResult<()> {
+                let cells: Vec<(&CellKey, &Rollup)> = cells.iter().collect();
+                for chunk in cells.chunks(INSERT_ROWS) {
+                    let mut q = sqlx::QueryBuilder::<$engine>::new(
+                        "INSERT INTO call_rollups (period, bucket, user_id, key_id, app, model, provider_id, calls,
+                             successes, failures, failures_by_class, input_tokens, output_tokens, cached_tokens,
+                             cache_write_tokens, reasoning_tokens, images, cost, duration_hist, ttft_hist,
+                             provider_cost) ",
+                    );
+                    q.push_values(chunk, |mut row, (k, c)| {
+                        row.push_bind(k.period)
+                            .push_bind(k.bucket)
+                            .push_bind(k.user_id.clone())
+                            .push_bind(k.key_id.clone())
+                            .push_bind(k.app.clone())
+                            .push_bind(k.model.clone())
+                            .push_bind(k.provider_id.clone())
+                            .push_bind(c.calls)
+                            .push_bind(c.successes)
+                            .push_bind(c.failures)
+                            .push_bind(encode_classes(&c.failures_by_class))
+                            .push_bind(c.input_tokens)
+                            .push_bind(c.output_tokens)
+                            .push_bind(c.cached_tokens)
+                            .push_bind(c.cache_write_tokens)
+                            .push_bind(c.reasoning_tokens)
+                            .push_bind(c.images)
+                            .push_bind(c.cost)
+                            .push_bind(c.duration.encode())
+                            .push_bind(c.ttft.encode())
+                            .push_bind(c.provider_cost);
+                    });
+                    q.build().execute(&mut *conn).await?;
                 }
                 Ok(())
             }
@@ -186,8 +263,8 @@ macro_rules! engine {
                 Ok(())
             }
 
-            /// Recomputes the rows of the UTC day starting at `day` from its finished records.
-            /// Answers how many records it counted.
+            /// Recomputes the rows of the UTC day starting at `day` from its finished records,
+            /// and the day's spend (`store::spend`). Answers how many records it counted.
             pub async fn rebuild_day(conn: &mut $conn, day: i64) -> StoreResult<u64> {
                 lock(conn).await?;
                 let end = day + 86_400_000;
@@ -205,25 +282,27 @@ macro_rules! engine {
                 let mut cells = Cells::new();
                 let mut counted = 0;
                 {
-                    let mut rows = sqlx::query(
-                        "SELECT * FROM calls WHERE started_at >= $1 AND started_at < $2 AND status <> 'processing'",
-                    )
-                    .bind(day)
-                    .bind(end)
-                    .fetch(&mut *conn);
+                    let sql = format!(
+                        "SELECT {FOLDED_COLUMNS} FROM calls
+                         WHERE started_at >= $1 AND started_at < $2 AND status <> 'processing'"
+                    );
+                    // Assembled from constants only; values are bound.
+                    let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(day).bind(end).fetch(&mut *conn);
                     while let Some(row) = rows.try_next().await? {
-                        fold(&mut cells, &CallRecord::from_row(&row)?);
+                        fold(&mut cells, &folded_record(&row)?);
                         counted += 1;
                     }
                 }
-                add(conn, &cells).await?;
+                // The day's rows were deleted above, under the rollup writers' lock.
+                insert_new(conn, &cells).await?;
+                crate::store::spend::$name::recompute_day(conn, day, end).await?;
                 Ok(counted)
             }
         }
     };
 }
-engine!(sqlite, sqlx::SqliteConnection, None::<&str>);
-engine!(pg, sqlx::PgConnection, Some("SELECT pg_advisory_xact_lock($1)"));
+engine!(sqlite, sqlx::Sqlite, sqlx::SqliteConnection, None::<&str>);
+engine!(pg, sqlx::Postgres, sqlx::PgConnection, Some("SELECT pg_advisory_xact_lock($1)"));
 
 /// What a stats query groups by: a column of the rollup rows, or nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -314,8 +393,22 @@ pub async fn query(
 /// Recomputes the rows of every UTC day that overlaps `[from, to)` from the records still
 /// stored (by default the days that have records), one day per transaction so the batch
 /// writer is held up for one day's work at a time. Days whose records are gone (archived) keep
-/// their rows unless the range names them. Answers the days and records counted.
+/// their rows unless the range names them. A rebuild of every day (no range) also answers the
+/// migration's request to compute the rows of older records (`rollups_pending`), so the next
+/// start-up does not compute them again. Answers the days and records counted.
 pub async fn rebuild(db: &Db, from: Option<i64>, to: Option<i64>) -> StoreResult<(u64, u64)> {
+    let counted = rebuild_days(db, from, to).await?;
+    if from.is_none() && to.is_none() {
+        on_db!(db, |pool| sqlx::query("DELETE FROM settings WHERE name = $1")
+            .bind(PENDING_SETTING)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+    }
+    Ok(counted)
+}
+
+async fn rebuild_days(db: &Db, from: Option<i64>, to: Option<i64>) -> StoreResult<(u64, u64)> {
     let (first, last) = match (from, to) {
         (Some(f), Some(t)) => (f, t - 1),
         _ => {
@@ -361,11 +454,6 @@ pub async fn seed_if_pending(db: &Db) -> StoreResult<()> {
         return Ok(());
     }
     let (days, records) = rebuild(db, None, None).await?;
-    on_db!(db, |pool| sqlx::query("DELETE FROM settings WHERE name = $1")
-        .bind(PENDING_SETTING)
-        .execute(pool)
-        .await
-        .map(|_| ()))?;
     if records > 0 {
         tracing::info!(days, records, "usage rollups computed for the records written before them");
     }

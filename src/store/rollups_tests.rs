@@ -251,3 +251,22 @@ fn rollups_equal_the_records_under_any_order_of_settles_replays_and_crashes() {
         }
     });
 }
+
+/// `tollgate stats rebuild` of every day answers the migration's request to compute the older
+/// records' rows, so the next start-up does not compute them again; a rebuild of a range
+/// leaves the request standing (days outside it were not computed).
+#[tokio::test]
+async fn a_rebuild_of_every_day_clears_the_pending_seed_and_a_range_does_not() {
+    for t in test_db::each().await {
+        let db = &t.db;
+        let pending = || async { super::settings::get(db, "rollups_pending").await.unwrap() };
+        assert!(pending().await.is_some(), "the migration asks for the seed");
+        rollups::rebuild(db, Some(T0), Some(T0 + 86_400_000)).await.unwrap();
+        assert!(pending().await.is_some(), "a range leaves the request");
+        rollups::rebuild(db, Some(T0), None).await.unwrap();
+        assert!(pending().await.is_some(), "a range open at one end leaves it too");
+        rollups::rebuild(db, None, None).await.unwrap();
+        assert_eq!(pending().await, None, "every day rebuilt clears it");
+        t.cleanup().await;
+    }
+}

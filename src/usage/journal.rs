@@ -2,12 +2,16 @@
 //! line that cannot be appended (the disk is full, a file-size limit reached) marks the
 //! journal failing, and admission refuses calls ([`UsageLog::accepting`]) until a probe write
 //! succeeds again, so no call runs without its record on disk.
+//!
+//! The writes waiting for the database writer are counted: past `backlog_max` admission sheds
+//! new calls ([`UsageLog::overloaded`]), so calls arriving faster than the database takes their
+//! records (or a database that is down) cannot grow the gateway's memory without bound.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
@@ -56,6 +60,9 @@ pub struct UsageLog {
     quarantine: Quarantine,
     /// The last append failed and no probe has succeeded since.
     failing: AtomicBool,
+    /// Writes sent to the writer and not yet taken by it (it counts them down).
+    backlog: Arc<AtomicUsize>,
+    backlog_max: usize,
 }
 
 pub(super) fn segment_path(dir: &Path, seq: u64) -> PathBuf {
@@ -94,11 +101,14 @@ impl UsageLog {
         dir: &Path,
         tx: mpsc::UnboundedSender<Msg>,
         quarantine: Quarantine,
+        backlog: Arc<AtomicUsize>,
+        backlog_max: usize,
     ) -> std::io::Result<UsageLog> {
         std::fs::create_dir_all(dir)?;
         let next = segments(dir)?.last().map_or(1, |(seq, _)| seq + 1);
         let segment = Mutex::new(open_segment(dir, next)?);
-        Ok(UsageLog { dir: dir.to_path_buf(), segment, tx, quarantine, failing: AtomicBool::new(false) })
+        let failing = AtomicBool::new(false);
+        Ok(UsageLog { dir: dir.to_path_buf(), segment, tx, quarantine, failing, backlog, backlog_max })
     }
 
     /// Records a call (its start, or its end with the charge). Returns once the line is in the
@@ -126,7 +136,11 @@ impl UsageLog {
                 false
             }
         };
-        let _ = self.tx.send(Msg::Write(Box::new(write)));
+        // Counted before it is sent, so the writer's count-down never runs ahead of it.
+        self.backlog.fetch_add(1, Ordering::Relaxed);
+        if self.tx.send(Msg::Write(Box::new(write))).is_err() {
+            self.backlog.fetch_sub(1, Ordering::Relaxed);
+        }
         if seg.bytes >= SEGMENT_BYTES {
             match open_segment(&self.dir, seg.seq + 1) {
                 Ok(next) => {
@@ -162,6 +176,16 @@ impl UsageLog {
             tracing::info!("the usage journal can be written again; admitting calls");
         }
         wrote && cut
+    }
+
+    /// Whether new calls should be shed: `backlog_max` writes are waiting for the database.
+    pub fn overloaded(&self) -> bool {
+        self.backlog() >= self.backlog_max
+    }
+
+    /// Writes waiting for the database writer.
+    pub fn backlog(&self) -> usize {
+        self.backlog.load(Ordering::Relaxed)
     }
 
     /// Writes the database refused for good since start-up (see [`Quarantine`]).

@@ -2,6 +2,8 @@
 //! replay of journal segments left by a crash.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -53,15 +55,22 @@ fn coalesce(writes: Vec<CallWrite>) -> Vec<CallWrite> {
     writes.into_iter().enumerate().filter(|(i, w)| last[&w.record.id] == *i).map(|(_, w)| w).collect()
 }
 
-/// Starts the writer task; the returned log is what handlers record through.
-pub fn start(db: Db, dir: &Path, quarantine: Quarantine) -> std::io::Result<(UsageLog, tokio::task::JoinHandle<()>)> {
+/// Starts the writer task; the returned log is what handlers record through. Past
+/// `backlog_max` writes waiting for the database, the log reports itself overloaded.
+pub fn start(
+    db: Db,
+    dir: &Path,
+    quarantine: Quarantine,
+    backlog_max: usize,
+) -> std::io::Result<(UsageLog, tokio::task::JoinHandle<()>)> {
     let (tx, rx) = mpsc::unbounded_channel();
-    let log = UsageLog::open(dir, tx, quarantine.clone())?;
-    let task = tokio::spawn(run(db, rx, quarantine));
+    let backlog = Arc::new(AtomicUsize::new(0));
+    let log = UsageLog::open(dir, tx, quarantine.clone(), backlog.clone(), backlog_max)?;
+    let task = tokio::spawn(run(db, rx, quarantine, backlog));
     Ok((log, task))
 }
 
-async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Msg>, q: Quarantine) {
+async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Msg>, q: Quarantine, backlog: Arc<AtomicUsize>) {
     let mut batch: Vec<CallWrite> = Vec::new();
     let mut held = HeldStarts::default();
     loop {
@@ -87,6 +96,9 @@ async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Msg>, q: Quarantine) {
             }
         }
         let now = Instant::now();
+        let writes = msgs.iter().filter(|m| matches!(m, Msg::Write(_))).count();
+        // Taken off the queue: held and batched writes are bounded by MAX_BATCH and the hold.
+        backlog.fetch_sub(writes, Ordering::Relaxed);
         for msg in msgs {
             match msg {
                 Msg::Write(w) if is_start(&w) => held.hold(*w, now),

@@ -94,10 +94,16 @@ async fn non_stream_text_and_usage() {
         v["usage"],
         json!({"input_tokens": 50, "cache_creation_input_tokens": 20, "cache_read_input_tokens": 30, "output_tokens": 5})
     );
+    // One-hour cache writes and the service tier.
+    let opts =
+        "prompt_tokens=100,cache_write_tokens=20,cache_write_1h_tokens=15,completion_tokens=5,service_tier=priority";
+    let v = post(&url(&mock, Some(opts)), HEADERS, &request(false)).await.json();
+    assert_eq!(v["usage"]["cache_creation"], json!({"ephemeral_5m_input_tokens": 5, "ephemeral_1h_input_tokens": 15}));
+    assert_eq!(v["usage"]["service_tier"], "priority");
     let stats = mock.stats();
-    assert_eq!(stats.by_dialect["anthropic"], 2);
-    assert_eq!(stats.by_path["/v1/messages"], 2);
-    assert_eq!(stats.by_key["sk-ant-test"], 2);
+    assert_eq!(stats.by_dialect["anthropic"], 3);
+    assert_eq!(stats.by_path["/v1/messages"], 3);
+    assert_eq!(stats.by_key["sk-ant-test"], 3);
     assert_eq!(mock.last_request().unwrap().dialect, "anthropic");
 }
 

@@ -307,9 +307,26 @@ fn attempt_rows(c: &CallRecord, snap: &crate::snapshot::Snapshot) -> Vec<Attempt
     rows
 }
 
+/// Which price shape a call paid, compactly: `priority · >200000 · 1h×400` (its tier, the
+/// prompt threshold it passed, its one-hour cache writes).
+fn shape_text(a: &crate::billing::price_shapes::Applied) -> String {
+    let mut parts = Vec::new();
+    if let Some(t) = a.service_tier {
+        parts.push(t.as_str().to_string());
+    }
+    if let Some(n) = a.above {
+        parts.push(format!(">{n}"));
+    }
+    if a.cache_write_1h_tokens > 0 {
+        parts.push(format!("1h×{}", a.cache_write_1h_tokens));
+    }
+    parts.join(" · ")
+}
+
 pub fn detail(c: &CallRecord, v: CallView, snap: &crate::snapshot::Snapshot) -> CallDetail {
     let price = c
         .price
+        .as_ref()
         .map(|p| {
             let mut rows = vec![("models.price_input", credits(p.input)), ("models.price_output", credits(p.output))];
             if let Some(x) = p.cached_input {
@@ -318,11 +335,17 @@ pub fn detail(c: &CallRecord, v: CallView, snap: &crate::snapshot::Snapshot) -> 
             if let Some(x) = p.cache_write {
                 rows.push(("models.price_cache_write", credits(x)));
             }
+            if let Some(x) = p.cache_write_1h {
+                rows.push(("models.price_cache_write_1h", credits(x)));
+            }
             if p.per_request != 0 {
                 rows.push(("models.price_request", credits(p.per_request)));
             }
             if p.per_image != 0 {
                 rows.push(("models.price_image", credits(p.per_image)));
+            }
+            if let Some(a) = p.applied {
+                rows.push(("calls.price_shape", shape_text(&a)));
             }
             rows
         })

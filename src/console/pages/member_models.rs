@@ -72,9 +72,9 @@ struct Page {
 
 fn view(o: &Offer, state: &AppState, snap: &Snapshot) -> OfferView {
     let show = |n: i64| state.credits.show(n);
-    let p = o.pricing.unwrap_or_default();
+    let p = o.pricing.clone().unwrap_or_default();
     // A model whose targets charge differently shows each price as `low – high`.
-    let (lo, hi) = o.range.unwrap_or((p, p));
+    let (lo, hi) = o.range.clone().unwrap_or_else(|| (p.clone(), p));
     let span = |a: i64, b: i64| if a == b { show(a) } else { format!("{} – {}", show(a), show(b)) };
     let cached = match (lo.cached_input, hi.cached_input) {
         (Some(a), Some(b)) => span(a, b),

@@ -48,8 +48,11 @@ pub struct PriceForm {
     pub output: String,
     pub cached_input: String,
     pub cache_write: String,
+    pub cache_write_1h: String,
     pub per_request: String,
     pub per_image: String,
+    /// The long-context and service-tier prices, as the API's JSON list of shapes.
+    pub shapes: String,
 }
 
 impl PriceForm {
@@ -61,8 +64,10 @@ impl PriceForm {
             output: credits(p.output),
             cached_input: p.cached_input.map(credits).unwrap_or_default(),
             cache_write: p.cache_write.map(credits).unwrap_or_default(),
+            cache_write_1h: p.cache_write_1h.map(credits).unwrap_or_default(),
             per_request: nz(p.per_request),
             per_image: nz(p.per_image),
+            shapes: if p.shapes().is_empty() { String::new() } else { p.to_json()["shapes"].to_string() },
         }
     }
 
@@ -73,15 +78,26 @@ impl PriceForm {
             output: g("output"),
             cached_input: g("cached_input"),
             cache_write: g("cache_write"),
+            cache_write_1h: g("cache_write_1h"),
             per_request: g("per_request"),
             per_image: g("per_image"),
+            shapes: g("shapes"),
         }
     }
 
     fn is_empty(&self) -> bool {
-        [&self.input, &self.output, &self.cached_input, &self.cache_write, &self.per_request, &self.per_image]
-            .iter()
-            .all(|s| s.is_empty())
+        [
+            &self.input,
+            &self.output,
+            &self.cached_input,
+            &self.cache_write,
+            &self.cache_write_1h,
+            &self.per_request,
+            &self.per_image,
+            &self.shapes,
+        ]
+        .iter()
+        .all(|s| s.trim().is_empty())
     }
 
     /// The API's form; blank is no price; input and output are needed once any price is given.
@@ -108,6 +124,15 @@ impl PriceForm {
             cache_write: amount("cache_write", &self.cache_write)?,
             per_image: amount("per_image", &self.per_image)?,
             per_request: amount("per_request", &self.per_request)?,
+            cache_write_1h: amount("cache_write_1h", &self.cache_write_1h)?,
+            shapes: if self.shapes.trim().is_empty() {
+                None
+            } else {
+                Some(
+                    serde_json::from_str(&self.shapes)
+                        .map_err(|e| ApiError::invalid(e.to_string()).with_param("shapes"))?,
+                )
+            },
         }))
     }
 }
@@ -219,7 +244,8 @@ fn views(state: &AppState, rows: Vec<ModelRow>) -> Vec<ModelView> {
     rows.into_iter()
         .map(|m| {
             // Each price's range over the targets (a target's own price, else the model's).
-            let prices: Vec<Pricing> = m.targets.iter().filter_map(|t| t.pricing.or(m.pricing)).collect();
+            let prices: Vec<Pricing> =
+                m.targets.iter().filter_map(|t| t.pricing.clone().or_else(|| m.pricing.clone())).collect();
             let span = |f: fn(&Pricing) -> i64| {
                 let lo = prices.iter().map(f).min();
                 let hi = prices.iter().map(f).max();

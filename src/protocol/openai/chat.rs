@@ -423,7 +423,11 @@ pub fn response_to_ir(v: &Value) -> Result<ir::Response, String> {
         content,
         stop_reason,
         stop_sequence: None,
-        usage: v.get("usage").and_then(usage_from_wire).unwrap_or_default(),
+        usage: v
+            .get("usage")
+            .and_then(usage_from_wire)
+            .map(|u| Usage { service_tier: super::service_tier_of(v), ..u })
+            .unwrap_or_default(),
     })
 }
 

@@ -35,7 +35,7 @@ pub fn model_card(c: &ModelCard) -> Value {
     // Nano-credits per million tokens are credits per token at 15 decimal places.
     let per_token = |n: i64| format_decimal(n, 15);
     let per_unit = |n: i64| format_decimal(n, 9);
-    let p = c.pricing.copied().unwrap_or_default();
+    let p = c.pricing.cloned().unwrap_or_default();
     let mut pricing = json!({
         "prompt": per_token(p.input), "completion": per_token(p.output),
         "request": per_unit(p.per_request), "image": per_unit(p.per_image),

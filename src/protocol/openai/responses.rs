@@ -98,7 +98,13 @@ pub fn usage_to_wire(u: &Usage) -> Value {
 /// The usage of a whole (non-streamed) response body.
 pub fn usage_of(body: &[u8]) -> Option<Usage> {
     let v: Value = serde_json::from_slice(body).ok()?;
-    v.get("usage").filter(|u| u.is_object()).map(usage_from_wire)
+    usage_of_response(&v)
+}
+
+/// A Responses object's usage, with the service tier it names.
+fn usage_of_response(v: &Value) -> Option<Usage> {
+    let u = v.get("usage").filter(|u| u.is_object()).map(usage_from_wire)?;
+    Some(Usage { service_tier: super::service_tier_of(v), ..u })
 }
 
 /// Bytes of generated text in a whole response: message text, refusals, reasoning summaries
@@ -133,7 +139,7 @@ pub enum StreamEvent {
 
 /// Reads one stream event's data.
 pub fn stream_event(v: &Value) -> StreamEvent {
-    let usage = || v.pointer("/response/usage").filter(|u| u.is_object()).map(usage_from_wire);
+    let usage = || v.get("response").and_then(usage_of_response);
     match v.get("type").and_then(Value::as_str) {
         Some("response.completed" | "response.incomplete") => StreamEvent::Done { usage: usage() },
         Some("response.failed") => {

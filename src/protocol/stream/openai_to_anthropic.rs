@@ -173,7 +173,7 @@ impl Translate for OpenAiToAnthropic {
         let mut out = Vec::new();
         self.start(chunk.get("id").and_then(Value::as_str).unwrap_or("msg_gateway"), &mut out);
         if let Some(u) = chunk.get("usage").and_then(usage_from_wire) {
-            self.usage = u;
+            self.usage = Usage { service_tier: crate::protocol::openai::service_tier_of(chunk), ..u };
         }
         let choices = chunk.get("choices").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
         // The gateway asks for one choice; any other index is not part of this message.

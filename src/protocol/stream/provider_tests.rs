@@ -70,6 +70,8 @@ const GEMINI_USAGE: Usage = Usage {
     reasoning_tokens: 25,
     cache_write_tokens: 0,
     images: 0,
+    cache_write_1h_tokens: 0,
+    service_tier: None,
 };
 const BEDROCK_USAGE: Usage = Usage {
     input_tokens: 472,
@@ -78,6 +80,8 @@ const BEDROCK_USAGE: Usage = Usage {
     output_tokens: 89,
     reasoning_tokens: 0,
     images: 0,
+    cache_write_1h_tokens: 0,
+    service_tier: None,
 };
 
 #[test]
