@@ -103,8 +103,10 @@ class Counts:
         self.in_flight = 0
 
     def take(self):
+        """The minute's counts and most calls in flight at once; both start again from zero."""
         out, self.c = self.c, dict.fromkeys(self.c, 0)
-        return out
+        in_flight, self.in_flight = self.in_flight, 0
+        return out, in_flight
 
 
 async def disconnect(gw, key, counts):
@@ -165,6 +167,10 @@ async def offer(gw, key, args, counts, until):
     await asyncio.gather(*running)
 
 
+def load_average():
+    return open("/proc/loadavg").read().split()[0]
+
+
 def sample(pid):
     status = open(f"/proc/{pid}/status").read()
     field = lambda name: int(next(l for l in status.splitlines() if l.startswith(name)).split()[1])
@@ -181,9 +187,8 @@ async def load(args, gw, key, pid):
     for minute in range(0, args.minutes + 1):
         await asyncio.sleep(max(0.0, started + minute * 60 - time.monotonic()))
         rss, fds, threads = sample(pid)
-        c, in_flight = counts.take(), counts.in_flight
-        counts.in_flight = 0
-        load1 = open("/proc/loadavg").read().split()[0]
+        c, in_flight = counts.take()
+        load1 = load_average()
         print(f"{minute},{rss:.1f},{fds},{threads},{c['ok']},{c['upstream_errors']},{c['disconnects']},"
               f"{c['other']},{c['late']},{in_flight},{load1}", flush=True)
     await offered
@@ -237,7 +242,7 @@ async def load_tg(args, gw, key, pid, binary):
     print("minute,rss_mb,open_files,threads,ok,ok_p99_ms,other,upstream_errors,disconnects,late_or_failed_drops,"
           "max_drops_in_flight,load1", flush=True)
     rss, fds, threads = sample(pid)
-    print(f"0,{rss:.1f},{fds},{threads},0,,0,0,0,0,0,{open('/proc/loadavg').read().split()[0]}", flush=True)
+    print(f"0,{rss:.1f},{fds},{threads},0,,0,0,0,0,0,{load_average()}", flush=True)
     first_errors = set()
     for minute in range(1, args.minutes + 1):
         until = time.monotonic() + 60
@@ -248,9 +253,8 @@ async def load_tg(args, gw, key, pid, binary):
         if e1:
             first_errors.add(e1)
         rss, fds, threads = sample(pid)
-        c, in_flight = counts.take(), counts.in_flight
-        counts.in_flight = 0
-        load1 = open("/proc/loadavg").read().split()[0]
+        c, in_flight = counts.take()
+        load1 = load_average()
         print(f"{minute},{rss:.1f},{fds},{threads},{ok},{ok_p99:.2f},{ok_err + fail_ok},{fails},{c['disconnects']},"
               f"{c['other'] + c['late']},{in_flight},{load1}", flush=True)
     for e in sorted(first_errors):
