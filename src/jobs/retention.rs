@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::Weak;
 use std::time::Duration;
 
+use super::gate::{self, Gate};
 use crate::config::RetentionConfig;
 use crate::state::AppState;
 use crate::store::Db;
@@ -22,6 +23,8 @@ use crate::usage::archive;
 
 /// Runs passes while the gateway lives (holds it only during a pass).
 pub async fn run(state: Weak<AppState>) {
+    // Nothing pauses or stops the gateway's job: it ends with the runtime.
+    let (_switch, mut gate) = gate::new(gate::Mode::Go);
     loop {
         let Some(s) = state.upgrade() else { return };
         let (db, dir, settings) = (s.db.clone(), archive::dir(&s.config.data_dir), s.config.retention);
@@ -29,7 +32,7 @@ pub async fn run(state: Weak<AppState>) {
         if settings.calls_days.is_none() {
             return;
         }
-        if let Err(e) = pass(&db, &dir, &settings, crate::clock::now_ms()).await {
+        if let Err(e) = pass(&db, &dir, &settings, crate::clock::now_ms(), &mut gate).await {
             tracing::error!("retention stopped for now, records are kept: {e}");
         }
         tokio::time::sleep(Duration::from_secs(settings.interval_secs)).await;
@@ -43,7 +46,13 @@ pub fn cutoff(calls_days: u32, now_ms: i64) -> i64 {
 
 /// One pass: archives and deletes every whole day before the cutoff. Returns the records
 /// deleted.
-pub async fn pass(db: &Db, dir: &Path, settings: &RetentionConfig, now_ms: i64) -> Result<u64, String> {
+pub async fn pass(
+    db: &Db,
+    dir: &Path,
+    settings: &RetentionConfig,
+    now_ms: i64,
+    gate: &mut Gate,
+) -> Result<u64, String> {
     let Some(days) = settings.calls_days else { return Ok(0) };
     let cutoff = cutoff(days, now_ms);
     let mut deleted = 0;
@@ -52,7 +61,8 @@ pub async fn pass(db: &Db, dir: &Path, settings: &RetentionConfig, now_ms: i64) 
         if day + DAY_MS > cutoff {
             break;
         }
-        let n = archive_and_delete(db, dir, settings, day).await?;
+        archive_day(db, dir, settings, day, gate).await?;
+        let n = delete_day(db, settings, day, gate).await?;
         tracing::info!(
             records = n,
             file = %archive::day_file(dir, day).display(),
@@ -63,20 +73,36 @@ pub async fn pass(db: &Db, dir: &Path, settings: &RetentionConfig, now_ms: i64) 
     Ok(deleted)
 }
 
-async fn archive_and_delete(db: &Db, dir: &Path, settings: &RetentionConfig, day: i64) -> Result<u64, String> {
-    let (from, to) = (day, day + DAY_MS);
+/// Writes the day's records into its archive file until the file holds every record the
+/// database has for the day. Returns the records archived.
+pub async fn archive_day(
+    db: &Db,
+    dir: &Path,
+    settings: &RetentionConfig,
+    day: i64,
+    gate: &mut Gate,
+) -> Result<u64, String> {
     // Records of a day this old no longer change; should one arrive meanwhile (an import),
     // the day is archived again before anything is deleted.
     loop {
-        let archived = archive::write_day(db, dir, day, pause(settings)).await?;
-        let now = retention::count(db, from, to).await.map_err(|e| e.to_string())?;
+        let (mut gate, handle, pause) = (gate.clone(), tokio::runtime::Handle::current(), pause(settings));
+        let rest = move || handle.block_on(gate.rest(pause)).map_err(|_| stopped());
+        let archived = archive::write_day(db, dir, day, rest).await?;
+        let now = retention::count(db, day, day + DAY_MS).await.map_err(|e| e.to_string())?;
         if now as u64 == archived.records {
-            break;
+            return Ok(archived.records);
         }
     }
+}
+
+/// Deletes the day's records in paced batches (archive them first: [`archive_day`]).
+/// Returns the records deleted.
+pub async fn delete_day(db: &Db, settings: &RetentionConfig, day: i64, gate: &mut Gate) -> Result<u64, String> {
+    let (from, to) = (day, day + DAY_MS);
     let mut pace = Pace::new(settings);
     let mut deleted = 0;
     loop {
+        gate.pass().await.map_err(|_| stopped())?;
         let limit = pace.rows();
         let batch = retention::delete_batch(db, from, to, limit).await.map_err(|e| e.to_string())?;
         deleted += batch.deleted;
@@ -84,8 +110,12 @@ async fn archive_and_delete(db: &Db, dir: &Path, settings: &RetentionConfig, day
             return Ok(deleted);
         }
         pace.took(batch.deleted, batch.held);
-        tokio::time::sleep(pause(settings)).await;
+        gate.rest(pause(settings)).await.map_err(|_| stopped())?;
     }
+}
+
+fn stopped() -> String {
+    "retention was stopped".into()
 }
 
 fn pause(settings: &RetentionConfig) -> Duration {
@@ -205,8 +235,9 @@ mod tests {
                 batch_pause_ms: 1,
                 interval_secs: 1,
             };
+            let (_switch, mut gate) = crate::jobs::gate::new(crate::jobs::gate::Mode::Go);
 
-            assert_eq!(pass(db, dir.path(), &settings, now).await.unwrap(), 25 + 13);
+            assert_eq!(pass(db, dir.path(), &settings, now, &mut gate).await.unwrap(), 25 + 13);
             assert_eq!(retention::count(db, 0, 17 * DAY_MS).await.unwrap(), 0);
             assert_eq!(retention::count(db, 17 * DAY_MS, 21 * DAY_MS).await.unwrap(), 10, "recent days kept");
             assert_eq!(spend(db, now).await, spend_before, "budgets see the same spend");
@@ -214,7 +245,7 @@ mod tests {
             let mut files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
             files.sort();
             assert_eq!(files, ["calls-1970-01-04.jsonl.gz", "calls-1970-01-06.jsonl.gz"]);
-            assert_eq!(pass(db, dir.path(), &settings, now).await.unwrap(), 0, "nothing left to do");
+            assert_eq!(pass(db, dir.path(), &settings, now, &mut gate).await.unwrap(), 0, "nothing left to do");
 
             let first = archive::import(db, &day3).await.unwrap();
             assert_eq!(first, archive::Imported { read: 25, restored: 25 });
@@ -225,7 +256,7 @@ mod tests {
             }
             assert_eq!(spend(db, now).await, spend_before, "restored spend is counted once");
             // Archived again: the file keeps one copy of each record.
-            assert_eq!(pass(db, dir.path(), &settings, now).await.unwrap(), 25);
+            assert_eq!(pass(db, dir.path(), &settings, now, &mut gate).await.unwrap(), 25);
             assert_eq!(archive::import(db, &day3).await.unwrap(), archive::Imported { read: 25, restored: 25 });
             assert_eq!(spend(db, now).await, spend_before);
             t.cleanup().await;

@@ -44,9 +44,15 @@ pub struct Archived {
 }
 
 /// Writes every record of the UTC day starting at `day_ms` into its file (adding to the file
-/// when there is one), pausing `pause` between pages so the reading and compressing leave the
-/// CPU to traffic. On return the file holds every record the database had for that day.
-pub async fn write_day(db: &Db, dir: &Path, day_ms: i64, pause: std::time::Duration) -> Result<Archived, String> {
+/// when there is one), calling `rest` between pages (on a blocking thread: it may sleep, so
+/// the reading and compressing leave the CPU to traffic, and end the work with an error). On
+/// return the file holds every record the database had for that day.
+pub async fn write_day(
+    db: &Db,
+    dir: &Path,
+    day_ms: i64,
+    mut rest: impl FnMut() -> Result<(), String> + Send + 'static,
+) -> Result<Archived, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let path = day_file(dir, day_ms);
     let (db, handle) = (db.clone(), tokio::runtime::Handle::current());
@@ -55,7 +61,7 @@ pub async fn write_day(db: &Db, dir: &Path, day_ms: i64, pause: std::time::Durat
     tokio::task::spawn_blocking(move || {
         let page = |after: Option<Cursor>| {
             if after.is_some() {
-                std::thread::sleep(pause);
+                rest()?;
             }
             let f = CallFilter { from_ms: Some(day_ms), to_ms: Some(day_ms + DAY_MS), ..CallFilter::default() };
             handle.block_on(call_list::list(&db, &f, after.as_ref(), PAGE)).map_err(|e| e.to_string())
