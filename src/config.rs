@@ -197,9 +197,10 @@ impl Default for AuthThrottleConfig {
 /// `[retention]`: call records older than `calls_days` whole UTC days (today not counted)
 /// are written to `DATA_DIR/archive/` (one gzip'd JSON-lines file per day) and deleted in
 /// batches, each its own short transaction sized to hold the write lock about `batch_ms`
-/// (at most `batch_rows` records), `batch_pause_ms` apart (as are the archive's reads), so
-/// the usage writer never waits long and traffic keeps the CPU. Rollups, the ledger and
-/// budgets' spend are kept.
+/// (at most `batch_rows` records), at least `batch_pause_ms` apart (as are the archive's
+/// reads) and working at most `work_percent` of the time, on a thread at the lowest CPU
+/// priority, so the usage writer never waits long and traffic keeps the CPU. Rollups, the
+/// ledger and budgets' spend are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
@@ -211,13 +212,23 @@ pub struct RetentionConfig {
     /// from how long the last one took per record.
     pub batch_ms: u64,
     pub batch_pause_ms: u64,
+    /// The most of the wall time the job works (1 to 100): after each batch or archive page
+    /// it rests long enough for that, and at least `batch_pause_ms`.
+    pub work_percent: u32,
     /// How often the job looks for records to archive (it also runs once at start-up).
     pub interval_secs: u64,
 }
 
 impl Default for RetentionConfig {
     fn default() -> Self {
-        RetentionConfig { calls_days: None, batch_rows: 1000, batch_ms: 4, batch_pause_ms: 20, interval_secs: 3600 }
+        RetentionConfig {
+            calls_days: None,
+            batch_rows: 1000,
+            batch_ms: 4,
+            batch_pause_ms: 20,
+            work_percent: 20,
+            interval_secs: 3600,
+        }
     }
 }
 
@@ -607,6 +618,9 @@ impl Config {
         if r.batch_rows == 0 || r.batch_rows > 100_000 || r.interval_secs == 0 {
             return Err("retention.batch_rows must be 1 to 100000 and retention.interval_secs positive".into());
         }
+        if r.work_percent == 0 || r.work_percent > 100 {
+            return Err("retention.work_percent must be 1 to 100".into());
+        }
         if r.batch_ms == 0 || r.batch_ms > 10_000 || r.batch_pause_ms == 0 {
             // Without a pause the job could take the write lock again before the usage
             // writer, sleeping in SQLite's busy handler, wakes to take it.
@@ -804,6 +818,8 @@ request_fee = 0.001
             RetentionConfig { batch_ms: 0, ..RetentionConfig::default() },
             RetentionConfig { batch_ms: 10_001, ..RetentionConfig::default() },
             RetentionConfig { batch_pause_ms: 0, ..RetentionConfig::default() },
+            RetentionConfig { work_percent: 0, ..RetentionConfig::default() },
+            RetentionConfig { work_percent: 101, ..RetentionConfig::default() },
             RetentionConfig { batch_rows: 0, ..RetentionConfig::default() },
         ] {
             let c = Config { retention, ..Config::default() };

@@ -96,6 +96,7 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
         .map_err(|e| e.to_string())?;
     let (usage, writer) = usage::start(db.clone(), &journal_dir, quarantine, config.usage_backlog_max)
         .map_err(|e| format!("usage journal: {e}"))?;
+    let (retention, retention_gate) = jobs::gate::new(jobs::gate::Mode::Go);
     let state = Arc::new(AppState {
         http: providers::http::client(config.allow_private_upstreams, &config.timeouts),
         images: providers::image_fetch::ImageFetcher::new(&config.image_fetch),
@@ -118,11 +119,14 @@ pub async fn start(config: Config) -> Result<(Arc<AppState>, tokio::task::JoinHa
         db,
         config,
         presence,
+        retention,
     });
     jobs::retest::resume(&state).await?;
     tokio::spawn(catalog_reload::watch(Arc::downgrade(&state), catalog_file));
     if state.config.retention.calls_days.is_some() {
-        tokio::spawn(jobs::retention::run(Arc::downgrade(&state)));
+        let c = &state.config;
+        jobs::retention::start(c.database_url(), usage::archive::dir(&c.data_dir), c.retention, retention_gate)
+            .map_err(|e| format!("cannot start the retention job: {e}"))?;
     }
     if let Some(interval) = state.config.status.probe_interval {
         tokio::spawn(jobs::status_probe::run(Arc::downgrade(&state), interval));
@@ -167,6 +171,7 @@ pub async fn serve(
     };
     // Give aborted handlers a moment to drop (and so record) their calls.
     tokio::task::yield_now().await;
+    state.retention.set(jobs::gate::Mode::Stop);
     state.usage.close().await;
     drop(writer);
     state.db.close().await;

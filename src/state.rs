@@ -61,6 +61,9 @@ pub struct AppState {
     /// This gateway's claim on the database, held while it runs: `tollgate restore` refuses
     /// while any gateway holds one (`store::presence`).
     pub presence: crate::store::presence::Presence,
+    /// Stops the retention job's thread (`jobs::retention`) when the gateway shuts down, or
+    /// when this state is dropped.
+    pub retention: crate::jobs::gate::Switch,
 }
 
 impl AppState {

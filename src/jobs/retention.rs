@@ -3,40 +3,63 @@
 //! in batches (`store::retention`), oldest day first. A day's records are deleted only once
 //! its file holds every one of them.
 //!
-//! The job must not slow the traffic it runs beside. On SQLite a delete batch holds the one
-//! write lock, and the batch writer's commits wait behind it; on either engine its work takes
-//! CPU from requests. So each batch is sized to hold the lock about `batch_ms` ([`Pace`]:
-//! the next batch's rows follow from the time per row the last one took, at most
-//! `batch_rows`), and every batch and every page the archive reads is followed by a
-//! `batch_pause_ms` pause, in which the writer takes the lock and requests the CPU.
+//! The job must not slow the traffic it runs beside. It runs on a thread of its own at the
+//! lowest CPU priority (`low_priority`), with its own database connection opened there (on
+//! SQLite the connection's worker thread, where its SQL runs, inherits that priority), so on
+//! busy cores the request threads win. Its work is paced besides, for what priority cannot
+//! cover (PostgreSQL's server process, the disk, SQLite's one write lock): each delete batch
+//! is sized to hold the lock about `batch_ms` ([`Pace`]: the next batch's rows follow from
+//! the time per row the last one took, at most `batch_rows`), and after every batch and every
+//! page the archive reads the job rests at least `batch_pause_ms`, and long enough that it
+//! works at most `work_percent` of the time ([`Duty`]).
 
-use std::path::Path;
-use std::sync::Weak;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use super::gate::{self, Gate};
+use super::gate::Gate;
+use super::low_priority;
 use crate::config::RetentionConfig;
-use crate::state::AppState;
 use crate::store::Db;
 use crate::store::retention::{self, DAY_MS};
 use crate::usage::archive;
 
-/// Runs passes while the gateway lives (holds it only during a pass).
-pub async fn run(state: Weak<AppState>) {
-    // Nothing pauses or stops the gateway's job: it ends with the runtime.
-    let (_switch, mut gate) = gate::new(gate::Mode::Go);
-    loop {
-        let Some(s) = state.upgrade() else { return };
-        let (db, dir, settings) = (s.db.clone(), archive::dir(&s.config.data_dir), s.config.retention);
-        drop(s);
-        if settings.calls_days.is_none() {
+/// Starts the job on its own low-priority thread; it runs passes until `gate` says stop (the
+/// gateway stops it when it shuts down, and when its switch is dropped).
+pub fn start(
+    database_url: String,
+    dir: PathBuf,
+    settings: RetentionConfig,
+    gate: Gate,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    low_priority::spawn("tollgate-retention", move || run(database_url, dir, settings, gate))
+}
+
+async fn run(database_url: String, dir: PathBuf, settings: RetentionConfig, mut gate: Gate) {
+    let db = match open(&database_url).await {
+        Ok(db) => db,
+        Err(e) => {
+            tracing::error!("retention is off until a restart, records are kept: {e}");
             return;
         }
-        if let Err(e) = pass(&db, &dir, &settings, crate::clock::now_ms(), &mut gate).await {
+    };
+    loop {
+        if let Err(e) = pass(&db, &dir, &settings, crate::clock::now_ms(), &mut gate).await
+            && !gate.stopped()
+        {
             tracing::error!("retention stopped for now, records are kept: {e}");
         }
-        tokio::time::sleep(Duration::from_secs(settings.interval_secs)).await;
+        if gate.rest(Duration::from_secs(settings.interval_secs)).await.is_err() {
+            break;
+        }
     }
+    db.close().await;
+}
+
+/// The job's own connection to the database, opened from the calling thread (call it from
+/// the job's thread: SQLite's worker thread for it is started there and inherits its
+/// priority).
+pub async fn open(database_url: &str) -> Result<Db, String> {
+    Db::connect(database_url, Some(1)).await.map_err(|e| format!("cannot open the database: {e}"))
 }
 
 /// The first instant kept: the start of the UTC day `calls_days` days before today's.
@@ -85,8 +108,14 @@ pub async fn archive_day(
     // Records of a day this old no longer change; should one arrive meanwhile (an import),
     // the day is archived again before anything is deleted.
     loop {
-        let (mut gate, handle, pause) = (gate.clone(), tokio::runtime::Handle::current(), pause(settings));
-        let rest = move || handle.block_on(gate.rest(pause)).map_err(|_| stopped());
+        let (mut gate, handle, duty) = (gate.clone(), tokio::runtime::Handle::current(), Duty::new(settings));
+        // Each page's work: its read, and writing the previous page's records.
+        let mut since = Instant::now();
+        let rest = move || {
+            handle.block_on(gate.rest(duty.rest(since.elapsed()))).map_err(|_| stopped())?;
+            since = Instant::now();
+            Ok(())
+        };
         let archived = archive::write_day(db, dir, day, rest).await?;
         let now = retention::count(db, day, day + DAY_MS).await.map_err(|e| e.to_string())?;
         if now as u64 == archived.records {
@@ -99,10 +128,11 @@ pub async fn archive_day(
 /// Returns the records deleted.
 pub async fn delete_day(db: &Db, settings: &RetentionConfig, day: i64, gate: &mut Gate) -> Result<u64, String> {
     let (from, to) = (day, day + DAY_MS);
-    let mut pace = Pace::new(settings);
+    let (mut pace, duty) = (Pace::new(settings), Duty::new(settings));
     let mut deleted = 0;
     loop {
         gate.pass().await.map_err(|_| stopped())?;
+        let started = Instant::now();
         let limit = pace.rows();
         let batch = retention::delete_batch(db, from, to, limit).await.map_err(|e| e.to_string())?;
         deleted += batch.deleted;
@@ -110,7 +140,7 @@ pub async fn delete_day(db: &Db, settings: &RetentionConfig, day: i64, gate: &mu
             return Ok(deleted);
         }
         pace.took(batch.deleted, batch.held);
-        gate.rest(pause(settings)).await.map_err(|_| stopped())?;
+        gate.rest(duty.rest(started.elapsed())).await.map_err(|_| stopped())?;
     }
 }
 
@@ -118,8 +148,23 @@ fn stopped() -> String {
     "retention was stopped".into()
 }
 
-fn pause(settings: &RetentionConfig) -> Duration {
-    Duration::from_millis(settings.batch_pause_ms)
+/// The rest after a unit of work: at least `batch_pause_ms`, and long enough that the job
+/// works at most `work_percent` of the wall time. The work is timed by the wall clock, so
+/// when busy cores or a busy database slow it, it rests longer too.
+#[derive(Debug, Clone, Copy)]
+pub struct Duty {
+    floor: Duration,
+    percent: u32,
+}
+
+impl Duty {
+    pub fn new(settings: &RetentionConfig) -> Duty {
+        Duty { floor: Duration::from_millis(settings.batch_pause_ms), percent: settings.work_percent.clamp(1, 100) }
+    }
+
+    pub fn rest(&self, worked: Duration) -> Duration {
+        (worked * (100 - self.percent) / self.percent).max(self.floor)
+    }
 }
 
 /// The size of the next delete batch: as many rows as fit `batch_ms` at the time per row the
@@ -205,6 +250,19 @@ mod tests {
         assert_eq!(Pace::new(&tiny).rows(), 4, "never more than batch_rows, even at first");
     }
 
+    /// After a unit of work the job rests so that it works at most `work_percent` of the
+    /// time, never less than `batch_pause_ms`.
+    #[test]
+    fn the_job_rests_so_it_works_at_most_work_percent_of_the_time() {
+        let ms = Duration::from_millis;
+        let settings = RetentionConfig { batch_pause_ms: 5, work_percent: 20, ..RetentionConfig::default() };
+        let duty = Duty::new(&settings);
+        assert_eq!(duty.rest(ms(10)), ms(40), "10 ms of work in 50 ms");
+        assert_eq!(duty.rest(ms(1)), ms(5), "never less than batch_pause_ms");
+        let always = Duty::new(&RetentionConfig { work_percent: 100, ..settings });
+        assert_eq!(always.rest(ms(10)), ms(5));
+    }
+
     #[test]
     fn the_cutoff_keeps_whole_days() {
         let now = 10 * DAY_MS + 5_000;
@@ -233,6 +291,7 @@ mod tests {
                 batch_rows: 4,
                 batch_ms: 4,
                 batch_pause_ms: 1,
+                work_percent: 100,
                 interval_secs: 1,
             };
             let (_switch, mut gate) = crate::jobs::gate::new(crate::jobs::gate::Mode::Go);

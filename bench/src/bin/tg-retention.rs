@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use tokio_util::sync::CancellationToken;
 use tollgate::jobs::gate::{self, Gate, Mode};
-use tollgate::jobs::retention;
+use tollgate::jobs::{low_priority, retention};
 use tollgate::store::Db;
 use tollgate::store::retention::DAY_MS;
 use tollgate::usage::archive;
@@ -75,19 +75,24 @@ async fn run(args: Args, config: tollgate::config::Config) -> Result<(), String>
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let mut settings = config.retention;
     settings.calls_days = Some(args.calls_days);
-    let data_dir = config.data_dir.clone();
+    let (data_dir, database_url) = (config.data_dir.clone(), config.database_url());
     let (state, writer) = tollgate::start(config).await?;
     let (mut switch, gate) = gate::new(Mode::Pause);
-    let db = state.db.clone();
     let scratch = args.scratch.unwrap_or_else(|| data_dir.join("archive-scratch"));
     let dir = archive::dir(&data_dir);
-    let worker = tokio::spawn(async move {
-        let r = work(args.mode, &db, &dir, &scratch, &settings, gate).await;
+    // As the gateway starts its job: a thread of its own at the lowest priority, with its own
+    // database connection opened there.
+    low_priority::spawn("tg-retention-work", move || async move {
+        let r = match retention::open(&database_url).await {
+            Ok(db) => work(args.mode, &db, &dir, &scratch, &settings, gate).await,
+            Err(e) => Err(e),
+        };
         match r {
             Ok(records) => say(&format!("done {records}")),
             Err(e) => eprintln!("tg-retention: the work ended: {e}"),
         }
-    });
+    })
+    .map_err(|e| e.to_string())?;
     say(&format!("listening on {addr}"));
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
@@ -118,9 +123,7 @@ async fn run(args: Args, config: tollgate::config::Config) -> Result<(), String>
         switch.set(Mode::Stop);
         stop.cancel();
     });
-    let served = tollgate::serve(state, writer, listener, shutdown).await;
-    worker.abort();
-    served
+    tollgate::serve(state, writer, listener, shutdown).await
 }
 
 fn say(line: &str) {
