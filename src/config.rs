@@ -208,8 +208,9 @@ pub struct RetentionConfig {
     pub calls_days: Option<u32>,
     /// The most records one delete batch takes.
     pub batch_rows: u32,
-    /// The time one delete batch should hold the write lock: the next batch's size follows
-    /// from how long the last one took per record.
+    /// The time one delete batch should hold SQLite's write lock: the next batch's size
+    /// follows from how long the last one took per record. (PostgreSQL's batches lock only
+    /// their own rows: they take `batch_rows`.)
     pub batch_ms: u64,
     pub batch_pause_ms: u64,
     /// The most of the wall time the job works (1 to 100): after each batch or archive page

@@ -7,9 +7,10 @@
 //! lowest CPU priority (`low_priority`), with its own database connection opened there (on
 //! SQLite the connection's worker thread, where its SQL runs, inherits that priority), so on
 //! busy cores the request threads win. Its work is paced besides, for what priority cannot
-//! cover (PostgreSQL's server process, the disk, SQLite's one write lock): each delete batch
-//! is sized to hold the lock about `batch_ms` ([`Pace`]: the next batch's rows follow from
-//! the time per row the last one took, at most `batch_rows`), and after every batch and every
+//! cover (PostgreSQL's server process, the disk, SQLite's one write lock): on SQLite each
+//! delete batch is sized to hold the lock about `batch_ms` ([`Pace`]: the next batch's rows
+//! follow from the time per row the last one took, at most `batch_rows`; PostgreSQL's take
+//! `batch_rows`), and after every batch and every
 //! page the archive reads the job rests at least `batch_pause_ms`, and long enough that it
 //! works at most `work_percent` of the time ([`Duty`]).
 
@@ -139,7 +140,10 @@ pub async fn delete_day(db: &Db, settings: &RetentionConfig, day: i64, gate: &mu
         if (batch.deleted as i64) < limit {
             return Ok(deleted);
         }
-        pace.took(batch.deleted, batch.held);
+        match batch.held {
+            Some(held) => pace.took(batch.deleted, held),
+            None => pace.grow(),
+        }
         gate.rest(duty.rest(started.elapsed())).await.map_err(|_| stopped())?;
     }
 }
@@ -189,6 +193,12 @@ impl Pace {
 
     pub fn rows(&self) -> i64 {
         self.rows as i64
+    }
+
+    /// Notes a batch that held no lock against other writers: the next one may double, up to
+    /// `batch_rows` (the duty cycle paces the work).
+    pub fn grow(&mut self) {
+        self.rows = self.rows.saturating_mul(2).min(self.max);
     }
 
     /// Notes that a batch of `rows` held the lock for `held`.
@@ -246,6 +256,12 @@ mod tests {
         // A batch slower than the whole budget for one row still deletes one row.
         pace.took(1000, Duration::from_secs(60));
         assert_eq!(pace.rows(), 1);
+        // PostgreSQL's batches hold no lock against the writer: they double up to batch_rows.
+        let mut unlocked = Pace::new(&settings);
+        for _ in 0..10 {
+            unlocked.grow();
+        }
+        assert_eq!(unlocked.rows(), 1000);
         let tiny = RetentionConfig { batch_rows: 4, ..settings };
         assert_eq!(Pace::new(&tiny).rows(), 4, "never more than batch_rows, even at first");
     }

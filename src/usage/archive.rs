@@ -21,7 +21,11 @@ use crate::store::call_list::{self, Cursor};
 use crate::store::calls::{CallFilter, CallRecord};
 use crate::store::retention::{self, DAY_MS};
 
-/// Records read per query while archiving, and restored per transaction.
+/// Records read per query while archiving: small, so each read is a short burst of the
+/// database server's work (PostgreSQL's runs at its own priority, not the job's).
+const READ_PAGE: i64 = 250;
+
+/// Records restored per transaction.
 const PAGE: i64 = 1000;
 
 pub fn dir(data_dir: &Path) -> PathBuf {
@@ -64,7 +68,7 @@ pub async fn write_day(
                 rest()?;
             }
             let f = CallFilter { from_ms: Some(day_ms), to_ms: Some(day_ms + DAY_MS), ..CallFilter::default() };
-            handle.block_on(call_list::list(&db, &f, after.as_ref(), PAGE)).map_err(|e| e.to_string())
+            handle.block_on(call_list::list(&db, &f, after.as_ref(), READ_PAGE)).map_err(|e| e.to_string())
         };
         write_file(&path, page)
     })
@@ -98,7 +102,7 @@ fn write_file(
                 done.added += 1;
             }
         }
-        if (rows.len() as i64) < PAGE {
+        if (rows.len() as i64) < READ_PAGE {
             break;
         }
         after = rows.last().map(Cursor::after);
