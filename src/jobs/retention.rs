@@ -10,9 +10,9 @@
 //! cover (PostgreSQL's server process, the disk, SQLite's one write lock): on SQLite each
 //! delete batch is sized to hold the lock about `batch_ms` ([`Pace`]: the next batch's rows
 //! follow from the time per row the last one took, at most `batch_rows`; PostgreSQL's take
-//! `batch_rows`), and after every batch and every
-//! page the archive reads the job rests at least `batch_pause_ms`, and long enough that it
-//! works at most `work_percent` of the time ([`Duty`]).
+//! `batch_rows`), and after every batch and every page the archive reads the job rests at
+//! least `batch_pause_ms`, and long enough that it works at most `work_percent` of the time
+//! ([`Duty`]).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
