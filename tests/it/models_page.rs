@@ -221,7 +221,7 @@ async fn members_see_the_price_shapes_and_a_call_is_charged_what_they_show() {
         for line in [
             "prompt above 1,000 tokens</span> <span class=\"num\">Input 7.5 · Output 22.5 · 1-hour cache write 9</span>",
             "Priority tier</span> <span class=\"num\">Input 6.75 · Output 15 · 1-hour cache write 9</span>",
-            "1-hour cache write</span> <span class=\"num\">9</span>",
+            "Cache writes</span> <span class=\"num\">1-hour cache write 9</span>",
             "Per image</span> <span class=\"num\">0.06</span>",
             "Image 1024x1024 hd</span> <span class=\"num\">0.12</span>",
         ] {

@@ -41,6 +41,7 @@ const ROWS: &[(&str, Texts)] = &[
     ("offers.above_suffix", ("tokens", "个 token", "トークン超")),
     ("offers.and", (", ", "，", "、")),
     ("offers.cache_write", ("Cache write", "缓存写入", "キャッシュ書き込み")),
+    ("offers.cache_writes", ("Cache writes", "缓存写入价格", "キャッシュ書き込み料金")),
     ("offers.cache_write_1h", ("1-hour cache write", "1 小时缓存写入", "1 時間キャッシュ書き込み")),
     ("offers.per_image", ("Per image", "每张图片", "画像ごと")),
     ("offers.image", ("Image", "图片", "画像")),

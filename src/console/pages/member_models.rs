@@ -106,8 +106,13 @@ fn extras(p: &Pricing, lang: Lang, show: &dyn Fn(i64) -> String) -> Vec<Extra> {
         prices.extend(optional.into_iter().filter_map(|(key, n)| Some(priced(key, n?))));
         out.push(Extra { label: label.join(lang.t("offers.and")), prices: prices.join(" · ") });
     }
-    if let Some(n) = p.cache_write_1h {
-        out.push(Extra { label: lang.t("offers.cache_write_1h").into(), prices: show(n) });
+    // Cache writes have no column: the five-minute (or only) and the one-hour price, one line.
+    let writes: Vec<String> = [("offers.cache_write", p.cache_write), ("offers.cache_write_1h", p.cache_write_1h)]
+        .into_iter()
+        .filter_map(|(key, n)| Some(priced(key, n?)))
+        .collect();
+    if !writes.is_empty() {
+        out.push(Extra { label: lang.t("offers.cache_writes").into(), prices: writes.join(" · ") });
     }
     if p.per_image > 0 || !p.image_prices().is_empty() {
         out.push(Extra { label: lang.t("offers.per_image").into(), prices: show(p.per_image) });
