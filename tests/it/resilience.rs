@@ -231,7 +231,12 @@ async fn a_non_stream_call_is_cancelled_or_drained_when_its_client_leaves() {
     let cases =
         [(0, "client_disconnected", "0"), (3000, "client_disconnected_drained", "0.00105"), (150, "drain_limit", "0")];
     for (drain_ms, class, cost) in cases {
-        let rig = Rig::new(&gw, &url, &[("sk-a", 1)], Some(timeouts(1000, drain_ms))).await;
+        // A first-byte limit well past the 600 ms answer: under a loaded machine the answer can
+        // arrive late, and this test is about the client leaving, not about a slow upstream.
+        let mut limits = timeouts(1000, drain_ms);
+        limits["first_byte_ms"] = json!(4000);
+        limits["total_ms"] = json!(8000);
+        let rig = Rig::new(&gw, &url, &[("sk-a", 1)], Some(limits)).await;
         let sent = gw
             .http
             .post(format!("{}/v1/chat/completions", gw.url))
