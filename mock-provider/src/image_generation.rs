@@ -1,7 +1,8 @@
 //! Image generation: `POST /v1/images/generations` (and Azure's deployment route): `n` tiny
 //! PNGs as `b64_json` (or `url`s of the mock's own image route when `response_format: url`),
 //! with `usage` in gpt-image's shape (text tokens in, image tokens out) when `prompt_tokens`
-//! or `completion_tokens` is set.
+//! or `completion_tokens` is set — and then, as gpt-image answers do, the `size` and `quality`
+//! it made: the request's, `auto` (or none) made as `1024x1024` and `medium`.
 
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -41,6 +42,12 @@ pub(crate) fn handle(body: &[u8], eff: &Effective, dialect: Dialect) -> Response
         let (input, output) = (eff.prompt_tokens.unwrap_or(0), eff.completion_tokens.unwrap_or(0));
         out["usage"] = json!({"input_tokens": input, "output_tokens": output, "total_tokens": input + output,
             "input_tokens_details": {"text_tokens": input, "image_tokens": 0}});
+        let made = |field: &str, auto: &str| match req.get(field).and_then(Value::as_str) {
+            None | Some("auto") => auto.to_string(),
+            Some(v) => v.to_string(),
+        };
+        out["size"] = made("size", "1024x1024").into();
+        out["quality"] = made("quality", "medium").into();
     }
     axum::Json(out).into_response()
 }

@@ -55,12 +55,16 @@ pub(crate) async fn viewer(state: &AppState, headers: &HeaderMap) -> Result<View
 }
 
 /// One offer as the API shows it: prices per million tokens (per unit for requests and
-/// images) in the credit unit, markup included; `pricing` is the first target's, and
-/// `pricing_range` the lowest and highest of each price when the targets differ.
+/// images) in the credit unit, markup included; `pricing` is the first target's (its
+/// `image_prices` the per-image prices by size and quality), `pricing_tiers` each of its
+/// long-context and service-tier shapes with every price a call in it pays, and
+/// `pricing_range` the lowest and highest of each base price when the targets differ.
 pub(crate) fn offer_json(o: &Offer) -> Value {
+    let tiers: Vec<Value> = o.pricing.iter().flat_map(Pricing::tiers).map(|t| t.to_json()).collect();
     json!({
         "id": o.name, "object": "model", "free": o.free,
         "pricing": o.pricing.as_ref().map(Pricing::to_json),
+        "pricing_tiers": tiers,
         "pricing_range": o.range.as_ref().map(|(lo, hi)| json!({"min": lo.to_json(), "max": hi.to_json()})),
         "context_length": o.context_length, "max_output_tokens": o.max_output_tokens,
         "modalities": {"input": o.input_modalities, "output": o.output_modalities},
@@ -82,7 +86,10 @@ pub(crate) fn list_json(state: &AppState, snap: &Snapshot, unit: &CreditUnit, vi
     json!({
         "object": "list",
         "credit_unit": unit.to_json(),
-        "pricing_unit": format!("{} per million tokens; per_request and per_image per unit", unit.name),
+        "pricing_unit": format!(
+            "{} per million tokens; per_request, per_image and image_prices per unit",
+            unit.name
+        ),
         "data": data,
     })
 }

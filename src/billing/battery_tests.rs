@@ -32,6 +32,7 @@ const PRICE: Pricing = Pricing {
     per_request: 0,
     cache_write_1h: None,
     shapes: None,
+    image_prices: None,
     applied: None,
 };
 

@@ -16,6 +16,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use super::image_prices::ImagePrice;
 use super::price_shapes::Shape;
 use super::pricing::Pricing;
 
@@ -55,6 +56,9 @@ pub struct CatalogModel {
     /// Long-context and service-tier prices (`billing::price_shapes`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shapes: Vec<Shape>,
+    /// Per-image prices by size and quality (`billing::image_prices`), over `per_image`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_prices: Vec<ImagePrice>,
 }
 
 impl CatalogModel {
@@ -77,6 +81,7 @@ impl CatalogModel {
             ..Pricing::default()
         }
         .with_shapes(self.shapes.clone())
+        .with_image_prices(self.image_prices.clone())
     }
 }
 
@@ -313,6 +318,27 @@ mod tests {
     }
 
     #[test]
+    fn the_embedded_catalog_prices_dalle_3_images_by_size_and_quality() {
+        use crate::billing::image_prices::{ImageQuality, ImageSize, ImageSpec};
+        let p = embedded().price("azure-openai", "dall-e-3").unwrap();
+        let spec = |w, h, q| ImageSpec { size: Some(ImageSize { width: w, height: h }), quality: q };
+        let images = |n, s| Usage { images: n, image: s, ..Usage::default() };
+        // LiteLLM's per-pixel prices × the size's pixels, rounded up once to a nano-credit:
+        // 8.39233e-08 × 1024 × 1024 = 0.0879999582208; 7.19343e-08 × 1792 × 1024 = 0.1320000159744.
+        assert_eq!(p.cost(&images(2, spec(1024, 1024, Some(ImageQuality::Hd)))), 2 * 87_999_959);
+        assert_eq!(p.cost(&images(1, spec(1792, 1024, Some(ImageQuality::Hd)))), 132_000_016);
+        // Standard is the size alone; no size at all is LiteLLM's default, 1024x1024 standard.
+        assert_eq!(p.cost(&images(1, spec(1024, 1792, Some(ImageQuality::Standard)))), 88_000_011);
+        assert_eq!(p.cost(&images(1, spec(1024, 1792, None))), 88_000_011);
+        assert_eq!(p.cost(&images(3, ImageSpec::default())), 3 * 44_000_032);
+        let snap = p.for_usage(&images(1, spec(1792, 1024, Some(ImageQuality::Hd))));
+        assert_eq!((snap.per_image, snap.image_prices.is_none()), (132_000_016, true));
+        assert_eq!(snap.applied.unwrap().image, Some(spec(1792, 1024, Some(ImageQuality::Hd))));
+        // gpt-image is priced by its tokens: no per-image prices on top.
+        assert!(embedded().price("openai", "gpt-image-1").unwrap().image_prices().is_empty());
+    }
+
+    #[test]
     fn a_data_directory_catalog_replaces_the_compiled_in_one_while_it_exists() {
         let dir = tempfile::tempdir().unwrap();
         let mut file = CatalogFile::new(dir.path());
@@ -360,6 +386,7 @@ mod tests {
             modality: Some("text+image->text".into()),
             cache_write_1h: None,
             shapes: vec![],
+            image_prices: vec![],
         };
         let text = Catalog::render("src", vec![m("openai", "b"), m("anthropic", "z"), m("openai", "a")]);
         assert_eq!(text.lines().filter(|l| l.contains("\"provider\"")).count(), 3);

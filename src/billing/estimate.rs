@@ -11,6 +11,7 @@
 
 use serde_json::{Map, Value};
 
+use super::image_prices::ImageSpec;
 use super::markup::Markup;
 use super::price_shapes::ServiceTier;
 use super::pricing::{Pricing, Usage};
@@ -48,6 +49,9 @@ pub struct Estimate {
     /// The service tier the request asks for (OpenAI's `service_tier`), when it names a
     /// priced one: the reservation is priced at it, and so is a call whose answer names none.
     pub service_tier: Option<ServiceTier>,
+    /// The size and quality of the images the request asks for (`size`, `quality`), as far
+    /// as it names them: they price a call whose answer does not say.
+    pub image: ImageSpec,
 }
 
 impl Estimate {
@@ -58,7 +62,8 @@ impl Estimate {
         self.prompt_tokens + self.max_output.map_or(0, |(n, _)| n) * self.choices
     }
 
-    /// The reservation in nano-credits: the estimate charged as a call would be.
+    /// The reservation in nano-credits: the estimate charged as a call would be, each image
+    /// at the most its size and quality may cost once the answer names them.
     pub fn cost(&self, price: &Pricing, markup: &Markup) -> i64 {
         let usage = Usage {
             input_tokens: self.prompt_tokens,
@@ -67,6 +72,9 @@ impl Estimate {
             service_tier: self.service_tier,
             ..Usage::default()
         };
+        if self.images > 0 {
+            return markup.charge(&price.for_image_reservation(self.image), &usage).cost;
+        }
         markup.charge(price, &usage).cost
     }
 }
@@ -191,8 +199,8 @@ pub fn check_model_max(e: &Estimate, model_max: Option<i64>) -> Result<(), Inval
 }
 
 /// Estimates an image-generation body: the `prompt`, and `n` images (default 1, at most
-/// [`MAX_IMAGES`]) reserved at the per-image price and at the most image tokens one image may
-/// take.
+/// [`MAX_IMAGES`]) reserved at the per-image price (by the `size` and `quality` asked for)
+/// and at the most image tokens one image may take.
 pub fn images(body: &Map<String, Value>) -> Result<Estimate, InvalidValue> {
     let n = bounded(body, "n", 1, MAX_IMAGES)?.unwrap_or(1);
     let prompt = body.get("prompt").map_or(0, |p| text_tokens(text_bytes(p)));
@@ -203,6 +211,7 @@ pub fn images(body: &Map<String, Value>) -> Result<Estimate, InvalidValue> {
         output_tokens: n * IMAGE_OUTPUT_TOKENS_CAP,
         images: n,
         service_tier: None,
+        image: ImageSpec::of_body(body),
     })
 }
 
@@ -240,7 +249,15 @@ fn estimate(body: &Map<String, Value>, fields: &[&str]) -> Estimate {
             prompt += text_tokens(text_bytes(v));
         }
     }
-    Estimate { prompt_tokens: prompt, max_output: None, choices: 1, output_tokens: 0, images: 0, service_tier: None }
+    Estimate {
+        prompt_tokens: prompt,
+        max_output: None,
+        choices: 1,
+        output_tokens: 0,
+        images: 0,
+        service_tier: None,
+        image: ImageSpec::default(),
+    }
 }
 
 #[cfg(test)]
@@ -265,6 +282,7 @@ mod tests {
             output_tokens: 100,
             images: 0,
             service_tier: None,
+            image: ImageSpec::default(),
         };
         assert_eq!(e, want);
         assert_eq!(e.rate_tokens(), 116);
@@ -298,7 +316,8 @@ mod tests {
                 choices: 1,
                 output_tokens: 0,
                 images: 0,
-                service_tier: None
+                service_tier: None,
+                image: ImageSpec::default(),
             }
         );
     }
@@ -331,6 +350,7 @@ mod tests {
             output_tokens: 10,
             images: 0,
             service_tier: None,
+            image: ImageSpec::default(),
         };
         assert_eq!(messages(&body).unwrap(), want);
     }
@@ -346,6 +366,27 @@ mod tests {
         assert_eq!(e.output_tokens, 5 * DEFAULT_OUTPUT_CAP, "best_of generates (and bills) more than n");
         let e = images(&map(json!({"prompt": "cat", "n": 3}))).unwrap();
         assert_eq!((e.images, e.output_tokens), (3, 3 * IMAGE_OUTPUT_TOKENS_CAP));
+    }
+
+    #[test]
+    fn images_are_reserved_at_the_most_their_size_and_quality_may_cost() {
+        use crate::billing::image_prices::{ImagePrice, ImageQuality, ImageSize};
+        let size = |w, h| Some(ImageSize { width: w, height: h });
+        let p = Pricing { per_image: 5, ..Pricing::default() }.with_image_prices(vec![
+            ImagePrice { size: size(1024, 1024), quality: None, price: 40 },
+            ImagePrice { size: size(1024, 1024), quality: Some(ImageQuality::Hd), price: 80 },
+            ImagePrice { size: size(1792, 1024), quality: Some(ImageQuality::Hd), price: 120 },
+        ]);
+        let reserve = |body: Value| images(&map(body)).unwrap().cost(&p, &Markup::NONE);
+        // Named in full: the one price that fits. 2 × 80.
+        assert_eq!(reserve(json!({"prompt": "", "n": 2, "size": "1024x1024", "quality": "hd"})), 160);
+        assert_eq!(reserve(json!({"prompt": "", "size": "1024x1024", "quality": "standard"})), 40);
+        assert_eq!(reserve(json!({"prompt": "", "size": "512x512", "quality": "hd"})), 5, "none fits: base");
+        // The quality left open (or `auto`): the dearest that may fit once the answer says.
+        assert_eq!(reserve(json!({"prompt": "", "size": "1024x1024", "quality": "auto"})), 80);
+        assert_eq!(reserve(json!({"prompt": ""})), 120);
+        let e = images(&map(json!({"prompt": "", "size": "1792x1024", "quality": "hd"}))).unwrap();
+        assert_eq!((e.image.size, e.image.quality), (size(1792, 1024), Some(ImageQuality::Hd)));
     }
 
     #[test]

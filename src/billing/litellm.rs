@@ -18,8 +18,8 @@
 //!
 //! Image models are kept when LiteLLM gives a flat `output_cost_per_image` (dollars per image
 //! → nano-credits per image) or prices their tokens (`gpt-image-*`: text in, image tokens
-//! out); the ones priced per pixel by size and quality (`hd/1024-x-1024/dall-e-3`) are left
-//! out, since a call's cost would depend on fields no usage report carries.
+//! out); its entries by size and quality (`hd/1024-x-1024/dall-e-3`, per image or per pixel)
+//! become per-image prices by size and quality ([`super::litellm_images`]).
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -27,6 +27,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::value::RawValue;
 
 use super::catalog::{Catalog, CatalogModel};
+use super::litellm_images::{self, SizedEntry};
 use super::money::parse_scaled;
 use super::price_shapes::{self, ServiceTier, Shape};
 
@@ -65,6 +66,7 @@ pub fn convert(text: &str, source: &str) -> Result<Converted, String> {
         serde_json::from_str(text).map_err(|e| format!("not LiteLLM's price file (a JSON object of models): {e}"))?;
     let mut models: HashMap<(String, String), CatalogModel> = HashMap::new();
     let mut left_out = Vec::new();
+    let mut sized: Vec<SizedEntry> = Vec::new();
     for (key, raw) in &entries {
         if key == "sample_spec" {
             continue;
@@ -81,8 +83,14 @@ pub fn convert(text: &str, source: &str) -> Result<Converted, String> {
         if !MODES.contains(&mode.as_str()) {
             continue;
         }
-        let model = model_of(&text_of, kind, key.strip_prefix(prefix).unwrap_or(key), &mode)
-            .and_then(|m| with_shapes(m, &fields, &mode));
+        let name = key.strip_prefix(prefix).unwrap_or(key);
+        if mode == "image_generation"
+            && let Some(entry) = litellm_images::sized_entry(key, kind, name, &text_of)
+        {
+            sized.push(entry);
+            continue;
+        }
+        let model = model_of(&text_of, kind, name, &mode).and_then(|m| with_shapes(m, &fields, &mode));
         match model {
             Ok(m) => match models.entry((m.provider.clone(), m.model.clone())) {
                 Entry::Occupied(_) => {
@@ -95,6 +103,7 @@ pub fn convert(text: &str, source: &str) -> Result<Converted, String> {
             Err(why) => left_out.push((key.clone(), why)),
         }
     }
+    litellm_images::attach(&mut models, sized, &mut left_out);
     let mut kept = BTreeMap::new();
     for (kind, _) in models.keys() {
         *kept.entry(kind.clone()).or_insert(0) += 1;
@@ -153,6 +162,7 @@ fn model_of(
         modality: modality(text_of, mode),
         cache_write_1h: price("cache_creation_input_token_cost_above_1hr")?,
         shapes: vec![],
+        image_prices: vec![],
     })
 }
 
@@ -298,11 +308,13 @@ mod tests {
                 .iter()
                 .all(|m| ["openai", "anthropic", "gemini", "bedrock", "azure-openai"].contains(&m.provider.as_str()))
         );
-        assert!(cat.get("openai", "1024-x-1024/dall-e-2").is_none(), "priced per pixel");
-        // Audio models are priced per second, not per token: not in the catalog either.
+        assert!(cat.get("openai", "1024-x-1024/dall-e-2").is_none(), "a price by size, not a model");
+        // 1.9e-08 per pixel × 1024 × 1024 = 0.019922944 per image.
+        let dalle2 = cat.get("openai", "dall-e-2").unwrap();
+        assert_eq!((dalle2.per_image, dalle2.image_prices[0].price), (Some(19_922_944), 19_922_944));
+        // Audio models are priced per second, not per token: not in the catalog.
         assert!(cat.get("azure-openai", "whisper-1").is_none());
-        let left_out: Vec<&str> = c.left_out.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(left_out, ["1024-x-1024/dall-e-2"], "every other entry of the excerpt is exact");
+        assert!(c.left_out.is_empty(), "every entry of the excerpt is exact: {:?}", c.left_out);
         assert_eq!(c.kept.values().sum::<usize>(), cat.models.len());
         assert_eq!(c.kept["anthropic"], 11);
     }

@@ -13,6 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::image_prices::ImageSpec;
 use super::money::{Credits, format_credits};
 
 /// The most shapes one price list may have (LiteLLM's richest entries have six).
@@ -163,6 +164,10 @@ pub struct Applied {
     /// This many of the call's cache writes were one-hour writes, at `cache_write_1h`.
     #[serde(skip_serializing_if = "is_zero")]
     pub cache_write_1h_tokens: i64,
+    /// The per-image price by size and quality that priced the images (`image_prices`), as it
+    /// names them; absent: the base `per_image`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageSpec>,
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -207,8 +212,50 @@ pub fn resolve(base: Rates, shapes: &[Shape], tier: Option<ServiceTier>, prompt:
         service_tier: tier.filter(|t| applicable().any(|s| s.service_tier == Some(*t))),
         above: applicable().filter_map(|s| s.above).max(),
         cache_write_1h_tokens: 0,
+        image: None,
     };
     (rates, applied)
+}
+
+/// The prices of one shape in full, as a member is shown them: what a call of its tier whose
+/// prompt passes its threshold pays for every kind of token, fallbacks applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tier {
+    pub service_tier: Option<ServiceTier>,
+    pub above: Option<i64>,
+    pub rates: Rates,
+}
+
+/// Each shape's [`Tier`], in the order of `shapes`: the rates [`resolve`] gives a call of the
+/// shape's tier with a prompt one token past its threshold (any prompt when it has none).
+pub fn tiers(base: Rates, shapes: &[Shape]) -> Vec<Tier> {
+    shapes
+        .iter()
+        .map(|s| {
+            let prompt = s.above.map_or(0, |a| a.saturating_add(1));
+            let (rates, _) = resolve(base, shapes, s.service_tier, prompt);
+            Tier { service_tier: s.service_tier, above: s.above, rates }
+        })
+        .collect()
+}
+
+impl Tier {
+    /// The API form: the tier, the threshold and each price, in decimal credits per million
+    /// tokens (`cached_input` and the cache writes when the list prices them).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = Shape { service_tier: self.service_tier, above: self.above, ..Shape::default() }.to_json();
+        let r = &self.rates;
+        v["input"] = format_credits(r.input).into();
+        v["output"] = format_credits(r.output).into();
+        let optional =
+            [("cached_input", r.cached_input), ("cache_write", r.cache_write), ("cache_write_1h", r.cache_write_1h)];
+        for (name, price) in optional {
+            if let Some(p) = price {
+                v[name] = format_credits(p).into();
+            }
+        }
+        v
+    }
 }
 
 /// The API form of a shape: decimal credits, accepted as numbers or strings.
@@ -280,6 +327,33 @@ mod tests {
         let (r, a) = resolve(BASE, &shapes, Some(ServiceTier::Flex), 5);
         assert_eq!((r, a), (BASE, Applied::default()));
         assert_eq!(resolve(BASE, &shapes, None, 5).0, BASE);
+    }
+
+    #[test]
+    fn each_tier_shows_what_its_calls_pay_with_the_fallbacks_applied() {
+        let tier = Some(ServiceTier::Priority);
+        let shapes = [
+            above(1000, 20),
+            Shape { service_tier: tier, input: Some(17), ..Shape::default() },
+            Shape { service_tier: tier, above: Some(1000), output: Some(70), ..Shape::default() },
+        ];
+        let t = tiers(BASE, &shapes);
+        assert_eq!(t.len(), 3);
+        assert_eq!(
+            (t[0].above, t[0].rates.input, t[0].rates.output, t[0].rates.cached_input),
+            (Some(1000), 20, 20, Some(1))
+        );
+        assert_eq!((t[1].service_tier, t[1].rates.input, t[1].rates.output), (tier, 17, 20));
+        assert_eq!((t[2].service_tier, t[2].above, t[2].rates.input, t[2].rates.output), (tier, Some(1000), 20, 70));
+        for x in &t {
+            let prompt = x.above.map_or(0, |a| a + 1);
+            assert_eq!(x.rates, resolve(BASE, &shapes, x.service_tier, prompt).0, "what a call in it pays");
+        }
+        assert_eq!(
+            t[2].to_json(),
+            serde_json::json!({"service_tier": "priority", "above": 1000, "input": "0.00000002", "output": "0.00000007",
+                "cached_input": "0.000000001"})
+        );
     }
 
     #[test]

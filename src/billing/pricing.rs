@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::image_prices::{self, ImagePrice, ImagePriceInput, ImageSpec};
 use super::money::{Credits, format_credits};
 use super::price_shapes::{self, Applied, Rates, ServiceTier, Shape, ShapeInput};
 
@@ -11,8 +12,9 @@ use super::price_shapes::{self, Applied, Rates, ServiceTier, Shape, ShapeInput};
 /// This is what is stored, snapshotted onto call records, and multiplied.
 ///
 /// Most lists are the base prices alone. `shapes` holds the prices that replace them for some
-/// calls (long context, service tiers: [`price_shapes`]), shared rather than copied: cloning
-/// a list never allocates.
+/// calls (long context, service tiers: [`price_shapes`]), and `image_prices` the per-image
+/// prices by size and quality ([`image_prices`]), both shared rather than copied: cloning a
+/// list never allocates.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pricing {
     pub input: i64,
@@ -31,6 +33,9 @@ pub struct Pricing {
     pub cache_write_1h: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shapes: Option<Arc<[Shape]>>,
+    /// Per-image prices by size and quality, over `per_image`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_prices: Option<Arc<[ImagePrice]>>,
     /// On a call record's snapshot: which shape priced the call (see [`Pricing::for_usage`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied: Option<Applied>,
@@ -49,6 +54,8 @@ pub struct PricingInput {
     pub cache_write_1h: Option<Credits>,
     /// Long-context and service-tier prices ([`price_shapes`]).
     pub shapes: Option<Vec<ShapeInput>>,
+    /// Per-image prices by size and quality ([`image_prices`]).
+    pub image_prices: Option<Vec<ImagePriceInput>>,
 }
 
 impl PricingInput {
@@ -63,9 +70,11 @@ impl PricingInput {
             per_request: self.per_request.map_or(0, |c| c.0),
             cache_write_1h: self.cache_write_1h.map(|c| c.0),
             shapes: None,
+            image_prices: None,
             applied: None,
         }
-        .with_shapes(shapes);
+        .with_shapes(shapes)
+        .with_image_prices(self.image_prices.iter().flatten().map(ImagePriceInput::to_price).collect());
         p.check()?;
         Ok(p)
     }
@@ -82,6 +91,36 @@ impl Pricing {
         self.shapes.as_deref().unwrap_or_default()
     }
 
+    /// This list with `prices` as its per-image prices by size and quality (none: none),
+    /// ordered by size, then quality.
+    pub fn with_image_prices(self, mut prices: Vec<ImagePrice>) -> Pricing {
+        prices.sort_by_key(|p| (p.size, p.quality));
+        Pricing { image_prices: (!prices.is_empty()).then(|| prices.into()), ..self }
+    }
+
+    pub fn image_prices(&self) -> &[ImagePrice] {
+        self.image_prices.as_deref().unwrap_or_default()
+    }
+
+    /// The price of each image of a call of `spec`, and the entry that set it (none: the
+    /// base `per_image`).
+    pub fn image_price(&self, spec: ImageSpec) -> (i64, Option<&ImagePrice>) {
+        match image_prices::resolve(self.image_prices(), spec) {
+            Some(p) => (p.price, Some(p)),
+            None => (self.per_image, None),
+        }
+    }
+
+    /// This list as a reservation prices a call of `spec`: each image at the most it may cost
+    /// once the answer says its size and quality ([`image_prices::bound`]).
+    pub fn for_image_reservation(&self, spec: ImageSpec) -> Pricing {
+        if self.image_prices.is_none() {
+            return self.clone();
+        }
+        let per_image = image_prices::bound(self.image_prices(), spec, self.per_image);
+        Pricing { per_image, image_prices: None, ..self.clone() }
+    }
+
     /// Refuses a negative price and shapes [`price_shapes::check`] refuses.
     pub fn check(&self) -> Result<(), String> {
         let all = [
@@ -96,6 +135,7 @@ impl Pricing {
         if all.into_iter().flatten().any(|v| v < 0) {
             return Err("prices must not be negative".into());
         }
+        image_prices::check(self.image_prices())?;
         price_shapes::check(self.shapes())
     }
 
@@ -111,6 +151,10 @@ impl Pricing {
             per_request: f(self.per_request).saturating_add(fee),
             cache_write_1h: self.cache_write_1h.map(&f),
             shapes: self.shapes.as_ref().map(|s| s.iter().map(|s| s.map(&f)).collect()),
+            image_prices: self
+                .image_prices
+                .as_ref()
+                .map(|l| l.iter().map(|p| ImagePrice { price: f(p.price), ..*p }).collect()),
             applied: self.applied,
         }
     }
@@ -135,10 +179,18 @@ impl Pricing {
         if !self.shapes().is_empty() {
             v["shapes"] = self.shapes().iter().map(Shape::to_json).collect();
         }
+        if !self.image_prices().is_empty() {
+            v["image_prices"] = self.image_prices().iter().map(ImagePrice::to_json).collect();
+        }
         if let Some(a) = self.applied {
             v["applied"] = a.to_json();
         }
         v
+    }
+
+    /// Each shape's prices in full ([`price_shapes::tiers`]): what a member is shown.
+    pub fn tiers(&self) -> Vec<price_shapes::Tier> {
+        price_shapes::tiers(self.base_rates(), self.shapes())
     }
 
     fn base_rates(&self) -> Rates {
@@ -158,13 +210,16 @@ impl Pricing {
             Some(shapes) => price_shapes::resolve(self.base_rates(), shapes, u.service_tier, u.prompt_tokens()),
         };
         out.1.cache_write_1h_tokens = u.cache_write_1h();
+        if u.images > 0 {
+            out.1.image = self.image_price(u.image).1.map(ImagePrice::label);
+        }
         out
     }
 
     /// The price snapshot a call with usage `u` keeps on its record: the prices it paid, no
-    /// shapes, and `applied` naming the shape (absent when the base prices applied to every
-    /// token). It costs `u` exactly what this list does. A list without shapes is its own
-    /// snapshot (a copy: nothing allocated).
+    /// shapes or image prices, and `applied` naming the shape and image price (absent when the
+    /// base prices applied to everything). It costs `u` exactly what this list does. A list
+    /// without shapes is its own snapshot (a copy: nothing allocated).
     pub fn for_usage(&self, u: &Usage) -> Pricing {
         let (r, applied) = self.rates_for(u);
         Pricing {
@@ -173,7 +228,9 @@ impl Pricing {
             cached_input: r.cached_input,
             cache_write: r.cache_write,
             cache_write_1h: r.cache_write_1h,
+            per_image: self.image_price(u.image).0,
             shapes: None,
+            image_prices: None,
             applied: (!applied.is_empty()).then_some(applied),
             ..*self
         }
@@ -203,7 +260,7 @@ impl Pricing {
             + u.cached_tokens as i128 * cached_price
             + (u.cache_write_tokens as i128 - writes_1h) * write_price as i128
             + writes_1h * write_1h_price;
-        let unit_part = u.images as i128 * self.per_image as i128 + self.per_request as i128;
+        let unit_part = u.images as i128 * self.image_price(u.image).0 as i128 + self.per_request as i128;
         token_part + unit_part * 1_000_000
     }
 }
@@ -229,6 +286,9 @@ pub struct Usage {
     pub cache_write_1h_tokens: i64,
     /// The service tier the call ran in: the provider's answer's, else the request's.
     pub service_tier: Option<ServiceTier>,
+    /// The size and quality of the images made: the provider's answer's, else the request's.
+    #[serde(skip_serializing_if = "ImageSpec::is_empty")]
+    pub image: ImageSpec,
 }
 
 /// The most tokens of one kind a call is read as having, whatever its provider reports: far
@@ -246,7 +306,7 @@ impl Usage {
     /// Nothing counted at all: what a provider that reports no usage amounts to (an answer
     /// always has a prompt, so a report of all zeros is no report).
     pub fn is_zero(&self) -> bool {
-        Usage { service_tier: None, ..*self } == Usage::default()
+        Usage { service_tier: None, image: ImageSpec::default(), ..*self } == Usage::default()
     }
 
     /// Prompt tokens all told (uncached, cache reads and cache writes): what a long-context
@@ -354,10 +414,7 @@ mod tests {
         assert_eq!(p.cost(&u(300_000, priority)), 1_377_000_000);
         let snap = p.for_usage(&u(300_000, priority));
         assert_eq!((snap.input, snap.output, snap.cached_input), (4_500_000_000, per_million(27), Some(450_000_000)));
-        assert_eq!(
-            snap.applied,
-            Some(Applied { service_tier: priority, above: Some(200_000), cache_write_1h_tokens: 0 })
-        );
+        assert_eq!(snap.applied, Some(Applied { service_tier: priority, above: Some(200_000), ..Applied::default() }));
         // Flex has no prices here: the base ones, and the snapshot names no tier.
         let flex = u(100_000, Some(ServiceTier::Flex));
         assert_eq!(p.cost(&flex), p.cost(&u(100_000, None)));

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::billing::estimate::{self, OutputCount};
+use crate::billing::image_prices::ImageSpec;
 use crate::billing::markup::Charge;
 use crate::billing::money::format_credits;
 use crate::billing::price_shapes::ServiceTier;
@@ -61,6 +62,9 @@ pub struct CallGuard {
     /// then it prices a call whose answer names no tier.
     requested_tier: Option<ServiceTier>,
     tier_forwarded: bool,
+    /// The image size and quality the request asked for: they price the images of an answer
+    /// that does not name its own.
+    requested_image: ImageSpec,
     /// What admission reserved for this call; taken (ended) by `settle`.
     admitted: Option<Admitted>,
     /// The metrics series of the requested model and the provider of the latest attempt.
@@ -105,6 +109,7 @@ impl CallGuard {
             prompt_estimate: admitted.prompt_tokens(),
             requested_tier: req.estimate.service_tier,
             tier_forwarded: route.provider.kind.protocol() == Protocol::OpenAi,
+            requested_image: req.estimate.image,
             admitted: Some(admitted),
             settled: false,
             journaled,
@@ -186,9 +191,11 @@ impl CallGuard {
             return None;
         }
         let usage = self.counted_usage(output)?;
-        // The tier the provider names, else the one it was asked for.
+        // The tier the provider names, else the one it was asked for; so the images' size
+        // and quality.
         let requested = self.requested_tier.filter(|_| self.tier_forwarded);
-        Some(Usage { service_tier: usage.service_tier.or(requested), ..usage })
+        let image = usage.image.or(self.requested_image);
+        Some(Usage { service_tier: usage.service_tier.or(requested), image, ..usage })
     }
 
     fn counted_usage(&mut self, output: OutputCount) -> Option<Usage> {

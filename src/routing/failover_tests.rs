@@ -25,6 +25,7 @@ const PRICE: Option<Pricing> = Some(Pricing {
     per_request: 0,
     cache_write_1h: None,
     shapes: None,
+    image_prices: None,
     applied: None,
 });
 

@@ -159,9 +159,12 @@ async fn refresh_prices_converts_litellm_data_into_a_catalog_file() {
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let said = String::from_utf8_lossy(&output.stdout);
-    assert!(said.contains("wrote 45 models"), "{said}");
-    assert!(said.contains("left out 1024-x-1024/dall-e-2: an image model priced per pixel"), "{said}");
+    assert!(said.contains("wrote 46 models"), "{said}");
+    assert!(!said.contains("left out"), "every entry of the excerpt is priced: {said}");
     let written: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    // `1024-x-1024/dall-e-2` (1.9e-08 per pixel) is DALL·E 2's price for that size.
+    let dalle = written["models"].as_array().unwrap().iter().find(|m| m["model"] == "dall-e-2").unwrap();
+    assert_eq!(dalle["image_prices"], json!([{"size": "1024x1024", "price": 19_922_944}]), "{dalle}");
     let mini = written["models"].as_array().unwrap().iter().find(|m| m["model"] == "gpt-4o-mini").unwrap();
     assert_eq!((mini["input"].as_i64(), mini["output"].as_i64()), (Some(150_000_000), Some(600_000_000)));
     let missing = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))

@@ -74,3 +74,128 @@ async fn images_are_generated_on_openai_and_azure_and_charged_per_image() {
     assert!(v["error"]["message"].as_str().unwrap().contains("does not serve it"), "{v}");
     gw.stop().await;
 }
+
+/// DALL·E 3's prices (as the catalog has Azure's, rounded): 0.04 the base (1024x1024
+/// standard), 0.08 for 1792x1024 at any quality but hd, hd 0.08 and 0.12.
+const SIZED: &str = concat!(
+    r#"{ input = 0, output = 0, per_image = "0.04", image_prices = ["#,
+    r#"{ size = "1024x1024", quality = "hd", price = "0.08" }, { size = "1792x1024", price = 0.08 }, "#,
+    r#"{ size = "1792x1024", quality = "hd", price = "0.12" }] }"#
+);
+
+#[tokio::test]
+async fn images_are_priced_by_the_size_and_quality_the_answer_or_the_request_names() {
+    let mock = mock().await;
+    for engine in engines() {
+        // The sized model is declared in tollgate.toml; the gpt-image one through the API.
+        let toml = format!(
+            r#"
+[[providers]]
+name = "img"
+kind = "openai"
+base_url = "{}"
+credentials = [{{ name = "main", api_key = "{PROVIDER_KEY}" }}]
+
+[[models]]
+name = "dalle"
+targets = [{{ provider = "img", model = "dall-e-3" }}]
+pricing = {SIZED}
+multiplier = 1.5
+"#,
+            mock.base_url()
+        );
+        let gw =
+            Gateway::start_with(GatewayOptions { engine, config_toml: Some(toml), ..GatewayOptions::default() }).await;
+        let m = gw.admin_ok("GET", "/api/v1/models/dalle", None, 200).await;
+        assert_eq!(
+            m["pricing"]["image_prices"],
+            json!([{"size": "1024x1024", "quality": "hd", "price": "0.08"}, {"size": "1792x1024", "price": "0.08"},
+                {"size": "1792x1024", "quality": "hd", "price": "0.12"}])
+        );
+        let u = gw.admin_ok("POST", "/api/v1/users", Some(json!({"name": "painter"})), 201).await;
+        let uid = u["id"].as_str().unwrap();
+        let credits = json!({"amount": "10", "idempotency_key": "start"});
+        gw.admin_ok("POST", &format!("/api/v1/users/{uid}/credits"), Some(credits), 201).await;
+        let k = gw.admin_ok("POST", "/api/v1/keys", Some(json!({"user_id": uid})), 201).await;
+        let (key, key_id) = (k["key"].as_str().unwrap(), k["id"].as_str().unwrap());
+
+        // The request names size and quality (DALL·E's answer names neither); ×1.5, once.
+        let g = &gw;
+        let cost = |body: Value| async move {
+            let resp = generate(g, key, body).await;
+            assert_eq!(resp.status(), 200);
+            resp.headers()["x-tollgate-cost"].to_str().unwrap().to_string()
+        };
+        // 2 × 0.08 × 1.5.
+        assert_eq!(
+            cost(json!({"model": "dalle", "prompt": "p", "n": 2, "size": "1024x1024", "quality": "hd"})).await,
+            "0.24"
+        );
+        // 1792x1024, no quality: the size's price. 0.08 × 1.5.
+        assert_eq!(cost(json!({"model": "dalle", "prompt": "p", "size": "1792x1024"})).await, "0.12");
+        // 3 × 0.12 × 1.5.
+        assert_eq!(
+            cost(json!({"model": "dalle", "prompt": "p", "n": 3, "size": "1792x1024", "quality": "hd"})).await,
+            "0.54"
+        );
+        // A size no price names, and none at all: the base. 0.04 × 1.5.
+        assert_eq!(cost(json!({"model": "dalle", "prompt": "p", "size": "512x512", "quality": "hd"})).await, "0.06");
+        assert_eq!(cost(json!({"model": "dalle", "prompt": "p"})).await, "0.06");
+
+        // gpt-image: its answer names the size and quality it made (`auto` made as medium), and
+        // that prices the images, over the request's `auto`; its tokens are charged too.
+        // 10 × 5/1M + 100 × 40/1M + 2 × 0.01 = 0.02405.
+        let p = gw
+            .admin_ok(
+                "POST",
+                "/api/v1/providers",
+                Some(json!({"name": "img-tokens", "kind": "openai",
+                    "base_url": mock.scenario_url("prompt_tokens=10,completion_tokens=100")})),
+                201,
+            )
+            .await;
+        let path = format!("/api/v1/providers/{}/credentials", p["id"].as_str().unwrap());
+        gw.admin_ok("POST", &path, Some(json!({"api_key": PROVIDER_KEY})), 201).await;
+        let pricing = json!({"input": 5, "output": 40,
+            "image_prices": [{"quality": "medium", "price": "0.01"}, {"quality": "high", "price": "0.02"}]});
+        let body = json!({"name": "gpt-img", "targets": [{"provider": "img-tokens", "model": "gpt-image-1"}],
+            "pricing": pricing});
+        gw.admin_ok("POST", "/api/v1/models", Some(body), 201).await;
+        assert_eq!(cost(json!({"model": "gpt-img", "prompt": "p", "n": 2, "quality": "auto"})).await, "0.02405");
+        let answer = mock.last_request().unwrap();
+        assert_eq!(answer.body["quality"], "auto", "the request is passed on as it is");
+        // Asked for high: 10 × 5/1M + 100 × 40/1M + 0.02.
+        assert_eq!(cost(json!({"model": "gpt-img", "prompt": "p", "quality": "high"})).await, "0.02405");
+
+        // Each record keeps the price its images paid and which entry it was.
+        let calls = gw.calls_until(key_id, |c| c.len() == 7).await;
+        let hd = calls.iter().find(|c| c["cost"] == "0.54").unwrap();
+        assert_eq!(hd["images"], 3);
+        assert_eq!(hd["provider_cost"], "0.36");
+        assert_eq!(hd["price"]["per_image"], "0.12");
+        assert_eq!(hd["price"]["applied"], json!({"image": {"size": "1792x1024", "quality": "hd"}}));
+        assert!(hd["price"].get("image_prices").is_none(), "the snapshot is the price paid: {hd}");
+        let base: Vec<&Value> = calls.iter().filter(|c| c["cost"] == "0.06").collect();
+        assert_eq!(base.len(), 2);
+        assert!(base.iter().all(|c| c["price"]["per_image"] == "0.04" && c["price"].get("applied").is_none()));
+        let gpt: Vec<&Value> = calls.iter().filter(|c| c["model"] == "gpt-img").collect();
+        let applied: Vec<&Value> = gpt.iter().map(|c| &c["price"]["applied"]["image"]["quality"]).collect();
+        assert!(applied.contains(&&json!("medium")) && applied.contains(&&json!("high")), "{applied:?}");
+        // 10 - (0.24 + 0.12 + 0.54 + 0.06 + 0.06 + 0.02405 × 2).
+        let me = gw.admin_ok("GET", &format!("/api/v1/users/{uid}"), None, 200).await;
+        assert_eq!(me["balance"], "8.9319");
+
+        // A bad image price is the client's 400.
+        for bad in [
+            json!([{"price": 1}]),
+            json!([{"size": "big", "price": 1}]),
+            json!([{"size": "1x1", "price": -1}]),
+            json!([{"quality": "hd", "price": 1}, {"quality": "hd", "price": 2}]),
+        ] {
+            let body = json!({"pricing": {"input": 0, "output": 0, "image_prices": bad}});
+            let (status, v) = gw.admin("PATCH", "/api/v1/models/gpt-img", Some(body)).await;
+            assert_eq!(status, 400, "{bad}: {v}");
+        }
+        gw.stop().await;
+    }
+}

@@ -31,6 +31,7 @@ mod image_generation;
 mod images;
 mod journal_full;
 mod limits;
+mod long_context_routes;
 mod management;
 mod markup;
 mod metrics;

@@ -307,8 +307,9 @@ fn attempt_rows(c: &CallRecord, snap: &crate::snapshot::Snapshot) -> Vec<Attempt
     rows
 }
 
-/// Which price shape a call paid, compactly: `priority · >200000 · 1h×400` (its tier, the
-/// prompt threshold it passed, its one-hour cache writes).
+/// Which price shape a call paid, compactly: `priority · >200000 · 1h×400 · 1024x1024 hd` (its
+/// tier, the prompt threshold it passed, its one-hour cache writes, the image price by size
+/// and quality that priced its images).
 fn shape_text(a: &crate::billing::price_shapes::Applied) -> String {
     let mut parts = Vec::new();
     if let Some(t) = a.service_tier {
@@ -319,6 +320,11 @@ fn shape_text(a: &crate::billing::price_shapes::Applied) -> String {
     }
     if a.cache_write_1h_tokens > 0 {
         parts.push(format!("1h×{}", a.cache_write_1h_tokens));
+    }
+    if let Some(i) = a.image {
+        let named: Vec<String> =
+            [i.size.map(|s| s.to_string()), i.quality.map(|q| q.as_str().to_string())].into_iter().flatten().collect();
+        parts.push(named.join(" "));
     }
     parts.join(" · ")
 }

@@ -37,6 +37,8 @@ const FIELDS: &[&str] = &[
     "cache_write",
     "per_request",
     "per_image",
+    "shapes",
+    "image_prices",
     "multiplier",
     "request_fee",
 ];
@@ -53,6 +55,8 @@ pub struct PriceForm {
     pub per_image: String,
     /// The long-context and service-tier prices, as the API's JSON list of shapes.
     pub shapes: String,
+    /// The per-image prices by size and quality, as the API's JSON list.
+    pub image_prices: String,
 }
 
 impl PriceForm {
@@ -68,6 +72,11 @@ impl PriceForm {
             per_request: nz(p.per_request),
             per_image: nz(p.per_image),
             shapes: if p.shapes().is_empty() { String::new() } else { p.to_json()["shapes"].to_string() },
+            image_prices: if p.image_prices().is_empty() {
+                String::new()
+            } else {
+                p.to_json()["image_prices"].to_string()
+            },
         }
     }
 
@@ -82,6 +91,7 @@ impl PriceForm {
             per_request: g("per_request"),
             per_image: g("per_image"),
             shapes: g("shapes"),
+            image_prices: g("image_prices"),
         }
     }
 
@@ -95,6 +105,7 @@ impl PriceForm {
             &self.per_request,
             &self.per_image,
             &self.shapes,
+            &self.image_prices,
         ]
         .iter()
         .all(|s| s.trim().is_empty())
@@ -125,16 +136,18 @@ impl PriceForm {
             per_image: amount("per_image", &self.per_image)?,
             per_request: amount("per_request", &self.per_request)?,
             cache_write_1h: amount("cache_write_1h", &self.cache_write_1h)?,
-            shapes: if self.shapes.trim().is_empty() {
-                None
-            } else {
-                Some(
-                    serde_json::from_str(&self.shapes)
-                        .map_err(|e| ApiError::invalid(e.to_string()).with_param("shapes"))?,
-                )
-            },
+            shapes: json_list(&self.shapes, "shapes")?,
+            image_prices: json_list(&self.image_prices, "image_prices")?,
         }))
     }
+}
+
+/// A JSON list typed into the form (blank: none), read as the API reads it.
+fn json_list<T: serde::de::DeserializeOwned>(text: &str, field: &'static str) -> Result<Option<Vec<T>>, ApiError> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(text).map(Some).map_err(|e| ApiError::invalid(e.to_string()).with_param(field))
 }
 
 #[derive(Default, Clone)]

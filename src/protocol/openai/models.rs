@@ -1,7 +1,11 @@
 //! `GET /v1/models` entries in the OpenAI shape (`id`, `object`, `created`, `owned_by`, what
 //! the OpenAI SDK reads), extended like OpenRouter's: `context_length`, `architecture` (the
 //! modalities), `pricing` per token (per unit for requests and images) in the gateway's credit
-//! unit, and `top_provider`. Clients that know only OpenAI's fields ignore the others.
+//! unit, and `top_provider`. Beyond OpenRouter's price fields, `pricing` carries the price
+//! shapes a call may pay: `input_cache_write_1h` (one-hour cache writes), `tiers` (each
+//! long-context or service-tier shape with every per-token price a call in it pays: its
+//! `service_tier` and/or the prompt size it applies `above`) and `images` (per-image prices by
+//! `size` and/or `quality`). Clients that know only OpenAI's fields ignore the others.
 
 use serde_json::{Value, json};
 
@@ -46,6 +50,53 @@ pub fn model_card(c: &ModelCard) -> Value {
     if let Some(x) = p.cache_write {
         pricing["input_cache_write"] = per_token(x).into();
     }
+    if let Some(x) = p.cache_write_1h {
+        pricing["input_cache_write_1h"] = per_token(x).into();
+    }
+    let tiers: Vec<Value> = p
+        .tiers()
+        .iter()
+        .map(|t| {
+            let mut v = json!({"prompt": per_token(t.rates.input), "completion": per_token(t.rates.output)});
+            if let Some(s) = t.service_tier {
+                v["service_tier"] = s.as_str().into();
+            }
+            if let Some(a) = t.above {
+                v["above"] = a.into();
+            }
+            let cache = [
+                ("input_cache_read", t.rates.cached_input),
+                ("input_cache_write", t.rates.cache_write),
+                ("input_cache_write_1h", t.rates.cache_write_1h),
+            ];
+            for (name, x) in cache {
+                if let Some(x) = x {
+                    v[name] = per_token(x).into();
+                }
+            }
+            v
+        })
+        .collect();
+    if !tiers.is_empty() {
+        pricing["tiers"] = tiers.into();
+    }
+    if !p.image_prices().is_empty() {
+        let images: Vec<Value> = p
+            .image_prices()
+            .iter()
+            .map(|i| {
+                let mut v = json!({"image": per_unit(i.price)});
+                if let Some(s) = i.size {
+                    v["size"] = s.to_string().into();
+                }
+                if let Some(q) = i.quality {
+                    v["quality"] = q.as_str().into();
+                }
+                v
+            })
+            .collect();
+        pricing["images"] = images.into();
+    }
     let mut entry = model_entry(c.id, c.created);
     entry["context_length"] = c.context_length.into();
     entry["architecture"] = json!({
@@ -86,5 +137,56 @@ mod tests {
         assert_eq!(card["architecture"]["modality"], "text+image->text");
         assert_eq!(card["context_length"], 128_000);
         assert_eq!(card["top_provider"]["max_completion_tokens"], 16_384);
+        assert!(card["pricing"].get("tiers").is_none() && card["pricing"].get("images").is_none());
+    }
+
+    #[test]
+    fn cards_carry_the_shapes_a_call_may_pay() {
+        use crate::billing::image_prices::{ImagePrice, ImageQuality, ImageSize};
+        use crate::billing::price_shapes::{ServiceTier, Shape};
+        // 1.25 / 10 per million, cache reads 0.125; above 200k 2.5 / 15; priority input 2.25.
+        let p = Pricing {
+            input: 1_250_000_000,
+            output: 10_000_000_000,
+            cached_input: Some(125_000_000),
+            cache_write_1h: Some(2_000_000_000),
+            ..Pricing::default()
+        }
+        .with_shapes(vec![
+            Shape {
+                above: Some(200_000),
+                input: Some(2_500_000_000),
+                output: Some(15_000_000_000),
+                ..Shape::default()
+            },
+            Shape { service_tier: Some(ServiceTier::Priority), input: Some(2_250_000_000), ..Shape::default() },
+        ])
+        .with_image_prices(vec![ImagePrice {
+            size: Some(ImageSize { width: 1024, height: 1024 }),
+            quality: Some(ImageQuality::Hd),
+            price: 80_000_000,
+        }]);
+        let text = vec!["text".to_string()];
+        let card = model_card(&ModelCard {
+            id: "m",
+            created: 1,
+            context_length: None,
+            max_output_tokens: None,
+            input_modalities: &text,
+            output_modalities: &text,
+            pricing: Some(&p),
+        });
+        let pricing = &card["pricing"];
+        assert_eq!(pricing["input_cache_write_1h"], "0.000002");
+        assert_eq!(
+            pricing["tiers"],
+            json!([
+                {"above": 200000, "prompt": "0.0000025", "completion": "0.000015", "input_cache_read": "0.000000125",
+                    "input_cache_write_1h": "0.000002"},
+                {"service_tier": "priority", "prompt": "0.00000225", "completion": "0.00001",
+                    "input_cache_read": "0.000000125", "input_cache_write_1h": "0.000002"},
+            ])
+        );
+        assert_eq!(pricing["images"], json!([{"size": "1024x1024", "quality": "hd", "image": "0.08"}]));
     }
 }

@@ -72,6 +72,7 @@ const GEMINI_USAGE: Usage = Usage {
     images: 0,
     cache_write_1h_tokens: 0,
     service_tier: None,
+    image: crate::billing::image_prices::ImageSpec { size: None, quality: None },
 };
 const BEDROCK_USAGE: Usage = Usage {
     input_tokens: 472,
@@ -82,6 +83,7 @@ const BEDROCK_USAGE: Usage = Usage {
     images: 0,
     cache_write_1h_tokens: 0,
     service_tier: None,
+    image: crate::billing::image_prices::ImageSpec { size: None, quality: None },
 };
 
 #[test]
