@@ -3,9 +3,12 @@
 //! (in `src/` and in `mock-provider/src/`), and the codemap names every module.
 //!
 //! An import is any path the code names that leads into another file of the crate: `use`
-//! trees and paths in expressions that start with `crate::`, `super::`, `self::` or a child
-//! module's name (and `tollgate::` in `main.rs`). Code under `#[cfg(test)]` is not counted:
-//! tests may reach anywhere. `cargo test --test layers` prints every arrow that breaks a rule.
+//! trees (a `pub use` too) and paths in expressions that start with `crate::`, `super::`,
+//! `self::` or a child module's name (and `tollgate::` in `main.rs`). A parent module's file
+//! using its children imports them like any other file; only `mod child;` is no import. A path
+//! to a name that a file hands on (`pub use`) leads on to the file that defines it. Code under
+//! `#[cfg(test)]` is not counted: tests may reach anywhere. `cargo test --test layers` prints
+//! every arrow that breaks a rule.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -124,6 +127,49 @@ fn the_reader_finds_paths_in_use_trees_and_code_but_not_in_tests_comments_or_str
     assert_eq!(child_modules(&tokens), vec![("child".to_string(), None)]);
 }
 
+#[test]
+fn a_parent_using_its_child_is_an_arrow_and_a_handed_on_name_leads_to_its_definition() {
+    let dir = std::env::temp_dir().join(format!("tollgate-layers-{}", std::process::id()));
+    let write = |file: &str, text: &str| {
+        let path = dir.join(file);
+        fs::create_dir_all(path.parent().expect("a folder")).expect("a scratch folder");
+        fs::write(path, text).expect("a scratch file");
+    };
+    write("lib.rs", "mod reexports; mod calls; mod facade; mod user;");
+    // A parent that hands on its child's function while the child uses the parent's type.
+    write("reexports.rs", "mod convert;\npub use convert::to_wire;\npub struct Wire;");
+    write("reexports/convert.rs", "use super::Wire;\npub fn to_wire() -> Wire { Wire }");
+    // A parent that calls its child while the child calls the parent.
+    write("calls.rs", "mod child;\npub fn top() { child::down() }\npub fn helper() {}");
+    write("calls/child.rs", "pub fn down() { super::helper() }");
+    // A facade: it defines nothing, so a name it hands on ties the user to the defining file.
+    write("facade.rs", "mod inner;\nmod sibling;\npub use inner::Thing;");
+    write("facade/inner.rs", "pub struct Thing;");
+    write("facade/sibling.rs", "use super::Thing;\npub fn make() -> Thing { Thing }");
+    write("user.rs", "use crate::facade::Thing;\npub fn f(_: Thing) {}");
+    let krate = Crate::load(dir.clone(), &["lib.rs"], None);
+    fs::remove_dir_all(&dir).expect("the scratch folder removed");
+    let arrows: BTreeSet<(String, String)> =
+        krate.edges.iter().flat_map(|(from, tos)| tos.keys().map(move |to| (from.clone(), to.clone()))).collect();
+    let expected: BTreeSet<(String, String)> = [
+        ("reexports.rs", "reexports/convert.rs"),
+        ("reexports/convert.rs", "reexports.rs"),
+        ("calls.rs", "calls/child.rs"),
+        ("calls/child.rs", "calls.rs"),
+        ("facade.rs", "facade/inner.rs"),
+        ("facade/sibling.rs", "facade/inner.rs"),
+        ("user.rs", "facade/inner.rs"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(arrows, expected);
+    let circles = krate.circles();
+    assert_eq!(circles.len(), 2, "{circles:?}");
+    assert!(circles.iter().any(|c| c.contains("reexports.rs -> reexports/convert.rs (to_wire)")), "{circles:?}");
+    assert!(circles.iter().any(|c| c.contains("calls/child.rs -> calls.rs (helper)")), "{circles:?}");
+}
+
 /// The groups of the rule, highest first: the backquoted lists on the line that starts with
 /// `Layer rule:`, separated by `>`.
 fn layer_rule() -> Vec<Vec<String>> {
@@ -154,6 +200,8 @@ struct Crate {
     edges: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
     /// `#[macro_export]` macros (named from the crate root) → the file that defines them.
     macros: BTreeMap<String, String>,
+    /// File → name it hands on with a `pub use` → the file and name it takes it from.
+    reexports: BTreeMap<String, BTreeMap<String, (String, String)>>,
 }
 
 impl Crate {
@@ -194,11 +242,24 @@ impl Crate {
                 parsed.push((module, rel, tokens));
             }
         }
-        let mut krate = Crate { files, edges: BTreeMap::new(), macros };
+        let mut krate = Crate { files, edges: BTreeMap::new(), macros, reexports: BTreeMap::new() };
+        let lib_name = |module: &[String]| if module.first().is_some_and(|m| m.starts_with('<')) { name } else { None };
+        // First the names each file hands on, so that a path to one leads to where it is defined.
+        let mut reexports: BTreeMap<String, BTreeMap<String, (String, String)>> = BTreeMap::new();
+        for (module, rel, tokens) in &parsed {
+            for import in imports(tokens).into_iter().filter(|i| i.public && i.bound != "*") {
+                if let Some((file, item)) = krate.resolve(module, &import.path, lib_name(module))
+                    && file != *rel
+                    && !item.starts_with('(')
+                {
+                    reexports.entry(rel.clone()).or_default().insert(import.bound, (file, item));
+                }
+            }
+        }
+        krate.reexports = reexports;
         for (module, rel, tokens) in parsed {
-            let lib_name = if module.first().is_some_and(|m| m.starts_with('<')) { name } else { None };
-            for path in paths(&tokens) {
-                if let Some((file, item)) = krate.resolve(&module, &path, lib_name)
+            for Import { path, .. } in imports(&tokens) {
+                if let Some((file, item)) = krate.resolve(&module, &path, lib_name(&module))
                     && file != rel
                 {
                     krate.edges.entry(rel.clone()).or_default().entry(file).or_default().insert(item);
@@ -250,26 +311,23 @@ impl Crate {
         {
             return Some((file.clone(), format!("{item}!")));
         }
-        Some((self.files.get(&base)?.clone(), item))
+        // A name handed on by `pub use` leads on to the file that defines it.
+        let mut found = (self.files.get(&base)?.clone(), item);
+        for _ in 0..16 {
+            match self.reexports.get(&found.0).and_then(|names| names.get(&found.1)) {
+                Some(origin) => found = origin.clone(),
+                None => break,
+            }
+        }
+        Some(found)
     }
 
-    /// Every circle of files, as its arrows with the names taken. A module's own
-    /// file using the modules it contains (`pub use child::Item`) is containment, not an arrow
-    /// of a circle; the child's use of its parent is.
+    /// Every circle of files, as its arrows with the names taken. A parent module's use of
+    /// its children is an arrow like any other, a `pub use child::Item` too (only `mod child;`
+    /// is not), so a child that uses what its parent defines closes a circle. A name that a
+    /// file only hands on is no tie to that file: a path to it leads to the file defining it.
     fn circles(&self) -> Vec<String> {
-        let module_of: BTreeMap<&str, &Vec<String>> = self.files.iter().map(|(m, f)| (f.as_str(), m)).collect();
-        let contains = |outer: &str, inner: &str| {
-            let (o, i) = (module_of[outer], module_of[inner]);
-            i.len() > o.len() && i.starts_with(o) && !o.first().is_some_and(|m| m.starts_with('<'))
-        };
-        let arrows: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = self
-            .edges
-            .iter()
-            .map(|(from, tos)| {
-                let kept = tos.iter().filter(|(to, _)| !contains(from, to)).map(|(t, n)| (t.clone(), n.clone()));
-                (from.clone(), kept.collect())
-            })
-            .collect();
+        let arrows = &self.edges;
         // Tarjan's strongly connected components; a component of two or more files is a circle.
         struct Walk<'a> {
             edges: &'a BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
@@ -312,7 +370,7 @@ impl Crate {
             }
         }
         let mut walk = Walk {
-            edges: &arrows,
+            edges: arrows,
             index: BTreeMap::new(),
             low: BTreeMap::new(),
             stack: Vec::new(),
@@ -557,12 +615,29 @@ fn path_attribute(t: &[Tok], i: usize) -> Option<String> {
 /// Every path the code names: each `use` tree expanded, and each `a::b::c` elsewhere that
 /// does not continue another path.
 fn paths(t: &[Tok]) -> Vec<Vec<String>> {
+    imports(t).into_iter().map(|import| import.path).collect()
+}
+
+/// A path the code names.
+struct Import {
+    path: Vec<String>,
+    /// The name a `use` binds (its last segment, the `as` name, or `*`).
+    bound: String,
+    /// Named by a `pub use` (`pub(crate) use`, ...): the name is handed on.
+    public: bool,
+}
+
+/// Every path the code names (as [`paths`]), with what a `use` binds.
+fn imports(t: &[Tok]) -> Vec<Import> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < t.len() {
         if t[i] == Tok::Word("use".into()) {
             let end = (i..t.len()).find(|&j| t[j] == Tok::Punct(';')).unwrap_or(t.len());
-            use_tree(&t[i + 1..end], &mut Vec::new(), &mut out);
+            let mut tree = Vec::new();
+            use_tree(&t[i + 1..end], &mut Vec::new(), &mut tree);
+            let public = is_public(t, i);
+            out.extend(tree.into_iter().map(|(path, bound)| Import { path, bound, public }));
             i = end + 1;
             continue;
         }
@@ -579,7 +654,8 @@ fn paths(t: &[Tok]) -> Vec<Vec<String>> {
                 }
                 j += 2;
             }
-            out.push(path);
+            let bound = path.last().cloned().unwrap_or_default();
+            out.push(Import { path, bound, public: false });
             i = j + 1;
             continue;
         }
@@ -588,19 +664,37 @@ fn paths(t: &[Tok]) -> Vec<Vec<String>> {
     out
 }
 
-/// Expands `a::{b, c::{d, e as f}, g::*}` after `prefix` into whole paths.
-fn use_tree(t: &[Tok], prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+/// Whether the item keyword at `i` is preceded by `pub` or `pub(...)`.
+fn is_public(t: &[Tok], i: usize) -> bool {
+    match i.checked_sub(1).map(|j| &t[j]) {
+        Some(Tok::Word(w)) => w == "pub",
+        Some(Tok::Punct(')')) => {
+            let open = (0..i - 1).rev().find(|&k| t[k] == Tok::Punct('('));
+            open.is_some_and(|o| o > 0 && t[o - 1] == Tok::Word("pub".into()))
+        }
+        _ => false,
+    }
+}
+
+/// Expands `a::{b, c::{d, e as f}, g::*}` after `prefix` into whole paths, each with the
+/// name it binds.
+fn use_tree(t: &[Tok], prefix: &mut Vec<String>, out: &mut Vec<(Vec<String>, String)>) {
     let depth = prefix.len();
     let mut i = 0;
     while i < t.len() {
         match &t[i] {
-            Tok::Word(w) if w == "as" => i += 2,
+            Tok::Word(w) if w == "as" => {
+                if let (Some((_, bound)), Some(Tok::Word(alias))) = (out.last_mut(), t.get(i + 1)) {
+                    *bound = alias.clone();
+                }
+                i += 2
+            }
             Tok::Word(w) if w == "pub" => i += 1,
             Tok::Word(w) => {
                 prefix.push(w.clone());
                 i += 1;
                 if t.get(i) != Some(&Tok::Path) {
-                    out.push(prefix.clone());
+                    out.push((prefix.clone(), w.clone()));
                     prefix.truncate(depth);
                 }
             }
@@ -626,7 +720,7 @@ fn use_tree(t: &[Tok], prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
                 i = end + 1;
             }
             Tok::Punct('*') => {
-                out.push(prefix.clone());
+                out.push((prefix.clone(), "*".to_string()));
                 prefix.truncate(depth);
                 i += 1;
             }

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
+use crate::routing::failover;
 use crate::routing::status::{self, ModelReport};
 use crate::snapshot::Snapshot;
 use crate::state::AppState;
@@ -26,7 +27,9 @@ pub(crate) fn status_json(r: &ModelReport) -> Value {
 
 /// The status of `name` now (`None` when nothing priced serves it).
 pub(crate) fn report_now(state: &AppState, snap: &Snapshot, name: &str) -> Option<ModelReport> {
-    status::report(snap, &state.routing, name, Instant::now(), crate::clock::now_ms())
+    let routing = &state.routing;
+    let routes = failover::routes(snap, name);
+    status::report(&routes, &routing.health, &routing.status, name, Instant::now(), crate::clock::now_ms())
 }
 
 /// The status list of `names` (those nothing priced serves are left out, as in the offers).

@@ -1,7 +1,8 @@
-//! Sending one attempt upstream and turning upstream failures into the client's error.
+//! Sending one attempt upstream (through `providers::send`) and turning upstream failures into
+//! the client's error.
 //! Provider error bodies are reduced to their message; credentials never reach the client.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::{HeaderMap, Method, StatusCode};
 use bytes::Bytes;
@@ -10,7 +11,9 @@ use super::classify;
 use crate::error::{ApiError, ErrorKind};
 use crate::protocol::provider_error;
 use crate::providers::entry::{CredentialEntry, ProviderEntry};
-use crate::providers::{self, Outbound, RequestError, http};
+pub use crate::providers::send::read_prefix;
+use crate::providers::send::{self, SendError};
+use crate::providers::{Outbound, RequestError, http};
 use crate::store::call_outcome::ErrorClass;
 
 /// An upstream attempt that failed, with what to record and what to tell the client.
@@ -35,35 +38,11 @@ pub fn invalid_answer(provider: &ProviderEntry, why: &str) -> UpstreamFailure {
     }
 }
 
-/// The operator's broken configuration (a credential not valid for its kind, say): a failed
-/// attempt that fails over to the next credential, and, if none works, a 502 telling the
-/// client the gateway is at fault — never the client's 400. The detail names the credential,
-/// never its secret.
-pub fn misconfigured(provider: &ProviderEntry, credential_name: &str, why: &str) -> UpstreamFailure {
-    UpstreamFailure {
-        class: ErrorClass::CredentialMisconfigured,
-        detail: format!("provider {}, credential {credential_name}: misconfigured: {why}", provider.name),
-        error: ApiError::new(
-            ErrorKind::Upstream,
-            format!("provider `{}` has a credential its operator must fix on this gateway", provider.name),
-        )
-        .with_code("credential_misconfigured"),
-    }
-}
-
 /// Sends one request to the provider (addressed and authenticated by `providers`), waiting at
 /// most the provider's first-byte timeout for response headers.
 pub async fn send(http: &http::Client, o: Outbound<'_>) -> Result<(http::Response, Duration), UpstreamFailure> {
-    let provider = o.provider;
-    let (url, headers) = providers::upstream_request(&o).map_err(|e| match e {
-        RequestError::Unsupported(e) => UpstreamFailure {
-            class: ErrorClass::UpstreamBadRequest,
-            detail: format!("provider {}: {e}", provider.name),
-            error: ApiError::invalid(e).with_code("unsupported_by_provider"),
-        },
-        RequestError::Misconfigured(e) => misconfigured(provider, &o.credential.name, &e),
-    })?;
-    send_request(http, provider, Method::POST, &url, headers, o.body.clone()).await
+    let (provider, credential) = (o.provider, o.credential);
+    send::send(http, o).await.map_err(|e| failure(provider, &credential.name, e))
 }
 
 /// Sends a request already addressed and authenticated by `providers`, waiting at most the
@@ -76,45 +55,39 @@ pub async fn send_request(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(http::Response, Duration), UpstreamFailure> {
-    let unreachable = |detail: String| UpstreamFailure {
-        class: ErrorClass::UpstreamIoError,
-        detail: format!("provider {}: {detail}", provider.name),
-        error: ApiError::new(ErrorKind::Upstream, format!("could not reach provider `{}`", provider.name))
-            .with_code("upstream_unreachable"),
-    };
-    let req = http::request(method, url, headers, body).map_err(unreachable)?;
-    let started = Instant::now();
-    let first_byte = Duration::from_millis(provider.timeouts.first_byte_ms);
-    let sent = tokio::time::timeout(first_byte, http.request(req)).await;
-    let elapsed = started.elapsed();
-    match sent {
-        Ok(Ok(resp)) => Ok((resp, elapsed)),
-        Ok(Err(e)) => {
-            let mut f = unreachable(error_chain(&e));
-            if e.is_connect() {
-                f.class = ErrorClass::ConnectError;
-            }
-            Err(f)
-        }
-        Err(_) => Err(UpstreamFailure {
-            class: ErrorClass::Timeout,
-            detail: format!("provider {}: no response headers within {} ms", provider.name, first_byte.as_millis()),
-            error: ApiError::new(ErrorKind::Timeout, format!("provider `{}` did not answer in time", provider.name))
-                .with_code("upstream_timeout"),
-        }),
-    }
+    send::send_request(http, provider, method, url, headers, body).await.map_err(|e| failure(provider, "", e))
 }
 
-/// An error and its causes on one line. The client's errors do not print the URL.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
+/// A request that got no response headers, as the call records it and the client hears it.
+/// The operator's broken configuration (a credential not valid for its kind, say) fails over
+/// to the next credential and, if none works, is a 502 telling the client the gateway is at
+/// fault — never the client's 400.
+fn failure(provider: &ProviderEntry, credential_name: &str, e: SendError) -> UpstreamFailure {
+    let detail = e.detail(provider, credential_name);
+    let (class, error) = match e {
+        SendError::Request(RequestError::Unsupported(e)) => {
+            (ErrorClass::UpstreamBadRequest, ApiError::invalid(e).with_code("unsupported_by_provider"))
+        }
+        SendError::Request(RequestError::Misconfigured(_)) => (
+            ErrorClass::CredentialMisconfigured,
+            ApiError::new(
+                ErrorKind::Upstream,
+                format!("provider `{}` has a credential its operator must fix on this gateway", provider.name),
+            )
+            .with_code("credential_misconfigured"),
+        ),
+        SendError::Unreachable { connect, .. } => (
+            if connect { ErrorClass::ConnectError } else { ErrorClass::UpstreamIoError },
+            ApiError::new(ErrorKind::Upstream, format!("could not reach provider `{}`", provider.name))
+                .with_code("upstream_unreachable"),
+        ),
+        SendError::Timeout(_) => (
+            ErrorClass::Timeout,
+            ApiError::new(ErrorKind::Timeout, format!("provider `{}` did not answer in time", provider.name))
+                .with_code("upstream_timeout"),
+        ),
+    };
+    UpstreamFailure { class, detail, error }
 }
 
 /// Maps an upstream error response. Client mistakes (400, 413, 422) are relayed with the
@@ -162,28 +135,6 @@ pub fn failure_from_response(
 /// keeps only the message (500 characters), and a provider — or whatever answers in its
 /// place — may send megabytes, which must not be held in memory per call.
 pub const MAX_ERROR_BODY: usize = 64 * 1024;
-
-/// Reads at most `max` bytes of `body`, each frame within `idle`: what has arrived when the
-/// body ends, stalls, breaks or passes `max` (the rest is never read).
-pub async fn read_prefix<B>(body: B, idle: Duration, max: usize) -> Bytes
-where
-    B: hyper::body::Body<Data = Bytes>,
-{
-    use http_body_util::BodyExt;
-    let mut body = std::pin::pin!(body);
-    let mut out = bytes::BytesMut::new();
-    while out.len() < max {
-        match tokio::time::timeout(idle, body.frame()).await {
-            Ok(Some(Ok(frame))) => {
-                if let Some(chunk) = frame.data_ref() {
-                    out.extend_from_slice(&chunk[..chunk.len().min(max - out.len())]);
-                }
-            }
-            _ => break,
-        }
-    }
-    out.freeze()
-}
 
 /// The longest rest a provider's `retry-after` may impose: a credential is cooled (and a client
 /// told to wait) for at most this long, whatever the header says. It also keeps the deadline

@@ -1,10 +1,9 @@
 //! The status probe (`[status] probe_interval`, off by default): every interval, each target
 //! of a configured model that had no counted call for a whole interval is sent the smallest
 //! request its protocol has (`protocol::probe`: one token, or one word to embed) through the
-//! normal provider path (`providers::upstream_request`, the gateway's HTTP client and
-//! timeouts), with a credential the planner could use now. The result goes to the status
-//! board as a probe (`routing::status`), never into call records, the ledger, the metrics or
-//! the breakers: nobody is charged and no member's statistics change. Models whose catalog
+//! normal provider path (`providers::send`, the gateway's HTTP client and timeouts), with a
+//! credential the planner could use now. The result goes to the status board as a probe
+//! (`routing::status`), never into call records, the ledger, the metrics or the breakers: nobody is charged and no member's statistics change. Models whose catalog
 //! entry makes only images or audio are not probed (a probe of those costs real money), nor
 //! are patterns (no concrete upstream model to ask).
 
@@ -16,10 +15,10 @@ use axum::http::HeaderMap;
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use crate::gateway::upstream;
 use crate::protocol::probe::{self, ProbeKind};
 use crate::providers::Outbound;
 use crate::providers::operation::Operation;
+use crate::providers::send;
 use crate::routing::health::{credential_key, target_key};
 use crate::routing::resolve::Route;
 use crate::snapshot::Snapshot;
@@ -124,10 +123,10 @@ async fn probe_target(state: &AppState, route: &Route, kind: ProbeKind) -> Optio
     };
     let total = Duration::from_millis(provider.timeouts.total_ms);
     let attempt = async {
-        let (resp, _) = upstream::send(&state.http, outbound).await.map_err(|f| f.detail)?;
+        let (resp, _) = send::send(&state.http, outbound).await.map_err(|e| e.detail(provider, &credential.name))?;
         let status = resp.status();
         let idle = Duration::from_millis(provider.timeouts.idle_ms);
-        let answer = upstream::read_prefix(resp.into_body(), idle, MAX_ANSWER).await;
+        let answer = send::read_prefix(resp.into_body(), idle, MAX_ANSWER).await;
         if !status.is_success() {
             return Err(format!("HTTP {}", status.as_u16()));
         }

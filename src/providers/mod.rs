@@ -18,6 +18,7 @@ pub mod kind;
 pub mod openai;
 pub mod operation;
 pub mod probe;
+pub mod send;
 pub mod sigv4;
 pub mod ssrf;
 

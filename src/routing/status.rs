@@ -16,10 +16,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::RoutingState;
-use super::failover;
-use super::health::{credential_key, target_key};
-use crate::snapshot::Snapshot;
+use super::health::{Health, credential_key, target_key};
+use super::resolve::Route;
 use crate::stats::histogram::Histogram;
 use crate::store::call_outcome::{CallStatus, ErrorClass};
 
@@ -251,14 +249,20 @@ pub fn verdict(traffic: &Traffic, targets: &[TargetView]) -> State {
     }
 }
 
-/// The status of the model `name`, or `None` when nothing priced serves it (it is not offered).
-pub fn report(snap: &Snapshot, routing: &RoutingState, name: &str, now: Instant, now_ms: i64) -> Option<ModelReport> {
-    let routes = failover::routes(snap, name);
+/// The status of the model `name` served by `routes` (`failover::routes`: its priced targets),
+/// from the targets' `health` and the `board`; `None` when no route serves it (it is not
+/// offered).
+pub fn report(
+    routes: &[Route],
+    health: &Health,
+    board: &StatusBoard,
+    name: &str,
+    now: Instant,
+    now_ms: i64,
+) -> Option<ModelReport> {
     if routes.is_empty() {
         return None;
     }
-    let health = &routing.health;
-    let board = &routing.status;
     let mut last_checked = None;
     let targets: Vec<TargetView> = routes
         .iter()

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{
+use super::wire::{
     Block, MessagesRequest, MessagesResponse, Metadata, WireDocumentSource, WireImageSource, WireMessage,
     WireToolChoice, WireUsage, stop_reason_from_wire, stop_reason_to_wire,
 };

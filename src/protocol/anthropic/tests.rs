@@ -1,8 +1,9 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::billing::pricing::Usage;
 use crate::protocol::golden;
-use crate::protocol::ir::{self, Part, Role, TextPart};
+use crate::protocol::ir::{self, Part, Role, StopReason, TextPart};
 use crate::protocol::openai::chat;
 
 fn fixture_request() -> ir::Request {

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{stop_reason_from_wire, stop_reason_to_wire, usage_from_wire, usage_to_wire};
+use super::wire::{stop_reason_from_wire, stop_reason_to_wire, usage_from_wire, usage_to_wire};
 use crate::protocol::ir::{self, ImageSource, Part, Role, TextPart, ToolResultPart};
 
 const CACHE_POINT: &str = "cachePoint";

@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::billing::pricing::Usage;
 use crate::protocol::ir::{self, Part, Role, TextPart};
 use crate::protocol::{anthropic, golden, openai::chat};
 

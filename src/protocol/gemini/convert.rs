@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
-use super::{
+use super::wire::{
     Blob, Candidate, Content, FunctionCall, FunctionCallingConfig, FunctionResponse, GENERATED_ID_PREFIX,
     GenerateContentRequest, GenerateContentResponse, GenerationConfig, ThinkingConfig, ToolConfig, UsageMetadata,
     WirePart, finish_reason_from_wire, finish_reason_to_wire,

@@ -34,12 +34,13 @@
 //! function calls, their outputs and reasoning, `file_id` images and files, non-PDF files.
 
 mod convert;
+mod wire;
 
 use serde_json::{Map, Value, json};
 
 pub use self::convert::{output_items, request_to_ir, response_from_ir, response_id};
+pub use self::wire::{usage_from_wire, usage_to_wire};
 use crate::billing::pricing::Usage;
-use crate::protocol::usage_count;
 
 /// What the gateway reads of a `/v1/responses` body before routing it.
 #[derive(Debug)]
@@ -61,7 +62,6 @@ pub fn parse_envelope(bytes: &[u8]) -> Result<Envelope, String> {
     Ok(Envelope { body, model, stream })
 }
 
-/// Usage in the gateway's convention from a Responses `usage` object.
 /// The id of a Responses object the provider stored (`store` is not `false`: the API stores
 /// by default), which `GET /responses/{id}` can read back.
 pub fn stored_id(response: &Value) -> Option<String> {
@@ -69,30 +69,6 @@ pub fn stored_id(response: &Value) -> Option<String> {
         return None;
     }
     response.get("id").and_then(Value::as_str).filter(|id| !id.is_empty()).map(str::to_string)
-}
-
-pub fn usage_from_wire(u: &Value) -> Usage {
-    let n = |p: &str| usage_count::or_zero(u.pointer(p));
-    let cached = n("/input_tokens_details/cached_tokens");
-    Usage {
-        input_tokens: (n("/input_tokens") - cached).max(0),
-        output_tokens: n("/output_tokens"),
-        cached_tokens: cached,
-        reasoning_tokens: n("/output_tokens_details/reasoning_tokens"),
-        ..Usage::default()
-    }
-}
-
-/// Usage in the Responses shape (the inverse of [`usage_from_wire`]; cache writes are input).
-pub fn usage_to_wire(u: &Usage) -> Value {
-    let input = u.input_tokens + u.cached_tokens + u.cache_write_tokens;
-    json!({
-        "input_tokens": input,
-        "input_tokens_details": {"cached_tokens": u.cached_tokens},
-        "output_tokens": u.output_tokens,
-        "output_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
-        "total_tokens": input + u.output_tokens,
-    })
 }
 
 /// The usage of a whole (non-streamed) response body.

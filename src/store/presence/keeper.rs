@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use super::{Claim, Error, claim};
+use super::claim::{Claim, Error, claim};
 
 /// How often the claim's connection is checked (and, when lost, a new one tried).
 const RECHECK: Duration = Duration::from_secs(1);

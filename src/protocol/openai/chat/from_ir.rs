@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{finish_reason_to_wire, usage_to_wire};
+use super::wire::{finish_reason_to_wire, usage_to_wire};
 use crate::protocol::ir::{self, Part, Role, TextPart, ToolResultPart};
 
 fn text_content(parts: &[&TextPart]) -> Value {

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::usage_to_wire;
+use super::wire::usage_to_wire;
 use crate::protocol::ir::{self, Document, Image, ImageSource, Part, Role, StopReason, TextPart, ToolResultPart};
 
 /// Reads a `/v1/responses` body into the IR; errors are messages for a 400.
