@@ -92,11 +92,50 @@ impl Default for Member {
     }
 }
 
+/// A member's state, as the management API, the console and the metrics name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthState {
+    /// Taking calls.
+    Healthy,
+    /// Resting after a rate limit until its `retry-after` (or the default) has passed.
+    Cooling,
+    /// The breaker is open: no calls until the cool-off has passed.
+    Open,
+    /// The cool-off has passed: one probe call decides whether the breaker closes.
+    HalfOpen,
+    /// Refused by the provider or switched off: no calls until enabled again.
+    Disabled,
+}
+
+impl HealthState {
+    /// The name the API and the console show (`half_open`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthState::Healthy => "healthy",
+            HealthState::Cooling => "cooling",
+            HealthState::Open => "open",
+            HealthState::HalfOpen => "half_open",
+            HealthState::Disabled => "disabled",
+        }
+    }
+
+    /// The state as a number for gauges: 0 healthy, 1 cooling, 2 half_open, 3 open, 4 disabled.
+    pub fn code(self) -> u64 {
+        match self {
+            HealthState::Healthy => 0,
+            HealthState::Cooling => 1,
+            HealthState::HalfOpen => 2,
+            HealthState::Open => 3,
+            HealthState::Disabled => 4,
+        }
+    }
+}
+
 /// What the management API shows of a member.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
-    /// healthy, cooling, open, half_open or disabled.
-    pub state: &'static str,
+    pub state: HealthState,
     pub disabled_reason: Option<String>,
     pub last_error: Option<String>,
     /// Milliseconds since the last error.
@@ -111,15 +150,9 @@ pub struct Report {
 }
 
 impl Report {
-    /// The state as a number for gauges: 0 healthy, 1 cooling, 2 half_open, 3 open, 4 disabled.
+    /// The state as a number for gauges (see [`HealthState::code`]).
     pub fn state_code(&self) -> u64 {
-        match self.state {
-            "healthy" => 0,
-            "cooling" => 1,
-            "half_open" => 2,
-            "open" => 3,
-            _ => 4,
-        }
+        self.state.code()
     }
 }
 
@@ -211,14 +244,14 @@ impl Member {
         lat.sort_unstable();
         let cooling = self.cooling_until.filter(|u| now < *u);
         let (state, retry_in) = if self.disabled.is_some() {
-            ("disabled", None)
+            (HealthState::Disabled, None)
         } else {
             match self.breaker {
-                Breaker::Open { until } if now < until => ("open", Some(until - now)),
-                Breaker::Open { .. } | Breaker::HalfOpen { .. } => ("half_open", None),
+                Breaker::Open { until } if now < until => (HealthState::Open, Some(until - now)),
+                Breaker::Open { .. } | Breaker::HalfOpen { .. } => (HealthState::HalfOpen, None),
                 Breaker::Closed => match cooling {
-                    Some(u) => ("cooling", Some(u - now)),
-                    None => ("healthy", None),
+                    Some(u) => (HealthState::Cooling, Some(u - now)),
+                    None => (HealthState::Healthy, None),
                 },
             }
         };
@@ -320,7 +353,7 @@ impl Health {
     pub fn credential_report(&self, id: &str, enabled: bool, stored_reason: Option<&str>, now: Instant) -> Report {
         let mut report = self.report(&credential_key(id), now);
         if !enabled {
-            report.state = "disabled";
+            report.state = HealthState::Disabled;
             report.disabled_reason = stored_reason.map(str::to_string).or(report.disabled_reason);
         }
         report
@@ -350,12 +383,27 @@ mod tests {
     }
 
     #[test]
+    fn states_keep_their_names_and_gauge_codes() {
+        use HealthState::*;
+        for (state, name, code) in [
+            (Healthy, "healthy", 0),
+            (Cooling, "cooling", 1),
+            (HalfOpen, "half_open", 2),
+            (Open, "open", 3),
+            (Disabled, "disabled", 4),
+        ] {
+            assert_eq!(serde_json::to_value(state).unwrap(), serde_json::json!(name));
+            assert_eq!((state.as_str(), state.code()), (name, code));
+        }
+    }
+
+    #[test]
     fn one_error_does_not_open_the_breaker() {
         let h = Health::new(cfg());
         let t0 = Instant::now();
         h.record("a", t0, fail());
         assert!(h.available("a", t0));
-        assert_eq!(h.report("a", t0).state, "healthy");
+        assert_eq!(h.report("a", t0).state, HealthState::Healthy);
         assert_eq!(h.report("a", t0).last_error.as_deref(), Some("HTTP 500"));
     }
 
@@ -371,18 +419,18 @@ mod tests {
         // 4 outcomes, 50% errors: open.
         assert!(!h.available("a", t0));
         let r = h.report("a", t0);
-        assert_eq!((r.state, r.retry_in_ms, r.recent_requests), ("open", Some(5000), 4));
+        assert_eq!((r.state, r.retry_in_ms, r.recent_requests), (HealthState::Open, Some(5000), 4));
         assert_eq!(r.p50_latency_ms, Some(10));
         let t1 = t0 + Duration::from_secs(5);
         assert!(h.available("a", t1));
-        assert_eq!(h.report("a", t1).state, "half_open");
+        assert_eq!(h.report("a", t1).state, HealthState::HalfOpen);
         assert!(h.admit("a", t1), "the first caller gets the probe");
         assert!(!h.admit("a", t1), "a second caller does not");
         assert!(!h.available("a", t1));
         h.record("a", t1, ok(20));
         assert!(h.admit("a", t1));
         let r = h.report("a", t1);
-        assert_eq!((r.state, r.recent_error_rate), ("healthy", 0.0));
+        assert_eq!((r.state, r.recent_error_rate), (HealthState::Healthy, 0.0));
     }
 
     /// Opens `a`'s breaker with four failures; answers when its cool-off is over.
@@ -432,12 +480,12 @@ mod tests {
         let t0 = Instant::now();
         h.record("a", t0, Outcome::RateLimited { retry_after: Some(Duration::from_secs(7)), error: "429".into() });
         assert!(!h.available("a", t0 + Duration::from_secs(6)));
-        assert_eq!(h.report("a", t0).state, "cooling");
+        assert_eq!(h.report("a", t0).state, HealthState::Cooling);
         assert!(h.available("a", t0 + Duration::from_secs(7)));
         h.record("b", t0, Outcome::RateLimited { retry_after: None, error: "429".into() });
         assert!(!h.available("b", t0 + Duration::from_millis(2999)));
         assert!(h.available("b", t0 + Duration::from_secs(3)));
-        assert_eq!(h.report("b", t0 + Duration::from_secs(3)).state, "healthy");
+        assert_eq!(h.report("b", t0 + Duration::from_secs(3)).state, HealthState::Healthy);
     }
 
     #[test]
@@ -449,7 +497,7 @@ mod tests {
         let later = t0 + Duration::from_secs(3600);
         assert!(!h.available("a", later));
         let r = h.report("a", later);
-        assert_eq!((r.state, r.disabled_reason.as_deref()), ("disabled", Some("HTTP 401: bad key")));
+        assert_eq!((r.state, r.disabled_reason.as_deref()), (HealthState::Disabled, Some("HTTP 401: bad key")));
         assert_eq!(r.state_code(), 4);
         h.enable("a");
         assert!(h.available("a", later));

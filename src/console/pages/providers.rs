@@ -18,7 +18,7 @@ use crate::console::chrome::Chrome;
 use crate::console::form::{Errors, Form};
 use crate::console::i18n::Lang;
 use crate::error::ApiError;
-use crate::routing::health::{Report, target_key};
+use crate::routing::health::{HealthState, Report, target_key};
 use crate::sessions::Session;
 use crate::state::AppState;
 use crate::store::providers::{self as q, CredentialRow, ProviderRow};
@@ -76,7 +76,14 @@ async fn list_page(
         .into_iter()
         .map(|p| {
             let mine: Vec<&CredentialRow> = creds.iter().filter(|c| c.provider_id == p.id).collect();
-            let healthy = mine.iter().filter(|c| ops::credential_health(state, c, now)["state"] == "healthy").count();
+            let health = &state.routing.health;
+            let healthy = mine
+                .iter()
+                .filter(|c| {
+                    let report = health.credential_report(&c.id, c.enabled, c.disabled_reason.as_deref(), now);
+                    report.state == HealthState::Healthy
+                })
+                .count();
             let models = snap.models.values().filter(|m| m.targets.iter().any(|t| t.provider_id == p.id)).count();
             ProviderView {
                 id: p.id,
