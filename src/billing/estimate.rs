@@ -55,6 +55,20 @@ pub struct Estimate {
 }
 
 impl Estimate {
+    /// A prompt of `prompt_tokens` and nothing else asked for: one choice, no output cap, no
+    /// images, no service tier. The estimators and tests set what a body adds on top.
+    pub fn of_prompt(prompt_tokens: i64) -> Estimate {
+        Estimate {
+            prompt_tokens,
+            max_output: None,
+            choices: 1,
+            output_tokens: 0,
+            images: 0,
+            service_tier: None,
+            image: ImageSpec::default(),
+        }
+    }
+
     /// Tokens claimed against a tokens-per-minute limit at admission: the prompt and the
     /// output the client asked for (every choice). The default cap is a money guard, not a
     /// claim on the limit; the real count replaces this when the call settles.
@@ -205,13 +219,10 @@ pub fn images(body: &Map<String, Value>) -> Result<Estimate, InvalidValue> {
     let n = bounded(body, "n", 1, MAX_IMAGES)?.unwrap_or(1);
     let prompt = body.get("prompt").map_or(0, |p| text_tokens(text_bytes(p)));
     Ok(Estimate {
-        prompt_tokens: prompt,
-        max_output: None,
-        choices: 1,
         output_tokens: n * IMAGE_OUTPUT_TOKENS_CAP,
         images: n,
-        service_tier: None,
         image: ImageSpec::of_body(body),
+        ..Estimate::of_prompt(prompt)
     })
 }
 
@@ -249,15 +260,7 @@ fn estimate(body: &Map<String, Value>, fields: &[&str]) -> Estimate {
             prompt += text_tokens(text_bytes(v));
         }
     }
-    Estimate {
-        prompt_tokens: prompt,
-        max_output: None,
-        choices: 1,
-        output_tokens: 0,
-        images: 0,
-        service_tier: None,
-        image: ImageSpec::default(),
-    }
+    Estimate::of_prompt(prompt)
 }
 
 #[cfg(test)]
@@ -275,15 +278,7 @@ mod tests {
             "messages": [{"role": "user", "content": "12345678"}, {"role": "assistant", "content": [{"type": "text", "text": "abcd"}]}]}));
         let e = openai(&body, true).unwrap();
         // "user"+"12345678" = 12 bytes → 3 + 4; "assistant"+"text"+"abcd" = 17 bytes → 5 + 4.
-        let want = Estimate {
-            prompt_tokens: 16,
-            max_output: Some((100, "max_tokens")),
-            choices: 1,
-            output_tokens: 100,
-            images: 0,
-            service_tier: None,
-            image: ImageSpec::default(),
-        };
+        let want = Estimate { max_output: Some((100, "max_tokens")), output_tokens: 100, ..Estimate::of_prompt(16) };
         assert_eq!(e, want);
         assert_eq!(e.rate_tokens(), 116);
         let p = Pricing { input: 1_000_000_000, output: 2_000_000_000, per_request: 7, ..Pricing::default() };
@@ -308,18 +303,7 @@ mod tests {
         let e = openai(&map(json!({"messages": [{"role": "user", "content": "hi"}]})), true).unwrap();
         assert_eq!((e.output_tokens, e.max_output, e.rate_tokens()), (DEFAULT_OUTPUT_CAP, None, 6));
         let e = openai(&map(json!({"input": ["abcdefgh", "ab"], "n": 5})), false).unwrap();
-        assert_eq!(
-            e,
-            Estimate {
-                prompt_tokens: 3,
-                max_output: None,
-                choices: 1,
-                output_tokens: 0,
-                images: 0,
-                service_tier: None,
-                image: ImageSpec::default(),
-            }
-        );
+        assert_eq!(e, Estimate::of_prompt(3));
     }
 
     #[test]
@@ -343,15 +327,7 @@ mod tests {
         let body = map(json!({"model": "m", "max_tokens": 10, "system": [{"type": "text", "text": "12345678"}],
             "messages": [{"role": "user", "content": "hi"}]}));
         // system: "text"+"12345678" = 12 bytes → 3; message: "user"+"hi" = 6 bytes → 2 + 4.
-        let want = Estimate {
-            prompt_tokens: 9,
-            max_output: Some((10, "max_tokens")),
-            choices: 1,
-            output_tokens: 10,
-            images: 0,
-            service_tier: None,
-            image: ImageSpec::default(),
-        };
+        let want = Estimate { max_output: Some((10, "max_tokens")), output_tokens: 10, ..Estimate::of_prompt(9) };
         assert_eq!(messages(&body).unwrap(), want);
     }
 
