@@ -37,6 +37,10 @@ struct Args {
     /// Bearer token.
     #[arg(long)]
     key: Option<String>,
+    /// Also write the latency histogram here, one `microseconds count` line per recorded value,
+    /// so runs can be pooled (a p99 over many windows, not a median of per-window p99s).
+    #[arg(long)]
+    histogram: Option<std::path::PathBuf>,
 }
 
 fn split_url(url: &str) -> Result<(SocketAddr, String), String> {
@@ -96,6 +100,17 @@ fn main() -> ExitCode {
             st.gap_mean_ms(),
             st.gap_ms(0.99)
         );
+    }
+    if let Some(path) = &args.histogram {
+        let lines: String = st
+            .latency
+            .iter_recorded()
+            .map(|v| format!("{} {}\n", v.value_iterated_to(), v.count_at_value()))
+            .collect();
+        if let Err(e) = std::fs::write(path, lines) {
+            eprintln!("tg-load: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
     }
     for e in &st.error_samples {
         println!("error: {e}");
