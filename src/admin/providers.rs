@@ -20,7 +20,7 @@ use crate::error::{ApiError, ErrorKind};
 use crate::jobs::retest;
 use crate::providers::kind::ProviderKind;
 use crate::providers::ssrf;
-use crate::routing::health::{credential_key, target_key};
+use crate::routing::health::HealthKey;
 use crate::secrets::vault::mask;
 use crate::state::AppState;
 use crate::store::providers::{self as q, CredentialRow, ProviderRow};
@@ -268,7 +268,7 @@ fn provider_health(state: &AppState, p: &ProviderRow, rows: &[CredentialRow], no
     let targets: Vec<Value> = targets
         .into_iter()
         .map(|(upstream, models)| {
-            let report = state.routing.health.report(&target_key(&p.id, &upstream), now);
+            let report = state.routing.health.report(&HealthKey::target(&p.id, &upstream), now);
             json!({"upstream_model": upstream, "models": models, "health": report})
         })
         .collect();
@@ -383,7 +383,7 @@ pub(crate) async fn change_credential(
         // An operator's decision replaces a refusal: it also stops the background re-test.
         row.disabled_reason = None;
         if e {
-            state.routing.health.enable(&credential_key(&row.id));
+            state.routing.health.enable(&HealthKey::credential(&row.id));
         }
     }
     row.updated_at = crate::clock::now_ms();
@@ -428,7 +428,7 @@ pub(crate) async fn check_credential(state: &AppState, id: &str) -> Result<Value
     {
         re_enabled = q::reenable_credential(&state.db, &row.id, reason, crate::clock::now_ms()).await?;
         state.reload().await?;
-        state.routing.health.enable(&credential_key(&row.id));
+        state.routing.health.enable(&HealthKey::credential(&row.id));
     }
     Ok(json!({
         "id": row.id, "ok": ok, "status": status, "latency_ms": latency_ms, "error": message,

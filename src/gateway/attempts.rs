@@ -74,8 +74,8 @@ pub async fn send(
         if attempts == 0 {
             routing.budget.deposit(now);
         } else if attempts >= routing.settings.max_attempts || !routing.budget.try_withdraw(now) {
-            routing.health.release(&choice.credential_key);
-            routing.health.release(&choice.target_key);
+            routing.health.release(&choice.credential_key());
+            routing.health.release(&choice.target_key());
             tracing::info!(call = call.id(), attempts, "no more retries: attempt cap or retry budget reached");
             return Err(last.unwrap_or_else(no_available));
         }
@@ -83,8 +83,8 @@ pub async fn send(
             Ok(body) => body,
             Err(f) => {
                 // Nothing was sent: the route's health is not in question.
-                routing.health.release(&choice.credential_key);
-                routing.health.release(&choice.target_key);
+                routing.health.release(&choice.credential_key());
+                routing.health.release(&choice.target_key());
                 return Err(f);
             }
         };
@@ -183,7 +183,7 @@ async fn attempt(
                         retry_after: retry_after.map(Duration::from_secs),
                         error: f.detail.clone(),
                     };
-                    state.routing.health.record(&choice.credential_key, Instant::now(), outcome);
+                    state.routing.health.record(&choice.credential_key(), Instant::now(), outcome);
                 }
                 classify::Status::Success | classify::Status::Failed => failed(state, choice, &f.detail, true),
             }
@@ -235,8 +235,8 @@ pub(super) async fn read_answer(
 
 fn healthy(state: &AppState, choice: &Choice, latency: Duration) {
     let now = Instant::now();
-    state.routing.health.record(&choice.credential_key, now, Outcome::Ok { latency });
-    state.routing.health.record(&choice.target_key, now, Outcome::Ok { latency });
+    state.routing.health.record(&choice.credential_key(), now, Outcome::Ok { latency });
+    state.routing.health.record(&choice.target_key(), now, Outcome::Ok { latency });
 }
 
 /// A 5xx, timeout or broken connection: counts toward the credential's breaker unless the
@@ -247,15 +247,15 @@ fn failed(state: &AppState, choice: &Choice, detail: &str, credential_too: bool)
     let health = &state.routing.health;
     let outcome = || Outcome::Failed { error: detail.to_string() };
     if credential_too {
-        health.record(&choice.credential_key, now, outcome());
+        health.record(&choice.credential_key(), now, outcome());
     } else {
         // The credential was not tried: give back a probe it may hold.
-        health.release(&choice.credential_key);
+        health.release(&choice.credential_key());
     }
     if !credential_too || choice.blames_target(health, now) {
-        health.record(&choice.target_key, now, outcome());
+        health.record(&choice.target_key(), now, outcome());
     } else {
-        health.release(&choice.target_key);
+        health.release(&choice.target_key());
     }
 }
 

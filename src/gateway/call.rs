@@ -20,7 +20,7 @@ use crate::billing::price_shapes::ServiceTier;
 use crate::billing::pricing::{Pricing, Usage};
 use crate::metrics::CallSeries;
 use crate::protocol::dialect::Protocol;
-use crate::routing::health::target_key;
+use crate::routing::health::HealthKey;
 use crate::routing::resolve::Route;
 use crate::routing::response_origins::Origin;
 use crate::routing::status;
@@ -357,7 +357,7 @@ fn note_status(state: &AppState, r: &CallRecord) {
     let Some(ok) = status::counted(&r.status, r.error_class.as_deref()) else { return };
     // A success on a target outdates its failed probe (only successes are kept per target).
     let target = match (&r.provider_id, &r.upstream_model) {
-        (Some(p), Some(m)) if ok && r.attempts > 0 => Some(target_key(p, m)),
+        (Some(p), Some(m)) if ok && r.attempts > 0 => Some(HealthKey::target(p, m).to_string()),
         _ => None,
     };
     let latency = r.ttft_ms.or(r.duration_ms).unwrap_or(0);

@@ -8,14 +8,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::metrics::{AttemptOutcome, AttemptSeries};
+use crate::providers::entry::ProviderEntry;
 use crate::routing::failover::Choice;
-use crate::routing::health::Outcome;
+use crate::routing::health::{HealthKey, Outcome};
 use crate::state::AppState;
 
 pub struct Verdict {
     state: Arc<AppState>,
-    credential_key: String,
-    target_key: String,
+    /// The attempt's provider, its credential (an index into its credentials) and upstream
+    /// model: what its health keys are read from.
+    provider: Arc<ProviderEntry>,
+    credential: usize,
+    upstream_model: String,
     /// Time to response headers: the latency the health report shows.
     latency: Duration,
     counted: Arc<AttemptSeries>,
@@ -26,8 +30,9 @@ impl Verdict {
     pub fn new(state: &Arc<AppState>, choice: &Choice, latency: Duration, counted: Arc<AttemptSeries>) -> Verdict {
         Verdict {
             state: state.clone(),
-            credential_key: choice.credential_key.clone(),
-            target_key: choice.target_key.clone(),
+            provider: choice.route.provider.clone(),
+            credential: choice.credential,
+            upstream_model: choice.route.upstream_model.clone(),
             latency,
             counted,
             decided: false,
@@ -52,8 +57,8 @@ impl Verdict {
             None => Outcome::Ok { latency: self.latency },
             Some(e) => Outcome::Broke { error: e.to_string() },
         };
-        health.record(&self.credential_key, now, outcome());
-        health.record(&self.target_key, now, outcome());
+        health.record(&HealthKey::credential(&self.provider.credentials[self.credential].id), now, outcome());
+        health.record(&HealthKey::target(&self.provider.id, &self.upstream_model), now, outcome());
         self.counted.record(if error.is_some() { AttemptOutcome::Broke } else { AttemptOutcome::Ok });
     }
 }

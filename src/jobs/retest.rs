@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::providers::probe::probe;
-use crate::routing::health::credential_key;
+use crate::routing::health::HealthKey;
 use crate::state::AppState;
 use crate::store::providers as q;
 
@@ -24,7 +24,7 @@ pub fn refused_reason(detail: &str) -> String {
 /// A 401/403 on `credential_id`: skip it from now on and start its re-test (once, however
 /// many calls saw the refusal).
 pub fn on_refused(state: &Arc<AppState>, credential_id: &str, reason: String) {
-    if !state.routing.health.disable(&credential_key(credential_id), Instant::now(), &reason) {
+    if !state.routing.health.disable(&HealthKey::credential(credential_id), Instant::now(), &reason) {
         return;
     }
     tracing::warn!(credential = credential_id, "credential disabled: {reason}");
@@ -38,14 +38,14 @@ pub async fn resume(state: &Arc<AppState>) -> Result<(), String> {
         let Some(reason) = c.disabled_reason.filter(|r| !c.enabled && r.starts_with(REFUSED_PREFIX)) else {
             continue;
         };
-        state.routing.health.disable(&credential_key(&c.id), Instant::now(), &reason);
+        state.routing.health.disable(&HealthKey::credential(&c.id), Instant::now(), &reason);
         tokio::spawn(retest_loop(state.clone(), c.id, reason, true));
     }
     Ok(())
 }
 
 async fn retest_loop(state: Arc<AppState>, id: String, reason: String, mut persisted: bool) {
-    let key = credential_key(&id);
+    let key = HealthKey::credential(&id);
     for n in 0u32.. {
         if !persisted {
             match q::disable_credential(&state.db, &id, &reason, crate::clock::now_ms()).await {

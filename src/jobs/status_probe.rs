@@ -19,7 +19,7 @@ use crate::protocol::probe::{self, ProbeKind};
 use crate::providers::Outbound;
 use crate::providers::operation::Operation;
 use crate::providers::send;
-use crate::routing::health::{credential_key, target_key};
+use crate::routing::health::HealthKey;
 use crate::routing::resolve::Route;
 use crate::snapshot::Snapshot;
 use crate::state::AppState;
@@ -51,7 +51,7 @@ pub async fn round(state: &Arc<AppState>, interval: Duration) {
             continue;
         }
         for route in crate::routing::failover::routes(&snap, name) {
-            let key = target_key(&route.provider.id, &route.upstream_model);
+            let key = HealthKey::target(&route.provider.id, &route.upstream_model).to_string();
             // A target that served a call within the interval needs no probe.
             if board.target(&key).1.is_some_and(|ok| ok >= since) || !seen.insert(key.clone()) {
                 continue;
@@ -102,7 +102,7 @@ async fn probe_target(state: &AppState, route: &Route, kind: ProbeKind) -> Optio
     let credential = provider
         .credentials
         .iter()
-        .find(|c| c.enabled && c.weight > 0 && health.available(&credential_key(&c.id), now))?;
+        .find(|c| c.enabled && c.weight > 0 && health.available(&HealthKey::credential(&c.id), now))?;
     let protocol = provider.kind.protocol();
     let body = probe::body(protocol, kind, &route.upstream_model)?;
     let operation = match kind {

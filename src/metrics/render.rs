@@ -9,7 +9,7 @@ use std::time::Instant;
 pub use super::exposition::CONTENT_TYPE;
 use super::exposition::{Exposition, Value};
 use super::{AttemptOutcome, Metrics, STATUSES};
-use crate::routing::health::{Health, target_key};
+use crate::routing::health::{Health, HealthKey};
 use crate::snapshot::Snapshot;
 
 /// The usage writer's figures: writes the database refused for good, and writes waiting.
@@ -130,8 +130,10 @@ fn health_gauges(snap: &Snapshot, health: &Health, e: &mut Exposition) {
         .flat_map(|m| m.targets.iter())
         .map(|t| (provider_name(&t.provider_id), t.provider_id.as_str(), t.upstream_model.as_str()))
         .collect();
-    let reports: Vec<_> =
-        targets.iter().map(|(name, id, model)| (name, *model, health.report(&target_key(id, model), now))).collect();
+    let reports: Vec<_> = targets
+        .iter()
+        .map(|(name, id, model)| (name, *model, health.report(&HealthKey::target(id, model), now)))
+        .collect();
     e.family("tollgate_target_health_state", "gauge", state_help);
     for (provider, model, r) in &reports {
         let labels = [("provider", provider.as_str()), ("upstream_model", *model)];

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use super::RoutingState;
-use super::health::{Health, credential_key, target_key};
+use super::health::{Health, HealthKey};
 use super::resolve::{self, Route};
 use super::rotation::{model_key, provider_key};
 use crate::billing::pricing::Pricing;
@@ -135,13 +135,21 @@ pub struct Choice {
     pub route: Route,
     /// Index into `route.provider.credentials`.
     pub credential: usize,
-    pub credential_key: String,
-    pub target_key: String,
 }
 
 impl Choice {
     pub fn credential(&self) -> &CredentialEntry {
         &self.route.provider.credentials[self.credential]
+    }
+
+    /// The health member of this attempt's credential.
+    pub fn credential_key(&self) -> HealthKey<'_> {
+        HealthKey::credential(&self.credential().id)
+    }
+
+    /// The health member of this attempt's target.
+    pub fn target_key(&self) -> HealthKey<'_> {
+        HealthKey::target(&self.route.provider.id, &self.route.upstream_model)
     }
 
     /// Whether a 5xx or timeout from this attempt's credential counts against the target too.
@@ -151,7 +159,7 @@ impl Choice {
     /// so a provider that is down for all its keys still opens the target's breaker.
     pub fn blames_target(&self, health: &Health, now: Instant) -> bool {
         let mut others = self.route.provider.credentials.iter().enumerate().filter(|(i, _)| *i != self.credential);
-        !others.any(|(_, c)| c.enabled && health.available(&credential_key(&c.id), now))
+        !others.any(|(_, c)| c.enabled && health.available(&HealthKey::credential(&c.id), now))
     }
 }
 
@@ -200,26 +208,20 @@ impl<'a> Planner<'a> {
                 let eligible = |i: usize| {
                     p.credentials[i].enabled
                         && !tried.contains(&i)
-                        && health.available(&credential_key(&p.credentials[i].id), now)
+                        && health.available(&HealthKey::credential(&p.credentials[i].id), now)
                 };
                 match self.routing.rotations.get(&provider_key(&p.id)).pick(&weights, eligible) {
                     Some(i) => {
                         self.tried_credentials.push(i);
-                        let ckey = credential_key(&p.credentials[i].id);
-                        if health.admit(&ckey, now) {
+                        if health.admit(&HealthKey::credential(&p.credentials[i].id), now) {
                             self.target_used = true;
-                            return Some(Choice {
-                                route: route.clone(),
-                                credential: i,
-                                credential_key: ckey,
-                                target_key: target_key(&p.id, &route.upstream_model),
-                            });
+                            return Some(Choice { route: route.clone(), credential: i });
                         }
                     }
                     None => {
                         if !self.target_used {
                             // No credential could go: a probe claimed on the target is unused.
-                            health.release(&target_key(&p.id, &route.upstream_model));
+                            health.release(&HealthKey::target(&p.id, &route.upstream_model));
                         }
                         self.target = None;
                     }
@@ -232,7 +234,7 @@ impl<'a> Planner<'a> {
                 let r = &model.targets[i].0;
                 !tried.contains(&i)
                     && r.provider.usable()
-                    && health.available(&target_key(&r.provider.id, &r.upstream_model), now)
+                    && health.available(&HealthKey::target(&r.provider.id, &r.upstream_model), now)
             };
             let pick = match &model.rotation {
                 Some(key) => self.routing.rotations.get(key).pick(&weights, eligible),
@@ -242,7 +244,7 @@ impl<'a> Planner<'a> {
                 Some(t) => {
                     self.tried_targets.push(t);
                     let r = &model.targets[t].0;
-                    if health.admit(&target_key(&r.provider.id, &r.upstream_model), now) {
+                    if health.admit(&HealthKey::target(&r.provider.id, &r.upstream_model), now) {
                         self.target = Some(t);
                         self.tried_credentials.clear();
                         self.target_used = false;

@@ -153,9 +153,9 @@ fn unhealthy_members_are_skipped_and_come_back() {
     let plan = Plan::build(&snap, &key(None), "main", Some(vec![])).unwrap();
     let r = routing();
     let t0 = Instant::now();
-    r.health.disable(&credential_key("a"), t0, "refused");
+    r.health.disable(&HealthKey::credential("a"), t0, "refused");
     r.health.record(
-        &credential_key("c"),
+        &HealthKey::credential("c"),
         t0,
         Outcome::RateLimited { retry_after: Some(Duration::from_secs(2)), error: "429".into() },
     );
@@ -165,7 +165,7 @@ fn unhealthy_members_are_skipped_and_come_back() {
     // p2's target breaker opens: its credential is not offered even though it is healthy.
     let cfg = *r.health.config();
     for _ in 0..cfg.min_requests {
-        r.health.record(&target_key("p2", "up-main"), t0, Outcome::Failed { error: "500".into() });
+        r.health.record(&HealthKey::target("p2", "up-main"), t0, Outcome::Failed { error: "500".into() });
     }
     assert_eq!(walk(&plan, &r, t0 + Duration::from_secs(2)), ["b@up-main"]);
 }
@@ -202,16 +202,16 @@ fn a_target_probe_is_given_back_when_no_credential_can_use_it() {
     let t0 = Instant::now();
     let cfg = *r.health.config();
     for _ in 0..cfg.min_requests {
-        r.health.record(&target_key("p3", "up-backup"), t0, Outcome::Failed { error: "500".into() });
+        r.health.record(&HealthKey::target("p3", "up-backup"), t0, Outcome::Failed { error: "500".into() });
     }
     r.health.record(
-        &credential_key("d"),
+        &HealthKey::credential("d"),
         t0,
         Outcome::RateLimited { retry_after: Some(cfg.cooloff * 2), error: "429".into() },
     );
     let half_open = t0 + cfg.cooloff;
     assert!(walk(&plan, &r, half_open).is_empty(), "the only credential is cooling");
-    assert!(r.health.available(&target_key("p3", "up-backup"), half_open), "the target's probe is free again");
+    assert!(r.health.available(&HealthKey::target("p3", "up-backup"), half_open), "the target's probe is free again");
 }
 
 #[test]
@@ -223,7 +223,7 @@ fn a_failing_key_blames_its_target_only_when_no_other_key_could_be_tried() {
     let first = Planner::new(&plan, &r).next(t0).unwrap();
     assert_eq!(first.credential().id, "a");
     assert!(!first.blames_target(&r.health, t0), "b could still answer for p1");
-    r.health.disable(&credential_key("b"), t0, "refused");
+    r.health.disable(&HealthKey::credential("b"), t0, "refused");
     assert!(first.blames_target(&r.health, t0), "a is p1's last usable key");
     let only = Planner::new(&Plan::build(&snap, &key(None), "backup", Some(vec![])).unwrap(), &r).next(t0).unwrap();
     assert!(only.blames_target(&r.health, t0), "a target with one key: its failure is the target's");

@@ -276,57 +276,110 @@ fn probe_free(probe: Option<Instant>, now: Instant, cfg: &HealthConfig) -> bool 
     probe.is_none_or(|p| now.saturating_duration_since(p) >= cfg.cooloff)
 }
 
-/// The health of every member, by key: `cred:{id}` or `target:{provider_id}/{upstream model}`.
+/// What a member of the health state is: a credential, or a target (a provider and an upstream
+/// model, whichever public model routes to it). Borrowed from the snapshot or the route, so a
+/// key is built and looked up on the request path without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HealthKey<'a> {
+    /// A credential, by id.
+    Credential(&'a str),
+    /// A provider's upstream model.
+    Target { provider: &'a str, model: &'a str },
+}
+
+impl<'a> HealthKey<'a> {
+    pub fn credential(credential_id: &'a str) -> HealthKey<'a> {
+        HealthKey::Credential(credential_id)
+    }
+
+    pub fn target(provider_id: &'a str, upstream_model: &'a str) -> HealthKey<'a> {
+        HealthKey::Target { provider: provider_id, model: upstream_model }
+    }
+}
+
+/// `cred:{id}` or `target:{provider_id}/{upstream model}` (the status board keys its targets by
+/// this form).
+impl std::fmt::Display for HealthKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HealthKey::Credential(id) => write!(f, "cred:{id}"),
+            HealthKey::Target { provider, model } => write!(f, "target:{provider}/{model}"),
+        }
+    }
+}
+
+/// The members by key: credentials by id, targets by provider id then upstream model (so a
+/// borrowed key finds its member without building an owned one).
+#[derive(Debug, Default)]
+struct Members {
+    credentials: HashMap<String, Member>,
+    targets: HashMap<String, HashMap<String, Member>>,
+}
+
+impl Members {
+    fn get(&self, key: &HealthKey<'_>) -> Option<&Member> {
+        match *key {
+            HealthKey::Credential(id) => self.credentials.get(id),
+            HealthKey::Target { provider, model } => self.targets.get(provider)?.get(model),
+        }
+    }
+
+    /// Runs `f` on the member of `key`, a new one if it has none yet (the only allocation).
+    fn with<R>(&mut self, key: &HealthKey<'_>, f: impl FnOnce(&mut Member) -> R) -> R {
+        match *key {
+            HealthKey::Credential(id) => match self.credentials.get_mut(id) {
+                Some(m) => f(m),
+                None => f(self.credentials.entry(id.to_string()).or_default()),
+            },
+            HealthKey::Target { provider, model } => match self.targets.get_mut(provider) {
+                Some(models) => match models.get_mut(model) {
+                    Some(m) => f(m),
+                    None => f(models.entry(model.to_string()).or_default()),
+                },
+                None => f(self.targets.entry(provider.to_string()).or_default().entry(model.to_string()).or_default()),
+            },
+        }
+    }
+}
+
+/// The health of every member, by [`HealthKey`].
 #[derive(Debug, Default)]
 pub struct Health {
     cfg: HealthConfig,
-    members: Mutex<HashMap<String, Member>>,
-}
-
-pub fn credential_key(credential_id: &str) -> String {
-    format!("cred:{credential_id}")
-}
-
-/// A target is a provider and an upstream model, whichever public model routes to it.
-pub fn target_key(provider_id: &str, upstream_model: &str) -> String {
-    format!("target:{provider_id}/{upstream_model}")
+    members: Mutex<Members>,
 }
 
 impl Health {
     pub fn new(cfg: HealthConfig) -> Health {
-        Health { cfg, members: Mutex::new(HashMap::new()) }
+        Health { cfg, members: Mutex::new(Members::default()) }
     }
 
     pub fn config(&self) -> &HealthConfig {
         &self.cfg
     }
 
-    fn with<R>(&self, key: &str, f: impl FnOnce(&mut Member) -> R) -> R {
-        let mut members = self.members.lock().unwrap_or_else(|e| e.into_inner());
-        match members.get_mut(key) {
-            Some(m) => f(m),
-            None => f(members.entry(key.to_string()).or_default()),
-        }
+    fn with<R>(&self, key: &HealthKey<'_>, f: impl FnOnce(&mut Member) -> R) -> R {
+        self.members.lock().unwrap_or_else(|e| e.into_inner()).with(key, f)
     }
 
     /// May an attempt go to `key` now (without claiming a half-open probe)?
-    pub fn available(&self, key: &str, now: Instant) -> bool {
+    pub fn available(&self, key: &HealthKey<'_>, now: Instant) -> bool {
         let members = self.members.lock().unwrap_or_else(|e| e.into_inner());
         members.get(key).is_none_or(|m| m.available(now, &self.cfg))
     }
 
     /// Claims an attempt on `key`; false if it is unavailable or another call holds its probe.
-    pub fn admit(&self, key: &str, now: Instant) -> bool {
+    pub fn admit(&self, key: &HealthKey<'_>, now: Instant) -> bool {
         self.with(key, |m| m.admit(now, &self.cfg))
     }
 
-    pub fn record(&self, key: &str, now: Instant, outcome: Outcome) {
+    pub fn record(&self, key: &HealthKey<'_>, now: Instant, outcome: Outcome) {
         self.with(key, |m| m.record(now, outcome, &self.cfg));
     }
 
     /// 401/403: the key is refused until re-tested. True if it was not disabled already (so
     /// exactly one caller starts the re-test).
-    pub fn disable(&self, key: &str, now: Instant, reason: &str) -> bool {
+    pub fn disable(&self, key: &HealthKey<'_>, now: Instant, reason: &str) -> bool {
         self.with(key, |m| {
             m.last_error = Some((now, reason.to_string()));
             m.release_probe();
@@ -335,23 +388,23 @@ impl Health {
     }
 
     /// Gives back a half-open probe claimed by [`Health::admit`] but not used.
-    pub fn release(&self, key: &str) {
+    pub fn release(&self, key: &HealthKey<'_>) {
         self.with(key, Member::release_probe);
     }
 
     /// The key works again (re-test passed, or an operator re-enabled it).
-    pub fn enable(&self, key: &str) {
+    pub fn enable(&self, key: &HealthKey<'_>) {
         self.with(key, |m| m.disabled = None);
     }
 
-    pub fn report(&self, key: &str, now: Instant) -> Report {
+    pub fn report(&self, key: &HealthKey<'_>, now: Instant) -> Report {
         self.with(key, |m| m.report(now, &self.cfg))
     }
 
     /// A credential's report, where its stored `enabled: false` (an operator's decision or a
     /// refusal persisted before a restart) wins over the live state.
     pub fn credential_report(&self, id: &str, enabled: bool, stored_reason: Option<&str>, now: Instant) -> Report {
-        let mut report = self.report(&credential_key(id), now);
+        let mut report = self.report(&HealthKey::credential(id), now);
         if !enabled {
             report.state = HealthState::Disabled;
             report.disabled_reason = stored_reason.map(str::to_string).or(report.disabled_reason);
@@ -363,6 +416,10 @@ impl Health {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A credential and a target: the members every test below uses.
+    const A: HealthKey<'static> = HealthKey::Credential("a");
+    const B: HealthKey<'static> = HealthKey::Target { provider: "p", model: "m" };
 
     fn cfg() -> HealthConfig {
         HealthConfig {
@@ -398,38 +455,56 @@ mod tests {
     }
 
     #[test]
+    fn keys_render_as_before_and_members_stay_apart() {
+        assert_eq!(HealthKey::credential("c1").to_string(), "cred:c1");
+        assert_eq!(HealthKey::target("p1", "gpt-4o").to_string(), "target:p1/gpt-4o");
+        // An upstream model may hold a `/` (`openai/gpt-4o` through a router): still one target.
+        assert_eq!(HealthKey::target("p1", "openai/gpt-4o").to_string(), "target:p1/openai/gpt-4o");
+        // A credential and a target of the same id, and two targets of one provider, are
+        // different members.
+        let h = Health::new(cfg());
+        let t0 = Instant::now();
+        h.disable(&HealthKey::credential("p"), t0, "refused");
+        h.disable(&HealthKey::target("p", "x"), t0, "refused");
+        assert!(h.available(&HealthKey::target("p", "y"), t0));
+        assert!(h.available(&HealthKey::target("q", "x"), t0));
+        assert!(!h.available(&HealthKey::credential("p"), t0));
+        assert!(!h.available(&HealthKey::target("p", "x"), t0));
+    }
+
+    #[test]
     fn one_error_does_not_open_the_breaker() {
         let h = Health::new(cfg());
         let t0 = Instant::now();
-        h.record("a", t0, fail());
-        assert!(h.available("a", t0));
-        assert_eq!(h.report("a", t0).state, HealthState::Healthy);
-        assert_eq!(h.report("a", t0).last_error.as_deref(), Some("HTTP 500"));
+        h.record(&A, t0, fail());
+        assert!(h.available(&A, t0));
+        assert_eq!(h.report(&A, t0).state, HealthState::Healthy);
+        assert_eq!(h.report(&A, t0).last_error.as_deref(), Some("HTTP 500"));
     }
 
     #[test]
     fn error_rate_over_the_minimum_opens_then_a_probe_closes() {
         let h = Health::new(cfg());
         let t0 = Instant::now();
-        h.record("a", t0, ok(10));
-        h.record("a", t0, fail());
-        h.record("a", t0, ok(30));
-        assert!(h.available("a", t0), "3 outcomes are under the minimum");
-        h.record("a", t0, fail());
+        h.record(&A, t0, ok(10));
+        h.record(&A, t0, fail());
+        h.record(&A, t0, ok(30));
+        assert!(h.available(&A, t0), "3 outcomes are under the minimum");
+        h.record(&A, t0, fail());
         // 4 outcomes, 50% errors: open.
-        assert!(!h.available("a", t0));
-        let r = h.report("a", t0);
+        assert!(!h.available(&A, t0));
+        let r = h.report(&A, t0);
         assert_eq!((r.state, r.retry_in_ms, r.recent_requests), (HealthState::Open, Some(5000), 4));
         assert_eq!(r.p50_latency_ms, Some(10));
         let t1 = t0 + Duration::from_secs(5);
-        assert!(h.available("a", t1));
-        assert_eq!(h.report("a", t1).state, HealthState::HalfOpen);
-        assert!(h.admit("a", t1), "the first caller gets the probe");
-        assert!(!h.admit("a", t1), "a second caller does not");
-        assert!(!h.available("a", t1));
-        h.record("a", t1, ok(20));
-        assert!(h.admit("a", t1));
-        let r = h.report("a", t1);
+        assert!(h.available(&A, t1));
+        assert_eq!(h.report(&A, t1).state, HealthState::HalfOpen);
+        assert!(h.admit(&A, t1), "the first caller gets the probe");
+        assert!(!h.admit(&A, t1), "a second caller does not");
+        assert!(!h.available(&A, t1));
+        h.record(&A, t1, ok(20));
+        assert!(h.admit(&A, t1));
+        let r = h.report(&A, t1);
         assert_eq!((r.state, r.recent_error_rate), (HealthState::Healthy, 0.0));
     }
 
@@ -437,7 +512,7 @@ mod tests {
     fn open_until_cooled(h: &Health) -> Instant {
         let t0 = Instant::now();
         for _ in 0..4 {
-            h.record("a", t0, fail());
+            h.record(&A, t0, fail());
         }
         t0 + cfg().cooloff
     }
@@ -446,19 +521,19 @@ mod tests {
     fn a_failed_probe_reopens_for_another_cooloff() {
         let h = Health::new(cfg());
         let t1 = open_until_cooled(&h);
-        assert!(h.admit("a", t1));
-        h.record("a", t1, fail());
-        assert!(!h.available("a", t1 + Duration::from_secs(4)));
-        assert!(h.available("a", t1 + Duration::from_secs(5)));
+        assert!(h.admit(&A, t1));
+        h.record(&A, t1, fail());
+        assert!(!h.available(&A, t1 + Duration::from_secs(4)));
+        assert!(h.available(&A, t1 + Duration::from_secs(5)));
     }
 
     #[test]
     fn a_lost_probe_stops_blocking_after_a_cooloff() {
         let h = Health::new(cfg());
         let t1 = open_until_cooled(&h);
-        assert!(h.admit("a", t1));
-        assert!(!h.admit("a", t1 + Duration::from_secs(1)));
-        assert!(h.admit("a", t1 + Duration::from_secs(5)));
+        assert!(h.admit(&A, t1));
+        assert!(!h.admit(&A, t1 + Duration::from_secs(1)));
+        assert!(h.admit(&A, t1 + Duration::from_secs(5)));
     }
 
     #[test]
@@ -466,40 +541,40 @@ mod tests {
         let h = Health::new(cfg());
         let t0 = Instant::now();
         for _ in 0..3 {
-            h.record("a", t0, fail());
+            h.record(&A, t0, fail());
         }
         let t1 = t0 + Duration::from_secs(11);
-        h.record("a", t1, fail());
-        assert!(h.available("a", t1), "only one error is still in the window");
-        assert_eq!(h.report("a", t1).recent_requests, 1);
+        h.record(&A, t1, fail());
+        assert!(h.available(&A, t1), "only one error is still in the window");
+        assert_eq!(h.report(&A, t1).recent_requests, 1);
     }
 
     #[test]
     fn rate_limit_cools_for_retry_after_or_the_default() {
         let h = Health::new(cfg());
         let t0 = Instant::now();
-        h.record("a", t0, Outcome::RateLimited { retry_after: Some(Duration::from_secs(7)), error: "429".into() });
-        assert!(!h.available("a", t0 + Duration::from_secs(6)));
-        assert_eq!(h.report("a", t0).state, HealthState::Cooling);
-        assert!(h.available("a", t0 + Duration::from_secs(7)));
-        h.record("b", t0, Outcome::RateLimited { retry_after: None, error: "429".into() });
-        assert!(!h.available("b", t0 + Duration::from_millis(2999)));
-        assert!(h.available("b", t0 + Duration::from_secs(3)));
-        assert_eq!(h.report("b", t0 + Duration::from_secs(3)).state, HealthState::Healthy);
+        h.record(&A, t0, Outcome::RateLimited { retry_after: Some(Duration::from_secs(7)), error: "429".into() });
+        assert!(!h.available(&A, t0 + Duration::from_secs(6)));
+        assert_eq!(h.report(&A, t0).state, HealthState::Cooling);
+        assert!(h.available(&A, t0 + Duration::from_secs(7)));
+        h.record(&B, t0, Outcome::RateLimited { retry_after: None, error: "429".into() });
+        assert!(!h.available(&B, t0 + Duration::from_millis(2999)));
+        assert!(h.available(&B, t0 + Duration::from_secs(3)));
+        assert_eq!(h.report(&B, t0 + Duration::from_secs(3)).state, HealthState::Healthy);
     }
 
     #[test]
     fn refusal_disables_until_enabled() {
         let h = Health::new(cfg());
         let t0 = Instant::now();
-        assert!(h.disable("a", t0, "HTTP 401: bad key"));
-        assert!(!h.disable("a", t0, "HTTP 401: bad key"), "already disabled");
+        assert!(h.disable(&A, t0, "HTTP 401: bad key"));
+        assert!(!h.disable(&A, t0, "HTTP 401: bad key"), "already disabled");
         let later = t0 + Duration::from_secs(3600);
-        assert!(!h.available("a", later));
-        let r = h.report("a", later);
+        assert!(!h.available(&A, later));
+        let r = h.report(&A, later);
         assert_eq!((r.state, r.disabled_reason.as_deref()), (HealthState::Disabled, Some("HTTP 401: bad key")));
         assert_eq!(r.state_code(), 4);
-        h.enable("a");
-        assert!(h.available("a", later));
+        h.enable(&A);
+        assert!(h.available(&A, later));
     }
 }

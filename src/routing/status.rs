@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::health::{Health, credential_key, target_key};
+use super::health::{Health, HealthKey};
 use super::resolve::Route;
 use crate::stats::histogram::Histogram;
 use crate::store::call_outcome::{CallStatus, ErrorClass};
@@ -163,8 +163,8 @@ impl StatusBoard {
         self.board.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A settled call of `model` on `target` (its target key, when an attempt was made):
-    /// `ok` as [`counted`] says, `latency_ms` for a success.
+    /// A settled call of `model` on `target` (its target's `HealthKey` as text, when an
+    /// attempt was made): `ok` as [`counted`] says, `latency_ms` for a success.
     pub fn record_call(&self, model: &str, target: Option<&str>, ok: bool, latency_ms: i64, now_ms: i64) {
         let mut b = self.lock();
         if let Some(m) = insert_bounded(&mut b.models, model, now_ms, |m: &ModelTrack| m.last_call_ms) {
@@ -193,7 +193,7 @@ impl StatusBoard {
         }
     }
 
-    /// A probe of the target `target` (a `health::target_key`).
+    /// A probe of the target `target` (its `HealthKey` as text).
     pub fn record_probe(&self, target: &str, ok: bool, now_ms: i64) {
         let mut b = self.lock();
         if let Some(t) = insert_bounded(&mut b.targets, target, now_ms, |t: &TargetTrack| t.last_seen_ms) {
@@ -268,14 +268,14 @@ pub fn report(
         .iter()
         .map(|r| {
             let p = &r.provider;
-            let tkey = target_key(&p.id, &r.upstream_model);
+            let target = HealthKey::target(&p.id, &r.upstream_model);
             let credential_ok = p
                 .credentials
                 .iter()
-                .any(|c| c.enabled && c.weight > 0 && health.available(&credential_key(&c.id), now));
-            let (probe, last_ok_ms) = board.target(&tkey);
+                .any(|c| c.enabled && c.weight > 0 && health.available(&HealthKey::credential(&c.id), now));
+            let (probe, last_ok_ms) = board.target(&target.to_string());
             last_checked = last_checked.max(probe.map(|p| p.at_ms));
-            TargetView { usable: p.enabled && credential_ok && health.available(&tkey, now), probe, last_ok_ms }
+            TargetView { usable: p.enabled && credential_ok && health.available(&target, now), probe, last_ok_ms }
         })
         .collect();
     let traffic = board.traffic(name, now_ms);

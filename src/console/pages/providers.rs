@@ -18,7 +18,7 @@ use crate::console::chrome::Chrome;
 use crate::console::form::{Errors, Form};
 use crate::console::i18n::Lang;
 use crate::error::ApiError;
-use crate::routing::health::{HealthState, Report, target_key};
+use crate::routing::health::{HealthKey, HealthState, Report};
 use crate::sessions::Session;
 use crate::state::AppState;
 use crate::store::providers::{self as q, CredentialRow, ProviderRow};
@@ -215,7 +215,7 @@ async fn show_page(state: &AppState, s: &Session, lang: Lang, id: &str) -> Resul
                 None => targets.push(TargetView {
                     upstream: t.upstream_model.clone(),
                     models: m.name.clone(),
-                    health: state.routing.health.report(&target_key(&p.id, &t.upstream_model), now),
+                    health: state.routing.health.report(&HealthKey::target(&p.id, &t.upstream_model), now),
                 }),
             }
         }
