@@ -102,11 +102,8 @@ fn main() -> ExitCode {
         );
     }
     if let Some(path) = &args.histogram {
-        let lines: String = st
-            .latency
-            .iter_recorded()
-            .map(|v| format!("{} {}\n", v.value_iterated_to(), v.count_at_value()))
-            .collect();
+        let lines: String =
+            st.latency.iter_recorded().map(|v| format!("{} {}\n", v.value_iterated_to(), v.count_at_value())).collect();
         if let Err(e) = std::fs::write(path, lines) {
             eprintln!("tg-load: {}: {e}", path.display());
             return ExitCode::from(2);
