@@ -3,9 +3,10 @@
 //! request its protocol has (`protocol::probe`: one token, or one word to embed) through the
 //! normal provider path (`providers::send`, the gateway's HTTP client and timeouts), with a
 //! credential the planner could use now. The result goes to the status board as a probe
-//! (`routing::status`), never into call records, the ledger, the metrics or the breakers: nobody is charged and no member's statistics change. Models whose catalog
-//! entry makes only images or audio are not probed (a probe of those costs real money), nor
-//! are patterns (no concrete upstream model to ask).
+//! (`routing::status`), never into call records, the ledger, the metrics or the breakers:
+//! nobody is charged and no member's statistics change. Models whose catalog entry makes only
+//! images or audio are not probed (a probe of those costs real money), nor are patterns (no
+//! concrete upstream model to ask).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Weak};

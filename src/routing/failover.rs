@@ -131,6 +131,7 @@ impl Plan {
 }
 
 /// One attempt's destination.
+#[derive(Clone)]
 pub struct Choice {
     pub route: Route,
     /// Index into `route.provider.credentials`.

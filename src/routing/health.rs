@@ -324,6 +324,13 @@ impl Members {
         }
     }
 
+    fn get_mut(&mut self, key: &HealthKey<'_>) -> Option<&mut Member> {
+        match *key {
+            HealthKey::Credential(id) => self.credentials.get_mut(id),
+            HealthKey::Target { provider, model } => self.targets.get_mut(provider)?.get_mut(model),
+        }
+    }
+
     /// Runs `f` on the member of `key`, a new one if it has none yet (the only allocation).
     fn with<R>(&mut self, key: &HealthKey<'_>, f: impl FnOnce(&mut Member) -> R) -> R {
         match *key {
@@ -397,8 +404,14 @@ impl Health {
         self.with(key, |m| m.disabled = None);
     }
 
+    /// A read: a member with no state yet reports as a new one would, and is not added (the
+    /// status page and the API must not grow the map with every name they are asked about).
     pub fn report(&self, key: &HealthKey<'_>, now: Instant) -> Report {
-        self.with(key, |m| m.report(now, &self.cfg))
+        let mut members = self.members.lock().unwrap_or_else(|e| e.into_inner());
+        match members.get_mut(key) {
+            Some(m) => m.report(now, &self.cfg),
+            None => Member::default().report(now, &self.cfg),
+        }
     }
 
     /// A credential's report, where its stored `enabled: false` (an operator's decision or a
@@ -470,6 +483,18 @@ mod tests {
         assert!(h.available(&HealthKey::target("q", "x"), t0));
         assert!(!h.available(&HealthKey::credential("p"), t0));
         assert!(!h.available(&HealthKey::target("p", "x"), t0));
+    }
+
+    /// Asking about a member (the status page, the API) reports a new one's state and adds
+    /// nothing, so names a client makes up cannot grow the map through reports.
+    #[test]
+    fn a_report_of_an_unknown_member_adds_nothing() {
+        let h = Health::new(cfg());
+        let t0 = Instant::now();
+        assert_eq!(h.report(&HealthKey::target("p", "made-up"), t0).state, HealthState::Healthy);
+        assert_eq!(h.report(&HealthKey::credential("c9"), t0).state, HealthState::Healthy);
+        let members = h.members.lock().unwrap();
+        assert!(members.credentials.is_empty() && members.targets.is_empty());
     }
 
     #[test]
