@@ -8,14 +8,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::metrics::{AttemptOutcome, AttemptSeries};
+use crate::providers::entry::ProviderEntry;
 use crate::routing::failover::Choice;
-use crate::routing::health::Outcome;
+use crate::routing::health::{HealthKey, Outcome};
 use crate::state::AppState;
 
 pub struct Verdict {
     state: Arc<AppState>,
-    /// The attempt: its health keys are its credential's and its target's.
-    choice: Choice,
+    /// The attempt's provider, its credential (an index into its credentials) and upstream
+    /// model: what its health keys are read from.
+    provider: Arc<ProviderEntry>,
+    credential: usize,
+    upstream_model: String,
     /// Time to response headers: the latency the health report shows.
     latency: Duration,
     counted: Arc<AttemptSeries>,
@@ -24,7 +28,15 @@ pub struct Verdict {
 
 impl Verdict {
     pub fn new(state: &Arc<AppState>, choice: &Choice, latency: Duration, counted: Arc<AttemptSeries>) -> Verdict {
-        Verdict { state: state.clone(), choice: choice.clone(), latency, counted, decided: false }
+        Verdict {
+            state: state.clone(),
+            provider: choice.route.provider.clone(),
+            credential: choice.credential,
+            upstream_model: choice.route.upstream_model.clone(),
+            latency,
+            counted,
+            decided: false,
+        }
     }
 
     /// The answer was read to its end (or the client went away: nothing against the provider).
@@ -45,8 +57,8 @@ impl Verdict {
             None => Outcome::Ok { latency: self.latency },
             Some(e) => Outcome::Broke { error: e.to_string() },
         };
-        health.record(&self.choice.credential_key(), now, outcome());
-        health.record(&self.choice.target_key(), now, outcome());
+        health.record(&HealthKey::credential(&self.provider.credentials[self.credential].id), now, outcome());
+        health.record(&HealthKey::target(&self.provider.id, &self.upstream_model), now, outcome());
         self.counted.record(if error.is_some() { AttemptOutcome::Broke } else { AttemptOutcome::Ok });
     }
 }

@@ -131,7 +131,6 @@ impl Plan {
 }
 
 /// One attempt's destination.
-#[derive(Clone)]
 pub struct Choice {
     pub route: Route,
     /// Index into `route.provider.credentials`.
