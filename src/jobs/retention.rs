@@ -4,7 +4,8 @@
 //! its file holds every one of them.
 //!
 //! The job must not slow the traffic it runs beside. It runs on a thread of its own at the
-//! lowest CPU priority (`low_priority`), with its own database connection opened there (on
+//! lowest CPU priority (`low_priority`: nice 19 and, unless `cpu = "low"`, the idle
+//! scheduling class), with its own database connection opened there (on
 //! SQLite the connection's worker thread, where its SQL runs, inherits that priority), so on
 //! busy cores the request threads win. Its work is paced besides, for what priority cannot
 //! cover (PostgreSQL's server process, the disk, SQLite's one write lock): on SQLite each
@@ -32,7 +33,7 @@ pub fn start(
     settings: RetentionConfig,
     gate: Gate,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    low_priority::spawn("tollgate-retention", move || run(database_url, dir, settings, gate))
+    low_priority::spawn("tollgate-retention", settings.cpu, move || run(database_url, dir, settings, gate))
 }
 
 async fn run(database_url: String, dir: PathBuf, settings: RetentionConfig, mut gate: Gate) {
@@ -309,6 +310,7 @@ mod tests {
                 batch_pause_ms: 1,
                 work_percent: 100,
                 interval_secs: 1,
+                ..RetentionConfig::default()
             };
             let (_switch, mut gate) = crate::jobs::gate::new(crate::jobs::gate::Mode::Go);
 

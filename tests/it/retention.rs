@@ -25,7 +25,9 @@ async fn retention_archives_and_deletes_old_days_under_traffic() {
         let mut gw = Gateway::start_with(GatewayOptions {
             engine,
             config_toml: Some(
-                "[retention]\ncalls_days = 2\ninterval_secs = 1\nbatch_rows = 7\nbatch_pause_ms = 5\nwork_percent = 100\n"
+                // At nice 19 in the normal class ("low"): beside the rest of the suite the cores
+                // are never idle, where the default idle class would barely run the job.
+                "[retention]\ncalls_days = 2\ninterval_secs = 1\nbatch_rows = 7\nbatch_pause_ms = 5\nwork_percent = 100\ncpu = \"low\"\n"
                     .into(),
             ),
             ..GatewayOptions::default()
@@ -140,6 +142,49 @@ async fn retention_archives_and_deletes_old_days_under_traffic() {
         assert_eq!(old_days(&gw, &days).await, [30, 30], "{engine:?}: rolled up by the import");
         gw.stop().await;
     }
+}
+
+/// By default the gateway's retention thread runs in Linux's idle scheduling class at nice 19
+/// (read from `/proc`: the thread's name is cut to 15 bytes there), and the request threads
+/// do not: only the job yields.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_retention_thread_runs_in_the_idle_class() {
+    use tollgate::jobs::low_priority::{SCHED_IDLE_POLICY, policy_in_stat};
+    let gw = Gateway::start_with(GatewayOptions {
+        config_toml: Some("[retention]\ncalls_days = 30\n".into()),
+        ..GatewayOptions::default()
+    })
+    .await;
+    let threads = |pid: u32| -> Vec<(String, u32, i32)> {
+        let mut out = Vec::new();
+        for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+            let (Ok(name), Ok(stat)) =
+                (std::fs::read_to_string(task.path().join("comm")), std::fs::read_to_string(task.path().join("stat")))
+            else {
+                continue; // a thread that ended while being read
+            };
+            let nice = stat.rsplit_once(')').unwrap().1.split_whitespace().nth(19 - 3).unwrap().parse().unwrap();
+            out.push((name.trim().to_string(), policy_in_stat(&stat).unwrap(), nice));
+        }
+        out
+    };
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen = threads(gw.pid());
+        if seen.iter().any(|(name, ..)| name == "tollgate-retent") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let job: Vec<_> = seen.iter().filter(|(name, ..)| name == "tollgate-retent").collect();
+    assert_eq!(job.len(), 1, "one retention thread: {seen:?}");
+    assert_eq!((job[0].1, job[0].2), (SCHED_IDLE_POLICY, 19), "{seen:?}");
+    // The main thread and the request runtime's workers keep the normal class (the job's own
+    // blocking threads, which inherit its class, carry the same default name as the workers).
+    let normal = |(_, policy, _): &&(String, u32, i32)| *policy != SCHED_IDLE_POLICY;
+    assert!(seen.iter().filter(|(name, ..)| name == "tollgate").all(|t| normal(&t)), "{seen:?}");
+    assert!(seen.iter().filter(|(name, ..)| name.starts_with("tokio-")).any(|t| normal(&t)), "{seen:?}");
 }
 
 fn old_record(user_id: &str, key_id: &str, started_at: i64) -> CallRecord {

@@ -20,6 +20,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use tokio_util::sync::CancellationToken;
+use tollgate::config::JobCpu;
 use tollgate::jobs::gate::{self, Gate, Mode};
 use tollgate::jobs::{low_priority, retention};
 use tollgate::store::Db;
@@ -44,6 +45,15 @@ struct Args {
     /// Where `--mode archive` writes its files (default: DATA_DIR/archive-scratch).
     #[arg(long)]
     scratch: Option<PathBuf>,
+    /// The work thread's CPU priority, as `[retention] cpu` (default: the configured one).
+    #[arg(long, value_enum)]
+    cpu: Option<Cpu>,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum Cpu {
+    Idle,
+    Low,
 }
 
 fn main() -> ExitCode {
@@ -75,6 +85,11 @@ async fn run(args: Args, config: tollgate::config::Config) -> Result<(), String>
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let mut settings = config.retention;
     settings.calls_days = Some(args.calls_days);
+    match args.cpu {
+        Some(Cpu::Idle) => settings.cpu = JobCpu::Idle,
+        Some(Cpu::Low) => settings.cpu = JobCpu::Low,
+        None => {}
+    }
     let (data_dir, database_url) = (config.data_dir.clone(), config.database_url());
     let (state, writer) = tollgate::start(config).await?;
     let (mut switch, gate) = gate::new(Mode::Pause);
@@ -82,7 +97,7 @@ async fn run(args: Args, config: tollgate::config::Config) -> Result<(), String>
     let dir = archive::dir(&data_dir);
     // As the gateway starts its job: a thread of its own at the lowest priority, with its own
     // database connection opened there.
-    low_priority::spawn("tg-retention-work", move || async move {
+    low_priority::spawn("tg-retention-work", settings.cpu, move || async move {
         let r = match retention::open(&database_url).await {
             Ok(db) => work(args.mode, &db, &dir, &scratch, &settings, gate).await,
             Err(e) => Err(e),
