@@ -163,6 +163,15 @@ impl Member {
         }
     }
 
+    /// Nothing here that a new member lacks: no outcome in the window, the breaker closed, not
+    /// cooling, not disabled. (Its last error, shown on the status page, is let go.)
+    fn at_rest(&self, now: Instant, cfg: &HealthConfig) -> bool {
+        self.disabled.is_none()
+            && self.breaker == Breaker::Closed
+            && self.cooling_until.is_none_or(|u| now >= u)
+            && self.window.back().is_none_or(|(t, ..)| now.saturating_duration_since(*t) > cfg.window)
+    }
+
     fn push(&mut self, now: Instant, ok: bool, latency: Duration) {
         if self.window.len() == MAX_WINDOW {
             self.window.pop_front();
@@ -308,12 +317,24 @@ impl std::fmt::Display for HealthKey<'_> {
     }
 }
 
+/// Targets tracked at most. A pattern model forwards the names its callers make up, and each
+/// name is a target: without a bound, a caller could grow the map by one member per request.
+/// Configured targets are far fewer (the status board keeps as many).
+pub const MAX_TARGETS: usize = 10_000;
+
+/// How often a full map may be swept for members at rest (a sweep walks every target, so a
+/// flood of new names does not pay for one each).
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
 /// The members by key: credentials by id, targets by provider id then upstream model (so a
 /// borrowed key finds its member without building an owned one).
 #[derive(Debug, Default)]
 struct Members {
     credentials: HashMap<String, Member>,
     targets: HashMap<String, HashMap<String, Member>>,
+    /// Members in `targets`, at most [`MAX_TARGETS`].
+    target_count: usize,
+    swept: Option<Instant>,
 }
 
 impl Members {
@@ -332,20 +353,45 @@ impl Members {
     }
 
     /// Runs `f` on the member of `key`, a new one if it has none yet (the only allocation).
-    fn with<R>(&mut self, key: &HealthKey<'_>, f: impl FnOnce(&mut Member) -> R) -> R {
-        match *key {
-            HealthKey::Credential(id) => match self.credentials.get_mut(id) {
-                Some(m) => f(m),
-                None => f(self.credentials.entry(id.to_string()).or_default()),
-            },
-            HealthKey::Target { provider, model } => match self.targets.get_mut(provider) {
-                Some(models) => match models.get_mut(model) {
-                    Some(m) => f(m),
-                    None => f(models.entry(model.to_string()).or_default()),
-                },
-                None => f(self.targets.entry(provider.to_string()).or_default().entry(model.to_string()).or_default()),
-            },
+    /// A new target when [`MAX_TARGETS`] are tracked, and a sweep frees no room, runs `f` on
+    /// a member that is not kept: it is treated as new on every call.
+    fn with<R>(
+        &mut self,
+        key: &HealthKey<'_>,
+        now: Instant,
+        cfg: &HealthConfig,
+        f: impl FnOnce(&mut Member) -> R,
+    ) -> R {
+        if let Some(m) = self.get_mut(key) {
+            return f(m);
         }
+        match *key {
+            HealthKey::Credential(id) => f(self.credentials.entry(id.to_string()).or_default()),
+            HealthKey::Target { provider, model } => {
+                if self.target_count >= MAX_TARGETS {
+                    self.sweep(now, cfg);
+                }
+                if self.target_count >= MAX_TARGETS {
+                    return f(&mut Member::default());
+                }
+                self.target_count += 1;
+                f(self.targets.entry(provider.to_string()).or_default().entry(model.to_string()).or_default())
+            }
+        }
+    }
+
+    /// Forgets the targets at rest (a new member would report the same), at most once per
+    /// [`SWEEP_EVERY`].
+    fn sweep(&mut self, now: Instant, cfg: &HealthConfig) {
+        if self.swept.is_some_and(|t| now.saturating_duration_since(t) < SWEEP_EVERY) {
+            return;
+        }
+        self.swept = Some(now);
+        for models in self.targets.values_mut() {
+            models.retain(|_, m| !m.at_rest(now, cfg));
+        }
+        self.targets.retain(|_, models| !models.is_empty());
+        self.target_count = self.targets.values().map(HashMap::len).sum();
     }
 }
 
@@ -365,8 +411,16 @@ impl Health {
         &self.cfg
     }
 
-    fn with<R>(&self, key: &HealthKey<'_>, f: impl FnOnce(&mut Member) -> R) -> R {
-        self.members.lock().unwrap_or_else(|e| e.into_inner()).with(key, f)
+    fn with<R>(&self, key: &HealthKey<'_>, now: Instant, f: impl FnOnce(&mut Member) -> R) -> R {
+        self.members.lock().unwrap_or_else(|e| e.into_inner()).with(key, now, &self.cfg, f)
+    }
+
+    /// Runs `f` on the member of `key` if it has one (a change that a new member would not
+    /// need adds none).
+    fn with_existing(&self, key: &HealthKey<'_>, f: impl FnOnce(&mut Member)) {
+        if let Some(m) = self.members.lock().unwrap_or_else(|e| e.into_inner()).get_mut(key) {
+            f(m);
+        }
     }
 
     /// May an attempt go to `key` now (without claiming a half-open probe)?
@@ -377,17 +431,17 @@ impl Health {
 
     /// Claims an attempt on `key`; false if it is unavailable or another call holds its probe.
     pub fn admit(&self, key: &HealthKey<'_>, now: Instant) -> bool {
-        self.with(key, |m| m.admit(now, &self.cfg))
+        self.with(key, now, |m| m.admit(now, &self.cfg))
     }
 
     pub fn record(&self, key: &HealthKey<'_>, now: Instant, outcome: Outcome) {
-        self.with(key, |m| m.record(now, outcome, &self.cfg));
+        self.with(key, now, |m| m.record(now, outcome, &self.cfg));
     }
 
     /// 401/403: the key is refused until re-tested. True if it was not disabled already (so
     /// exactly one caller starts the re-test).
     pub fn disable(&self, key: &HealthKey<'_>, now: Instant, reason: &str) -> bool {
-        self.with(key, |m| {
+        self.with(key, now, |m| {
             m.last_error = Some((now, reason.to_string()));
             m.release_probe();
             m.disabled.replace(reason.to_string()).is_none()
@@ -396,12 +450,12 @@ impl Health {
 
     /// Gives back a half-open probe claimed by [`Health::admit`] but not used.
     pub fn release(&self, key: &HealthKey<'_>) {
-        self.with(key, Member::release_probe);
+        self.with_existing(key, Member::release_probe);
     }
 
     /// The key works again (re-test passed, or an operator re-enabled it).
     pub fn enable(&self, key: &HealthKey<'_>) {
-        self.with(key, |m| m.disabled = None);
+        self.with_existing(key, |m| m.disabled = None);
     }
 
     /// A read: a member with no state yet reports as a new one would, and is not added (the
@@ -601,5 +655,60 @@ mod tests {
         assert_eq!(r.state_code(), 4);
         h.enable(&A);
         assert!(h.available(&A, later));
+    }
+
+    fn tracked_targets(h: &Health) -> usize {
+        let members = h.members.lock().unwrap();
+        assert_eq!(members.target_count, members.targets.values().map(HashMap::len).sum::<usize>());
+        members.target_count
+    }
+
+    /// Made-up model names (a pattern model forwards them) cannot grow the map past
+    /// MAX_TARGETS: a new name beyond it is answered as a new member but not kept, until the
+    /// members at rest (nothing in their window, breaker closed) are swept; a member with
+    /// state (an open breaker) is never swept. Enabling or releasing an unknown member adds
+    /// nothing.
+    #[test]
+    fn made_up_targets_are_bounded_and_members_at_rest_make_room() {
+        let h = Health::new(cfg());
+        let t0 = Instant::now();
+        let broken = HealthKey::target("p", "broken");
+        for _ in 0..cfg().min_requests {
+            h.record(&broken, t0, fail());
+        }
+        assert_eq!(h.report(&broken, t0).state, HealthState::Open);
+        for i in 1..MAX_TARGETS {
+            h.record(&HealthKey::target("p", &format!("made-up-{i}")), t0, ok(5));
+        }
+        assert_eq!(tracked_targets(&h), MAX_TARGETS);
+        // Full, and every member holds a recent outcome: the new name is served, not kept.
+        let extra = HealthKey::target("q", "one-more");
+        assert!(h.admit(&extra, t0));
+        h.record(&extra, t0, ok(5));
+        assert_eq!(h.report(&extra, t0).recent_requests, 0, "not kept");
+        assert_eq!(tracked_targets(&h), MAX_TARGETS);
+        h.enable(&HealthKey::target("q", "never-seen"));
+        h.release(&HealthKey::target("q", "never-seen"));
+        assert_eq!(tracked_targets(&h), MAX_TARGETS);
+        // Once the window has passed, the made-up names are at rest and make room; the broken
+        // target keeps its breaker (open until its cool-off, then half-open: not at rest).
+        let later = t0 + cfg().window + Duration::from_secs(1);
+        h.record(&extra, later, ok(5));
+        assert_eq!(tracked_targets(&h), 2);
+        assert_eq!(h.report(&extra, later).recent_requests, 1);
+        assert_eq!(h.report(&broken, later).state, HealthState::HalfOpen);
+        // Sweeps are spaced: a full map swept a moment ago is not walked again at once, even
+        // when members have come to rest since.
+        for i in 0..MAX_TARGETS {
+            h.record(&HealthKey::target("r", &format!("n-{i}")), later, ok(5));
+        }
+        assert_eq!(tracked_targets(&h), MAX_TARGETS);
+        let swept = later + cfg().window; // every outcome exactly a window old: not yet at rest
+        h.record(&HealthKey::target("s", "a"), swept, ok(5));
+        assert_eq!(tracked_targets(&h), MAX_TARGETS, "a sweep found no member at rest");
+        h.record(&HealthKey::target("s", "b"), swept + SWEEP_EVERY / 2, ok(5));
+        assert_eq!(tracked_targets(&h), MAX_TARGETS, "no second sweep within SWEEP_EVERY");
+        h.record(&HealthKey::target("s", "c"), swept + SWEEP_EVERY, ok(5));
+        assert_eq!(tracked_targets(&h), 2, "the broken target and the new one");
     }
 }
