@@ -5,21 +5,22 @@
 //! Pure decisions over the snapshot and the routing state; the attempts themselves (I/O) are
 //! made by `gateway::attempts`.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::RoutingState;
 use super::health::{Health, HealthKey};
 use super::resolve::{self, Route};
-use super::rotation::{model_key, provider_key};
 use crate::billing::pricing::Pricing;
 use crate::error::ApiError;
 use crate::providers::entry::{CredentialEntry, ProviderEntry};
-use crate::snapshot::{KeyEntry, Snapshot, direct_key, pattern};
+use crate::snapshot::{KeyEntry, ModelEntry, Snapshot, direct_key, pattern};
 
 /// One model of the plan and the targets it routes to.
 struct PlannedModel {
-    /// Rotation of the targets (`None` for `provider/model`, which has one target).
-    rotation: Option<String>,
+    /// The model whose rotation picks among the targets (`None` for `provider/model`, which
+    /// has one target).
+    rotation: Option<Arc<ModelEntry>>,
     targets: Vec<(Route, i64)>,
 }
 
@@ -47,7 +48,7 @@ fn planned_model(snap: &Snapshot, name: &str) -> Option<PlannedModel> {
                 Some((route, t.weight))
             })
             .collect();
-        return Some(PlannedModel { rotation: Some(model_key(&model.id)), targets });
+        return Some(PlannedModel { rotation: Some(model.clone()), targets });
     }
     let (provider_name, upstream) = name.split_once('/')?;
     let provider = snap.providers_by_name.get(provider_name)?.clone();
@@ -210,7 +211,7 @@ impl<'a> Planner<'a> {
                         && !tried.contains(&i)
                         && health.available(&HealthKey::credential(&p.credentials[i].id), now)
                 };
-                match self.routing.rotations.get(&provider_key(&p.id)).pick(&weights, eligible) {
+                match self.routing.rotations.credentials_of(&p.id).pick(&weights, eligible) {
                     Some(i) => {
                         self.tried_credentials.push(i);
                         if health.admit(&HealthKey::credential(&p.credentials[i].id), now) {
@@ -237,7 +238,7 @@ impl<'a> Planner<'a> {
                     && health.available(&HealthKey::target(&r.provider.id, &r.upstream_model), now)
             };
             let pick = match &model.rotation {
-                Some(key) => self.routing.rotations.get(key).pick(&weights, eligible),
+                Some(owner) => self.routing.rotations.targets_of(&owner.id).pick(&weights, eligible),
                 None => (0..weights.len()).find(|&i| eligible(i)),
             };
             match pick {
