@@ -177,9 +177,11 @@ async fn the_retention_thread_runs_in_the_idle_class() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    // The job's thread, and any unnamed thread it starts (Linux gives a new thread its
+    // creator's name), all in the idle class at nice 19.
     let job: Vec<_> = seen.iter().filter(|(name, ..)| name == "tollgate-retent").collect();
-    assert_eq!(job.len(), 1, "one retention thread: {seen:?}");
-    assert_eq!((job[0].1, job[0].2), (SCHED_IDLE_POLICY, 19), "{seen:?}");
+    assert!(!job.is_empty(), "the retention thread runs: {seen:?}");
+    assert!(job.iter().all(|(_, policy, nice)| (*policy, *nice) == (SCHED_IDLE_POLICY, 19)), "{seen:?}");
     // The main thread and the request runtime's workers keep the normal class (the job's own
     // blocking threads, which inherit its class, carry the same default name as the workers).
     let normal = |(_, policy, _): &&(String, u32, i32)| *policy != SCHED_IDLE_POLICY;
