@@ -223,7 +223,7 @@ pub struct RetentionConfig {
 }
 
 /// A background job's CPU priority (`[retention] cpu`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum JobCpu {
     /// Linux's idle scheduling class (`SCHED_IDLE`), at nice 19 besides: the job runs only

@@ -1,4 +1,5 @@
-//! Support for tests (this crate's and the integration tests'): throwaway PostgreSQL databases.
+//! Support for tests (this crate's and the integration tests'): throwaway PostgreSQL databases,
+//! and a thread's CPU priority as Linux shows it.
 
 use sqlx::Connection;
 
@@ -40,5 +41,49 @@ impl PostgresDatabase {
             let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
             let _ = conn.close().await;
         }
+    }
+}
+
+/// A thread's CPU priority: its nice value and scheduling policy (`libc::SCHED_IDLE`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThreadPriority {
+    pub nice: i32,
+    pub policy: i32,
+}
+
+impl ThreadPriority {
+    /// Reads a task's `stat` under `task_dir` (`/proc/thread-self`, `/proc/PID/task/TID`).
+    pub fn of_task(task_dir: impl AsRef<std::path::Path>) -> std::io::Result<ThreadPriority> {
+        let stat = std::fs::read_to_string(task_dir.as_ref().join("stat"))?;
+        ThreadPriority::from_stat(&stat).ok_or_else(|| std::io::Error::other(format!("unreadable stat: {stat}")))
+    }
+
+    /// Fields 19 (nice) and 41 (policy) of a `stat` line. The command name, field 2, is in
+    /// parentheses and may hold spaces or parentheses itself, so fields are counted from the
+    /// last `)`.
+    pub fn from_stat(stat: &str) -> Option<ThreadPriority> {
+        let (_, rest) = stat.rsplit_once(')')?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let field = |n: usize| fields.get(n - 3)?.parse().ok();
+        Some(ThreadPriority { nice: field(19)?, policy: field(41)? })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stat_line_is_read_past_a_command_name_with_spaces_and_parentheses() {
+        let tail: Vec<String> = (3..=52)
+            .map(|n| match n {
+                19 => "19".to_string(),
+                41 => "5".to_string(),
+                n => n.to_string(),
+            })
+            .collect();
+        let stat = format!("1234 (a (b) c) {}", tail.join(" "));
+        assert_eq!(ThreadPriority::from_stat(&stat), Some(ThreadPriority { nice: 19, policy: 5 }));
+        assert_eq!(ThreadPriority::from_stat("1234 (short) S 1"), None);
     }
 }

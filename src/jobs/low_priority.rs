@@ -77,42 +77,24 @@ fn idle_this_thread() -> std::io::Result<()> {
     Err(std::io::Error::other("the idle scheduling class is Linux's"))
 }
 
-/// The calling thread's nice value.
-#[cfg(target_os = "linux")]
-pub fn this_thread_nice() -> std::io::Result<i32> {
-    rustix::process::getpriority_process(Some(rustix::thread::gettid())).map_err(std::io::Error::from)
-}
-
-/// The scheduling policy in a thread's `/proc/…/stat` line (field 41: 0 normal, 3 batch,
-/// 5 idle). The command name, field 2, is in parentheses and may hold spaces or
-/// parentheses itself, so fields are counted from the last `)`.
-pub fn policy_in_stat(stat: &str) -> Option<u32> {
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(41 - 3)?.parse().ok()
-}
-
-/// Linux's number for the idle scheduling class, as `/proc/…/stat` shows it.
-pub const SCHED_IDLE_POLICY: u32 = 5;
-
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
+    use crate::testing::ThreadPriority;
 
-    /// The calling thread's scheduling policy, read from `/proc`.
-    fn this_thread_policy() -> u32 {
-        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-        policy_in_stat(&stat).unwrap()
+    /// The calling thread's priority, read from `/proc`.
+    fn this_thread() -> ThreadPriority {
+        ThreadPriority::of_task("/proc/thread-self").unwrap()
     }
 
     /// What the job's thread, a blocking task's thread and a thread it starts (as SQLite's
-    /// connection worker is) run at: (nice, policy) each.
-    fn priorities_under(cpu: JobCpu) -> [(i32, u32); 3] {
+    /// connection worker is) run at.
+    fn priorities_under(cpu: JobCpu) -> [ThreadPriority; 3] {
         let (tx, rx) = std::sync::mpsc::channel();
         spawn("low-priority-test", cpu, move || async move {
-            let read = || (this_thread_nice().unwrap(), this_thread_policy());
-            let own = read();
-            let blocking = tokio::task::spawn_blocking(read).await.unwrap();
-            let child = std::thread::spawn(read).join().unwrap();
+            let own = this_thread();
+            let blocking = tokio::task::spawn_blocking(this_thread).await.unwrap();
+            let child = std::thread::spawn(this_thread).join().unwrap();
             tx.send([own, blocking, child]).unwrap();
         })
         .unwrap()
@@ -123,24 +105,16 @@ mod tests {
 
     #[test]
     fn the_job_and_the_threads_it_starts_run_in_the_idle_class_at_nice_19() {
-        let before = (this_thread_nice().unwrap(), this_thread_policy());
-        assert_eq!(priorities_under(JobCpu::Idle), [(NICE, SCHED_IDLE_POLICY); 3]);
-        let after = (this_thread_nice().unwrap(), this_thread_policy());
-        assert_eq!(after, before, "the caller's priority is untouched");
+        let before = this_thread();
+        let idle = ThreadPriority { nice: NICE, policy: libc::SCHED_IDLE };
+        assert_eq!(priorities_under(JobCpu::Idle), [idle; 3]);
+        assert_eq!(this_thread(), before, "the caller's priority is untouched");
     }
 
     #[test]
     fn low_keeps_the_normal_class_at_nice_19() {
-        let normal = this_thread_policy();
-        assert_ne!(normal, SCHED_IDLE_POLICY);
-        assert_eq!(priorities_under(JobCpu::Low), [(NICE, normal); 3]);
-    }
-
-    #[test]
-    fn the_policy_is_read_past_a_command_name_with_spaces_and_parentheses() {
-        let tail = (3..=52).map(|n| if n == 41 { "5".to_string() } else { n.to_string() }).collect::<Vec<_>>();
-        let stat = format!("1234 (a (b) c) {}", tail.join(" "));
-        assert_eq!(policy_in_stat(&stat), Some(5));
-        assert_eq!(policy_in_stat("1234 (short) S 1"), None);
+        let normal = this_thread().policy;
+        assert_ne!(normal, libc::SCHED_IDLE);
+        assert_eq!(priorities_under(JobCpu::Low), [ThreadPriority { nice: NICE, policy: normal }; 3]);
     }
 }

@@ -331,9 +331,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 #[derive(Debug, Default)]
 struct Members {
     credentials: HashMap<String, Member>,
+    /// At most [`MAX_TARGETS`] members in all.
     targets: HashMap<String, HashMap<String, Member>>,
-    /// Members in `targets`, at most [`MAX_TARGETS`].
-    target_count: usize,
     swept: Option<Instant>,
 }
 
@@ -368,13 +367,12 @@ impl Members {
         match *key {
             HealthKey::Credential(id) => f(self.credentials.entry(id.to_string()).or_default()),
             HealthKey::Target { provider, model } => {
-                if self.target_count >= MAX_TARGETS {
+                if self.target_count() >= MAX_TARGETS {
                     self.sweep(now, cfg);
                 }
-                if self.target_count >= MAX_TARGETS {
+                if self.target_count() >= MAX_TARGETS {
                     return f(&mut Member::default());
                 }
-                self.target_count += 1;
                 f(self.targets.entry(provider.to_string()).or_default().entry(model.to_string()).or_default())
             }
         }
@@ -391,7 +389,11 @@ impl Members {
             models.retain(|_, m| !m.at_rest(now, cfg));
         }
         self.targets.retain(|_, models| !models.is_empty());
-        self.target_count = self.targets.values().map(HashMap::len).sum();
+    }
+
+    /// Targets tracked (a sum over providers: the outer map holds configured providers only).
+    fn target_count(&self) -> usize {
+        self.targets.values().map(HashMap::len).sum()
     }
 }
 
@@ -658,9 +660,7 @@ mod tests {
     }
 
     fn tracked_targets(h: &Health) -> usize {
-        let members = h.members.lock().unwrap();
-        assert_eq!(members.target_count, members.targets.values().map(HashMap::len).sum::<usize>());
-        members.target_count
+        h.members.lock().unwrap().target_count()
     }
 
     /// Made-up model names (a pattern model forwards them) cannot grow the map past

@@ -150,43 +150,43 @@ async fn retention_archives_and_deletes_old_days_under_traffic() {
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn the_retention_thread_runs_in_the_idle_class() {
-    use tollgate::jobs::low_priority::{SCHED_IDLE_POLICY, policy_in_stat};
+    use tollgate::testing::ThreadPriority;
     let gw = Gateway::start_with(GatewayOptions {
         config_toml: Some("[retention]\ncalls_days = 30\n".into()),
         ..GatewayOptions::default()
     })
     .await;
-    let threads = |pid: u32| -> Vec<(String, u32, i32)> {
+    let threads = |pid: u32| -> Vec<(String, ThreadPriority)> {
         let mut out = Vec::new();
         for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
-            let (Ok(name), Ok(stat)) =
-                (std::fs::read_to_string(task.path().join("comm")), std::fs::read_to_string(task.path().join("stat")))
+            let (Ok(name), Ok(priority)) =
+                (std::fs::read_to_string(task.path().join("comm")), ThreadPriority::of_task(task.path()))
             else {
                 continue; // a thread that ended while being read
             };
-            let nice = stat.rsplit_once(')').unwrap().1.split_whitespace().nth(19 - 3).unwrap().parse().unwrap();
-            out.push((name.trim().to_string(), policy_in_stat(&stat).unwrap(), nice));
+            out.push((name.trim().to_string(), priority));
         }
         out
     };
     let mut seen = Vec::new();
     for _ in 0..100 {
         seen = threads(gw.pid());
-        if seen.iter().any(|(name, ..)| name == "tollgate-retent") {
+        if seen.iter().any(|(name, _)| name == "tollgate-retent") {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     // The job's thread, and any unnamed thread it starts (Linux gives a new thread its
     // creator's name), all in the idle class at nice 19.
-    let job: Vec<_> = seen.iter().filter(|(name, ..)| name == "tollgate-retent").collect();
+    let job: Vec<_> = seen.iter().filter(|(name, _)| name == "tollgate-retent").collect();
     assert!(!job.is_empty(), "the retention thread runs: {seen:?}");
-    assert!(job.iter().all(|(_, policy, nice)| (*policy, *nice) == (SCHED_IDLE_POLICY, 19)), "{seen:?}");
+    let idle = ThreadPriority { nice: 19, policy: libc::SCHED_IDLE };
+    assert!(job.iter().all(|(_, p)| *p == idle), "{seen:?}");
     // The main thread and the request runtime's workers keep the normal class (the job's own
     // blocking threads, which inherit its class, carry the same default name as the workers).
-    let normal = |(_, policy, _): &&(String, u32, i32)| *policy != SCHED_IDLE_POLICY;
-    assert!(seen.iter().filter(|(name, ..)| name == "tollgate").all(|t| normal(&t)), "{seen:?}");
-    assert!(seen.iter().filter(|(name, ..)| name.starts_with("tokio-")).any(|t| normal(&t)), "{seen:?}");
+    let normal = |(_, p): &&(String, ThreadPriority)| p.policy != libc::SCHED_IDLE;
+    assert!(seen.iter().filter(|(name, _)| name == "tollgate").all(|t| normal(&t)), "{seen:?}");
+    assert!(seen.iter().filter(|(name, _)| name.starts_with("tokio-")).any(|t| normal(&t)), "{seen:?}");
 }
 
 fn old_record(user_id: &str, key_id: &str, started_at: i64) -> CallRecord {

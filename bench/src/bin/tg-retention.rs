@@ -47,13 +47,7 @@ struct Args {
     scratch: Option<PathBuf>,
     /// The work thread's CPU priority, as `[retention] cpu` (default: the configured one).
     #[arg(long, value_enum)]
-    cpu: Option<Cpu>,
-}
-
-#[derive(Copy, Clone, Debug, ValueEnum)]
-enum Cpu {
-    Idle,
-    Low,
+    cpu: Option<JobCpu>,
 }
 
 fn main() -> ExitCode {
@@ -85,11 +79,7 @@ async fn run(args: Args, config: tollgate::config::Config) -> Result<(), String>
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let mut settings = config.retention;
     settings.calls_days = Some(args.calls_days);
-    match args.cpu {
-        Some(Cpu::Idle) => settings.cpu = JobCpu::Idle,
-        Some(Cpu::Low) => settings.cpu = JobCpu::Low,
-        None => {}
-    }
+    settings.cpu = args.cpu.unwrap_or(settings.cpu);
     let (data_dir, database_url) = (config.data_dir.clone(), config.database_url());
     let (state, writer) = tollgate::start(config).await?;
     let (mut switch, gate) = gate::new(Mode::Pause);
