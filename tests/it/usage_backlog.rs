@@ -52,7 +52,21 @@ async fn a_full_usage_backlog_sheds_calls_with_a_503_and_loses_nothing() {
     // Calls are admitted until the queue is full, then shed. The writer holds the batch it
     // took before it blocked (one call) outside the count, and each call queues at most two
     // writes (its start and its finish), so the first 503 comes within BACKLOG_MAX + 1 calls.
-    let mut admitted = 0;
+    // That first call is made alone, and the writer is seen to take its writes off the queue
+    // (the gauge back at 0): it is then stuck committing them, and takes nothing more until the
+    // lock is released. Otherwise, on a slow machine, a writer that had not reached the lock
+    // yet could take the queue's writes just after a call was shed, and the next be admitted.
+    assert_eq!(gw.chat(&f.key, hello.clone()).await.status(), 200);
+    let mut admitted = 1;
+    let mut taken = false;
+    for _ in 0..300 {
+        if sample(&scrape(&gw).await, "tollgate_usage_backlog") == 0 {
+            taken = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(taken, "the writer takes the first call's writes");
     let shed = loop {
         let resp = gw.chat(&f.key, hello.clone()).await;
         if resp.status() == 503 {
